@@ -1,0 +1,226 @@
+/* The zone image: the compiled, versioned, self-checking form of a config
+ * that the data plane answers from. image_build (control plane) writes one
+ * into a malloc'd buffer; image_open checks one completely (hash, every
+ * offset and length) so that the lookups below can trust it and never
+ * allocate. A struct image points into memory it does not own: the caller
+ * keeps the buffer (or mapping) alive as long as the struct is used. */
+#ifndef NANODNS_IMAGE_H
+#define NANODNS_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the image is read in place: little-endian hosts only"
+#endif
+
+#define IMAGE_MAGIC "NDNSIMG" /* 8 octets with the NUL */
+#define IMAGE_FORMAT_VERSION 1
+#define IMAGE_NONE 0xFFFFFFFFu /* "no index" in any u32 reference */
+#define IMAGE_FILE_NAME "zone.img"
+
+/* On-disk layout. Everything is little-endian, offsets are from the image
+ * start, each section starts 8-aligned. */
+enum image_section_type {
+    IMAGE_SECTION_SETTINGS = 1, /* one struct image_settings */
+    IMAGE_SECTION_ZONES,        /* struct image_zone[] */
+    IMAGE_SECTION_NODES,        /* struct image_node[] */
+    IMAGE_SECTION_NODE_INDEX,   /* uint32_t[] open-addressing table of node indices */
+    IMAGE_SECTION_RRSETS,       /* struct image_rrset[] */
+    IMAGE_SECTION_RDATA,        /* RRs: u16 rdlength, rdata (names uncompressed) */
+    IMAGE_SECTION_NAMES,        /* wire-form names, lowercase */
+    IMAGE_SECTION_REWRITES,     /* struct image_rewrite[] */
+    IMAGE_SECTION_REWRITE_INDEX,
+    IMAGE_SECTION_COUNT_ = IMAGE_SECTION_REWRITE_INDEX
+};
+
+struct image_section {
+    uint32_t type;
+    uint32_t entry_size; /* 1 for blobs */
+    uint64_t offset;
+    uint64_t size; /* octets */
+};
+
+struct image_header {
+    char magic[8];
+    uint32_t format_version;
+    uint32_t header_size; /* this struct */
+    uint64_t file_size;
+    uint64_t config_version;
+    uint64_t created_unix;
+    uint8_t hash[32]; /* BLAKE2b-256 of the file with this field zeroed */
+    uint32_t section_count;
+    uint32_t reserved;
+    struct image_section sections[IMAGE_SECTION_COUNT_];
+};
+
+/* Data-plane settings carried by the image. */
+struct image_settings {
+    uint32_t edns_payload;
+    uint32_t tcp_idle_timeout_ms;
+    uint32_t tcp_max_connections;
+    uint32_t log_level;
+    uint32_t record_count; /* records in the config, for log lines */
+    uint32_t reserved[11];
+};
+
+struct image_zone {
+    uint32_t apex_node;
+    uint32_t soa_rrset;
+    uint32_t negative_ttl; /* RFC 2308 §3: min(SOA TTL, SOA minimum) */
+    uint32_t reserved;
+};
+
+#define IMAGE_NODE_WILDCARD 0x0001 /* wildcard RRsets follow the node's own */
+
+/* A name we hold data for, a zone apex, or an empty non-terminal inside a
+ * zone. Its RRsets are rrsets[rrset_first .. +rrset_count), sorted by type;
+ * the RRsets it answers for one label below it (the original's wildcard)
+ * follow: [rrset_first + rrset_count .. + wildcard_count). */
+struct image_node {
+    uint32_t name_offset; /* in NAMES, lowercase wire form */
+    uint16_t name_len;
+    uint16_t flags;
+    uint32_t hash; /* image_name_hash of the name */
+    uint32_t zone; /* closest enclosing zone, or IMAGE_NONE */
+    uint32_t rrset_first;
+    uint16_t rrset_count;
+    uint16_t wildcard_count;
+};
+
+/* One RRset: rr_count records in RDATA from rdata_offset, each a u16
+ * rdlength (little-endian) and then the RDATA as it goes on the wire, names
+ * uncompressed. */
+struct image_rrset {
+    uint16_t type;
+    uint16_t rr_count;
+    uint32_t ttl;
+    uint32_t rdata_offset;
+    uint32_t rdata_len;
+};
+
+#define IMAGE_REWRITE_EXACT 0x0001 /* the name itself is blocked */
+#define IMAGE_REWRITE_BELOW 0x0002 /* every name strictly below it is blocked */
+
+struct image_rewrite {
+    uint32_t name_offset;
+    uint16_t name_len;
+    uint16_t flags;
+    uint32_t hash;
+};
+
+/* A checked image. Pointers into the caller's buffer. */
+struct image {
+    const uint8_t *base;
+    size_t size;
+    const struct image_header *header;
+    const struct image_settings *settings;
+    const struct image_zone *zones;
+    uint32_t zone_count;
+    const struct image_node *nodes;
+    uint32_t node_count;
+    const uint32_t *node_index;
+    uint32_t node_index_mask; /* slots - 1; slots is a power of two */
+    const struct image_rrset *rrsets;
+    uint32_t rrset_count;
+    const uint8_t *rdata;
+    uint32_t rdata_size;
+    const uint8_t *names;
+    uint32_t names_size;
+    const struct image_rewrite *rewrites;
+    uint32_t rewrite_count;
+    const uint32_t *rewrite_index;
+    uint32_t rewrite_index_mask;
+};
+
+/* ---- writing (control plane) ---- */
+
+struct image_input_rr {
+    const uint8_t *owner; /* wire form, any case */
+    uint8_t owner_len;
+    uint16_t type;
+    uint32_t ttl;
+    bool wildcard; /* also answers one label below owner */
+    const uint8_t *rdata;
+    uint16_t rdata_len;
+};
+
+struct image_input_rewrite {
+    const uint8_t *name;
+    uint8_t name_len;
+    bool below; /* "*.name": strictly below name; else name itself */
+};
+
+struct image_input {
+    uint64_t config_version;
+    struct image_settings settings;
+    const uint8_t *const *zone_apexes; /* wire form; each needs an SOA among rrs */
+    const uint8_t *zone_apex_lens;
+    size_t zone_count;
+    const struct image_input_rr *rrs;
+    size_t rr_count;
+    const struct image_input_rewrite *rewrites;
+    size_t rewrite_count;
+};
+
+/* Compile in into a new image in *out (malloc'd, caller frees). RRs of one
+ * RRset are merged (duplicates dropped, the smallest TTL kept: RFC 2181
+ * §5.2). Returns 0, or -1 with a message in err. */
+int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, char *err,
+                size_t err_len);
+
+/* ---- reading (data plane) ---- */
+
+/* Check buf completely and fill img. Returns 0, or -1 with the reason in
+ * err (truncated, bad magic, unsupported format version, hash mismatch,
+ * an offset or length outside the file, ...). */
+int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, size_t err_len);
+
+/* Map path read-only and image_open it. On success *map and *map_len hold
+ * the mapping for image_unmap. */
+int image_map_file(const char *path, struct image *img, void **map, size_t *map_len, char *err,
+                   size_t err_len);
+void image_unmap(void *map, size_t map_len);
+
+/* Hash of a lowercase wire-form name suffix, computed from its last octet
+ * backwards so that the hashes of all suffixes of a name come from one pass
+ * (see image_name_suffix_hashes). */
+uint32_t image_name_hash(const uint8_t *name, size_t len);
+
+/* For a lowercase name with n labels starting at starts[0..n), fill
+ * hashes[i] = image_name_hash(name + starts[i], len - starts[i]). */
+void image_name_suffix_hashes(const uint8_t *name, size_t len, const uint8_t *starts, unsigned n,
+                              uint32_t *hashes);
+
+/* The node for a lowercase name, or NULL. */
+const struct image_node *image_find_node(const struct image *img, const uint8_t *name, size_t len,
+                                         uint32_t hash);
+
+/* The rewrite entry for a lowercase name, or NULL. */
+const struct image_rewrite *image_find_rewrite(const struct image *img, const uint8_t *name,
+                                               size_t len, uint32_t hash);
+
+/* The node's own RRset of type, or NULL. wildcard selects the RRsets it
+ * answers for names one label below it. */
+const struct image_rrset *image_node_rrset(const struct image *img, const struct image_node *node,
+                                           uint16_t type, bool wildcard);
+
+static inline const uint8_t *image_node_name(const struct image *img, const struct image_node *node)
+{
+    return img->names + node->name_offset;
+}
+
+/* Iterate the RRs of an RRset: *pos starts at rrset->rdata_offset. */
+static inline const uint8_t *image_rr_next(const struct image *img, uint32_t *pos,
+                                           uint16_t *rdlength)
+{
+    const uint8_t *p = img->rdata + *pos;
+    *rdlength = (uint16_t)(p[0] | (p[1] << 8));
+    *pos += 2u + *rdlength;
+    return p + 2;
+}
+
+#endif
