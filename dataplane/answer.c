@@ -1,0 +1,480 @@
+/* Answering from the zone image: RFC 1034 §4.3.2 over the original
+ * NanoDNS data model, with RFC 2308 negative answers, RFC 6891 EDNS and
+ * RFC 8482 minimal ANY. All state lives on the stack or in the response. */
+#include "answer.h"
+
+#include <string.h>
+
+#define UDP_PLAIN_LIMIT 512
+#define OPT_RR_SIZE 11
+#define CNAME_CHAIN_MAX 8
+#define ADDITIONAL_TARGETS_MAX 16
+#define POINTER_LIMIT 0x3FFF
+
+struct response {
+    uint8_t *buf;
+    size_t len;
+    size_t limit; /* room for RRs: the transport's size less a reserved OPT */
+    struct wire_compressor compressor;
+    uint16_t counts[3]; /* answer, authority, additional */
+};
+
+enum section { SECTION_ANSWER, SECTION_AUTHORITY, SECTION_ADDITIONAL };
+
+/* A name as the lookup needs it: lowercase, with its labels and the hash
+ * of every suffix. */
+struct lookup_name {
+    uint8_t name[WIRE_NAME_MAX];
+    size_t len;
+    unsigned labels;
+    uint8_t starts[WIRE_LABELS_MAX];
+    uint32_t hashes[WIRE_LABELS_MAX];
+};
+
+enum lookup_kind {
+    LOOKUP_DATA,     /* node holds RRsets for the name (own or wildcard) */
+    LOOKUP_EMPTY,    /* the name exists without data (empty non-terminal) */
+    LOOKUP_NXDOMAIN, /* inside zone, no such name */
+    LOOKUP_OUTSIDE   /* not ours */
+};
+
+struct lookup {
+    enum lookup_kind kind;
+    const struct image_node *node;
+    bool wildcard;
+    uint32_t zone; /* for the SOA of negative answers, or IMAGE_NONE */
+};
+
+static void lookup_name_init(struct lookup_name *ln, const uint8_t *lower, size_t len)
+{
+    memcpy(ln->name, lower, len);
+    ln->len = len;
+    ln->labels = wire_name_labels(ln->name, len, ln->starts);
+    /* The root is the one suffix that has no label: give it a slot of its own. */
+    ln->starts[ln->labels] = (uint8_t)(len - 1);
+    image_name_suffix_hashes(ln->name, len, ln->starts, ln->labels + 1, ln->hashes);
+}
+
+static const struct image_node *find_suffix(const struct image *img, const struct lookup_name *ln,
+                                            unsigned k)
+{
+    size_t start = ln->starts[k];
+    return image_find_node(img, ln->name + start, ln->len - start, ln->hashes[k]);
+}
+
+/* Closest enclosing zone, from the closest existing ancestor at or above label k. */
+static uint32_t zone_from(const struct image *img, const struct lookup_name *ln, unsigned k)
+{
+    for (; k <= ln->labels; k++) {
+        const struct image_node *node = find_suffix(img, ln, k);
+        if (node)
+            return node->zone;
+    }
+    return IMAGE_NONE;
+}
+
+static void lookup(const struct image *img, const struct lookup_name *ln, struct lookup *out)
+{
+    const struct image_node *node = find_suffix(img, ln, 0);
+    *out = (struct lookup){LOOKUP_OUTSIDE, NULL, false, IMAGE_NONE};
+    if (node && node->rrset_count > 0) {
+        *out = (struct lookup){LOOKUP_DATA, node, false, node->zone};
+        return;
+    }
+    /* The original's wildcard: data on the parent flagged for one label below. */
+    const struct image_node *parent = ln->labels > 0 ? find_suffix(img, ln, 1) : NULL;
+    if (parent && parent->wildcard_count > 0) {
+        *out = (struct lookup){LOOKUP_DATA, parent, true, parent->zone};
+        return;
+    }
+    if (node) {
+        *out = (struct lookup){LOOKUP_EMPTY, node, false, node->zone};
+        return;
+    }
+    uint32_t zone = parent ? parent->zone : (ln->labels > 1 ? zone_from(img, ln, 2) : IMAGE_NONE);
+    if (zone != IMAGE_NONE)
+        *out = (struct lookup){LOOKUP_NXDOMAIN, NULL, false, zone};
+}
+
+static bool is_blocked(const struct image *img, const struct lookup_name *ln)
+{
+    if (img->rewrite_count == 0)
+        return false;
+    const struct image_rewrite *rw = image_find_rewrite(img, ln->name, ln->len, ln->hashes[0]);
+    if (rw && (rw->flags & IMAGE_REWRITE_EXACT))
+        return true;
+    for (unsigned k = 1; k <= ln->labels; k++) {
+        size_t start = ln->starts[k];
+        rw = image_find_rewrite(img, ln->name + start, ln->len - start, ln->hashes[k]);
+        if (rw && (rw->flags & IMAGE_REWRITE_BELOW))
+            return true;
+    }
+    return false;
+}
+
+/* ---- writing records ---- */
+
+/* An owner name: a place in the response that already holds it, or, when
+ * that place cannot be pointed at, the name itself. */
+struct owner {
+    size_t offset;
+    const uint8_t *name;
+    size_t len;
+};
+
+static int write_owner(struct response *r, const struct owner *owner)
+{
+    if (owner->offset < POINTER_LIMIT) {
+        if (r->len + 2 > r->limit)
+            return -1;
+        wire_put16(r->buf + r->len, (uint16_t)(0xC000 | owner->offset));
+        r->len += 2;
+        return 0;
+    }
+    return wire_name_write(r->buf, r->limit, &r->len, owner->name, owner->len, &r->compressor);
+}
+
+/* Write one RR; *name_at receives where the first name inside its RDATA
+ * landed (for owners of later records). Returns -1 when it does not fit,
+ * with the response unchanged. */
+static int write_rr(struct response *r, const struct owner *owner, uint16_t type, uint32_t ttl,
+                    const uint8_t *rdata, uint16_t rdlength, size_t *name_at)
+{
+    size_t start = r->len;
+    unsigned saved_entries = r->compressor.count;
+    if (write_owner(r, owner) < 0 || r->len + 10 > r->limit)
+        goto full;
+    uint8_t *fixed = r->buf + r->len;
+    wire_put16(fixed, type);
+    wire_put16(fixed + 2, WIRE_CLASS_IN);
+    wire_put32(fixed + 4, ttl);
+    r->len += 10;
+    size_t rdata_start = r->len;
+    size_t skip = 0; /* octets before the (first) compressible name */
+    int names = 0;
+    switch (type) {
+    case WIRE_TYPE_CNAME:
+    case WIRE_TYPE_NS:
+    case WIRE_TYPE_PTR:
+        names = 1;
+        break;
+    case WIRE_TYPE_MX:
+        skip = 2;
+        names = 1;
+        break;
+    case WIRE_TYPE_SOA:
+        names = 2;
+        break;
+    default:
+        break;
+    }
+    if (r->len + skip > r->limit)
+        goto full;
+    memcpy(r->buf + r->len, rdata, skip);
+    r->len += skip;
+    size_t at = skip;
+    for (int i = 0; i < names; i++) {
+        size_t name_len = 0;
+        while (rdata[at + name_len] != 0)
+            name_len += 1u + rdata[at + name_len];
+        name_len++;
+        if (i == 0 && name_at)
+            *name_at = r->len;
+        if (wire_name_write(r->buf, r->limit, &r->len, rdata + at, name_len, &r->compressor) < 0)
+            goto full;
+        at += name_len;
+    }
+    if (name_at && type == WIRE_TYPE_SRV)
+        *name_at = rdata_start + 6; /* RFC 2782: the target is never compressed */
+    if (r->len + (rdlength - at) > r->limit)
+        goto full;
+    memcpy(r->buf + r->len, rdata + at, rdlength - at);
+    r->len += rdlength - at;
+    wire_put16(fixed + 8, (uint16_t)(r->len - rdata_start));
+    return 0;
+full:
+    r->len = start;
+    r->compressor.count = saved_entries;
+    return -1;
+}
+
+/* targets_at, when given, receives where the first ADDITIONAL_TARGETS_MAX
+ * RRs' names landed. */
+static int write_rrset(struct response *r, enum section section, const struct image *img,
+                       const struct image_rrset *rrset, const struct owner *owner,
+                       size_t *targets_at)
+{
+    uint32_t pos = rrset->rdata_offset;
+    for (uint16_t i = 0; i < rrset->rr_count; i++) {
+        uint16_t rdlength;
+        const uint8_t *rdata = image_rr_next(img, &pos, &rdlength);
+        size_t *name_at = targets_at && i < ADDITIONAL_TARGETS_MAX ? &targets_at[i] : NULL;
+        if (write_rr(r, owner, rrset->type, rrset->ttl, rdata, rdlength, name_at) < 0)
+            return -1;
+        r->counts[section]++;
+    }
+    return 0;
+}
+
+/* RFC 2308 §3: the zone's SOA in authority, TTL = min(SOA TTL, minimum). */
+static int write_negative_soa(struct response *r, const struct image *img, uint32_t zone)
+{
+    if (zone == IMAGE_NONE)
+        return 0;
+    const struct image_zone *z = &img->zones[zone];
+    const struct image_node *apex = &img->nodes[z->apex_node];
+    const struct image_rrset *soa = &img->rrsets[z->soa_rrset];
+    struct owner owner = {SIZE_MAX, image_node_name(img, apex), apex->name_len};
+    uint32_t pos = soa->rdata_offset;
+    uint16_t rdlength;
+    const uint8_t *rdata = image_rr_next(img, &pos, &rdlength);
+    if (write_rr(r, &owner, WIRE_TYPE_SOA, z->negative_ttl, rdata, rdlength, NULL) < 0)
+        return -1;
+    r->counts[SECTION_AUTHORITY]++;
+    return 0;
+}
+
+/* Additional section: our A and AAAA for the targets of MX, NS and SRV
+ * records just written (targets_at: where each target stands in the
+ * response). Optional data: what does not fit is left out. */
+static void write_additional(struct response *r, const struct image *img,
+                             const struct image_rrset *rrset, const size_t *targets_at)
+{
+    const struct image_node *done[ADDITIONAL_TARGETS_MAX];
+    unsigned done_count = 0;
+    size_t skip = rrset->type == WIRE_TYPE_MX ? 2 : rrset->type == WIRE_TYPE_SRV ? 6 : 0;
+    uint32_t pos = rrset->rdata_offset;
+    for (uint16_t i = 0; i < rrset->rr_count && i < ADDITIONAL_TARGETS_MAX; i++) {
+        uint16_t rdlength;
+        const uint8_t *rdata = image_rr_next(img, &pos, &rdlength);
+        struct lookup_name ln;
+        uint8_t lower[WIRE_NAME_MAX];
+        size_t len = rdlength - skip;
+        memcpy(lower, rdata + skip, len);
+        wire_name_lower(lower, len);
+        lookup_name_init(&ln, lower, len);
+        const struct image_node *node = find_suffix(img, &ln, 0);
+        if (!node || node->rrset_count == 0)
+            continue;
+        bool seen = false;
+        for (unsigned k = 0; k < done_count; k++)
+            seen |= done[k] == node;
+        if (seen)
+            continue;
+        done[done_count++] = node;
+        struct owner owner = {targets_at[i], rdata + skip, len};
+        static const uint16_t types[2] = {WIRE_TYPE_A, WIRE_TYPE_AAAA};
+        for (int t = 0; t < 2; t++) {
+            const struct image_rrset *addr = image_node_rrset(img, node, types[t], false);
+            size_t len_before = r->len;
+            uint16_t count_before = r->counts[SECTION_ADDITIONAL];
+            unsigned entries_before = r->compressor.count;
+            if (addr && write_rrset(r, SECTION_ADDITIONAL, img, addr, &owner, NULL) < 0) {
+                /* never half an RRset */
+                r->len = len_before;
+                r->counts[SECTION_ADDITIONAL] = count_before;
+                r->compressor.count = entries_before;
+                return;
+            }
+        }
+    }
+}
+
+/* ---- the response ---- */
+
+static void header_finish(uint8_t *buf, uint16_t flags, const uint16_t counts[3], uint16_t qdcount)
+{
+    wire_put16(buf + 2, flags);
+    wire_put16(buf + 4, qdcount);
+    wire_put16(buf + 6, counts[0]);
+    wire_put16(buf + 8, counts[1]);
+    wire_put16(buf + 10, counts[2]);
+}
+
+static size_t append_opt(uint8_t *buf, size_t len, uint16_t payload, uint8_t extended_rcode)
+{
+    uint8_t *p = buf + len;
+    p[0] = 0; /* root owner */
+    wire_put16(p + 1, WIRE_TYPE_OPT);
+    wire_put16(p + 3, payload);
+    wire_put32(p + 5, (uint32_t)extended_rcode << 24); /* version 0, DO clear: we do not sign */
+    wire_put16(p + 9, 0);
+    return len + OPT_RR_SIZE;
+}
+
+/* An error response: header (and question, when it is sound) only. */
+static size_t answer_error(const struct image *img, const struct wire_query *q,
+                           const uint8_t *packet, uint8_t *response, uint16_t rcode,
+                           bool echo_question, struct answer_info *info)
+{
+    uint16_t counts[3] = {0, 0, 0};
+    size_t len = WIRE_HEADER_SIZE;
+    wire_put16(response, q->id);
+    if (echo_question) {
+        memcpy(response + len, packet + WIRE_HEADER_SIZE, q->question_end - WIRE_HEADER_SIZE);
+        len = q->question_end;
+    }
+    uint16_t flags =
+        WIRE_FLAG_QR | (q->flags & (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)) | (rcode & 0xF);
+    if (q->has_edns && echo_question) {
+        len =
+            append_opt(response, len, (uint16_t)img->settings->edns_payload, (uint8_t)(rcode >> 4));
+        counts[2] = 1;
+    }
+    header_finish(response, flags, counts, echo_question ? 1 : 0);
+    if (info)
+        *info = (struct answer_info){rcode, q->qtype, ANSWER_SOURCE_ERROR, 0};
+    return len;
+}
+
+size_t answer_query(const struct image *img, const uint8_t *packet, size_t len, uint8_t *response,
+                    enum answer_transport transport, struct answer_info *info)
+{
+    struct wire_query q;
+    q.question_end = 0;
+    enum wire_verdict verdict = wire_parse_query(packet, len, &q);
+    /* A question whose name uses a pointer cannot be echoed byte for byte. */
+    bool question_sound = q.question_end == (size_t)WIRE_HEADER_SIZE + q.qname_len + 4;
+    switch (verdict) {
+    case WIRE_QUERY_DROP:
+        return 0;
+    case WIRE_QUERY_FORMERR:
+        return answer_error(img, &q, packet, response, WIRE_RCODE_FORMERR, false, info);
+    case WIRE_QUERY_NOTIMP:
+        return answer_error(img, &q, packet, response, WIRE_RCODE_NOTIMP, false, info);
+    case WIRE_QUERY_BADVERS:
+        return answer_error(img, &q, packet, response, WIRE_RCODE_BADVERS, question_sound, info);
+    case WIRE_QUERY_OK:
+        break;
+    }
+    if (!question_sound || q.qtype == WIRE_TYPE_OPT)
+        return answer_error(img, &q, packet, response, WIRE_RCODE_FORMERR, false, info);
+    if (q.qclass != WIRE_CLASS_IN || q.qtype == WIRE_TYPE_AXFR || q.qtype == WIRE_TYPE_IXFR)
+        return answer_error(img, &q, packet, response, WIRE_RCODE_REFUSED, true, info);
+
+    size_t size_limit = 65535;
+    if (transport == ANSWER_UDP) {
+        size_limit = UDP_PLAIN_LIMIT;
+        if (q.has_edns) {
+            size_t offered = q.edns_payload < img->settings->edns_payload
+                                 ? q.edns_payload
+                                 : img->settings->edns_payload;
+            size_limit = offered > UDP_PLAIN_LIMIT ? offered : UDP_PLAIN_LIMIT;
+        }
+    }
+    struct response r = {.buf = response,
+                         .len = q.question_end,
+                         .limit = size_limit - (q.has_edns ? OPT_RR_SIZE : 0)};
+    wire_put16(response, q.id);
+    memcpy(response + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
+           q.question_end - WIRE_HEADER_SIZE);
+    wire_compressor_init(&r.compressor);
+    wire_compressor_add(&r.compressor, response, WIRE_HEADER_SIZE);
+
+    struct lookup_name ln;
+    lookup_name_init(&ln, q.qname_lower, q.qname_len);
+    uint16_t rcode = WIRE_RCODE_NOERROR;
+    enum answer_source source = ANSWER_SOURCE_LOCAL;
+    bool authoritative = true, truncated = false;
+    int rc = 0;
+
+    if (is_blocked(img, &ln)) {
+        rcode = WIRE_RCODE_NXDOMAIN;
+        source = ANSWER_SOURCE_BLOCKED;
+        uint32_t zone = zone_from(img, &ln, 0);
+        authoritative = zone != IMAGE_NONE;
+        rc = write_negative_soa(&r, img, zone);
+        goto finish;
+    }
+
+    struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q.qname_len};
+    uint8_t owner_copy[WIRE_NAME_MAX];
+    const struct image_node *visited[CNAME_CHAIN_MAX + 1];
+    for (int link = 0; link <= CNAME_CHAIN_MAX; link++) {
+        struct lookup found;
+        lookup(img, &ln, &found);
+        if (found.kind == LOOKUP_OUTSIDE) {
+            if (link == 0) {
+                rcode = WIRE_RCODE_REFUSED;
+                source = ANSWER_SOURCE_REFUSED;
+                authoritative = false;
+            }
+            break;
+        }
+        if (found.kind != LOOKUP_DATA) {
+            if (found.kind == LOOKUP_NXDOMAIN)
+                rcode = WIRE_RCODE_NXDOMAIN;
+            rc = write_negative_soa(&r, img, found.zone);
+            break;
+        }
+        const struct image_node *node = found.node;
+        bool loop = false;
+        for (int i = 0; i < link; i++)
+            loop |= visited[i] == node;
+        if (loop)
+            break; /* a CNAME loop: each name once is enough */
+        visited[link] = node;
+        if (q.qtype == WIRE_TYPE_ANY) {
+            /* RFC 8482 §4.1: over UDP one RRset stands for all of them. */
+            uint32_t first = node->rrset_first + (found.wildcard ? node->rrset_count : 0);
+            uint32_t count = found.wildcard ? node->wildcard_count : node->rrset_count;
+            if (transport == ANSWER_UDP && count > 1)
+                count = 1;
+            for (uint32_t i = 0; i < count && rc == 0; i++)
+                rc = write_rrset(&r, SECTION_ANSWER, img, &img->rrsets[first + i], &owner, NULL);
+            break;
+        }
+        const struct image_rrset *rrset = image_node_rrset(img, node, q.qtype, found.wildcard);
+        if (rrset) {
+            size_t targets_at[ADDITIONAL_TARGETS_MAX];
+            rc = write_rrset(&r, SECTION_ANSWER, img, rrset, &owner, targets_at);
+            if (rc == 0 && (rrset->type == WIRE_TYPE_MX || rrset->type == WIRE_TYPE_NS ||
+                            rrset->type == WIRE_TYPE_SRV))
+                write_additional(&r, img, rrset, targets_at);
+            break;
+        }
+        const struct image_rrset *cname =
+            image_node_rrset(img, node, WIRE_TYPE_CNAME, found.wildcard);
+        if (!cname || link == CNAME_CHAIN_MAX) {
+            if (!cname)
+                rc = write_negative_soa(&r, img, found.zone);
+            break;
+        }
+        /* RFC 1034 §4.3.2 step 3a: the CNAME, then its target. */
+        uint32_t pos = cname->rdata_offset;
+        uint16_t rdlength;
+        const uint8_t *target = image_rr_next(img, &pos, &rdlength);
+        size_t target_at = SIZE_MAX;
+        rc = write_rr(&r, &owner, WIRE_TYPE_CNAME, cname->ttl, target, rdlength, &target_at);
+        if (rc < 0)
+            break;
+        r.counts[SECTION_ANSWER]++;
+        memcpy(owner_copy, target, rdlength);
+        owner = (struct owner){target_at, owner_copy, rdlength};
+        uint8_t lower[WIRE_NAME_MAX];
+        memcpy(lower, target, rdlength);
+        wire_name_lower(lower, rdlength);
+        lookup_name_init(&ln, lower, rdlength);
+    }
+
+finish:
+    if (rc < 0) {
+        /* RFC 2181 §9: what must be there does not fit: say so, send nothing partial. */
+        truncated = true;
+        r.len = q.question_end;
+        memset(r.counts, 0, sizeof r.counts);
+    }
+    uint16_t flags = WIRE_FLAG_QR | (q.flags & (WIRE_FLAG_RD | WIRE_FLAG_CD)) | rcode;
+    if (authoritative)
+        flags |= WIRE_FLAG_AA;
+    if (truncated)
+        flags |= WIRE_FLAG_TC;
+    if (q.has_edns) {
+        r.len = append_opt(response, r.len, (uint16_t)img->settings->edns_payload, 0);
+        r.counts[SECTION_ADDITIONAL]++;
+    }
+    header_finish(response, flags, r.counts, 1);
+    if (info)
+        *info = (struct answer_info){rcode, q.qtype, source, truncated};
+    return r.len;
+}
