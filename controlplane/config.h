@@ -1,0 +1,130 @@
+/* The configuration model: the original NanoDNS JSON format, parsed with
+ * json-c (strict RFC 8259) and validated. Every string and array in struct
+ * config is owned by it and freed by config_free. */
+#ifndef NANODNS_CONFIG_H
+#define NANODNS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "wire.h"
+
+/* One finding of the validator. line and column are 1-based and point at
+ * the JSON value (or key) the path names; 0 when there is no such place. */
+enum config_severity { CONFIG_ERROR, CONFIG_WARNING };
+
+struct config_diag {
+    enum config_severity severity;
+    unsigned line;
+    unsigned column;
+    char path[160];    /* JSON path: "records[3].value", "zones.internal.lan.soa" */
+    char message[320]; /* "\"192.168.1.300\" is not an IPv4 address" */
+};
+
+struct config_diags {
+    char file[256]; /* as given by the caller; printed in front of every line */
+    struct config_diag *items;
+    size_t count, capacity;
+    size_t errors, warnings;
+};
+
+void config_diags_init(struct config_diags *d, const char *file);
+void config_diags_free(struct config_diags *d);
+
+/* Print each finding as "FILE:LINE:COL: PATH: MESSAGE" (warnings with
+ * "warning: " before the path), one per line. */
+void config_diags_print(const struct config_diags *d, FILE *out);
+
+/* A record in wire form. rdata holds the uncompressed RDATA exactly as it
+ * goes on the wire (names inside it in wire form, case kept; TXT already
+ * split into strings of at most 255 octets). */
+struct config_record {
+    uint8_t owner[WIRE_NAME_MAX]; /* case as written */
+    uint8_t owner_len;
+    uint16_t type;
+    uint32_t ttl;
+    bool wildcard;
+    uint8_t *rdata;
+    uint16_t rdata_len;
+    unsigned line, column; /* of the record object, for later messages */
+};
+
+struct config_soa {
+    uint8_t mname[WIRE_NAME_MAX];
+    uint8_t mname_len;
+    uint8_t rname[WIRE_NAME_MAX];
+    uint8_t rname_len;
+    uint32_t serial, refresh, retry, expire, minimum;
+};
+
+struct config_zone {
+    char *name; /* the key as written */
+    uint8_t apex[WIRE_NAME_MAX];
+    uint8_t apex_len;
+    struct config_soa soa;        /* the original's defaults where "soa" or a field is absent */
+    uint8_t (*ns)[WIRE_NAME_MAX]; /* zones.<zone>.ns, in wire form */
+    uint8_t *ns_len;
+    size_t ns_count;
+};
+
+struct config_rewrite {
+    uint8_t name[WIRE_NAME_MAX]; /* "*.ads.example" is stored as "ads.example" with below = true */
+    uint8_t name_len;
+    bool below; /* blocks every name strictly below name, at any depth */
+};
+
+struct config_server {
+    char *host;      /* "0.0.0.0" */
+    uint16_t port;   /* 53 */
+    char **upstream; /* ["8.8.8.8", "1.1.1.1"] */
+    size_t upstream_count;
+    double upstream_timeout; /* 3 (seconds) */
+    uint16_t upstream_port;  /* 53 */
+    bool cache_enabled;      /* true */
+    uint32_t cache_ttl;      /* 300 */
+    uint32_t cache_size;     /* 1000 */
+    char *log_level;         /* "INFO": DEBUG, INFO, WARNING, ERROR */
+    bool log_queries;        /* true */
+    bool hot_reload;         /* true */
+    char *mgmt_host;         /* "0.0.0.0" */
+    uint16_t mgmt_port;      /* 0 = off */
+    char **peers;            /* "host:port" */
+    size_t peer_count;
+    uint64_t config_version; /* 1 */
+    /* NanoDNS additions */
+    uint16_t edns_payload;        /* 1232: the UDP payload size we advertise */
+    uint32_t tcp_idle_timeout;    /* 10 (seconds) */
+    uint32_t tcp_max_connections; /* 256 */
+};
+
+struct config {
+    struct config_server server;
+    struct config_zone *zones;
+    size_t zone_count;
+    struct config_record *records;
+    size_t record_count;
+    struct config_rewrite *rewrites;
+    size_t rewrite_count;
+};
+
+/* Parse and validate a config held in memory. All findings go to diags
+ * (which names the file). Returns 0 when there is no error (warnings are
+ * allowed), -1 otherwise; on -1 cfg holds nothing to free. */
+int config_load_buffer(const char *text, size_t len, struct config *cfg,
+                       struct config_diags *diags);
+
+/* Read FILE and config_load_buffer it. A file that cannot be read is one
+ * error with line 0. */
+int config_load_file(const char *path, struct config *cfg, struct config_diags *diags);
+
+void config_free(struct config *cfg);
+
+/* The example config `nanodns init` writes: the original's example. */
+extern const char CONFIG_EXAMPLE_JSON[];
+
+/* The summary `nanodns check` prints for a valid config. */
+void config_print_summary(const struct config *cfg, FILE *out);
+
+#endif

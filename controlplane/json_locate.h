@@ -1,0 +1,80 @@
+/* Where things stand in JSON text: json-c keeps no positions, so the config
+ * validator scans the text again to give each finding a line and column.
+ * The locator borrows the text (the caller keeps it alive) and owns only
+ * its line index; json_locator_free releases that. */
+#ifndef NANODNS_JSON_LOCATE_H
+#define NANODNS_JSON_LOCATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One component of a path: an object member name (decoded, as json-c hands
+ * it out) or, when key is NULL, an array index. */
+struct json_locate_step {
+    const char *key;
+    size_t key_len;
+    size_t index;
+};
+
+#define JSON_LOCATE_DEPTH 16
+
+struct json_locator {
+    const char *text;
+    size_t len;
+    /* The last path resolved from the top. Lookups made in document order
+     * (records[0].ttl, records[1].name, ...) resume from it, so a whole
+     * pass over a large file costs linear time rather than quadratic. */
+    struct {
+        size_t index;        /* array steps */
+        size_t key_offset;   /* object steps: the member name's opening quote */
+        size_t value_offset; /* first byte of the value this step reaches */
+        bool is_index;
+    } cache[JSON_LOCATE_DEPTH];
+    size_t cache_depth;
+    bool last_found;     /* whether the last json_locate reached its whole path */
+    size_t *line_starts; /* built on first use; NULL if that failed */
+    size_t line_count;
+    bool line_index_failed;
+};
+
+/* Check that text is exactly one JSON value as RFC 8259 defines it (json-c
+ * lets single quotes, NaN, Infinity, "1." and raw control characters
+ * through even in strict mode). Returns 0, or -1 with the offset of the
+ * first offending byte and a message. */
+int json_locate_check(const char *text, size_t len, size_t *error_offset, const char **message);
+
+/* The locator functions below expect text that json_locate_check accepted. */
+void json_locator_init(struct json_locator *loc, const char *text, size_t len);
+void json_locator_free(struct json_locator *loc);
+
+/* Offset of the value the path leads to from the top-level value, or of its
+ * member name (the opening quote) when at_key. Where the path leads nowhere
+ * (a member that is absent), the offset of the deepest value that exists.
+ * With duplicate member names the last one counts, as in json-c. */
+size_t json_locate(struct json_locator *loc, const struct json_locate_step *path, size_t depth,
+                   bool at_key);
+
+/* The same, starting from the value at offset base instead of the top. */
+size_t json_locate_from(const struct json_locator *loc, size_t base,
+                        const struct json_locate_step *path, size_t depth, bool at_key);
+
+/* 1-based line and column (in bytes) of offset. */
+void json_locate_line_column(struct json_locator *loc, size_t offset, unsigned *line,
+                             unsigned *column);
+
+/* Walk the members of the object whose '{' is at offset: set *cursor to
+ * offset, then each call stores the next member name's offset in
+ * *key_offset and returns true; false after the last member. */
+bool json_locate_next_member(const struct json_locator *loc, size_t *cursor, size_t *key_offset);
+
+/* Decode the JSON string whose opening quote is at offset into out (at most
+ * cap octets, not terminated). Returns the decoded length, which may be
+ * larger than cap. */
+size_t json_locate_decode_string(const struct json_locator *loc, size_t offset, char *out,
+                                 size_t cap);
+
+/* Whether the JSON string whose opening quote is at offset holds a NUL
+ * character (written \u0000), which a C string would cut short. */
+bool json_locate_string_has_nul(const struct json_locator *loc, size_t offset);
+
+#endif

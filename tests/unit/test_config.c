@@ -1,0 +1,1089 @@
+/* Unit tests of controlplane/config.c: loading the original NanoDNS JSON
+ * format, and every finding the validator makes, with its position. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#ifndef TEST_DATA_DIR
+#define TEST_DATA_DIR "tests/data"
+#endif
+#define CONFIG_DATA TEST_DATA_DIR "/config/"
+
+struct fixture {
+    struct config cfg;
+    struct config_diags diags;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    config_diags_init(&f->diags, "nanodns.json");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    config_free(&f->cfg);
+    config_diags_free(&f->diags);
+    free(f);
+    return 0;
+}
+
+static int load(struct fixture *f, const char *json)
+{
+    return config_load_buffer(json, strlen(json), &f->cfg, &f->diags);
+}
+
+/* Print what was found, so a failing test shows it. */
+static void show(const struct fixture *f)
+{
+    config_diags_print(&f->diags, stderr);
+}
+
+/* The finding with this path (the first one), or a failure. */
+static const struct config_diag *diag_at(const struct fixture *f, const char *path)
+{
+    for (size_t i = 0; i < f->diags.count; i++)
+        if (strcmp(f->diags.items[i].path, path) == 0)
+            return &f->diags.items[i];
+    show(f);
+    fail_msg("no finding at %s", path);
+    return NULL;
+}
+
+static void assert_diag(const struct fixture *f, const char *path, enum config_severity severity,
+                        unsigned line, unsigned column, const char *message)
+{
+    const struct config_diag *d = diag_at(f, path);
+    if (d->severity != severity || d->line != line || d->column != column ||
+        strcmp(d->message, message) != 0) {
+        show(f);
+        fail_msg("%s: got %s %u:%u \"%s\", want %s %u:%u \"%s\"", path,
+                 d->severity == CONFIG_ERROR ? "error" : "warning", d->line, d->column, d->message,
+                 severity == CONFIG_ERROR ? "error" : "warning", line, column, message);
+    }
+}
+
+static void assert_one_error(const struct fixture *f, const char *path, unsigned line,
+                             unsigned column, const char *message)
+{
+    if (f->diags.errors != 1 || f->diags.count != 1)
+        show(f);
+    assert_int_equal(f->diags.errors, 1);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, path, CONFIG_ERROR, line, column, message);
+}
+
+/* Whether a message contains a piece of text. */
+static void assert_message_has(const struct config_diag *d, const char *text)
+{
+    if (!strstr(d->message, text))
+        fail_msg("\"%s\" does not contain \"%s\"", d->message, text);
+}
+
+static void assert_rdata(const struct config_record *r, const uint8_t *want, size_t len)
+{
+    assert_int_equal(r->rdata_len, len);
+    assert_memory_equal(r->rdata, want, len);
+}
+
+/* One record line inside a config: {"records": [ RECORD ]}. The record
+ * stands on line 3 from column 5. */
+#define ONE_RECORD(record) "{\n  \"records\": [\n    " record "\n  ]\n}\n"
+
+/* ---- the original's example ---- */
+
+static void test_original_example_loads_clean(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, CONFIG_EXAMPLE_JSON), 0);
+    assert_int_equal(f->diags.errors, 0);
+    assert_int_equal(f->diags.warnings, 0);
+    assert_int_equal(f->cfg.record_count, 8);
+    assert_int_equal(f->cfg.zone_count, 1);
+    assert_int_equal(f->cfg.rewrite_count, 2);
+    assert_int_equal(f->cfg.server.mgmt_port, 9053);
+    assert_string_equal(f->cfg.zones[0].name, "internal.lan");
+    assert_int_equal(f->cfg.zones[0].ns_count, 1);
+    assert_true(f->cfg.records[7].wildcard);
+}
+
+static void test_original_example_summary_matches_the_original(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, CONFIG_EXAMPLE_JSON), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    config_print_summary(&f->cfg, out);
+    fclose(out);
+    assert_string_equal(text, "OK Config is valid.\n"
+                              "  Records : 8\n"
+                              "  Zones   : 1\n"
+                              "  Rewrites: 2\n"
+                              "  Upstream: ['8.8.8.8', '1.1.1.1']\n"
+                              "  Listen  : 0.0.0.0:53\n"
+                              "  Serial  : internal.lan 2024010102\n");
+    free(text);
+}
+
+static void test_example_fixture_is_the_builtin_example(void **state)
+{
+    (void)state;
+    FILE *in = fopen(CONFIG_DATA "original_example.json", "rb");
+    assert_non_null(in);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf), in);
+    fclose(in);
+    assert_int_equal(n, strlen(CONFIG_EXAMPLE_JSON));
+    assert_memory_equal(buf, CONFIG_EXAMPLE_JSON, n);
+}
+
+static void test_load_file_reads_the_example_fixture(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(config_load_file(CONFIG_DATA "original_example.json", &f->cfg, &f->diags), 0);
+    assert_int_equal(f->cfg.record_count, 8);
+}
+
+static void test_missing_file_is_one_error_without_position(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(config_load_file(CONFIG_DATA "no-such-file.json", &f->cfg, &f->diags), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_int_equal(f->diags.items[0].line, 0);
+    assert_non_null(strstr(f->diags.items[0].message, "No such file"));
+}
+
+/* ---- defaults ---- */
+
+static void test_empty_object_gives_the_defaults(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    const struct config_server *s = &f->cfg.server;
+    assert_string_equal(s->host, "0.0.0.0");
+    assert_int_equal(s->port, 53);
+    assert_int_equal(s->upstream_count, 2);
+    assert_string_equal(s->upstream[0], "8.8.8.8");
+    assert_string_equal(s->upstream[1], "1.1.1.1");
+    assert_true(s->upstream_timeout == 3.0);
+    assert_int_equal(s->upstream_port, 53);
+    assert_true(s->cache_enabled);
+    assert_int_equal(s->cache_ttl, 300);
+    assert_int_equal(s->cache_size, 1000);
+    assert_string_equal(s->log_level, "INFO");
+    assert_true(s->log_queries);
+    assert_true(s->hot_reload);
+    assert_string_equal(s->mgmt_host, "0.0.0.0");
+    assert_int_equal(s->mgmt_port, 0);
+    assert_int_equal(s->peer_count, 0);
+    assert_int_equal(s->config_version, 1);
+    assert_int_equal(s->edns_payload, 1232);
+    assert_int_equal(s->tcp_idle_timeout, 10);
+    assert_int_equal(s->tcp_max_connections, 256);
+    assert_int_equal(f->cfg.record_count, 0);
+    assert_int_equal(f->cfg.zone_count, 0);
+    assert_int_equal(f->cfg.rewrite_count, 0);
+}
+
+static void test_record_defaults_ttl_300_and_priority_10(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"MX\", \"value\": \"m.lan\"}")), 0);
+    const struct config_record *r = &f->cfg.records[0];
+    assert_int_equal(r->ttl, 300);
+    assert_false(r->wildcard);
+    assert_int_equal(wire_get16(r->rdata), 10);
+}
+
+static void test_soa_defaults_follow_the_zone_name(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"corp.lan\": {}}}"), 0);
+    const struct config_zone *z = &f->cfg.zones[0];
+    uint8_t mname[] = "\3ns1\4corp\3lan";
+    uint8_t rname[] = "\5admin\4corp\3lan";
+    assert_int_equal(z->soa.mname_len, sizeof(mname));
+    assert_memory_equal(z->soa.mname, mname, sizeof(mname));
+    assert_int_equal(z->soa.rname_len, sizeof(rname));
+    assert_memory_equal(z->soa.rname, rname, sizeof(rname));
+    assert_int_equal(z->soa.serial, 2024010101);
+    assert_int_equal(z->soa.refresh, 3600);
+    assert_int_equal(z->soa.retry, 900);
+    assert_int_equal(z->soa.expire, 604800);
+    assert_int_equal(z->soa.minimum, 300);
+    assert_int_equal(z->ns_count, 0);
+}
+
+static void test_soa_fields_absent_keep_their_defaults(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"corp.lan\": {\"soa\": {\"serial\": 7}}}}"), 0);
+    assert_int_equal(f->cfg.zones[0].soa.serial, 7);
+    assert_int_equal(f->cfg.zones[0].soa.minimum, 300);
+}
+
+static void test_summary_serial_adds_config_version_modulo_2_32(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"config_version\": 5},"
+                             " \"zones\": {\"a.lan\": {\"soa\": {\"serial\": 4294967295}}}}"),
+                     0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    config_print_summary(&f->cfg, out);
+    fclose(out);
+    assert_non_null(strstr(text, "  Serial  : a.lan 4\n"));
+    free(text);
+}
+
+/* ---- JSON syntax ---- */
+
+static void test_syntax_error_has_line_and_column(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\n  \"server\": {\n    \"port\" 53\n  }\n}\n"), -1);
+    /* json-c stops at the 5 where the ':' should be */
+    assert_one_error(f, "", 3, 12,
+                     "JSON syntax error: object property name separator ':' expected (expected ':' "
+                     "after the member name)");
+}
+
+static void test_trailing_comma_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\n  \"records\": [],\n}\n"), -1);
+    assert_one_error(f, "", 3, 1, "JSON syntax error: unexpected character (trailing comma)");
+}
+
+static void test_comment_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\n  // no comments in JSON\n}\n"), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_int_equal(f->diags.items[0].line, 2);
+    assert_int_equal(f->diags.items[0].column, 3);
+}
+
+static void test_single_quotes_are_an_error(void **state)
+{
+    struct fixture *f = *state;
+    /* json-c's strict mode lets these through; RFC 8259 does not */
+    assert_int_equal(load(f, "{'server': {}}"), -1);
+    assert_one_error(f, "", 1, 2, "JSON syntax error: strings must be in double quotes");
+}
+
+static void test_nan_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream_timeout\": NaN}}"), -1);
+    assert_one_error(f, "", 1, 33, "JSON syntax error: NaN is not a JSON number");
+}
+
+static void test_truncated_file_is_an_error_at_its_end(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\n  \"zones\": {"), -1);
+    assert_one_error(f, "", 2, 13, "JSON syntax error: unexpected end of input");
+}
+
+static void test_top_level_must_be_an_object(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "[]"), -1);
+    assert_one_error(f, "", 1, 1,
+                     "the configuration must be a JSON object ({} is the smallest), not an array");
+}
+
+/* ---- keys and types ---- */
+
+static void test_unknown_key_suggests_the_nearest(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                           "\"tll\": 60}")),
+        -1);
+    /* the position is the key's */
+    assert_one_error(f, "records[0].tll", 3, 57, "unknown key \"tll\" (did you mean \"ttl\"?)");
+}
+
+static void test_unknown_key_suggests_by_prefix(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream_time\": 2}}"), -1);
+    assert_one_error(f, "server.upstream_time", 1, 13,
+                     "unknown key \"upstream_time\" (did you mean \"upstream_timeout\"?)");
+}
+
+static void test_unknown_key_without_a_near_one(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"a.lan\": {\"soa\": {\"colour\": 1}}}}"), -1);
+    assert_one_error(f, "zones.a.lan.soa.colour", 1, 30, "unknown key \"colour\"");
+}
+
+static void test_unknown_top_level_key_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"record\": []}"), -1);
+    assert_one_error(f, "record", 1, 2, "unknown key \"record\" (did you mean \"records\"?)");
+}
+
+static void test_duplicate_key_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"port\": 53, \"port\": 5353}}"), -1);
+    assert_one_error(f, "server.port", 1, 13,
+                     "duplicate key \"port\" (again at 1:25; JSON parsers would silently keep "
+                     "only the last one)");
+}
+
+static void test_one_letter_key_gets_no_suggestion(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"a.lan\": {\"x\": 1}}}"), -1);
+    assert_one_error(f, "zones.a.lan.x", 1, 22, "unknown key \"x\"");
+}
+
+static void test_nul_character_in_a_key_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    /* json-c would take "ttl\u0000x" for "ttl" */
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": "
+                                        "\"10.0.0.1\", \"ttl\\u0000x\": 5}")),
+                     -1);
+    assert_one_error(f, "records[0].ttl\\x00x", 3, 57,
+                     "a NUL character (\\u0000) is not allowed in a key");
+}
+
+static void test_wrong_type_names_the_expected_type(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\n  \"server\": {\n    \"port\": \"53\"\n  }\n}\n"), -1);
+    assert_one_error(f, "server.port", 3, 13, "expected an integer, got a string");
+}
+
+static void test_fractional_ttl_is_the_wrong_type(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                           "\"ttl\": 3.5}")),
+        -1);
+    assert_one_error(f, "records[0].ttl", 3, 64,
+                     "expected an integer, got a number with a fraction or exponent");
+}
+
+static void test_integer_written_with_a_fraction_is_the_wrong_type(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                           "\"ttl\": 300.0}")),
+        -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_string_equal(f->diags.items[0].path, "records[0].ttl");
+}
+
+static void test_missing_required_key_is_reported_at_the_record(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\"}")), -1);
+    assert_one_error(f, "records[0]", 3, 5, "missing required key \"value\"");
+}
+
+/* ---- values ---- */
+
+static void test_bad_ipv4_is_reported_with_its_position(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f,
+             ONE_RECORD("{\"name\": \"web.lan\", \"type\": \"A\", \"value\": \"192.168.1.300\"}")),
+        -1);
+    assert_one_error(f, "records[0].value", 3, 47, "\"192.168.1.300\" is not an IPv4 address");
+}
+
+static void test_bad_ipv6_is_reported(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f,
+             ONE_RECORD("{\"name\": \"v6.lan\", \"type\": \"AAAA\", \"value\": \"fd00::1::2\"}")),
+        -1);
+    assert_one_error(f, "records[0].value", 3, 49, "\"fd00::1::2\" is not an IPv6 address");
+}
+
+static void test_name_with_empty_label_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a..lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"}")),
+        -1);
+    assert_one_error(f, "records[0].name", 3, 14, "empty label in name \"a..lan\"");
+}
+
+static void test_label_over_63_octets_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    char json[512];
+    char label[65];
+    memset(label, 'x', 64);
+    label[64] = '\0';
+    snprintf(json, sizeof(json),
+             ONE_RECORD("{\"name\": \"%s.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"}"), label);
+    assert_int_equal(load(f, json), -1);
+    assert_int_equal(f->diags.errors, 1);
+    const struct config_diag *d = diag_at(f, "records[0].name");
+    assert_int_equal(d->line, 3);
+    assert_int_equal(d->column, 14);
+    assert_message_has(d, "is longer than 63 octets");
+}
+
+static void test_name_over_255_octets_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    /* 5 labels of 60 octets: 5 * 61 + 1 = 306 octets in wire form */
+    char name[400] = "";
+    for (int i = 0; i < 5; i++) {
+        char label[62];
+        memset(label, 'a' + i, 60);
+        label[60] = '.';
+        label[61] = '\0';
+        strcat(name, label);
+    }
+    char json[600];
+    snprintf(json, sizeof(json),
+             ONE_RECORD("{\"name\": \"%s\", \"type\": \"A\", \"value\": \"10.0.0.1\"}"), name);
+    assert_int_equal(load(f, json), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_message_has(diag_at(f, "records[0].name"), "is longer than 255 octets in wire form");
+}
+
+static void test_ttl_above_2_31_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                           "\"ttl\": 2147483648}")),
+        -1);
+    assert_one_error(f, "records[0].ttl", 3, 64, "TTL 2147483648 is out of range (0..2147483647)");
+}
+
+static void test_negative_ttl_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                           "\"ttl\": -1}")),
+        -1);
+    assert_one_error(f, "records[0].ttl", 3, 64, "TTL -1 is out of range (0..2147483647)");
+}
+
+static void test_priority_above_65535_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"MX\", \"value\": \"m.lan\", "
+                           "\"priority\": 65536}")),
+        -1);
+    assert_one_error(f, "records[0].priority", 3, 65, "priority 65536 is out of range (0..65535)");
+}
+
+static void test_srv_without_port_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"_sip._tcp.lan\", \"type\": \"SRV\", "
+                                        "\"value\": \"sip.lan\"}")),
+                     -1);
+    assert_one_error(f, "records[0]", 3, 5,
+                     "missing required key \"port\" (an SRV record needs one)");
+}
+
+static void test_caa_without_tag_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"CAA\", "
+                                        "\"value\": \"ca.example\"}")),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_message_has(diag_at(f, "records[0]"), "missing required key \"tag\"");
+}
+
+static void test_soa_in_records_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"SOA\", \"value\": \"x\"}")), -1);
+    assert_one_error(f, "records[0].type", 3, 29,
+                     "SOA comes from zones.<zone>.soa, not from records");
+}
+
+static void test_unknown_record_type_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"HINFO\", \"value\": \"x\"}")), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_message_has(diag_at(f, "records[0].type"), "unknown record type \"HINFO\"");
+}
+
+static void test_soa_rname_with_at_suggests_the_dotted_form(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"internal.lan\": {\"soa\": {\"rname\": \"admin@internal.lan\"}}}}"),
+        -1);
+    assert_one_error(f, "zones.internal.lan.soa.rname", 1, 46,
+                     "\"admin@internal.lan\" is an e-mail address; rname is a name with the '@' "
+                     "written as a dot: \"admin.internal.lan\" (RFC 1035 §3.3.13)");
+}
+
+static void test_soa_serial_above_2_32_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"a.lan\": {\"soa\": {\"serial\": 4294967296}}}}"), -1);
+    assert_one_error(f, "zones.a.lan.soa.serial", 1, 40,
+                     "serial 4294967296 is out of range (0..4294967295)");
+}
+
+static void test_zone_ns_names_are_checked(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"a.lan\": {\"ns\": [\"ns1.a.lan\", \"ns2..a.lan\"]}}}"),
+                     -1);
+    assert_one_error(f, "zones.a.lan.ns[1]", 1, 42, "empty label in name \"ns2..a.lan\"");
+}
+
+static void test_duplicate_zone_names_differ_only_in_case(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"corp.lan\": {},\n  \"Corp.LAN.\": {}}}"), -1);
+    assert_one_error(f, "zones.Corp.LAN.", 2, 3,
+                     "zone \"Corp.LAN.\" is already defined as \"corp.lan\" (zone names are "
+                     "case-insensitive)");
+}
+
+static void test_bad_upstream_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [\"9.9.9.9:53\", \"dns.google\"]}}"), -1);
+    assert_one_error(f, "server.upstream[1]", 1, 40,
+                     "\"dns.google\" is not an upstream address: \"IP\", \"IP:port\" or "
+                     "\"[IPv6]:port\", with a port of 1..65535");
+}
+
+static void test_upstream_forms_are_accepted(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [\"9.9.9.9\", \"9.9.9.9:5353\", "
+                             "\"[2620:fe::fe]:53\", \"2620:fe::9\"]}}"),
+                     0);
+    assert_int_equal(f->cfg.server.upstream_count, 4);
+    assert_string_equal(f->cfg.server.upstream[2], "[2620:fe::fe]:53");
+}
+
+static void test_peers_are_host_and_port(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [\"node2:9053\", \"10.0.0.3:9053\", "
+                             "\"[fd00::3]:9053\"]}}"),
+                     0);
+    assert_int_equal(f->cfg.server.peer_count, 3);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [\"node2\"]}}"), -1);
+    assert_int_equal(f->diags.errors, 1);
+}
+
+static void test_config_version_from_2_63_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"config_version\": 9223372036854775808}}"), -1);
+    assert_one_error(f, "server.config_version", 1, 31,
+                     "config version 9223372036854775808 is out of range "
+                     "(0..9223372036854775807)");
+}
+
+static void test_log_level_is_case_insensitive(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"log_level\": \"warning\"}}"), 0);
+    assert_string_equal(f->cfg.server.log_level, "WARNING");
+}
+
+static void test_upstream_timeout_takes_fractions(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream_timeout\": 0.5}}"), 0);
+    assert_true(f->cfg.server.upstream_timeout == 0.5);
+}
+
+static void test_edns_payload_below_512_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"edns_payload\": 511}}"), -1);
+    assert_one_error(f, "server.edns_payload", 1, 29,
+                     "EDNS payload size 511 is out of range (512..4096)");
+}
+
+/* ---- across records ---- */
+
+static void test_cname_beside_other_data_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f,
+                          "{\"records\": [\n"
+                          "  {\"name\": \"www.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                          "  {\"name\": \"WWW.lan\", \"type\": \"CNAME\", \"value\": \"web.lan\"}\n"
+                          "]}\n"),
+                     -1);
+    assert_one_error(f, "records[1].type", 3, 31,
+                     "a CNAME at \"WWW.lan\" beside other data: records[0] is A at the same name "
+                     "(RFC 1034 §3.6.2)");
+}
+
+static void test_cname_beside_a_wildcard_record_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f,
+                          "{\"records\": [\n"
+                          "  {\"name\": \"app.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                          "\"wildcard\": true},\n"
+                          "  {\"name\": \"app.lan\", \"type\": \"CNAME\", \"value\": \"web.lan\"}\n"
+                          "]}\n"),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+}
+
+static void test_cname_at_zone_apex_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"zones\": {\"corp.lan\": {}},\n"
+                             " \"records\": [{\"name\": \"CORP.lan\", \"type\": \"CNAME\", "
+                             "\"value\": \"x.lan\"}]}\n"),
+                     -1);
+    assert_one_error(f, "records[0].type", 2, 43,
+                     "a CNAME at the apex of zone \"CORP.lan\", which has SOA and NS records (RFC "
+                     "1034 §3.6.2)");
+}
+
+static void test_two_cnames_at_one_name_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"records\": [\n"
+                             "  {\"name\": \"x.lan\", \"type\": \"CNAME\", \"value\": \"a.lan\"},\n"
+                             "  {\"name\": \"x.lan\", \"type\": \"CNAME\", \"value\": \"b.lan\"}\n"
+                             "]}\n"),
+                     -1);
+    assert_one_error(f, "records[1].type", 3, 29,
+                     "more than one CNAME at \"x.lan\" (records[0] is one already; RFC 2181 "
+                     "§10.1)");
+}
+
+static void test_ttl_mismatch_in_rrset_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"records\": [\n"
+                "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", \"ttl\": 300},\n"
+                "  {\"name\": \"A.lan\", \"type\": \"a\", \"value\": \"10.0.0.2\", \"ttl\": 60}\n"
+                "]}\n"),
+        0);
+    assert_int_equal(f->diags.errors, 0);
+    assert_int_equal(f->diags.warnings, 1);
+    assert_diag(f, "records[1].ttl", CONFIG_WARNING, 3, 62,
+                "TTL 60 differs from 300 of records[0] in the same RRset; the smallest is served "
+                "(RFC 2181 §5.2)");
+    assert_int_equal(f->cfg.record_count, 2);
+}
+
+static void test_wildcard_record_is_another_rrset(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"records\": [\n"
+                "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", \"ttl\": 300},\n"
+                "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.2\", \"ttl\": 60, "
+                "\"wildcard\": true}\n"
+                "]}\n"),
+        0);
+    assert_int_equal(f->diags.warnings, 0);
+}
+
+static void test_duplicate_record_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"records\": [\n"
+                             "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                             "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"}\n"
+                             "]}\n"),
+                     0);
+    assert_int_equal(f->diags.warnings, 1);
+    assert_diag(f, "records[1]", CONFIG_WARNING, 3, 3,
+                "the same record as records[0]; it is served once (an RRset is a set, RFC 2181 "
+                "§5)");
+}
+
+/* ---- rewrites ---- */
+
+static void test_rewrite_wildcard_is_stored_as_suffix_below(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"rewrites\": [{\"match\": \"*.ads.lan\", \"action\": \"NXDOMAIN\"},"
+                             " {\"match\": \"bad.lan\", \"action\": \"nxdomain\"}]}"),
+                     0);
+    const struct config_rewrite *w = f->cfg.rewrites;
+    uint8_t ads[] = "\3ads\3lan";
+    assert_true(w[0].below);
+    assert_int_equal(w[0].name_len, sizeof(ads));
+    assert_memory_equal(w[0].name, ads, sizeof(ads));
+    assert_false(w[1].below);
+}
+
+static void test_rewrite_star_alone_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"rewrites\": [{\"match\": \"*\", \"action\": \"nxdomain\"}]}"), -1);
+    assert_one_error(f, "rewrites[0].match", 1, 25,
+                     "\"*\" would block every name; give a suffix such as \"*.ads.example.com\"");
+}
+
+static void test_rewrite_star_inside_a_name_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"rewrites\": [{\"match\": \"a.*.b\", \"action\": \"nxdomain\"},\n"
+                             "  {\"match\": \"**.x\", \"action\": \"nxdomain\"}]}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 2);
+    assert_diag(f, "rewrites[0].match", CONFIG_ERROR, 1, 25,
+                "\"a.*.b\": '*' is only allowed as a whole first label (\"*.ads.example.com\" "
+                "blocks every name below ads.example.com)");
+    const struct config_diag *d = diag_at(f, "rewrites[1].match");
+    assert_int_equal(d->line, 2);
+    assert_int_equal(d->column, 13);
+}
+
+static void test_rewrite_redirect_is_unsupported(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"rewrites\": [{\"match\": \"x.lan\", \"action\": \"redirect\"}]}"),
+                     -1);
+    assert_one_error(f, "rewrites[0].action", 1, 44,
+                     "action \"redirect\" is not supported: only \"nxdomain\" is");
+}
+
+/* ---- all at once ---- */
+
+static void test_every_error_is_reported_in_one_pass(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(config_load_file(CONFIG_DATA "many_errors.json", &f->cfg, &f->diags), -1);
+    static const char *const paths[] = {
+        "server.port",    "server.hostt",   "zones.corp.lan.soa.rname", "records[0].value",
+        "records[1].tll", "records[2].ttl", "records[3].type",          "rewrites[0].action"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        diag_at(f, paths[i]);
+    if (f->diags.errors != 8)
+        show(f);
+    assert_int_equal(f->diags.errors, 8);
+    assert_int_equal(f->cfg.record_count, 0); /* nothing is kept on failure */
+    /* in the order of the file */
+    for (size_t i = 1; i < f->diags.count; i++)
+        assert_true(f->diags.items[i - 1].line <= f->diags.items[i].line);
+}
+
+static void test_print_format_is_file_line_column_path_message(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"records\": [\n"
+                "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", \"ttl\": 300},\n"
+                "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.2\", \"ttl\": 60},\n"
+                "  {\"name\": \"b.lan\", \"type\": \"A\", \"value\": \"10.0.0.300\"}\n"
+                "]}\n"),
+        -1);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    config_diags_print(&f->diags, out);
+    fclose(out);
+    assert_string_equal(text, "nanodns.json:3:62: warning: records[1].ttl: TTL 60 differs from "
+                              "300 of records[0] in the same RRset; the smallest is served (RFC "
+                              "2181 §5.2)\n"
+                              "nanodns.json:4:43: records[2].value: \"10.0.0.300\" is not an IPv4 "
+                              "address\n");
+    free(text);
+}
+
+/* ---- RDATA ---- */
+
+static void test_txt_of_600_octets_is_three_strings(void **state)
+{
+    struct fixture *f = *state;
+    char value[601];
+    for (int i = 0; i < 600; i++)
+        value[i] = (char)('a' + i % 26);
+    value[600] = '\0';
+    char json[800];
+    snprintf(json, sizeof(json),
+             ONE_RECORD("{\"name\": \"t.lan\", \"type\": \"TXT\", \"value\": \"%s\"}"), value);
+    assert_int_equal(load(f, json), 0);
+    const struct config_record *r = &f->cfg.records[0];
+    assert_int_equal(r->type, WIRE_TYPE_TXT);
+    assert_int_equal(r->rdata_len, 603);
+    assert_int_equal(r->rdata[0], 255);
+    assert_memory_equal(r->rdata + 1, value, 255);
+    assert_int_equal(r->rdata[256], 255);
+    assert_memory_equal(r->rdata + 257, value + 255, 255);
+    assert_int_equal(r->rdata[512], 90);
+    assert_memory_equal(r->rdata + 513, value + 510, 90);
+}
+
+static void test_empty_txt_is_one_empty_string(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"t.lan\", \"type\": \"TXT\", \"value\": \"\"}")), 0);
+    assert_rdata(&f->cfg.records[0], (const uint8_t *)"\0", 1);
+}
+
+static void test_txt_of_255_octets_is_one_string(void **state)
+{
+    struct fixture *f = *state;
+    char value[256];
+    memset(value, 'q', 255);
+    value[255] = '\0';
+    char json[512];
+    snprintf(json, sizeof(json),
+             ONE_RECORD("{\"name\": \"t.lan\", \"type\": \"TXT\", \"value\": \"%s\"}"), value);
+    assert_int_equal(load(f, json), 0);
+    assert_int_equal(f->cfg.records[0].rdata_len, 256);
+    assert_int_equal(f->cfg.records[0].rdata[0], 255);
+}
+
+static void test_a_rdata(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"192.168.1.10\"}")),
+        0);
+    const uint8_t want[] = {192, 168, 1, 10};
+    assert_rdata(&f->cfg.records[0], want, sizeof(want));
+}
+
+static void test_aaaa_rdata(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"v6.lan\", \"type\": \"AAAA\", \"value\": \"fd00::1\"}")),
+        0);
+    const uint8_t want[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    assert_rdata(&f->cfg.records[0], want, sizeof(want));
+}
+
+static void test_mx_rdata_is_preference_then_exchange(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"MX\", \"value\": "
+                                        "\"Mail.lan\", \"priority\": 20}")),
+                     0);
+    const uint8_t want[] = {0, 20, 4, 'M', 'a', 'i', 'l', 3, 'l', 'a', 'n', 0};
+    assert_rdata(&f->cfg.records[0], want, sizeof(want));
+}
+
+static void test_srv_rdata_is_priority_weight_port_target(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"_sip._tcp.lan\", \"type\": \"SRV\", "
+                                        "\"value\": \"sip.lan\", \"priority\": 1, \"weight\": "
+                                        "513, \"port\": 5060}")),
+                     0);
+    const uint8_t want[] = {0, 1, 2, 1, 0x13, 0xc4, 3, 's', 'i', 'p', 3, 'l', 'a', 'n', 0};
+    assert_rdata(&f->cfg.records[0], want, sizeof(want));
+}
+
+static void test_caa_rdata_is_flags_tag_value(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"lan\", \"type\": \"CAA\", \"flags\": 128, "
+                                        "\"tag\": \"issue\", \"value\": \"ca.example\"}")),
+                     0);
+    const uint8_t want[] = {128, 5,   'i', 's', 's', 'u', 'e', 'c', 'a',
+                            '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+    assert_rdata(&f->cfg.records[0], want, sizeof(want));
+}
+
+static void test_cname_rdata_is_the_target_name(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"w.lan\", \"type\": \"CNAME\", \"value\": \"web.lan.\"}")),
+        0);
+    const uint8_t want[] = {3, 'w', 'e', 'b', 3, 'l', 'a', 'n', 0};
+    assert_rdata(&f->cfg.records[0], want, sizeof(want));
+}
+
+static void test_underscore_names_are_accepted(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"_sip._tcp.x\", \"type\": \"TXT\", "
+                                        "\"value\": \"ok\"}")),
+                     0);
+    const uint8_t owner[] = {4, '_', 's', 'i', 'p', 4, '_', 't', 'c', 'p', 1, 'x', 0};
+    assert_int_equal(f->cfg.records[0].owner_len, sizeof(owner));
+    assert_memory_equal(f->cfg.records[0].owner, owner, sizeof(owner));
+}
+
+static void test_record_type_is_case_insensitive(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"aaaa\", \"value\": \"::1\"}")), 0);
+    assert_int_equal(f->cfg.records[0].type, WIRE_TYPE_AAAA);
+}
+
+static void test_key_for_another_type_is_ignored(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, ONE_RECORD("{\"name\": \"a.lan\", \"type\": \"A\", \"value\": "
+                                        "\"10.0.0.1\", \"priority\": 5, \"port\": 80}")),
+                     0);
+    assert_int_equal(f->cfg.records[0].rdata_len, 4);
+}
+
+static void test_record_remembers_its_position(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, CONFIG_EXAMPLE_JSON), 0);
+    assert_int_equal(f->cfg.records[0].line, 39);
+    assert_int_equal(f->cfg.records[0].column, 5);
+    assert_int_equal(f->cfg.records[1].line, 45);
+}
+
+/* A config far larger than anyone writes by hand, every record a warning:
+ * the checks across records must stay O(n log n). */
+static void test_large_config_with_many_warnings_loads(void **state)
+{
+    struct fixture *f = *state;
+    enum { RECORDS = 50000 };
+    size_t cap = (size_t)RECORDS * 96 + 64, len = 0;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    len += (size_t)snprintf(json + len, cap - len, "{\"records\": [\n");
+    for (int i = 0; i < RECORDS; i++)
+        len +=
+            (size_t)snprintf(json + len, cap - len,
+                             "{\"name\": \"h%d.lan\", \"type\": \"A\", \"value\": \"10.%d.%d.%d\", "
+                             "\"ttl\": %d}%s\n",
+                             i / 2, (i >> 16) & 255, (i >> 8) & 255, i & 255, i % 2 ? 60 : 300,
+                             i + 1 < RECORDS ? "," : "");
+    len += (size_t)snprintf(json + len, cap - len, "]}\n");
+    assert_int_equal(config_load_buffer(json, len, &f->cfg, &f->diags), 0);
+    assert_int_equal(f->cfg.record_count, RECORDS);
+    assert_int_equal(f->diags.warnings, RECORDS / 2);
+    assert_int_equal(f->diags.items[RECORDS / 2 - 1].line, RECORDS + 1);
+    free(json);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_original_example_loads_clean),
+        T(test_original_example_summary_matches_the_original),
+        T(test_example_fixture_is_the_builtin_example),
+        T(test_load_file_reads_the_example_fixture),
+        T(test_missing_file_is_one_error_without_position),
+        T(test_empty_object_gives_the_defaults),
+        T(test_record_defaults_ttl_300_and_priority_10),
+        T(test_soa_defaults_follow_the_zone_name),
+        T(test_soa_fields_absent_keep_their_defaults),
+        T(test_summary_serial_adds_config_version_modulo_2_32),
+        T(test_syntax_error_has_line_and_column),
+        T(test_trailing_comma_is_an_error),
+        T(test_comment_is_an_error),
+        T(test_single_quotes_are_an_error),
+        T(test_nan_is_an_error),
+        T(test_truncated_file_is_an_error_at_its_end),
+        T(test_top_level_must_be_an_object),
+        T(test_unknown_key_suggests_the_nearest),
+        T(test_unknown_key_suggests_by_prefix),
+        T(test_unknown_key_without_a_near_one),
+        T(test_unknown_top_level_key_is_an_error),
+        T(test_duplicate_key_is_an_error),
+        T(test_one_letter_key_gets_no_suggestion),
+        T(test_nul_character_in_a_key_is_an_error),
+        T(test_wrong_type_names_the_expected_type),
+        T(test_fractional_ttl_is_the_wrong_type),
+        T(test_integer_written_with_a_fraction_is_the_wrong_type),
+        T(test_missing_required_key_is_reported_at_the_record),
+        T(test_bad_ipv4_is_reported_with_its_position),
+        T(test_bad_ipv6_is_reported),
+        T(test_name_with_empty_label_is_an_error),
+        T(test_label_over_63_octets_is_an_error),
+        T(test_name_over_255_octets_is_an_error),
+        T(test_ttl_above_2_31_is_out_of_range),
+        T(test_negative_ttl_is_out_of_range),
+        T(test_priority_above_65535_is_out_of_range),
+        T(test_srv_without_port_is_an_error),
+        T(test_caa_without_tag_is_an_error),
+        T(test_soa_in_records_is_an_error),
+        T(test_unknown_record_type_is_an_error),
+        T(test_soa_rname_with_at_suggests_the_dotted_form),
+        T(test_soa_serial_above_2_32_is_out_of_range),
+        T(test_zone_ns_names_are_checked),
+        T(test_duplicate_zone_names_differ_only_in_case),
+        T(test_bad_upstream_is_an_error),
+        T(test_upstream_forms_are_accepted),
+        T(test_peers_are_host_and_port),
+        T(test_config_version_from_2_63_is_out_of_range),
+        T(test_log_level_is_case_insensitive),
+        T(test_upstream_timeout_takes_fractions),
+        T(test_edns_payload_below_512_is_out_of_range),
+        T(test_cname_beside_other_data_is_an_error),
+        T(test_cname_beside_a_wildcard_record_is_an_error),
+        T(test_cname_at_zone_apex_is_an_error),
+        T(test_two_cnames_at_one_name_is_an_error),
+        T(test_ttl_mismatch_in_rrset_is_a_warning),
+        T(test_wildcard_record_is_another_rrset),
+        T(test_duplicate_record_is_a_warning),
+        T(test_rewrite_wildcard_is_stored_as_suffix_below),
+        T(test_rewrite_star_alone_is_an_error),
+        T(test_rewrite_star_inside_a_name_is_an_error),
+        T(test_rewrite_redirect_is_unsupported),
+        T(test_every_error_is_reported_in_one_pass),
+        T(test_print_format_is_file_line_column_path_message),
+        T(test_txt_of_600_octets_is_three_strings),
+        T(test_empty_txt_is_one_empty_string),
+        T(test_txt_of_255_octets_is_one_string),
+        T(test_a_rdata),
+        T(test_aaaa_rdata),
+        T(test_mx_rdata_is_preference_then_exchange),
+        T(test_srv_rdata_is_priority_weight_port_target),
+        T(test_caa_rdata_is_flags_tag_value),
+        T(test_cname_rdata_is_the_target_name),
+        T(test_underscore_names_are_accepted),
+        T(test_record_type_is_case_insensitive),
+        T(test_key_for_another_type_is_ignored),
+        T(test_record_remembers_its_position),
+        T(test_large_config_with_many_warnings_loads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
