@@ -1,0 +1,101 @@
+/* Config → zone image: records as they are, plus each zone's SOA and NS. */
+#include "compile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "log.h"
+
+/* The original format has no TTL for a zone's own SOA and NS records. */
+#define ZONE_RECORD_TTL 3600
+
+static size_t soa_rdata(const struct config_zone *zone, uint64_t config_version, uint8_t *out)
+{
+    const struct config_soa *soa = &zone->soa;
+    size_t at = 0;
+    memcpy(out + at, soa->mname, soa->mname_len);
+    at += soa->mname_len;
+    memcpy(out + at, soa->rname, soa->rname_len);
+    at += soa->rname_len;
+    /* Every published change moves the serial (RFC 1982 arithmetic wraps). */
+    wire_put32(out + at, (uint32_t)(soa->serial + config_version));
+    wire_put32(out + at + 4, soa->refresh);
+    wire_put32(out + at + 8, soa->retry);
+    wire_put32(out + at + 12, soa->expire);
+    wire_put32(out + at + 16, soa->minimum);
+    return at + 20;
+}
+
+int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, char *err,
+                   size_t err_len)
+{
+    size_t rr_count = cfg->record_count;
+    for (size_t i = 0; i < cfg->record_count; i++)
+        rr_count += cfg->records[i].wildcard;
+    for (size_t z = 0; z < cfg->zone_count; z++)
+        rr_count += 1 + cfg->zones[z].ns_count;
+
+    struct image_input_rr *rrs = calloc(rr_count ? rr_count : 1, sizeof *rrs);
+    uint8_t(*soas)[2 * WIRE_NAME_MAX + 20] = calloc(cfg->zone_count + 1, sizeof *soas);
+    const uint8_t **apexes = calloc(cfg->zone_count + 1, sizeof *apexes);
+    uint8_t *apex_lens = calloc(cfg->zone_count + 1, 1);
+    struct image_input_rewrite *rewrites = calloc(cfg->rewrite_count + 1, sizeof *rewrites);
+    int rc = -1;
+    if (!rrs || !soas || !apexes || !apex_lens || !rewrites) {
+        snprintf(err, err_len, "out of memory");
+        goto out;
+    }
+
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->record_count; i++) {
+        const struct config_record *r = &cfg->records[i];
+        /* The original's wildcard record is a record of its own name too. */
+        rrs[n++] = (struct image_input_rr){r->owner, r->owner_len, r->type,     r->ttl,
+                                           false,    r->rdata,     r->rdata_len};
+        if (r->wildcard)
+            rrs[n++] = (struct image_input_rr){r->owner, r->owner_len, r->type,     r->ttl,
+                                               true,     r->rdata,     r->rdata_len};
+    }
+    for (size_t z = 0; z < cfg->zone_count; z++) {
+        const struct config_zone *zone = &cfg->zones[z];
+        apexes[z] = zone->apex;
+        apex_lens[z] = zone->apex_len;
+        size_t len = soa_rdata(zone, cfg->server.config_version, soas[z]);
+        rrs[n++] =
+            (struct image_input_rr){zone->apex, zone->apex_len, WIRE_TYPE_SOA, ZONE_RECORD_TTL,
+                                    false,      soas[z],        (uint16_t)len};
+        for (size_t k = 0; k < zone->ns_count; k++)
+            rrs[n++] =
+                (struct image_input_rr){zone->apex, zone->apex_len, WIRE_TYPE_NS,   ZONE_RECORD_TTL,
+                                        false,      zone->ns[k],    zone->ns_len[k]};
+    }
+    for (size_t i = 0; i < cfg->rewrite_count; i++)
+        rewrites[i] = (struct image_input_rewrite){cfg->rewrites[i].name, cfg->rewrites[i].name_len,
+                                                   cfg->rewrites[i].below};
+
+    int level = log_level_parse(cfg->server.log_level ? cfg->server.log_level : "INFO");
+    struct image_input in = {
+        .config_version = cfg->server.config_version,
+        .settings = {.edns_payload = cfg->server.edns_payload,
+                     .tcp_idle_timeout_ms = cfg->server.tcp_idle_timeout * 1000u,
+                     .tcp_max_connections = cfg->server.tcp_max_connections,
+                     .log_level = level < 0 ? LOG_LEVEL_INFO : (uint32_t)level,
+                     .record_count = (uint32_t)cfg->record_count},
+        .zone_apexes = apexes,
+        .zone_apex_lens = apex_lens,
+        .zone_count = cfg->zone_count,
+        .rrs = rrs,
+        .rr_count = n,
+        .rewrites = rewrites,
+        .rewrite_count = cfg->rewrite_count,
+    };
+    rc = image_build(&in, out, out_len, err, err_len);
+out:
+    free(rrs);
+    free(soas);
+    free(apexes);
+    free(apex_lens);
+    free(rewrites);
+    return rc;
+}
