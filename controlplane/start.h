@@ -1,0 +1,31 @@
+/* `nanodns start`: the control-plane daemon. It validates and compiles the
+ * config, publishes the zone image, opens the DNS sockets, runs the data
+ * plane with them (the LISTEN_FDS protocol) and supervises it: restart on
+ * a crash, reload on SIGHUP, orderly stop on SIGINT/SIGTERM. */
+#ifndef NANODNS_START_H
+#define NANODNS_START_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct start_options {
+    const char *config_path; /* NULL: the built-in defaults, as the original */
+    const char *host;        /* NULL: server.host from the config */
+    uint16_t port;           /* 0: server.port from the config */
+    int log_level;           /* enum log_level, or -1: server.log_level from the config */
+    bool no_cache;
+    const char *state_dir; /* NULL: start_default_state_dir() */
+};
+
+/* Run until stopped. Returns the process exit status: 0 after an orderly
+ * stop, 1 when the server could not be started. */
+int start_run(const struct start_options *opts);
+
+/* The state directory used without --state-dir: /var/lib/nanodns for root,
+ * else $XDG_STATE_HOME/nanodns, else $HOME/.local/state/nanodns, else
+ * /tmp/nanodns-UID. Returns 0, 1 when the answer is the shared /tmp
+ * fallback (whose owner must then be checked), or -1 when it does not fit. */
+int start_default_state_dir(char *out, size_t out_len);
+
+#endif
