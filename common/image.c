@@ -379,8 +379,10 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
             map.nodes[node].zone = zone;
         }
     }
-    if (map.count >= IMAGE_NONE)
-        return fail(err, err_len, "too many names");
+    if (map.count >= IMAGE_NONE) {
+        fail(err, err_len, "too many names");
+        goto out;
+    }
 
     nodes = calloc(map.count ? map.count : 1, sizeof *nodes);
     if (!nodes)
