@@ -1,0 +1,1470 @@
+/* Unit tests for dataplane/answer.c: the answering rules, one per test,
+ * against images compiled from the JSON configs below (config_load_buffer
+ * + compile_config + image_open), with query packets built by hand. Every
+ * response goes through msg_parse, which asserts it is well-formed. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "answer.h"
+#include "compile.h"
+#include "config.h"
+#include "image.h"
+#include "wire.h"
+
+/* JSON written as C tokens: the preprocessor turns it into the string. */
+#define JSON(...) #__VA_ARGS__
+
+/* clang-format off */
+
+/* The main fixture: two zones with different SOA minimums, one of each
+ * kind of data the rules below talk about. config_version 5, so the SOA
+ * serial served is 2024010101 + 5. */
+static const char MAIN_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "log_queries": false,
+               "config_version": 5},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 2024010101,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        },
+        "neg.test": {
+            "soa": {"mname": "ns1.neg.test", "rname": "hostmaster.neg.test", "serial": 7,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 7200},
+            "ns": ["ns1.neg.test"]
+        }
+    },
+    "records": [
+        {"name": "ns1.x.test", "type": "A", "value": "10.0.0.53", "ttl": 3600},
+        {"name": "www.x.test", "type": "A", "value": "10.0.0.80", "ttl": 300},
+        {"name": "multi.x.test", "type": "A", "value": "10.0.0.1", "ttl": 120},
+        {"name": "multi.x.test", "type": "A", "value": "10.0.0.2", "ttl": 120},
+        {"name": "multi.x.test", "type": "A", "value": "10.0.0.3", "ttl": 120},
+        {"name": "x.test", "type": "MX", "value": "mail.x.test", "priority": 10, "ttl": 3600},
+        {"name": "mail.x.test", "type": "A", "value": "10.0.0.25", "ttl": 300},
+        {"name": "mail.x.test", "type": "AAAA", "value": "fd00::25", "ttl": 300},
+        {"name": "extmx.x.test", "type": "MX", "value": "mail.example.org", "priority": 10},
+        {"name": "_sip._tcp.x.test", "type": "SRV", "value": "sip.x.test",
+         "priority": 10, "weight": 20, "port": 5060, "ttl": 300},
+        {"name": "sip.x.test", "type": "A", "value": "10.0.0.60", "ttl": 300},
+        {"name": "txt.x.test", "type": "TXT", "value": "hello world", "ttl": 300},
+        {"name": "a.b.x.test", "type": "A", "value": "10.0.0.2", "ttl": 300},
+
+        {"name": "alias.x.test", "type": "CNAME", "value": "www.x.test", "ttl": 60},
+        {"name": "chain1.x.test", "type": "CNAME", "value": "chain2.x.test"},
+        {"name": "chain2.x.test", "type": "CNAME", "value": "chain3.x.test"},
+        {"name": "chain3.x.test", "type": "CNAME", "value": "www.x.test"},
+        {"name": "loopa.x.test", "type": "CNAME", "value": "loopb.x.test"},
+        {"name": "loopb.x.test", "type": "CNAME", "value": "loopa.x.test"},
+        {"name": "ext.x.test", "type": "CNAME", "value": "www.example.org"},
+        {"name": "dangling.x.test", "type": "CNAME", "value": "nothere.x.test"},
+
+        {"name": "app.x.test", "type": "A", "value": "10.0.0.9", "wildcard": true},
+        {"name": "real.app.x.test", "type": "A", "value": "10.0.0.10"},
+
+        {"name": "bad.x.test", "type": "A", "value": "10.0.0.66"},
+        {"name": "ads.x.test", "type": "A", "value": "10.0.0.70"},
+
+        {"name": "host.neg.test", "type": "A", "value": "10.1.0.1"},
+        {"name": "standalone.other", "type": "A", "value": "10.9.9.9", "ttl": 300}
+    ],
+    "rewrites": [
+        {"match": "bad.x.test", "action": "nxdomain"},
+        {"match": "*.ads.x.test", "action": "nxdomain"},
+        {"match": "blocked.example.com", "action": "nxdomain"}
+    ]
+});
+
+/* A configured EDNS payload size to advertise. */
+static const char EDNS_1400_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "edns_payload": 1400},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}]
+});
+
+/* The generated config below: %s stands for its records. */
+static const char SIZED_CONFIG_FORMAT[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "edns_payload": 1232},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [
+        {"name": "ns1.x.test", "type": "A", "value": "10.0.0.53"},
+        %s
+    ]
+});
+
+/* clang-format on */
+
+/* Answers of known sizes, generated: big60.x.test has 60 A records (16
+ * octets each in the answer: about 1000 octets), big90.x.test 90 (about
+ * 1480), huge.x.test 300 TXT records of 200 characters (about 64 KB). */
+static char *sized_config(void)
+{
+    size_t cap = 100000, len = 0;
+    char *records = malloc(cap);
+    assert_non_null(records);
+    for (int i = 0; i < 60; i++)
+        len += (size_t)snprintf(records + len, cap - len,
+                                "{\"name\": \"big60.x.test\", \"type\": \"A\", "
+                                "\"value\": \"10.0.0.%d\"},\n",
+                                i + 1);
+    for (int i = 0; i < 90; i++)
+        len += (size_t)snprintf(records + len, cap - len,
+                                "{\"name\": \"big90.x.test\", \"type\": \"A\", "
+                                "\"value\": \"10.0.1.%d\"},\n",
+                                i + 1);
+    for (int i = 0; i < 300; i++) {
+        char value[201];
+        snprintf(value, sizeof value, "%04d", i);
+        memset(value + 4, 'x', 196);
+        value[200] = '\0';
+        len += (size_t)snprintf(records + len, cap - len,
+                                "{\"name\": \"huge.x.test\", \"type\": \"TXT\", "
+                                "\"value\": \"%s\"}%s\n",
+                                value, i < 299 ? "," : "");
+    }
+    assert_true(len < cap);
+    size_t text_cap = len + sizeof SIZED_CONFIG_FORMAT;
+    char *text = malloc(text_cap);
+    assert_non_null(text);
+    assert_true((size_t)snprintf(text, text_cap, SIZED_CONFIG_FORMAT, records) < text_cap);
+    free(records);
+    return text;
+}
+
+/* ---- images ------------------------------------------------------------ */
+
+struct served {
+    uint8_t *buf;
+    size_t len;
+    struct image img;
+};
+
+static struct served *served_open(const char *json)
+{
+    struct served *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    struct config cfg;
+    struct config_diags diags;
+    config_diags_init(&diags, "test config");
+    if (config_load_buffer(json, strlen(json), &cfg, &diags) < 0) {
+        config_diags_print(&diags, stderr);
+        config_diags_free(&diags);
+        fail_msg("the test config does not load");
+    }
+    config_diags_free(&diags);
+    char err[256] = "";
+    int rc = compile_config(&cfg, &s->buf, &s->len, err, sizeof err);
+    config_free(&cfg);
+    if (rc < 0)
+        fail_msg("compile_config: %s", err);
+    if (image_open(&s->img, s->buf, s->len, err, sizeof err) < 0)
+        fail_msg("image_open: %s", err);
+    return s;
+}
+
+static void served_close(struct served *s)
+{
+    free(s->buf);
+    free(s);
+}
+
+static int main_setup(void **state)
+{
+    *state = served_open(MAIN_CONFIG);
+    return 0;
+}
+
+static int sized_setup(void **state)
+{
+    char *text = sized_config();
+    *state = served_open(text);
+    free(text);
+    return 0;
+}
+
+static int served_teardown(void **state)
+{
+    served_close(*state);
+    return 0;
+}
+
+static const struct image *image_of(void **state)
+{
+    return &((struct served *)*state)->img;
+}
+
+/* ---- queries ----------------------------------------------------------- */
+
+struct query {
+    const char *name; /* presentation form, case as sent */
+    uint16_t type;
+    uint16_t class; /* 0: IN */
+    uint16_t id;
+    uint16_t flags;
+    bool edns;
+    uint16_t payload;
+    uint8_t version;
+    bool dnssec_ok;
+};
+
+/* Header, one question, an optional OPT (RFC 6891 §6.1.2). Returns the length. */
+static size_t query_make(uint8_t *out, const struct query *q)
+{
+    uint8_t name[WIRE_NAME_MAX];
+    size_t name_len;
+    char err[128];
+    if (wire_name_from_text(q->name, name, &name_len, err, sizeof err) < 0)
+        fail_msg("bad query name %s: %s", q->name, err);
+    wire_put16(out, q->id);
+    wire_put16(out + 2, q->flags);
+    wire_put16(out + 4, 1);
+    wire_put16(out + 6, 0);
+    wire_put16(out + 8, 0);
+    wire_put16(out + 10, q->edns ? 1 : 0);
+    size_t len = WIRE_HEADER_SIZE;
+    memcpy(out + len, name, name_len);
+    len += name_len;
+    wire_put16(out + len, q->type);
+    wire_put16(out + len + 2, q->class ? q->class : WIRE_CLASS_IN);
+    len += 4;
+    if (q->edns) {
+        out[len] = 0;
+        wire_put16(out + len + 1, WIRE_TYPE_OPT);
+        wire_put16(out + len + 3, q->payload);
+        wire_put32(out + len + 5, ((uint32_t)q->version << 16) | (q->dnssec_ok ? WIRE_EDNS_DO : 0));
+        wire_put16(out + len + 9, 0);
+        len += 11;
+    }
+    return len;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+enum { ANSWER, AUTHORITY, ADDITIONAL };
+
+struct msg_rr {
+    int section;
+    size_t owner_at;
+    uint8_t owner[WIRE_NAME_MAX]; /* uncompressed, case as in the response */
+    size_t owner_len;
+    uint16_t type, class;
+    uint32_t ttl;
+    uint16_t rdlength;
+    size_t rdata_at;               /* offset of the RDATA in the response */
+    uint8_t target[WIRE_NAME_MAX]; /* first name in the RDATA, uncompressed */
+    size_t target_len;             /* 0 when the type has no name */
+    size_t after_names;            /* offset of the fixed fields after the names */
+};
+
+struct msg {
+    uint8_t *wire; /* a copy of the response */
+    size_t len;
+    uint16_t id, flags, qdcount, counts[3];
+    uint8_t qname[WIRE_NAME_MAX];
+    size_t qname_len;
+    uint16_t qtype, qclass;
+    size_t question_end;
+    struct msg_rr *rrs; /* every record, in order */
+    size_t rr_count;
+    const struct msg_rr *opt;
+};
+
+static void msg_free(struct msg *m)
+{
+    if (!m)
+        return;
+    free(m->wire);
+    free(m->rrs);
+    free(m);
+}
+
+/* Read a name at *at that must parse; returns it in out. */
+static void parse_name(const struct msg *m, size_t *at, uint8_t *out, size_t *out_len,
+                       const char *what)
+{
+    if (wire_name_parse(m->wire, m->len, at, out, out_len) < 0)
+        fail_msg("malformed %s name at offset %zu", what, *at);
+}
+
+/* The names inside a record's RDATA, which may be compressed, must parse
+ * and use up exactly the RDATA (with the fixed fields their type has). */
+static void parse_rdata(const struct msg *m, struct msg_rr *rr)
+{
+    size_t end = rr->rdata_at + rr->rdlength, at = rr->rdata_at;
+    size_t skip = 0, fixed_after = 0;
+    int names = 0;
+    switch (rr->type) {
+    case WIRE_TYPE_A:
+        assert_int_equal(rr->rdlength, 4);
+        return;
+    case WIRE_TYPE_AAAA:
+        assert_int_equal(rr->rdlength, 16);
+        return;
+    case WIRE_TYPE_CNAME:
+    case WIRE_TYPE_NS:
+    case WIRE_TYPE_PTR:
+        names = 1;
+        break;
+    case WIRE_TYPE_MX:
+        skip = 2;
+        names = 1;
+        break;
+    case WIRE_TYPE_SRV:
+        skip = 6;
+        names = 1;
+        break;
+    case WIRE_TYPE_SOA:
+        names = 2;
+        fixed_after = 20;
+        break;
+    case WIRE_TYPE_TXT:
+        /* character-strings filling the RDATA exactly */
+        while (at < end)
+            at += 1u + m->wire[at];
+        assert_int_equal(at, end);
+        return;
+    default:
+        return;
+    }
+    assert_true(rr->rdlength >= skip + 1);
+    at += skip;
+    for (int i = 0; i < names; i++) {
+        uint8_t name[WIRE_NAME_MAX];
+        size_t name_len;
+        /* a name must not run past its RDATA, even through a pointer's end */
+        parse_name(m, &at, name, &name_len, "RDATA");
+        assert_true(at <= end);
+        if (i == 0) {
+            memcpy(rr->target, name, name_len);
+            rr->target_len = name_len;
+        }
+    }
+    rr->after_names = at;
+    if (end - at != fixed_after)
+        fail_msg("RDATA of type %u: %zu octets after its names, expected %zu", rr->type, end - at,
+                 fixed_after);
+}
+
+/* Walk a whole response: header, question, every record of every section;
+ * counts must match and no octet may be left over. */
+static struct msg *msg_parse(const uint8_t *wire, size_t len)
+{
+    struct msg *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->wire = malloc(len);
+    assert_non_null(m->wire);
+    memcpy(m->wire, wire, len);
+    m->len = len;
+    assert_true(len >= WIRE_HEADER_SIZE);
+    m->id = wire_get16(wire);
+    m->flags = wire_get16(wire + 2);
+    m->qdcount = wire_get16(wire + 4);
+    for (int s = 0; s < 3; s++)
+        m->counts[s] = wire_get16(wire + 6 + 2 * s);
+    assert_true(m->flags & WIRE_FLAG_QR);
+    assert_true(m->qdcount <= 1);
+
+    size_t at = WIRE_HEADER_SIZE;
+    if (m->qdcount == 1) {
+        parse_name(m, &at, m->qname, &m->qname_len, "question");
+        assert_true(len - at >= 4);
+        m->qtype = wire_get16(wire + at);
+        m->qclass = wire_get16(wire + at + 2);
+        at += 4;
+    }
+    m->question_end = at;
+
+    size_t total = (size_t)m->counts[0] + m->counts[1] + m->counts[2];
+    m->rrs = calloc(total ? total : 1, sizeof *m->rrs);
+    assert_non_null(m->rrs);
+    for (size_t i = 0; i < total; i++) {
+        struct msg_rr *rr = &m->rrs[i];
+        rr->section = i < m->counts[0]                          ? ANSWER
+                      : i < (size_t)m->counts[0] + m->counts[1] ? AUTHORITY
+                                                                : ADDITIONAL;
+        rr->owner_at = at;
+        parse_name(m, &at, rr->owner, &rr->owner_len, "owner");
+        if (len - at < 10)
+            fail_msg("record %zu: fixed fields cut short", i);
+        rr->type = wire_get16(wire + at);
+        rr->class = wire_get16(wire + at + 2);
+        rr->ttl = wire_get32(wire + at + 4);
+        rr->rdlength = wire_get16(wire + at + 8);
+        at += 10;
+        if (len - at < rr->rdlength)
+            fail_msg("record %zu: RDATA runs past the response", i);
+        rr->rdata_at = at;
+        at += rr->rdlength;
+        if (rr->type == WIRE_TYPE_OPT) {
+            /* RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root */
+            assert_int_equal(rr->section, ADDITIONAL);
+            assert_null(m->opt);
+            assert_int_equal(rr->owner_len, 1);
+            m->opt = rr;
+            continue;
+        }
+        assert_int_equal(rr->class, WIRE_CLASS_IN);
+        parse_rdata(m, rr);
+    }
+    m->rr_count = total;
+    if (at != len)
+        fail_msg("%zu octets left over after the last record", len - at);
+    return m;
+}
+
+/* ---- asking ------------------------------------------------------------ */
+
+/* answer_query on exactly len octets into exactly ANSWER_BUFFER_SIZE, so a
+ * read or write past either is caught by the sanitizers. Returns its length. */
+static size_t answer_raw(const struct image *img, const uint8_t *packet, size_t len,
+                         enum answer_transport transport, uint8_t **response_out)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    uint8_t *response = malloc(ANSWER_BUFFER_SIZE);
+    assert_non_null(copy);
+    assert_non_null(response);
+    memcpy(copy, packet, len);
+    size_t n = answer_query(img, copy, len, response, transport, NULL);
+    assert_true(n <= ANSWER_BUFFER_SIZE);
+    free(copy);
+    *response_out = response;
+    return n;
+}
+
+static struct msg *ask_packet(const struct image *img, const uint8_t *packet, size_t len,
+                              enum answer_transport transport)
+{
+    uint8_t *response;
+    size_t n = answer_raw(img, packet, len, transport, &response);
+    if (n == 0)
+        fail_msg("no response to a query");
+    if (transport == ANSWER_TCP)
+        assert_true(n <= 65535);
+    struct msg *m = msg_parse(response, n);
+    free(response);
+    return m;
+}
+
+static struct msg *ask_on(const struct image *img, struct query q, enum answer_transport transport)
+{
+    uint8_t packet[600];
+    size_t len = query_make(packet, &q);
+    struct msg *m = ask_packet(img, packet, len, transport);
+    /* a response to a sound query echoes its question */
+    assert_int_equal(m->qdcount, 1);
+    assert_int_equal(m->question_end, len - (q.edns ? 11 : 0));
+    assert_memory_equal(m->wire + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
+                        m->question_end - WIRE_HEADER_SIZE);
+    assert_int_equal(m->id, q.id);
+    if (transport == ANSWER_UDP && !q.edns)
+        assert_true(m->len <= 512);
+    return m;
+}
+
+static struct msg *ask(const struct image *img, const char *name, uint16_t type)
+{
+    return ask_on(img, (struct query){.name = name, .type = type, .id = 0x4e44}, ANSWER_UDP);
+}
+
+/* ---- reading answers ---------------------------------------------------- */
+
+static int rcode(const struct msg *m)
+{
+    return m->flags & 0xF;
+}
+
+static const char *text_of(const uint8_t *name, size_t len)
+{
+    static char buf[4][WIRE_NAME_MAX * 4 + 1];
+    static int next;
+    char *out = buf[next++ % 4];
+    assert_true(wire_name_to_text(name, len, out, sizeof buf[0]) >= 0);
+    return out;
+}
+
+static const char *owner_text(const struct msg_rr *rr)
+{
+    return text_of(rr->owner, rr->owner_len);
+}
+
+static const char *target_text(const struct msg_rr *rr)
+{
+    assert_true(rr->target_len > 0);
+    return text_of(rr->target, rr->target_len);
+}
+
+static const char *address_text(const struct msg *m, const struct msg_rr *rr)
+{
+    static char buf[4][INET6_ADDRSTRLEN];
+    static int next;
+    char *out = buf[next++ % 4];
+    assert_true(rr->type == WIRE_TYPE_A || rr->type == WIRE_TYPE_AAAA);
+    assert_non_null(inet_ntop(rr->type == WIRE_TYPE_A ? AF_INET : AF_INET6, m->wire + rr->rdata_at,
+                              out, sizeof buf[0]));
+    return out;
+}
+
+/* The n-th record of a section (the OPT excluded), or fail. */
+static const struct msg_rr *rr_at(const struct msg *m, int section, size_t wanted)
+{
+    size_t n = wanted;
+    for (size_t i = 0; i < m->rr_count; i++) {
+        const struct msg_rr *rr = &m->rrs[i];
+        if (rr->section != section || rr->type == WIRE_TYPE_OPT)
+            continue;
+        if (n-- == 0)
+            return rr;
+    }
+    fail_msg("section %d has no record %zu", section, wanted);
+    return NULL;
+}
+
+/* Records of a section (the OPT excluded), of type (0: any). */
+static size_t count_of(const struct msg *m, int section, uint16_t type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->rr_count; i++) {
+        const struct msg_rr *rr = &m->rrs[i];
+        if (rr->section == section && rr->type != WIRE_TYPE_OPT && (!type || rr->type == type))
+            n++;
+    }
+    return n;
+}
+
+/* The record of a section with that owner (case-insensitive) and type, or NULL. */
+static const struct msg_rr *find_rr(const struct msg *m, int section, const char *owner,
+                                    uint16_t type)
+{
+    uint8_t name[WIRE_NAME_MAX];
+    size_t name_len;
+    char err[128];
+    assert_int_equal(wire_name_from_text(owner, name, &name_len, err, sizeof err), 0);
+    for (size_t i = 0; i < m->rr_count; i++) {
+        const struct msg_rr *rr = &m->rrs[i];
+        if (rr->section == section && rr->type == type &&
+            wire_name_equal(rr->owner, rr->owner_len, name, name_len))
+            return rr;
+    }
+    return NULL;
+}
+
+static uint32_t soa_serial(const struct msg *m, const struct msg_rr *soa)
+{
+    return wire_get32(m->wire + soa->after_names);
+}
+
+/* RFC 2308 §3: the zone's SOA alone in authority, with the negative TTL. */
+static const struct msg_rr *assert_soa_authority(const struct msg *m, const char *zone,
+                                                 uint32_t ttl)
+{
+    assert_int_equal(count_of(m, AUTHORITY, 0), 1);
+    const struct msg_rr *soa = rr_at(m, AUTHORITY, 0);
+    assert_int_equal(soa->type, WIRE_TYPE_SOA);
+    assert_string_equal(owner_text(soa), zone);
+    assert_int_equal(soa->ttl, ttl);
+    return soa;
+}
+
+/* ==== 1. an existing name and type: the whole RRset ======================= */
+
+static void test_existing_name_and_type_returns_the_whole_rrset(void **state)
+{
+    struct msg *m = ask(image_of(state), "multi.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 3);
+    unsigned seen = 0;
+    for (size_t i = 0; i < 3; i++) {
+        const struct msg_rr *rr = rr_at(m, ANSWER, i);
+        assert_int_equal(rr->type, WIRE_TYPE_A);
+        assert_string_equal(owner_text(rr), "multi.x.test");
+        assert_int_equal(rr->ttl, 120);
+        const char *a = address_text(m, rr);
+        seen |= !strcmp(a, "10.0.0.1")   ? 1
+                : !strcmp(a, "10.0.0.2") ? 2
+                : !strcmp(a, "10.0.0.3") ? 4
+                                         : 8;
+    }
+    assert_int_equal(seen, 7);
+    assert_int_equal(m->counts[AUTHORITY], 0);
+    msg_free(m);
+}
+
+static void test_srv_answer_carries_its_fields(void **state)
+{
+    struct msg *m = ask(image_of(state), "_sip._tcp.x.test", WIRE_TYPE_SRV);
+    assert_int_equal(m->counts[ANSWER], 1);
+    const struct msg_rr *rr = rr_at(m, ANSWER, 0);
+    assert_int_equal(wire_get16(m->wire + rr->rdata_at), 10);
+    assert_int_equal(wire_get16(m->wire + rr->rdata_at + 2), 20);
+    assert_int_equal(wire_get16(m->wire + rr->rdata_at + 4), 5060);
+    assert_string_equal(target_text(rr), "sip.x.test");
+    msg_free(m);
+}
+
+/* ==== 2. NODATA ============================================================ */
+
+static void test_nodata_has_soa_in_authority(void **state)
+{
+    struct msg *m = ask(image_of(state), "www.x.test", WIRE_TYPE_AAAA);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300); /* min(3600, minimum 300) */
+    msg_free(m);
+}
+
+static void test_negative_ttl_is_the_soa_ttl_when_minimum_is_larger(void **state)
+{
+    struct msg *m = ask(image_of(state), "host.neg.test", WIRE_TYPE_TXT);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "neg.test", 3600); /* min(3600, minimum 7200) */
+    msg_free(m);
+}
+
+static void test_empty_non_terminal_is_nodata(void **state)
+{
+    /* a.b.x.test exists, so b.x.test exists without data */
+    struct msg *m = ask(image_of(state), "b.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_served_serial_is_configured_serial_plus_config_version(void **state)
+{
+    struct msg *m = ask(image_of(state), "x.test", WIRE_TYPE_SOA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    const struct msg_rr *soa = rr_at(m, ANSWER, 0);
+    assert_int_equal(soa->type, WIRE_TYPE_SOA);
+    assert_int_equal(soa->ttl, 3600);
+    assert_string_equal(target_text(soa), "ns1.x.test");
+    assert_int_equal(soa_serial(m, soa), 2024010101u + 5);
+    assert_int_equal(wire_get32(m->wire + soa->after_names + 16), 300); /* minimum */
+    msg_free(m);
+
+    m = ask(image_of(state), "www.x.test", WIRE_TYPE_TXT);
+    assert_int_equal(soa_serial(m, assert_soa_authority(m, "x.test", 300)), 2024010101u + 5);
+    msg_free(m);
+}
+
+/* ==== 3. NXDOMAIN ========================================================== */
+
+static void test_nxdomain_has_soa_in_authority(void **state)
+{
+    struct msg *m = ask(image_of(state), "nothere.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_nxdomain_far_below_the_apex(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.b.c.nothere.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_nxdomain_below_an_existing_name(void **state)
+{
+    struct msg *m = ask(image_of(state), "deeper.www.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_nxdomain_in_a_zone_with_large_minimum(void **state)
+{
+    struct msg *m = ask(image_of(state), "nothere.neg.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_soa_authority(m, "neg.test", 3600);
+    msg_free(m);
+}
+
+/* ==== 4. CNAME ============================================================= */
+
+static void test_cname_is_followed_inside_our_data(void **state)
+{
+    struct msg *m = ask(image_of(state), "alias.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 2);
+    const struct msg_rr *cname = rr_at(m, ANSWER, 0), *a = rr_at(m, ANSWER, 1);
+    assert_int_equal(cname->type, WIRE_TYPE_CNAME);
+    assert_string_equal(owner_text(cname), "alias.x.test");
+    assert_string_equal(target_text(cname), "www.x.test");
+    assert_int_equal(cname->ttl, 60);
+    assert_int_equal(a->type, WIRE_TYPE_A);
+    assert_string_equal(owner_text(a), "www.x.test");
+    assert_string_equal(address_text(m, a), "10.0.0.80");
+    msg_free(m);
+}
+
+static void test_cname_is_returned_for_any_type_asked(void **state)
+{
+    struct msg *m = ask(image_of(state), "alias.x.test", WIRE_TYPE_TXT);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_int_equal(rr_at(m, ANSWER, 0)->type, WIRE_TYPE_CNAME);
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "alias.x.test");
+    /* www.x.test has no TXT: NODATA for the target (RFC 2308 §2.2) */
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_cname_chain_of_three_is_followed(void **state)
+{
+    struct msg *m = ask(image_of(state), "chain1.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 4);
+    const char *owners[] = {"chain1.x.test", "chain2.x.test", "chain3.x.test", "www.x.test"};
+    for (size_t i = 0; i < 4; i++) {
+        const struct msg_rr *rr = rr_at(m, ANSWER, i);
+        assert_int_equal(rr->type, i < 3 ? WIRE_TYPE_CNAME : WIRE_TYPE_A);
+        assert_string_equal(owner_text(rr), owners[i]);
+        if (i < 3)
+            assert_string_equal(target_text(rr), owners[i + 1]);
+    }
+    msg_free(m);
+}
+
+static void test_cname_loop_terminates(void **state)
+{
+    struct msg *m = ask(image_of(state), "loopa.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->counts[ANSWER] >= 2);
+    assert_true(m->counts[ANSWER] <= 9);
+    for (size_t i = 0; i < m->counts[ANSWER]; i++) {
+        const struct msg_rr *rr = rr_at(m, ANSWER, i);
+        assert_int_equal(rr->type, WIRE_TYPE_CNAME);
+        assert_string_equal(owner_text(rr), i % 2 ? "loopb.x.test" : "loopa.x.test");
+    }
+    msg_free(m);
+}
+
+static void test_cname_query_returns_only_the_cname(void **state)
+{
+    struct msg *m = ask(image_of(state), "alias.x.test", WIRE_TYPE_CNAME);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_int_equal(rr_at(m, ANSWER, 0)->type, WIRE_TYPE_CNAME);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "www.x.test");
+    assert_int_equal(m->counts[AUTHORITY], 0);
+    msg_free(m);
+}
+
+static void test_cname_to_a_name_outside_our_data_is_not_followed(void **state)
+{
+    struct msg *m = ask(image_of(state), "ext.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_int_equal(rr_at(m, ANSWER, 0)->type, WIRE_TYPE_CNAME);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "www.example.org");
+    msg_free(m);
+}
+
+static void test_cname_to_a_missing_name_in_our_zone_is_nxdomain(void **state)
+{
+    /* RFC 6604 §3: the rcode is that of the last name in the chain */
+    struct msg *m = ask(image_of(state), "dangling.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_int_equal(rr_at(m, ANSWER, 0)->type, WIRE_TYPE_CNAME);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "nothere.x.test");
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+/* ==== 5. additional section ================================================ */
+
+static void test_mx_target_addresses_are_in_additional(void **state)
+{
+    struct msg *m = ask(image_of(state), "x.test", WIRE_TYPE_MX);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "mail.x.test");
+    assert_int_equal(wire_get16(m->wire + rr_at(m, ANSWER, 0)->rdata_at), 10);
+    const struct msg_rr *a = find_rr(m, ADDITIONAL, "mail.x.test", WIRE_TYPE_A);
+    const struct msg_rr *aaaa = find_rr(m, ADDITIONAL, "mail.x.test", WIRE_TYPE_AAAA);
+    assert_non_null(a);
+    assert_non_null(aaaa);
+    assert_string_equal(address_text(m, a), "10.0.0.25");
+    assert_string_equal(address_text(m, aaaa), "fd00::25");
+    assert_int_equal(m->counts[ADDITIONAL], 2);
+    msg_free(m);
+}
+
+static void test_ns_target_address_is_in_additional(void **state)
+{
+    struct msg *m = ask(image_of(state), "x.test", WIRE_TYPE_NS);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "ns1.x.test");
+    const struct msg_rr *a = find_rr(m, ADDITIONAL, "ns1.x.test", WIRE_TYPE_A);
+    assert_non_null(a);
+    assert_string_equal(address_text(m, a), "10.0.0.53");
+    msg_free(m);
+}
+
+static void test_srv_target_address_is_in_additional(void **state)
+{
+    struct msg *m = ask(image_of(state), "_sip._tcp.x.test", WIRE_TYPE_SRV);
+    const struct msg_rr *a = find_rr(m, ADDITIONAL, "sip.x.test", WIRE_TYPE_A);
+    assert_non_null(a);
+    assert_string_equal(address_text(m, a), "10.0.0.60");
+    msg_free(m);
+}
+
+static void test_no_additional_for_targets_we_do_not_hold(void **state)
+{
+    struct msg *m = ask(image_of(state), "extmx.x.test", WIRE_TYPE_MX);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_int_equal(m->counts[ADDITIONAL], 0);
+    msg_free(m);
+}
+
+/* ==== 6. wildcards (original NanoDNS: one label below the name) ============ */
+
+static void test_wildcard_record_answers_its_own_name(void **state)
+{
+    struct msg *m = ask(image_of(state), "app.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "app.x.test");
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.9");
+    msg_free(m);
+}
+
+static void test_wildcard_answers_one_label_below_with_the_query_name_as_owner(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.app.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "foo.app.x.test");
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.9");
+    msg_free(m);
+}
+
+static void test_wildcard_without_the_type_is_nodata(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.app.x.test", WIRE_TYPE_AAAA);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_wildcard_does_not_answer_two_labels_below(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.b.app.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_name_with_own_data_below_a_wildcard_answers_its_own_data(void **state)
+{
+    struct msg *m = ask(image_of(state), "real.app.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "real.app.x.test");
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.10");
+    msg_free(m);
+}
+
+static void test_name_with_own_data_below_a_wildcard_is_nodata_for_other_types(void **state)
+{
+    struct msg *m = ask(image_of(state), "real.app.x.test", WIRE_TYPE_AAAA);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+/* ==== 7. rewrites come before zone data ==================================== */
+
+static void test_rewrite_exact_match_is_nxdomain_even_when_the_name_has_records(void **state)
+{
+    struct msg *m = ask(image_of(state), "bad.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_rewrite_star_blocks_names_one_label_below(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.ads.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_rewrite_star_blocks_names_at_any_depth_below(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.b.ads.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+}
+
+static void test_rewrite_star_does_not_block_the_name_itself(void **state)
+{
+    struct msg *m = ask(image_of(state), "ads.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.70");
+    msg_free(m);
+}
+
+static void test_rewrite_outside_every_zone_is_nxdomain_without_soa(void **state)
+{
+    struct msg *m = ask(image_of(state), "blocked.example.com", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_int_equal(count_of(m, AUTHORITY, WIRE_TYPE_SOA), 0);
+    msg_free(m);
+}
+
+/* ==== 8. outside every zone ================================================ */
+
+static void test_name_outside_every_zone_is_refused(void **state)
+{
+    struct msg *m = ask(image_of(state), "nowhere.example.org", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    assert_false(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_int_equal(m->counts[AUTHORITY], 0);
+    msg_free(m);
+}
+
+static void test_parent_of_a_zone_is_refused(void **state)
+{
+    struct msg *m = ask(image_of(state), "test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    assert_false(m->flags & WIRE_FLAG_AA);
+    msg_free(m);
+}
+
+static void test_record_outside_every_zone_is_answered(void **state)
+{
+    struct msg *m = ask(image_of(state), "standalone.other", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.9.9.9");
+    msg_free(m);
+}
+
+/* ==== 9. case ============================================================== */
+
+static void test_question_echoes_the_query_bytes_exactly(void **state)
+{
+    /* ask_on compares the question with the query's octet for octet */
+    struct msg *m = ask(image_of(state), "WwW.X.TeSt", WIRE_TYPE_A);
+    assert_string_equal(text_of(m->qname, m->qname_len), "WwW.X.TeSt");
+    msg_free(m);
+}
+
+static void test_matching_is_case_insensitive(void **state)
+{
+    struct msg *m = ask(image_of(state), "WwW.X.TeSt", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    /* the owner is the question's name, case and all */
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "WwW.X.TeSt");
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.80");
+    msg_free(m);
+}
+
+static void test_wildcard_owner_keeps_the_query_case(void **state)
+{
+    struct msg *m = ask(image_of(state), "FoO.aPp.X.test", WIRE_TYPE_A);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "FoO.aPp.X.test");
+    msg_free(m);
+}
+
+static void test_rewrites_match_case_insensitively(void **state)
+{
+    struct msg *m = ask(image_of(state), "BAD.x.TEST", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    msg_free(m);
+    m = ask(image_of(state), "Foo.ADS.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    msg_free(m);
+}
+
+/* ==== 10. header, EDNS, truncation ========================================= */
+
+static void test_id_and_rd_are_copied_and_ra_is_clear(void **state)
+{
+    struct query q = {
+        .name = "www.x.test", .type = WIRE_TYPE_A, .id = 0xBEEF, .flags = WIRE_FLAG_RD};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_int_equal(m->id, 0xBEEF);
+    assert_true(m->flags & WIRE_FLAG_RD);
+    assert_false(m->flags & WIRE_FLAG_RA);
+    assert_false(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(WIRE_OPCODE(m->flags), 0);
+    msg_free(m);
+
+    q.flags = 0;
+    q.id = 0x0102;
+    m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_int_equal(m->id, 0x0102);
+    assert_false(m->flags & WIRE_FLAG_RD);
+    assert_false(m->flags & WIRE_FLAG_RA);
+    msg_free(m);
+}
+
+static void test_opt_in_answer_carries_the_default_payload_1232(void **state)
+{
+    struct query q = {.name = "www.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 4096};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_non_null(m->opt);
+    assert_int_equal(m->opt->class, 1232); /* RFC 6891 §6.1.2: CLASS = payload size */
+    assert_int_equal(m->opt->ttl, 0);
+    assert_int_equal(m->counts[ANSWER], 1);
+    msg_free(m);
+}
+
+static void test_opt_in_answer_carries_the_configured_payload(void **state)
+{
+    (void)state;
+    struct served *s = served_open(EDNS_1400_CONFIG);
+    struct query q = {.name = "www.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 4096};
+    struct msg *m = ask_on(&s->img, q, ANSWER_UDP);
+    assert_non_null(m->opt);
+    assert_int_equal(m->opt->class, 1400);
+    msg_free(m);
+    served_close(s);
+}
+
+static void test_no_opt_without_edns_in_the_query(void **state)
+{
+    struct msg *m = ask(image_of(state), "www.x.test", WIRE_TYPE_A);
+    assert_null(m->opt);
+    assert_int_equal(m->counts[ADDITIONAL], 0);
+    msg_free(m);
+}
+
+static void test_opt_on_negative_answers_too(void **state)
+{
+    struct query q = {.name = "nothere.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 1232};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_non_null(m->opt);
+    msg_free(m);
+}
+
+static void test_do_bit_is_not_set_in_the_answer(void **state)
+{
+    struct query q = {.name = "www.x.test",
+                      .type = WIRE_TYPE_A,
+                      .edns = true,
+                      .payload = 1232,
+                      .dnssec_ok = true};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_non_null(m->opt);
+    assert_false(m->opt->ttl & WIRE_EDNS_DO);
+    msg_free(m);
+}
+
+static void test_edns_version_1_is_badvers(void **state)
+{
+    struct query q = {.name = "www.x.test",
+                      .type = WIRE_TYPE_A,
+                      .edns = true,
+                      .payload = 1232,
+                      .version = 1,
+                      .id = 77};
+    uint8_t packet[600];
+    size_t len = query_make(packet, &q);
+    struct msg *m = ask_packet(image_of(state), packet, len, ANSWER_UDP);
+    assert_int_equal(m->id, 77);
+    /* RFC 6891 §6.1.3: BADVERS is 16, its upper 8 bits in the OPT TTL */
+    assert_int_equal(rcode(m), 0);
+    assert_non_null(m->opt);
+    assert_int_equal(m->opt->ttl >> 24, 1);
+    assert_int_equal((m->opt->ttl >> 16) & 0xFF, 0); /* our version */
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+}
+
+static void test_badvers_opt_still_advertises_our_payload(void **state)
+{
+    /* RFC 6891 §6.1.2: the responder's OPT CLASS is its own UDP payload size */
+    struct query q = {
+        .name = "www.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 4096, .version = 1};
+    uint8_t packet[600];
+    size_t len = query_make(packet, &q);
+    struct msg *m = ask_packet(image_of(state), packet, len, ANSWER_UDP);
+    assert_non_null(m->opt);
+    assert_int_equal(m->opt->class, 1232);
+    msg_free(m);
+}
+
+static void test_udp_answer_over_512_without_edns_is_truncated(void **state)
+{
+    struct msg *m = ask_on(image_of(state),
+                           (struct query){.name = "big60.x.test", .type = WIRE_TYPE_A}, ANSWER_UDP);
+    assert_true(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_int_equal(m->qdcount, 1);
+    msg_free(m);
+}
+
+static void test_udp_answer_within_the_edns_payload_fits(void **state)
+{
+    struct query q = {.name = "big60.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 4096};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_false(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 60);
+    assert_true(m->len > 900);
+    assert_true(m->len <= 1232);
+    msg_free(m);
+}
+
+static void test_udp_answer_over_our_edns_payload_is_truncated(void **state)
+{
+    /* the client offers 4096, we advertise 1232: 1232 is the limit */
+    struct query q = {.name = "big90.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 4096};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_true(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_non_null(m->opt);
+    assert_true(m->len <= 1232);
+    msg_free(m);
+}
+
+static void test_udp_answer_over_the_client_payload_is_truncated(void **state)
+{
+    struct query q = {.name = "big60.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 512};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+    assert_true(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_true(m->len <= 512);
+    msg_free(m);
+}
+
+static void test_tcp_answer_is_complete(void **state)
+{
+    struct msg *m = ask_on(image_of(state),
+                           (struct query){.name = "big90.x.test", .type = WIRE_TYPE_A}, ANSWER_TCP);
+    assert_false(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 90);
+    msg_free(m);
+}
+
+static void test_tcp_answer_of_60_kib_is_complete(void **state)
+{
+    struct msg *m = ask_on(
+        image_of(state), (struct query){.name = "huge.x.test", .type = WIRE_TYPE_TXT}, ANSWER_TCP);
+    assert_false(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 300);
+    assert_true(m->len > 60000);
+    msg_free(m);
+}
+
+static void test_tcp_answer_of_60_kib_with_edns_is_complete(void **state)
+{
+    struct query q = {.name = "huge.x.test", .type = WIRE_TYPE_TXT, .edns = true, .payload = 1232};
+    struct msg *m = ask_on(image_of(state), q, ANSWER_TCP);
+    assert_false(m->flags & WIRE_FLAG_TC);
+    assert_int_equal(m->counts[ANSWER], 300);
+    assert_non_null(m->opt);
+    msg_free(m);
+}
+
+/* ==== 12. malformed queries ================================================ */
+
+static struct msg *ask_bytes(const struct image *img, const uint8_t *packet, size_t len)
+{
+    return ask_packet(img, packet, len, ANSWER_UDP);
+}
+
+static void test_packet_shorter_than_a_header_is_dropped(void **state)
+{
+    uint8_t packet[600];
+    size_t len = query_make(packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A});
+    assert_true(len > WIRE_HEADER_SIZE);
+    for (size_t n = 0; n < WIRE_HEADER_SIZE; n++) {
+        uint8_t *response;
+        assert_int_equal(answer_raw(image_of(state), packet, n, ANSWER_UDP, &response), 0);
+        free(response);
+    }
+}
+
+static void test_response_packet_is_dropped(void **state)
+{
+    uint8_t packet[600];
+    size_t len = query_make(
+        packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A, .flags = WIRE_FLAG_QR});
+    uint8_t *response;
+    assert_int_equal(answer_raw(image_of(state), packet, len, ANSWER_UDP, &response), 0);
+    free(response);
+}
+
+static void assert_formerr(const struct image *img, const uint8_t *packet, size_t len)
+{
+    struct msg *m = ask_bytes(img, packet, len);
+    assert_int_equal(rcode(m), WIRE_RCODE_FORMERR);
+    assert_int_equal(m->id, wire_get16(packet));
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_int_equal(m->counts[AUTHORITY], 0);
+    msg_free(m);
+}
+
+static void test_no_question_is_formerr(void **state)
+{
+    uint8_t packet[600];
+    query_make(packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A, .id = 9});
+    wire_put16(packet + 4, 0);
+    assert_formerr(image_of(state), packet, WIRE_HEADER_SIZE);
+}
+
+static void test_two_questions_are_formerr(void **state)
+{
+    uint8_t packet[600];
+    size_t len = query_make(packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A});
+    size_t question = len - WIRE_HEADER_SIZE;
+    memcpy(packet + len, packet + WIRE_HEADER_SIZE, question);
+    wire_put16(packet + 4, 2);
+    assert_formerr(image_of(state), packet, len + question);
+}
+
+static void test_name_with_a_pointer_loop_is_formerr(void **state)
+{
+    /* the qname is a pointer to itself */
+    static const uint8_t packet[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1};
+    assert_formerr(image_of(state), packet, sizeof packet);
+}
+
+static void test_name_with_a_forward_pointer_is_formerr(void **state)
+{
+    /* "www" then a pointer to offset 22, which follows it */
+    static const uint8_t packet[] = {0,   1,   0,   0,    0,  1, 0, 0, 0, 0, 0,   0, 3,
+                                     'w', 'w', 'w', 0xC0, 22, 0, 1, 0, 1, 1, 'x', 0};
+    assert_formerr(image_of(state), packet, sizeof packet);
+}
+
+static void test_label_longer_than_63_is_formerr(void **state)
+{
+    uint8_t packet[600] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    size_t len = WIRE_HEADER_SIZE;
+    packet[len++] = 64;
+    memset(packet + len, 'a', 64);
+    len += 64;
+    packet[len++] = 0;
+    wire_put16(packet + len, WIRE_TYPE_A);
+    wire_put16(packet + len + 2, WIRE_CLASS_IN);
+    len += 4;
+    assert_formerr(image_of(state), packet, len);
+}
+
+static void test_trailing_garbage_is_formerr(void **state)
+{
+    uint8_t packet[600];
+    size_t len = query_make(packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A});
+    packet[len++] = 0xAB;
+    packet[len++] = 0xCD;
+    assert_formerr(image_of(state), packet, len);
+}
+
+static void test_truncated_question_is_formerr(void **state)
+{
+    uint8_t packet[600];
+    size_t len = query_make(packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A});
+    assert_formerr(image_of(state), packet, len - 2);
+}
+
+static void test_unknown_opcode_is_notimp(void **state)
+{
+    uint8_t packet[600];
+    size_t len = query_make(
+        packet, &(struct query){.name = "www.x.test", .type = WIRE_TYPE_A, .flags = 4 << 11});
+    struct msg *m = ask_bytes(image_of(state), packet, len);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOTIMP);
+    assert_int_equal(WIRE_OPCODE(m->flags), 4);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+}
+
+static void test_class_ch_is_refused(void **state)
+{
+    struct msg *m =
+        ask_on(image_of(state),
+               (struct query){.name = "www.x.test", .type = WIRE_TYPE_A, .class = 3}, ANSWER_UDP);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+}
+
+static void test_any_over_udp_is_exactly_one_rrset(void **state)
+{
+    /* RFC 8482 §4.1: mail.x.test holds A and AAAA */
+    struct msg *m = ask_on(
+        image_of(state), (struct query){.name = "mail.x.test", .type = WIRE_TYPE_ANY}, ANSWER_UDP);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    uint16_t type = rr_at(m, ANSWER, 0)->type;
+    assert_true(type == WIRE_TYPE_A || type == WIRE_TYPE_AAAA);
+    msg_free(m);
+
+    /* one RRset of several records: all of them, and nothing else */
+    m = ask_on(image_of(state), (struct query){.name = "multi.x.test", .type = WIRE_TYPE_ANY},
+               ANSWER_UDP);
+    assert_int_equal(m->counts[ANSWER], 3);
+    assert_int_equal(count_of(m, ANSWER, WIRE_TYPE_A), 3);
+    msg_free(m);
+}
+
+static void test_any_over_tcp_is_every_rrset_of_the_name(void **state)
+{
+    struct msg *m = ask_on(
+        image_of(state), (struct query){.name = "mail.x.test", .type = WIRE_TYPE_ANY}, ANSWER_TCP);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 2);
+    assert_int_equal(count_of(m, ANSWER, WIRE_TYPE_A), 1);
+    assert_int_equal(count_of(m, ANSWER, WIRE_TYPE_AAAA), 1);
+    msg_free(m);
+}
+
+/* ==== compression ========================================================== */
+
+static void test_names_in_answers_are_compressed(void **state)
+{
+    struct msg *m = ask(image_of(state), "x.test", WIRE_TYPE_MX);
+    const struct msg_rr *mx = rr_at(m, ANSWER, 0);
+    /* the owner is a pointer to the question */
+    assert_int_equal(wire_get16(m->wire + mx->owner_at), 0xC000 | WIRE_HEADER_SIZE);
+    /* mail.x.test is 13 octets whole: "mail" and a pointer to x.test is 7 */
+    assert_int_equal(mx->rdlength, 2 + 5 + 2);
+    assert_string_equal(target_text(mx), "mail.x.test");
+    /* and the additional records' owners point at the MX target */
+    const struct msg_rr *a = find_rr(m, ADDITIONAL, "mail.x.test", WIRE_TYPE_A);
+    assert_non_null(a);
+    assert_int_equal(wire_get16(m->wire + a->owner_at) & 0xC000, 0xC000);
+    msg_free(m);
+}
+
+static void test_negative_answer_soa_is_compressed(void **state)
+{
+    struct msg *m = ask(image_of(state), "nothere.x.test", WIRE_TYPE_A);
+    const struct msg_rr *soa = assert_soa_authority(m, "x.test", 300);
+    /* the apex is the question's suffix: a pointer */
+    assert_int_equal(wire_get16(m->wire + soa->owner_at) & 0xC000, 0xC000);
+    /* ns1.x.test and hostmaster.x.test whole are 12 + 19 octets */
+    assert_true(soa->rdlength < 12 + 19 + 20);
+    msg_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest main_tests[] = {
+        cmocka_unit_test(test_existing_name_and_type_returns_the_whole_rrset),
+        cmocka_unit_test(test_srv_answer_carries_its_fields),
+        cmocka_unit_test(test_nodata_has_soa_in_authority),
+        cmocka_unit_test(test_negative_ttl_is_the_soa_ttl_when_minimum_is_larger),
+        cmocka_unit_test(test_empty_non_terminal_is_nodata),
+        cmocka_unit_test(test_served_serial_is_configured_serial_plus_config_version),
+        cmocka_unit_test(test_nxdomain_has_soa_in_authority),
+        cmocka_unit_test(test_nxdomain_far_below_the_apex),
+        cmocka_unit_test(test_nxdomain_below_an_existing_name),
+        cmocka_unit_test(test_nxdomain_in_a_zone_with_large_minimum),
+        cmocka_unit_test(test_cname_is_followed_inside_our_data),
+        cmocka_unit_test(test_cname_is_returned_for_any_type_asked),
+        cmocka_unit_test(test_cname_chain_of_three_is_followed),
+        cmocka_unit_test(test_cname_loop_terminates),
+        cmocka_unit_test(test_cname_query_returns_only_the_cname),
+        cmocka_unit_test(test_cname_to_a_name_outside_our_data_is_not_followed),
+        cmocka_unit_test(test_cname_to_a_missing_name_in_our_zone_is_nxdomain),
+        cmocka_unit_test(test_mx_target_addresses_are_in_additional),
+        cmocka_unit_test(test_ns_target_address_is_in_additional),
+        cmocka_unit_test(test_srv_target_address_is_in_additional),
+        cmocka_unit_test(test_no_additional_for_targets_we_do_not_hold),
+        cmocka_unit_test(test_wildcard_record_answers_its_own_name),
+        cmocka_unit_test(test_wildcard_answers_one_label_below_with_the_query_name_as_owner),
+        cmocka_unit_test(test_wildcard_without_the_type_is_nodata),
+        cmocka_unit_test(test_wildcard_does_not_answer_two_labels_below),
+        cmocka_unit_test(test_name_with_own_data_below_a_wildcard_answers_its_own_data),
+        cmocka_unit_test(test_name_with_own_data_below_a_wildcard_is_nodata_for_other_types),
+        cmocka_unit_test(test_rewrite_exact_match_is_nxdomain_even_when_the_name_has_records),
+        cmocka_unit_test(test_rewrite_star_blocks_names_one_label_below),
+        cmocka_unit_test(test_rewrite_star_blocks_names_at_any_depth_below),
+        cmocka_unit_test(test_rewrite_star_does_not_block_the_name_itself),
+        cmocka_unit_test(test_rewrite_outside_every_zone_is_nxdomain_without_soa),
+        cmocka_unit_test(test_name_outside_every_zone_is_refused),
+        cmocka_unit_test(test_parent_of_a_zone_is_refused),
+        cmocka_unit_test(test_record_outside_every_zone_is_answered),
+        cmocka_unit_test(test_question_echoes_the_query_bytes_exactly),
+        cmocka_unit_test(test_matching_is_case_insensitive),
+        cmocka_unit_test(test_wildcard_owner_keeps_the_query_case),
+        cmocka_unit_test(test_rewrites_match_case_insensitively),
+        cmocka_unit_test(test_id_and_rd_are_copied_and_ra_is_clear),
+        cmocka_unit_test(test_opt_in_answer_carries_the_default_payload_1232),
+        cmocka_unit_test(test_opt_in_answer_carries_the_configured_payload),
+        cmocka_unit_test(test_no_opt_without_edns_in_the_query),
+        cmocka_unit_test(test_opt_on_negative_answers_too),
+        cmocka_unit_test(test_do_bit_is_not_set_in_the_answer),
+        cmocka_unit_test(test_edns_version_1_is_badvers),
+        cmocka_unit_test(test_badvers_opt_still_advertises_our_payload),
+        cmocka_unit_test(test_packet_shorter_than_a_header_is_dropped),
+        cmocka_unit_test(test_response_packet_is_dropped),
+        cmocka_unit_test(test_no_question_is_formerr),
+        cmocka_unit_test(test_two_questions_are_formerr),
+        cmocka_unit_test(test_name_with_a_pointer_loop_is_formerr),
+        cmocka_unit_test(test_name_with_a_forward_pointer_is_formerr),
+        cmocka_unit_test(test_label_longer_than_63_is_formerr),
+        cmocka_unit_test(test_trailing_garbage_is_formerr),
+        cmocka_unit_test(test_truncated_question_is_formerr),
+        cmocka_unit_test(test_unknown_opcode_is_notimp),
+        cmocka_unit_test(test_class_ch_is_refused),
+        cmocka_unit_test(test_any_over_udp_is_exactly_one_rrset),
+        cmocka_unit_test(test_any_over_tcp_is_every_rrset_of_the_name),
+        cmocka_unit_test(test_names_in_answers_are_compressed),
+        cmocka_unit_test(test_negative_answer_soa_is_compressed),
+    };
+    const struct CMUnitTest sized_tests[] = {
+        cmocka_unit_test(test_udp_answer_over_512_without_edns_is_truncated),
+        cmocka_unit_test(test_udp_answer_within_the_edns_payload_fits),
+        cmocka_unit_test(test_udp_answer_over_our_edns_payload_is_truncated),
+        cmocka_unit_test(test_udp_answer_over_the_client_payload_is_truncated),
+        cmocka_unit_test(test_tcp_answer_is_complete),
+        cmocka_unit_test(test_tcp_answer_of_60_kib_is_complete),
+        cmocka_unit_test(test_tcp_answer_of_60_kib_with_edns_is_complete),
+    };
+    int failed = cmocka_run_group_tests_name("answer", main_tests, main_setup, served_teardown);
+    failed +=
+        cmocka_run_group_tests_name("answer: sizes", sized_tests, sized_setup, served_teardown);
+    return failed;
+}
