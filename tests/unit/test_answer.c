@@ -754,12 +754,11 @@ static void test_cname_chain_of_three_is_followed(void **state)
     msg_free(m);
 }
 
-static void test_cname_loop_terminates(void **state)
+static void test_cname_loop_terminates_with_each_cname_once(void **state)
 {
     struct msg *m = ask(image_of(state), "loopa.x.test", WIRE_TYPE_A);
     assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
-    assert_true(m->counts[ANSWER] >= 2);
-    assert_true(m->counts[ANSWER] <= 9);
+    assert_int_equal(m->counts[ANSWER], 2);
     for (size_t i = 0; i < m->counts[ANSWER]; i++) {
         const struct msg_rr *rr = rr_at(m, ANSWER, i);
         assert_int_equal(rr->type, WIRE_TYPE_CNAME);
@@ -1404,7 +1403,7 @@ int main(void)
         cmocka_unit_test(test_cname_is_followed_inside_our_data),
         cmocka_unit_test(test_cname_is_returned_for_any_type_asked),
         cmocka_unit_test(test_cname_chain_of_three_is_followed),
-        cmocka_unit_test(test_cname_loop_terminates),
+        cmocka_unit_test(test_cname_loop_terminates_with_each_cname_once),
         cmocka_unit_test(test_cname_query_returns_only_the_cname),
         cmocka_unit_test(test_cname_to_a_name_outside_our_data_is_not_followed),
         cmocka_unit_test(test_cname_to_a_missing_name_in_our_zone_is_nxdomain),
