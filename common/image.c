@@ -584,33 +584,25 @@ out:
 
 static bool rdata_valid(uint16_t type, const uint8_t *rdata, size_t len)
 {
-    size_t at = 0;
-    switch (type) {
-    case WIRE_TYPE_A:
+    if (type == WIRE_TYPE_A)
         return len == 4;
-    case WIRE_TYPE_AAAA:
+    if (type == WIRE_TYPE_AAAA)
         return len == 16;
-    case WIRE_TYPE_CNAME:
-    case WIRE_TYPE_NS:
-    case WIRE_TYPE_PTR:
-        return wire_name_valid(rdata, len);
-    case WIRE_TYPE_MX:
-        return len > 2 && wire_name_valid(rdata + 2, len - 2);
-    case WIRE_TYPE_SRV:
-        return len > 6 && wire_name_valid(rdata + 6, len - 6);
-    case WIRE_TYPE_SOA:
-        for (int names = 0; names < 2; names++) {
-            size_t start = at;
-            while (at < len && rdata[at] != 0 && rdata[at] <= WIRE_LABEL_MAX)
-                at += 1u + rdata[at];
-            if (at >= len || rdata[at] != 0 || !wire_name_valid(rdata + start, at + 1 - start))
-                return false;
-            at++;
-        }
-        return len - at == 20;
-    default:
+    struct wire_rdata_layout layout;
+    if (!wire_rdata_layout(type, &layout))
         return true;
+    if (len < layout.names_offset)
+        return false;
+    size_t at = layout.names_offset;
+    for (unsigned i = 0; i < layout.names_count; i++) {
+        size_t start = at;
+        while (at < len && rdata[at] != 0 && rdata[at] <= WIRE_LABEL_MAX)
+            at += 1u + rdata[at];
+        if (at >= len || rdata[at] != 0 || !wire_name_valid(rdata + start, at + 1 - start))
+            return false;
+        at++;
     }
+    return len - at == layout.fixed_after;
 }
 
 static int index_valid(const uint32_t *slots, uint32_t slot_count, uint32_t entries)

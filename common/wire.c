@@ -520,3 +520,25 @@ int wire_name_write(uint8_t *packet, size_t cap, size_t *pos, const uint8_t *nam
     *pos += need;
     return 0;
 }
+
+bool wire_rdata_layout(uint16_t type, struct wire_rdata_layout *layout)
+{
+    switch (type) {
+    case WIRE_TYPE_CNAME:
+    case WIRE_TYPE_NS:
+    case WIRE_TYPE_PTR:
+        *layout = (struct wire_rdata_layout){0, 1, 0, true};
+        return true;
+    case WIRE_TYPE_MX:
+        *layout = (struct wire_rdata_layout){2, 1, 0, true};
+        return true;
+    case WIRE_TYPE_SOA:
+        *layout = (struct wire_rdata_layout){0, 2, 20, true};
+        return true;
+    case WIRE_TYPE_SRV:
+        *layout = (struct wire_rdata_layout){6, 1, 0, false};
+        return true;
+    default:
+        return false;
+    }
+}

@@ -147,6 +147,21 @@ bool wire_name_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_
  * root label is not counted. Returns the number of labels. */
 unsigned wire_name_labels(const uint8_t *name, size_t len, uint8_t *starts);
 
+/* Where domain names stand in a type's RDATA: names_offset octets, then
+ * names_count uncompressed names in a row, then fixed_after octets. Only the
+ * well-known types of RFC 3597 §4 may have them compressed (SRV may not,
+ * RFC 2782). */
+struct wire_rdata_layout {
+    uint8_t names_offset;
+    uint8_t names_count;
+    uint8_t fixed_after;
+    bool compressible;
+};
+
+/* Fill layout for a type whose RDATA holds names (CNAME, NS, PTR, MX, SOA,
+ * SRV); false for any other type. */
+bool wire_rdata_layout(uint16_t type, struct wire_rdata_layout *layout);
+
 /* Name compression for a response being written (RFC 1035 §4.1.4). It
  * remembers where earlier names' labels stand in the packet (at most
  * WIRE_COMPRESS_MAX of them; beyond that names are written whole). */

@@ -150,23 +150,13 @@ static int write_rr(struct response *r, const struct owner *owner, uint16_t type
     wire_put32(fixed + 4, ttl);
     r->len += 10;
     size_t rdata_start = r->len;
-    size_t skip = 0; /* octets before the (first) compressible name */
+    struct wire_rdata_layout layout;
+    bool has_names = wire_rdata_layout(type, &layout);
+    size_t skip = 0; /* octets before the first compressible name */
     int names = 0;
-    switch (type) {
-    case WIRE_TYPE_CNAME:
-    case WIRE_TYPE_NS:
-    case WIRE_TYPE_PTR:
-        names = 1;
-        break;
-    case WIRE_TYPE_MX:
-        skip = 2;
-        names = 1;
-        break;
-    case WIRE_TYPE_SOA:
-        names = 2;
-        break;
-    default:
-        break;
+    if (has_names && layout.compressible) {
+        skip = layout.names_offset;
+        names = layout.names_count;
     }
     if (r->len + skip > r->limit)
         goto full;
@@ -184,8 +174,8 @@ static int write_rr(struct response *r, const struct owner *owner, uint16_t type
             goto full;
         at += name_len;
     }
-    if (name_at && type == WIRE_TYPE_SRV)
-        *name_at = rdata_start + 6; /* RFC 2782: the target is never compressed */
+    if (name_at && has_names && !layout.compressible)
+        *name_at = rdata_start + layout.names_offset; /* it stands uncompressed */
     if (r->len + (rdlength - at) > r->limit)
         goto full;
     memcpy(r->buf + r->len, rdata + at, rdlength - at);
@@ -242,7 +232,10 @@ static void write_additional(struct response *r, const struct image *img,
 {
     const struct image_node *done[ADDITIONAL_TARGETS_MAX];
     unsigned done_count = 0;
-    size_t skip = rrset->type == WIRE_TYPE_MX ? 2 : rrset->type == WIRE_TYPE_SRV ? 6 : 0;
+    struct wire_rdata_layout layout;
+    if (!wire_rdata_layout(rrset->type, &layout))
+        return;
+    size_t skip = layout.names_offset;
     uint32_t pos = rrset->rdata_offset;
     for (uint16_t i = 0; i < rrset->rr_count && i < ADDITIONAL_TARGETS_MAX; i++) {
         uint16_t rdlength;

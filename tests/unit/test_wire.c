@@ -1145,6 +1145,27 @@ static void test_compressed_names_parse_back_to_the_same_names(void **state)
     }
 }
 
+static void test_rdata_layout_places_names_per_type(void **state)
+{
+    (void)state;
+    struct wire_rdata_layout l;
+    assert_true(wire_rdata_layout(WIRE_TYPE_CNAME, &l));
+    assert_int_equal(l.names_offset, 0);
+    assert_int_equal(l.names_count, 1);
+    assert_true(l.compressible);
+    assert_true(wire_rdata_layout(WIRE_TYPE_MX, &l));
+    assert_int_equal(l.names_offset, 2);
+    assert_true(wire_rdata_layout(WIRE_TYPE_SOA, &l));
+    assert_int_equal(l.names_count, 2);
+    assert_int_equal(l.fixed_after, 20);
+    /* RFC 2782: the SRV target is never compressed. */
+    assert_true(wire_rdata_layout(WIRE_TYPE_SRV, &l));
+    assert_int_equal(l.names_offset, 6);
+    assert_false(l.compressible);
+    assert_false(wire_rdata_layout(WIRE_TYPE_A, &l));
+    assert_false(wire_rdata_layout(WIRE_TYPE_TXT, &l));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1222,6 +1243,7 @@ int main(void)
         cmocka_unit_test(test_write_of_whole_name_that_does_not_fit_fails),
         cmocka_unit_test(test_write_does_not_remember_offsets_beyond_pointer_range),
         cmocka_unit_test(test_compressed_names_parse_back_to_the_same_names),
+        cmocka_unit_test(test_rdata_layout_places_names_per_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
