@@ -1,0 +1,834 @@
+#!/usr/bin/python3
+"""NanoDNS vs NSD: authoritative answering cost on one core.
+
+Run by hand (not part of CI) through tests/bench/run.sh; see README.md.
+For each zone size it generates the same zone for both servers, checks that
+a sample of queries gets the same answers from both, then drives each server
+with dnsperf (server pinned to one CPU, dnsperf to the other) and reports
+QPS, server CPU time per answered query and peak RSS.
+
+Uses only the Python standard library and the dnsperf, nsd, dig and taskset
+commands; every process it starts is stopped on exit.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ZONE = "bench.test"
+SOA = {
+    "mname": "ns1.bench.test",
+    "rname": "hostmaster.bench.test",
+    "serial": 2024010101,
+    "refresh": 3600,
+    "retry": 900,
+    "expire": 604800,
+    "minimum": 300,
+}
+# NanoDNS serves the configured serial plus the config version, which is 1
+# after a first start; NSD is given that serial so SOA answers compare equal.
+SERIAL_OFFSET = 1
+# The JSON format has no TTL for a zone's own SOA and NS; NanoDNS uses 3600.
+ZONE_RECORD_TTL = 3600
+NS_NAME = "ns1.bench.test"
+NS_ADDR = "10.255.255.1"
+WILD_PARENT = "wild.bench.test"  # "*.wild.bench.test" in NSD terms
+WILD_A = "10.254.0.1"
+WILD_AAAA = "fd00:254::1"
+TTL = 300
+MX_PRIORITY = 10
+# One record per generated name; the kind of name i is KINDS[i % 5].
+KINDS = ("a", "aaaa", "mx", "txt", "cname")
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+# Every process we start, so the exit handler can stop them.
+started = []
+
+
+# --------------------------------------------------------------------------
+# Zone generation
+
+
+def name_of(i):
+    return f"{KINDS[i % 5]}{i}.{ZONE}"
+
+
+def target_of(i):
+    """An A-record name in the same block of five, for MX and CNAME targets."""
+    return name_of((i // 5) * 5)
+
+
+def ipv4_of(i):
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def ipv6_of(i):
+    return f"fd00::{i >> 16:x}:{i & 0xFFFF:x}"
+
+
+def records_of(size):
+    """(name, type, value, priority) for every generated name."""
+    for i in range(size):
+        kind = KINDS[i % 5]
+        name = name_of(i)
+        if kind == "a":
+            yield name, "A", ipv4_of(i), None
+        elif kind == "aaaa":
+            yield name, "AAAA", ipv6_of(i), None
+        elif kind == "mx":
+            yield name, "MX", target_of(i), MX_PRIORITY
+        elif kind == "txt":
+            # No spaces or quotes: the same single character-string in both.
+            yield name, "TXT", f"v=bench;id={i}", None
+        else:
+            yield name, "CNAME", target_of(i), None
+
+
+def write_nanodns_config(path, size):
+    records = [{"name": NS_NAME, "type": "A", "value": NS_ADDR, "ttl": TTL}]
+    for name, rtype, value, prio in records_of(size):
+        rec = {"name": name, "type": rtype, "value": value, "ttl": TTL}
+        if prio is not None:
+            rec["priority"] = prio
+        records.append(rec)
+    records.append(
+        {"name": WILD_PARENT, "type": "A", "value": WILD_A, "ttl": TTL, "wildcard": True}
+    )
+    records.append(
+        {"name": WILD_PARENT, "type": "AAAA", "value": WILD_AAAA, "ttl": TTL, "wildcard": True}
+    )
+    config = {
+        "server": {"upstream": [], "mgmt_port": 0, "hot_reload": False, "log_queries": False},
+        "zones": {ZONE: {"soa": dict(SOA), "ns": [NS_NAME]}},
+        "records": records,
+        "rewrites": [],
+    }
+    with open(path, "w") as f:
+        json.dump(config, f, indent=1)
+
+
+def write_nsd_zone(path, size):
+    s = SOA
+    with open(path, "w") as f:
+        f.write(f"$ORIGIN {ZONE}.\n$TTL {TTL}\n")
+        f.write(
+            f"@ {ZONE_RECORD_TTL} IN SOA {s['mname']}. {s['rname']}. ( {s['serial'] + SERIAL_OFFSET} {s['refresh']} "
+            f"{s['retry']} {s['expire']} {s['minimum']} )\n"
+        )
+        f.write(f"@ {ZONE_RECORD_TTL} IN NS {NS_NAME}.\n")
+        f.write(f"{NS_NAME}. {TTL} IN A {NS_ADDR}\n")
+        for name, rtype, value, prio in records_of(size):
+            if rtype == "MX":
+                rdata = f"{prio} {value}."
+            elif rtype == "CNAME":
+                rdata = f"{value}."
+            elif rtype == "TXT":
+                rdata = f'"{value}"'
+            else:
+                rdata = value
+            f.write(f"{name}. {TTL} IN {rtype} {rdata}\n")
+        f.write(f"*.{WILD_PARENT}. {TTL} IN A {WILD_A}\n")
+        f.write(f"*.{WILD_PARENT}. {TTL} IN AAAA {WILD_AAAA}\n")
+
+
+def write_nsd_conf(path, workdir, zonefile, port, minimal):
+    # Rate limiting off, one server process, nothing outside workdir, no
+    # privilege drop, no chroot, no control channel: NSD as a plain process.
+    with open(path, "w") as f:
+        f.write(
+            f"""server:
+    ip-address: 127.0.0.1@{port}
+    do-ip6: no
+    server-count: 1
+    reuseport: no
+    username: ""
+    chroot: ""
+    zonesdir: "{workdir}"
+    database: ""
+    zonelistfile: "{workdir}/zone.list"
+    xfrdfile: "{workdir}/xfrd.state"
+    xfrdir: "{workdir}"
+    pidfile: "{workdir}/nsd.pid"
+    logfile: "{workdir}/nsd.log"
+    cookie-secret-file: "{workdir}/nsd_cookiesecrets.txt"
+    verbosity: 0
+    hide-version: yes
+    round-robin: no
+    minimal-responses: {"yes" if minimal else "no"}
+    refuse-any: no
+    zonefiles-check: no
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+    rrl-slip: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "{ZONE}"
+    zonefile: "{zonefile}"
+"""
+        )
+
+
+def write_queries(path, size, count, seed):
+    """count query lines: 10% NXDOMAIN, 10% wildcard hits, 80% generated names.
+
+    A and CNAME names are asked for type A (a CNAME answer then carries the
+    chased A record, as a stub resolver would ask), the others for their own
+    type.
+    """
+    rng = random.Random(seed)
+    qtype = {"a": "A", "aaaa": "AAAA", "mx": "MX", "txt": "TXT", "cname": "A"}
+    with open(path, "w") as f:
+        for _ in range(count):
+            r = rng.random()
+            if r < 0.10:
+                f.write(f"nx{rng.randrange(10**9)}.{ZONE} A\n")
+            elif r < 0.20:
+                t = "AAAA" if rng.random() < 0.25 else "A"
+                f.write(f"w{rng.randrange(10**9)}.{WILD_PARENT} {t}\n")
+            else:
+                i = rng.randrange(size)
+                f.write(f"{name_of(i)} {qtype[KINDS[i % 5]]}\n")
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def free_port():
+    """A loopback port free for both UDP and TCP (checked, then released)."""
+    for _ in range(100):
+        port = random.randrange(20000, 60000)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket(
+                socket.AF_INET, socket.SOCK_STREAM
+            ) as t:
+                u.bind(("127.0.0.1", port))
+                t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free loopback port found")
+
+
+def spawn(argv, log_path):
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    started.append(proc)
+    return proc
+
+
+def stop(proc):
+    """SIGTERM the process group we created for proc, SIGKILL if it lingers."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+    # Children (NSD's server and xfrd, the data plane) may outlive the leader.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pass
+    if proc in started:
+        started.remove(proc)
+
+
+def stop_all(*_):
+    for proc in list(started):
+        stop(proc)
+
+
+def children_of(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def tree_of(pid):
+    pids = [pid]
+    i = 0
+    while i < len(pids):
+        pids.extend(children_of(pids[i]))
+        i += 1
+    return pids
+
+
+def comm_of(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def cpu_ticks(pid):
+    """utime + stime of pid in clock ticks (proc(5) fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def vm_hwm_kib(pid, field="VmHWM"):
+    """Peak RSS (or another /proc/PID/status size, such as VmRSS) in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def udp_receive_drops():
+    """The kernel's count of UDP datagrams dropped for a full receive buffer.
+
+    System-wide (/proc/net/snmp): on an otherwise idle machine, a rise during
+    a run is a drop at the server's or at dnsperf's sockets.
+    """
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(dict(zip(rows[0][1:], rows[1][1:]))["RcvbufErrors"])
+
+
+def busy_seconds():
+    """CPU time all CPUs spent in processes (user, nice, system), in seconds."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return sum(int(x) for x in fields[1:4]) / CLK_TCK
+
+
+def busy_elsewhere(min_share=0.1, sample_s=1.0):
+    """Processes using more than min_share of a core right now (not ours)."""
+    def snapshot():
+        ticks = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    ticks[int(entry)] = cpu_ticks(int(entry))
+                except (OSError, ValueError):
+                    pass
+        return ticks
+
+    t0 = snapshot()
+    time.sleep(sample_s)
+    t1 = snapshot()
+    busy = []
+    for pid, ticks in t1.items():
+        share = (ticks - t0.get(pid, ticks)) / CLK_TCK / sample_s
+        if share >= min_share and pid != os.getpid():
+            busy.append(f"{comm_of(pid)} (pid {pid}, {100 * share:.0f}%)")
+    return busy
+
+
+def dig(port, qname, qtype, extra=()):
+    argv = ["dig", "@127.0.0.1", "-p", str(port), "+time=1", "+tries=1", "+norec"]
+    argv += list(extra) + [qname, qtype]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    return res.stdout
+
+
+def wait_ready(port, proc, what):
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before answering")
+        out = dig(port, ZONE, "SOA")
+        if "status: NOERROR" in out and "ANSWER: 1" in out:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer within {READY_TIMEOUT_S:.0f} s")
+
+
+# --------------------------------------------------------------------------
+# Correctness
+
+
+def parse_dig(out):
+    """(rcode, answer lines, authority lines, additional lines), normalised."""
+    m = re.search(r"status: (\w+)", out)
+    rcode = m.group(1) if m else "NO-ANSWER"
+    sections = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}
+    current = None
+    for line in out.splitlines():
+        m = re.match(r";; (ANSWER|AUTHORITY|ADDITIONAL) SECTION:", line)
+        if m:
+            current = m.group(1)
+            continue
+        if not line.strip() or line.startswith(";"):
+            current = None if not line.strip() else current
+            continue
+        if current:
+            sections[current].append(" ".join(line.lower().split()))
+    return (
+        rcode,
+        sorted(sections["ANSWER"]),
+        sorted(sections["AUTHORITY"]),
+        sorted(sections["ADDITIONAL"]),
+    )
+
+
+def sample_queries(size, seed):
+    rng = random.Random(seed + 1)
+    qs = [(ZONE, "SOA"), (ZONE, "NS"), (NS_NAME, "A")]
+    qtype = {"a": "A", "aaaa": "AAAA", "mx": "MX", "txt": "TXT", "cname": "A"}
+    for k in range(5):
+        i = k + 5 * rng.randrange(size // 5)
+        qs.append((name_of(i), qtype[KINDS[k]]))
+    qs.append((name_of(4), "CNAME"))  # the CNAME itself, no chase
+    qs.append((name_of(0), "MX"))  # NODATA
+    qs.append((f"host1.{WILD_PARENT}", "A"))
+    qs.append((f"host2.{WILD_PARENT}", "AAAA"))
+    qs.append((f"nx12345.{ZONE}", "A"))  # NXDOMAIN
+    qs.append((name_of(0).upper(), "A"))  # case-insensitive match
+    for _ in range(10):
+        i = rng.randrange(size)
+        qs.append((name_of(i), qtype[KINDS[i % 5]]))
+    return qs
+
+
+def collect_answers(port, queries):
+    return [parse_dig(dig(port, q, t)) for q, t in queries]
+
+
+def compare_answers(queries, ref, got):
+    """(errors, notes, extra): errors are rcode or answer-section differences.
+
+    extra counts answers where NSD alone adds the zone's NS RRset and its
+    address (its default minimal-responses: no); notes list any other
+    authority or additional difference.
+    """
+    apex_extra = {f"{ZONE}. {ZONE_RECORD_TTL} in ns {NS_NAME}.", f"{NS_NAME}. {TTL} in a {NS_ADDR}"}
+    errors, notes, extra = [], [], 0
+    for (q, t), a, b in zip(queries, ref, got):
+        if a[0] != b[0] or a[1] != b[1]:
+            pad = " " * (len(q) + len(t) + 3)
+            errors.append(f"  {q} {t}: NSD {a[0]} {a[1]}\n{pad}NanoDNS {b[0]} {b[1]}")
+            continue
+        found_extra = False
+        for label, ours, theirs in (("authority", a[2], b[2]), ("additional", a[3], b[3])):
+            only_nsd = [r for r in ours if r in apex_extra and r not in theirs]
+            found_extra = found_extra or bool(only_nsd)
+            ours = [r for r in ours if r not in only_nsd]
+            if ours != theirs:
+                notes.append(f"  {q} {t}: {label} differs: NSD {ours} / NanoDNS {theirs}")
+        extra += found_extra
+    return errors, notes, extra
+
+
+# --------------------------------------------------------------------------
+# Measurement
+
+
+class Server:
+    """A running server under test and the processes whose cost we count."""
+
+    def __init__(self, name, port, proc, workdir):
+        self.name = name
+        self.port = port
+        self.proc = proc
+        self.workdir = workdir
+        self.cpu_pids = []  # CPU counted per query
+        self.answering = None  # pid reported as "peak RSS answering"
+        self.others = []  # every other process of the server
+        self.notes = []
+        self.runs = []
+
+
+def parse_dnsperf(out):
+    def num(pattern, cast, default):
+        m = re.search(pattern, out)
+        return cast(m.group(1)) if m else default
+
+    rcodes = {}
+    m = re.search(r"Response codes:\s+(.*)", out)
+    if m:
+        for code, count in re.findall(r"(\w+) (\d+) \(", m.group(1)):
+            rcodes[code] = int(count)
+    return {
+        "sent": num(r"Queries sent:\s+(\d+)", int, 0),
+        "completed": num(r"Queries completed:\s+(\d+)", int, 0),
+        "lost": num(r"Queries lost:\s+(\d+)", int, 0),
+        "qps": num(r"Queries per second:\s+([\d.]+)", float, 0.0),
+        "latency_ms": 1000 * num(r"Average Latency \(s\):\s+([\d.]+)", float, 0.0),
+        "response_bytes": num(r"Average packet size:.*response (\d+)", int, 0),
+        "rcodes": rcodes,
+    }
+
+
+def run_dnsperf(args, port, queryfile, log_path):
+    argv = ["taskset", "-c", str(args.client_cpu), "dnsperf", "-s", "127.0.0.1"]
+    argv += ["-p", str(port), "-d", queryfile, "-l", str(args.seconds)]
+    argv += ["-c", str(args.clients), "-q", str(args.outstanding), "-t", "5"]
+    if args.edns:
+        argv.append("-e")
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=args.seconds + 60)
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log_path, "w") as f:
+        f.write(" ".join(argv) + "\n" + res.stdout + res.stderr)
+    if res.returncode != 0:
+        raise RuntimeError(f"dnsperf failed ({res.returncode}): {res.stderr.strip()}")
+    perf = parse_dnsperf(res.stdout)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    perf["client_util"] = cpu / wall if wall > 0 else 0.0
+    return perf
+
+
+def measure(args, server, queryfile):
+    """One dnsperf run against server; CPU of its counted processes over the run."""
+    n = len(server.runs) + 1
+    watched = server.cpu_pids + server.others
+    before = {p: cpu_ticks(p) for p in watched}
+    drops = udp_receive_drops()
+    busy0 = busy_seconds()
+    t0 = time.monotonic()
+    log = os.path.join(server.workdir, f"dnsperf.{n}.log")
+    perf = run_dnsperf(args, server.port, queryfile, log)
+    wall = time.monotonic() - t0
+    perf["udp_drops"] = udp_receive_drops() - drops
+    busy = busy_seconds() - busy0
+    after = {}
+    for p in watched:
+        try:
+            after[p] = cpu_ticks(p)
+        except OSError:
+            raise RuntimeError(f"{server.name} process {p} died during run {n}")
+    delta = {p: (after[p] - before[p]) / CLK_TCK for p in watched}
+    cpu_s = sum(delta[p] for p in server.cpu_pids)
+    perf["ticks_by_pid"] = delta
+    perf["cpu_s"] = cpu_s
+    perf["other_cpu_s"] = sum(delta[p] for p in server.others)
+    perf["cpu_util"] = cpu_s / wall if wall > 0 else 0.0
+    perf["us_per_query"] = 1e6 * cpu_s / perf["completed"] if perf["completed"] else float("nan")
+    # Whatever else ran meanwhile (in cores): ~0 on an idle machine. Other
+    # load steals the server's or dnsperf's core and skews every figure.
+    foreign = busy - cpu_s - perf["other_cpu_s"] - perf["client_util"] * wall
+    perf["foreign_load"] = max(0.0, foreign / wall) if wall > 0 else 0.0
+    server.runs.append(perf)
+    print(
+        f"  {server.name:8} run {n}: {perf['qps']:>9,.0f} qps  {perf['us_per_query']:5.2f} us/query  "
+        f"server {100 * perf['cpu_util']:3.0f}% cpu  dnsperf {100 * perf['client_util']:3.0f}% cpu  "
+        f"lost {perf['lost']}  udp drops {perf['udp_drops']}  "
+        f"other load {100 * perf['foreign_load']:.0f}%",
+        flush=True,
+    )
+    return perf
+
+
+def start_nsd(args, workdir, size):
+    d = os.path.join(workdir, "nsd")
+    os.makedirs(d)
+    zonefile = os.path.join(d, f"{ZONE}.zone")
+    conf = os.path.join(d, "nsd.conf")
+    write_nsd_zone(zonefile, size)
+    port = free_port()
+    write_nsd_conf(conf, d, zonefile, port, args.nsd_minimal_responses)
+    chk = subprocess.run(["nsd-checkconf", conf], capture_output=True, text=True)
+    if chk.returncode != 0:
+        raise RuntimeError(f"nsd-checkconf: {chk.stdout}{chk.stderr}")
+    argv = ["taskset", "-c", str(args.server_cpu), "nsd", "-d", "-c", conf]
+    proc = spawn(argv, os.path.join(d, "stdout"))
+    server = Server("NSD", port, proc, d)
+    t0 = time.monotonic()
+    wait_ready(port, proc, "nsd")
+    server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
+    with open(os.path.join(d, "nsd.log"), errors="replace") as f:
+        errors = [line for line in f if "error" in line]
+    if errors:
+        raise RuntimeError(f"nsd reported {len(errors)} errors, first: {errors[0].strip()}")
+    # NSD forks a main process, xfrd and one server process (server-count 1).
+    # All of them are counted for CPU (only the server one works); the one
+    # that answers is found after the first run as the one that used the CPU.
+    server.cpu_pids = tree_of(proc.pid)
+    server.notes.append(
+        f"{len(server.cpu_pids)} processes: {', '.join(comm_of(p) for p in server.cpu_pids)}"
+    )
+    return server
+
+
+def find_dataplane(nanodns_pid):
+    for p in tree_of(nanodns_pid)[1:]:
+        if comm_of(p).startswith("nanodns-datapl"):
+            return p
+    return None
+
+
+def start_nanodns(args, workdir, size):
+    d = os.path.join(workdir, "nanodns")
+    os.makedirs(os.path.join(d, "state"))
+    cfg = os.path.join(d, "nanodns.json")
+    write_nanodns_config(cfg, size)
+    port = free_port()
+    log = os.path.join(d, "nanodns.log")
+    argv = ["taskset", "-c", str(args.server_cpu), os.path.join(args.build_dir, "nanodns")]
+    argv += ["start", "--config", cfg, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--state-dir", os.path.join(d, "state")]
+    t0 = time.monotonic()
+    proc = spawn(argv, log)
+    server = Server("NanoDNS", port, proc, d)
+    wait_ready(port, proc, "nanodns")
+    server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
+    dp = None
+    deadline = time.monotonic() + 5
+    while dp is None and time.monotonic() < deadline:
+        dp = find_dataplane(proc.pid)
+        if dp is None:
+            time.sleep(0.1)
+    if dp is None:
+        raise RuntimeError("nanodns answers, but no nanodns-dataplane child process was found")
+    with open(log, errors="replace") as f:
+        if "serving " not in f.read():
+            server.notes.append("WARNING: no 'serving ' line in its log")
+    # The data plane answers: its CPU is the cost per query. The control
+    # plane's CPU over the run is shown separately (it should be ~0).
+    server.cpu_pids = [dp]
+    server.answering = dp
+    server.others = [p for p in tree_of(proc.pid) if p != dp]
+    server.notes.append(
+        f"{len(server.others) + 1} processes: "
+        f"{', '.join(comm_of(p) for p in tree_of(proc.pid))}"
+    )
+    return server
+
+
+def finish(server):
+    """Peak RSS of the server's processes; must run before it is stopped."""
+    if server.answering is None:
+        first = server.runs[0]["ticks_by_pid"]
+        server.answering = max(server.cpu_pids, key=lambda p: first[p])
+    alive = [p for p in server.cpu_pids + server.others if os.path.exists(f"/proc/{p}")]
+    if server.answering not in alive:
+        raise RuntimeError(f"{server.name} answering process is gone")
+    if server.name == "NanoDNS" and find_dataplane(server.proc.pid) != server.answering:
+        raise RuntimeError("the NanoDNS data plane was restarted during the runs")
+    answering = vm_hwm_kib(server.answering)
+    other = sum(vm_hwm_kib(p) for p in alive if p != server.answering)
+    server.rss = {"answering": answering, "other": other, "total": answering + other}
+    server.rss["now"] = sum(vm_hwm_kib(p, "VmRSS") for p in alive)
+
+
+# --------------------------------------------------------------------------
+# Report
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def summary(server):
+    if server is None:
+        return None
+    runs = server.runs
+    s = {k: median([r[k] for r in runs]) for k in
+         ("qps", "us_per_query", "cpu_util", "client_util", "latency_ms", "other_cpu_s",
+          "response_bytes", "foreign_load")}
+    for k in ("sent", "completed", "lost", "udp_drops"):
+        s[k] = sum(r[k] for r in runs)
+    rcodes = {}
+    for r in runs:
+        for code, count in r["rcodes"].items():
+            rcodes[code] = rcodes.get(code, 0) + count
+    total = sum(rcodes.values()) or 1
+    s["rcodes"] = ", ".join(f"{c} {n} ({100 * n / total:.2f}%)" for c, n in sorted(rcodes.items()))
+    s["us_range"] = (min(r["us_per_query"] for r in runs), max(r["us_per_query"] for r in runs))
+    s["rss"] = server.rss
+    return s
+
+
+def print_table(size, nsd_server, nano_server, answers_line):
+    nsd, nano = summary(nsd_server), summary(nano_server)
+    runs = len((nsd_server or nano_server).runs)
+    print()
+    print(f"=== {size:,} names (median of {runs} runs; counts summed) ===")
+    rows = [
+        ("QPS", lambda p: f"{p['qps']:,.0f}", lambda p: p["qps"]),
+        ("server CPU us/query", lambda p: f"{p['us_per_query']:.2f}", lambda p: p["us_per_query"]),
+        ("  (min..max over runs)", lambda p: f"{p['us_range'][0]:.2f}..{p['us_range'][1]:.2f}", None),
+        ("server CPU use (1 core=100%)", lambda p: f"{100 * p['cpu_util']:.0f}%", None),
+        ("dnsperf CPU use (1 core=100%)", lambda p: f"{100 * p['client_util']:.0f}%", None),
+        ("other load on the machine", lambda p: f"{100 * p['foreign_load']:.0f}%", None),
+        ("peak RSS answering (MiB)", lambda p: f"{p['rss']['answering'] / 1024:.1f}",
+         lambda p: p["rss"]["answering"]),
+        ("peak RSS other procs (MiB)", lambda p: f"{p['rss']['other'] / 1024:.1f}",
+         lambda p: p["rss"]["other"]),
+        ("peak RSS total (MiB)", lambda p: f"{p['rss']['total'] / 1024:.1f}",
+         lambda p: p["rss"]["total"]),
+        ("RSS total at the end (MiB)", lambda p: f"{p['rss']['now'] / 1024:.1f}",
+         lambda p: p["rss"]["now"]),
+        ("avg latency (ms)", lambda p: f"{p['latency_ms']:.3f}", lambda p: p["latency_ms"]),
+        ("avg response size (bytes)", lambda p: f"{p['response_bytes']}",
+         lambda p: p["response_bytes"]),
+        ("queries sent", lambda p: f"{p['sent']:,}", None),
+        ("queries lost", lambda p: f"{p['lost']:,}", None),
+        ("kernel UDP rcvbuf drops", lambda p: f"{p['udp_drops']:,}", None),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    print(f"{'':{w0}}  {'NSD':>13}  {'NanoDNS':>13}  {'NanoDNS/NSD':>11}")
+    for label, fmt, val in rows:
+        a = fmt(nsd) if nsd else "-"
+        b = fmt(nano) if nano else "-"
+        r = f"{val(nano) / val(nsd):.2f}" if (nsd and nano and val and val(nsd)) else ""
+        print(f"{label:{w0}}  {a:>13}  {b:>13}  {r:>11}")
+    for srv, p in ((nsd_server, nsd), (nano_server, nano)):
+        if srv:
+            print(f"{srv.name}: rcodes {p['rcodes']}")
+            print(f"{srv.name}: {'; '.join(srv.notes)}")
+            if p["lost"] > 0.001 * max(p["sent"], 1):
+                print(f"WARNING: {srv.name} lost {p['lost']} of {p['sent']} queries")
+    worst = max(p["foreign_load"] for p in (nsd, nano) if p)
+    if worst > 0.05:
+        print(f"WARNING: other processes used {100 * worst:.0f}% of a core during the runs: "
+              f"the figures are skewed (QPS most, CPU per query less)")
+    if nano:
+        print(f"NanoDNS control plane CPU during a run (median): {nano['other_cpu_s']:.2f} s")
+    if answers_line:
+        print(answers_line)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    default_build = os.path.normpath(os.path.join(here, "..", "..", "build"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build_dir", nargs="?", default=default_build,
+                    help="build directory with nanodns and nanodns-dataplane (default: %(default)s)")
+    ap.add_argument("--sizes", default="1000,100000", help="zone sizes in names (default: %(default)s)")
+    ap.add_argument("--seconds", type=int, default=15, help="dnsperf -l per run (default: %(default)s)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="dnsperf runs per server and size, interleaved (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=4, help="dnsperf -c (default: %(default)s)")
+    ap.add_argument("--outstanding", type=int, default=200, help="dnsperf -q (default: %(default)s)")
+    ap.add_argument("--queries", type=int, default=200000,
+                    help="lines in the query file (default: %(default)s)")
+    ap.add_argument("--edns", action="store_true", help="send queries with EDNS0 (dnsperf -e)")
+    ap.add_argument("--nsd-minimal-responses", action="store_true",
+                    help="NSD minimal-responses: yes (no NS RRset in positive answers)")
+    ap.add_argument("--server-cpu", type=int, default=1, help="CPU for the servers (default: %(default)s)")
+    ap.add_argument("--client-cpu", type=int, default=0, help="CPU for dnsperf (default: %(default)s)")
+    ap.add_argument("--only", choices=("nsd", "nanodns"), help="benchmark one server only")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
+    args = ap.parse_args()
+
+    for tool in ("dnsperf", "nsd", "nsd-checkconf", "dig", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"missing {tool}: apt-get install -y dnsperf nsd bind9-dnsutils util-linux")
+    run_nsd = args.only != "nanodns"
+    run_nano = args.only != "nsd"
+    if run_nano:
+        for exe in ("nanodns", "nanodns-dataplane"):
+            if not os.access(os.path.join(args.build_dir, exe), os.X_OK):
+                sys.exit(f"{args.build_dir}/{exe} not found (build first, or use --only nsd)")
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(1))
+    busy = busy_elsewhere()
+    if busy:
+        print("WARNING: the machine is not idle, figures will be skewed: " + ", ".join(busy))
+    workdir = tempfile.mkdtemp(prefix="nanodns-bench-")
+    status = 0
+    print(f"dnsperf -l {args.seconds} -c {args.clients} -q {args.outstanding}"
+          f"{' -e' if args.edns else ''} on cpu {args.client_cpu}; "
+          f"servers on cpu {args.server_cpu}; {args.runs} runs each; work dir {workdir}",
+          flush=True)
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            print(f"\n--- {size:,} names", flush=True)
+            sd = os.path.join(workdir, f"size{size}")
+            os.makedirs(sd)
+            queryfile = os.path.join(sd, "queries.txt")
+            write_queries(queryfile, size, args.queries, args.seed)
+            queries = sample_queries(size, args.seed)
+            servers = []
+            nsd = nano = None
+            answers_line = None
+            try:
+                if run_nsd:
+                    nsd = start_nsd(args, sd, size)
+                    servers.append(nsd)
+                if run_nano:
+                    nano = start_nanodns(args, sd, size)
+                    servers.append(nano)
+                if nsd and nano:
+                    ref = collect_answers(nsd.port, queries)
+                    got = collect_answers(nano.port, queries)
+                    errors, notes, extra = compare_answers(queries, ref, got)
+                    if errors:
+                        status = 1
+                        answers_line = (
+                            f"ANSWERS DIFFER for {len(errors)} of {len(queries)} sample queries "
+                            f"(rcode or answer section):\n" + "\n".join(errors))
+                    else:
+                        answers_line = (f"answers: rcode and answer section identical for all "
+                                        f"{len(queries)} sample queries")
+                    if extra:
+                        answers_line += (
+                            f"\nNSD alone adds the zone's NS RRset and its address to {extra} of "
+                            f"them (its minimal-responses: no)")
+                    if notes:
+                        answers_line += "\nother sections (informational):\n" + "\n".join(notes)
+                    print(answers_line, flush=True)
+                # Interleaved, order alternating, so that drift in the
+                # machine's speed (it is a VM) hits both servers alike.
+                for r in range(args.runs):
+                    for srv in servers if r % 2 == 0 else reversed(servers):
+                        measure(args, srv, queryfile)
+                for srv in servers:
+                    finish(srv)
+            finally:
+                for srv in servers:
+                    stop(srv.proc)
+            print_table(size, nsd, nano, answers_line)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"error: {e}", file=sys.stderr)
+        args.keep = True
+        status = 2
+    finally:
+        stop_all()
+        if args.keep:
+            print(f"work dir kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
