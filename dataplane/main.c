@@ -2,18 +2,23 @@
  * development), maps STATE_DIR/zone.img and answers from it on one thread
  * and one event loop. A new image is mapped on SIGHUP, or when a 1-second
  * stat of the file sees it replaced; a bad one is refused and the old one
- * keeps serving. */
+ * keeps serving. Counters, a heartbeat and the version served go to the
+ * stats file. Started as root, it drops to an unprivileged user once the
+ * sockets, the stats file and the first image are held. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,11 +30,19 @@
 #include "log.h"
 #include "sd_notify.h"
 #include "server.h"
+#include "stats.h"
 
 #define EXIT_RUNTIME 1 /* the image or a socket could not be set up */
 #define EXIT_USAGE 2   /* bad arguments, or no socket to serve on */
 
 #define IMAGE_WATCH_INTERVAL_MS 1000
+/* The control plane calls the data plane dead after 3 s without a beat. */
+#define HEARTBEAT_INTERVAL_MS 1000
+
+/* Users to run as when started as root without --user: the packaged one,
+ * else the one every system has. */
+#define DEFAULT_USER "nanodns"
+#define FALLBACK_USER "nobody"
 
 /* A socket to serve on, before the server takes it over. */
 struct listen_socket {
@@ -40,6 +53,10 @@ struct listen_socket {
 struct dataplane {
     struct server server;
     char image_path[PATH_MAX];
+
+    /* Shared with the control plane; mapped before the privilege drop and
+     * kept to the end, so it stays writable whoever owns the file. */
+    struct stats_file *stats;
 
     /* Two slots: the image being served (current) and the one being
      * loaded. server.image points at images[current]. */
@@ -60,17 +77,22 @@ struct dataplane {
     struct tcp_listener **tcp;
     size_t tcp_count;
 
-    struct event *on_hangup, *on_terminate, *on_interrupt, *watch;
+    struct event *on_hangup, *on_terminate, *on_interrupt, *watch, *heartbeat;
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: nanodns-dataplane --state-dir DIR [--listen ADDR:PORT]... "
-                 "[--log-level LEVEL]\n"
-                 "  --state-dir DIR     serve DIR/" IMAGE_FILE_NAME "\n"
-                 "  --listen ADDR:PORT  UDP and TCP on ADDR:PORT (127.0.0.1:5353, [::1]:5353);\n"
-                 "                      without it, sockets come from systemd (LISTEN_FDS)\n"
-                 "  --log-level LEVEL   debug, info, warning or error (default: the image's)\n");
+    fprintf(out,
+            "usage: nanodns-dataplane --state-dir DIR [--listen ADDR:PORT]... "
+            "[--stats FILE] [--user NAME] [--log-level LEVEL]\n"
+            "  --state-dir DIR     serve DIR/" IMAGE_FILE_NAME "\n"
+            "  --listen ADDR:PORT  UDP and TCP on ADDR:PORT (127.0.0.1:5353, [::1]:5353);\n"
+            "                      without it, sockets come from systemd (LISTEN_FDS)\n"
+            "  --stats FILE        counters and heartbeat for the control plane\n"
+            "                      (default: DIR/" STATS_FILE_NAME ")\n"
+            "  --user NAME         when started as root, run as NAME (default: " DEFAULT_USER "\n"
+            "                      when that user exists, else " FALLBACK_USER ")\n"
+            "  --log-level LEVEL   debug, info, warning or error (default: the image's)\n");
 }
 
 static void notify(const char *state)
@@ -82,6 +104,23 @@ static void notify(const char *state)
 static unsigned long long image_version(const struct image *img)
 {
     return (unsigned long long)img->header->config_version;
+}
+
+static uint64_t realtime_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* What the control plane's /ready and /metrics show of the image. */
+static void stats_image_served(struct dataplane *dp)
+{
+    const struct image_header *h = dp->server.image->header;
+    stats_set(&dp->stats->image_version, h->config_version);
+    stats_set(&dp->stats->image_created_unix, h->created_unix);
+    stats_add(&dp->stats->image_loads, 1);
 }
 
 static void apply_log_level(struct dataplane *dp)
@@ -146,6 +185,7 @@ static void image_reload(struct dataplane *dp, bool forced)
         log_error("refusing image %s: %s; still serving version %llu", dp->image_path, err,
                   image_version(serving));
         dp->last_load_failed = true;
+        stats_add(&dp->stats->image_refusals, 1);
         return;
     }
     dp->last_load_failed = false;
@@ -167,6 +207,7 @@ static void image_reload(struct dataplane *dp, bool forced)
     image_unmap(dp->maps[old], dp->map_lens[old]);
     dp->maps[old] = NULL;
     dp->map_lens[old] = 0;
+    stats_image_served(dp);
 
     apply_log_level(dp);
     log_info("serving image version %llu (%u records)", image_version(dp->server.image),
@@ -187,6 +228,14 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     image_reload(arg, false);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct dataplane *dp = arg;
+    stats_set(&dp->stats->heartbeat_unix_ms, realtime_ms());
 }
 
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
@@ -373,6 +422,90 @@ static int listeners_create(struct dataplane *dp, struct listen_socket *sockets,
     return 0;
 }
 
+/* The user to become: --user, else DEFAULT_USER when it exists, else
+ * FALLBACK_USER. Returns NULL after logging when there is none. */
+static const struct passwd *privileges_user(const char *requested)
+{
+    const char *name = requested != NULL ? requested : DEFAULT_USER;
+    errno = 0;
+    const struct passwd *pw = getpwnam(name);
+    if (pw == NULL && requested == NULL) {
+        log_info("user " DEFAULT_USER " does not exist: running as " FALLBACK_USER);
+        name = FALLBACK_USER;
+        errno = 0;
+        pw = getpwnam(name);
+    }
+    if (pw == NULL)
+        log_error("cannot drop privileges: user %s: %s", name,
+                  errno != 0 ? strerror(errno) : "no such user");
+    return pw;
+}
+
+/* Started as root: become an unprivileged user for good (setgroups, then
+ * setgid, then setuid: each step needs the privilege the next one drops).
+ * In every case, no_new_privs: nothing this process executes can gain
+ * privileges (set-user-ID, file capabilities). Returns -1 after logging. */
+static int privileges_drop(const char *requested, const char *image_path)
+{
+    if (geteuid() == 0) {
+        const struct passwd *pw = privileges_user(requested);
+        if (pw == NULL)
+            return -1;
+        /* getpwnam's buffer is overwritten by the next lookup: copy. */
+        char name[64];
+        snprintf(name, sizeof(name), "%s", pw->pw_name);
+        uid_t uid = pw->pw_uid;
+        gid_t gid = pw->pw_gid;
+        if (uid == 0) {
+            log_error("cannot drop privileges: user %s has uid 0", name);
+            return -1;
+        }
+        if (setgroups(0, NULL) < 0) {
+            log_error("cannot drop privileges: setgroups: %s", strerror(errno));
+            return -1;
+        }
+        if (setgid(gid) < 0) {
+            log_error("cannot drop privileges: setgid %u: %s", (unsigned)gid, strerror(errno));
+            return -1;
+        }
+        if (setuid(uid) < 0) {
+            log_error("cannot drop privileges: setuid %u: %s", (unsigned)uid, strerror(errno));
+            return -1;
+        }
+        /* With euid 0, setuid sets the real, effective and saved IDs: there
+         * must be no way back. */
+        uid_t ruid, euid, suid;
+        gid_t rgid, egid, sgid;
+        if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&ruid, &euid, &suid) < 0 ||
+            getresgid(&rgid, &egid, &sgid) < 0 || ruid != uid || euid != uid || suid != uid ||
+            rgid != gid || egid != gid || sgid != gid || getgroups(0, NULL) != 0) {
+            log_error("cannot drop privileges: still able to regain them after becoming %s", name);
+            return -1;
+        }
+        /* The image is re-mapped on every reload: a state directory the
+         * user cannot read would refuse every new version. */
+        if (access(image_path, R_OK) < 0)
+            log_error("user %s cannot read %s (%s): new images will be refused; make the "
+                      "state directory and the image readable by it",
+                      name, image_path, strerror(errno));
+        log_info("running as user %s (uid %u)", name, (unsigned)uid);
+    } else {
+        uid_t uid = geteuid();
+        const struct passwd *pw = getpwuid(uid);
+        if (requested != NULL && (pw == NULL || strcmp(pw->pw_name, requested) != 0))
+            log_warning("--user %s ignored: not started as root", requested);
+        if (pw != NULL)
+            log_info("running as user %s (uid %u)", pw->pw_name, (unsigned)uid);
+        else
+            log_info("running as uid %u", (unsigned)uid);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        log_error("cannot set no_new_privs: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void dataplane_destroy(struct dataplane *dp)
 {
     for (size_t i = 0; i < dp->udp_count; i++)
@@ -383,7 +516,8 @@ static void dataplane_destroy(struct dataplane *dp)
     free(dp->tcp);
     tcp_shutdown(&dp->server);
     udp_batch_destroy(&dp->server);
-    struct event *events[] = {dp->on_hangup, dp->on_terminate, dp->on_interrupt, dp->watch};
+    struct event *events[] = {dp->on_hangup, dp->on_terminate, dp->on_interrupt, dp->watch,
+                              dp->heartbeat};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
@@ -392,15 +526,25 @@ static void dataplane_destroy(struct dataplane *dp)
             image_unmap(dp->maps[i], dp->map_lens[i]);
     if (dp->server.base != NULL)
         event_base_free(dp->server.base);
+    if (dp->stats != NULL) {
+        /* Stopped, not hung: /health need not wait 3 s to say so. A
+         * successor already writing the file is left alone. */
+        if (stats_get(&dp->stats->pid) == (uint64_t)getpid())
+            stats_set(&dp->stats->heartbeat_unix_ms, 0);
+        stats_close(dp->stats);
+    }
 }
 
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"state-dir", required_argument, NULL, 's'}, {"listen", required_argument, NULL, 'l'},
-        {"log-level", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
+        {"log-level", required_argument, NULL, 'v'}, {"stats", required_argument, NULL, 'S'},
+        {"user", required_argument, NULL, 'u'},      {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
     const char *state_dir = NULL;
+    const char *stats_path = NULL;
+    const char *user = NULL;
     int log_level = -1;
     char **listen = calloc((size_t)argc, sizeof(*listen));
     size_t listen_count = 0;
@@ -414,6 +558,17 @@ int main(int argc, char **argv)
         switch (opt) {
         case 's':
             state_dir = optarg;
+            break;
+        case 'S':
+            stats_path = optarg;
+            break;
+        case 'u':
+            if (optarg[0] == '\0') {
+                fprintf(stderr, "nanodns-dataplane: --user: expected a user name\n");
+                free(listen);
+                return EXIT_USAGE;
+            }
+            user = optarg;
             break;
         case 'l': {
             struct sockaddr_storage addr;
@@ -475,6 +630,17 @@ int main(int argc, char **argv)
         free(listen);
         return EXIT_USAGE;
     }
+    char default_stats_path[PATH_MAX];
+    if (stats_path == NULL) {
+        written = snprintf(default_stats_path, sizeof(default_stats_path), "%s/%s", state_dir,
+                           STATS_FILE_NAME);
+        if (written < 0 || (size_t)written >= sizeof(default_stats_path)) {
+            log_error("--state-dir %s: path too long", state_dir);
+            free(listen);
+            return EXIT_USAGE;
+        }
+        stats_path = default_stats_path;
+    }
 
     /* A client gone mid-answer must not kill the server (sends also pass
      * MSG_NOSIGNAL; this covers everything else). */
@@ -484,26 +650,46 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
+    /* Opened while we may still be root: the mapping stays writable after
+     * the privilege drop even though the file belongs to root. */
+    char err[256];
+    dp.stats = stats_open_writer(stats_path, err, sizeof(err));
+    if (dp.stats == NULL) {
+        log_error("stats file: %s", err);
+        free(listen);
+        return EXIT_RUNTIME;
+    }
+    dp.server.stats = &dp.stats->workers[0];
+    stats_set(&dp.stats->pid, (uint64_t)getpid());
+    stats_set(&dp.stats->started_unix_ms, realtime_ms());
+    stats_set(&dp.stats->image_version, 0); /* a predecessor's, until ours is mapped */
+    stats_set(&dp.stats->heartbeat_unix_ms, realtime_ms());
+
     struct listen_socket *sockets = NULL;
     int socket_count = listen_sockets_collect(listen, listen_count, &sockets);
     free(listen);
-    if (socket_count < 0)
+    if (socket_count < 0) {
+        dataplane_destroy(&dp);
         return EXIT_RUNTIME;
+    }
     if (socket_count == 0) {
         log_error("no sockets to serve on: pass --listen ADDR:PORT or start with LISTEN_FDS");
         free(sockets);
+        dataplane_destroy(&dp);
         return EXIT_USAGE;
     }
 
-    char err[256];
     if (image_load(&dp, 0, err, sizeof(err)) < 0) {
         log_error("cannot serve image %s: %s", dp.image_path, err);
+        stats_add(&dp.stats->image_refusals, 1);
         listen_sockets_close(sockets, (size_t)socket_count);
         free(sockets);
+        dataplane_destroy(&dp);
         return EXIT_RUNTIME;
     }
     dp.current = 0;
     dp.server.image = &dp.images[0];
+    stats_image_served(&dp);
     apply_log_level(&dp);
 
     int status = EXIT_RUNTIME;
@@ -525,16 +711,22 @@ int main(int argc, char **argv)
     if (rc < 0)
         goto out;
 
+    /* Everything that needs root is held now: sockets, stats mapping, image. */
+    if (privileges_drop(user, dp.image_path) < 0)
+        goto out;
+
     struct timeval interval = {IMAGE_WATCH_INTERVAL_MS / 1000,
                                (IMAGE_WATCH_INTERVAL_MS % 1000) * 1000};
+    struct timeval beat = {HEARTBEAT_INTERVAL_MS / 1000, (HEARTBEAT_INTERVAL_MS % 1000) * 1000};
     dp.on_hangup = evsignal_new(dp.server.base, SIGHUP, on_hangup, &dp);
     dp.on_terminate = evsignal_new(dp.server.base, SIGTERM, on_terminate, &dp);
     dp.on_interrupt = evsignal_new(dp.server.base, SIGINT, on_terminate, &dp);
     dp.watch = event_new(dp.server.base, -1, EV_PERSIST, on_watch, &dp);
+    dp.heartbeat = event_new(dp.server.base, -1, EV_PERSIST, on_heartbeat, &dp);
     if (dp.on_hangup == NULL || dp.on_terminate == NULL || dp.on_interrupt == NULL ||
-        dp.watch == NULL || event_add(dp.on_hangup, NULL) < 0 ||
+        dp.watch == NULL || dp.heartbeat == NULL || event_add(dp.on_hangup, NULL) < 0 ||
         event_add(dp.on_terminate, NULL) < 0 || event_add(dp.on_interrupt, NULL) < 0 ||
-        event_add(dp.watch, &interval) < 0) {
+        event_add(dp.watch, &interval) < 0 || event_add(dp.heartbeat, &beat) < 0) {
         log_error("cannot register signal and timer events");
         goto out;
     }
@@ -542,6 +734,7 @@ int main(int argc, char **argv)
     log_info("serving image version %llu (%u records) on %zu UDP and %zu TCP sockets",
              image_version(dp.server.image), dp.server.image->settings->record_count, dp.udp_count,
              dp.tcp_count);
+    stats_set(&dp.stats->heartbeat_unix_ms, realtime_ms());
     notify("READY=1");
 
     if (event_base_dispatch(dp.server.base) < 0) {

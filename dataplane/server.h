@@ -11,7 +11,9 @@
 
 #include <event2/event.h>
 
+#include "answer.h"
 #include "image.h"
+#include "stats.h"
 
 struct udp_batch;
 struct tcp_conn;
@@ -25,6 +27,10 @@ struct server {
      * UDP answers are sent before the callback returns and TCP answers are
      * copied into the connection's write buffer. */
     const struct image *image;
+
+    /* This worker's counters in the stats file (main.c maps it; it stays
+     * mapped until exit). The loop's thread is their only writer. */
+    struct stats_worker *stats;
 
     /* UDP receive and answer buffers, shared by all UDP listeners (one
      * thread: only one callback uses them at a time). Owned by udp.c. */
@@ -52,6 +58,45 @@ struct tcp_listener {
     int fd;
     struct event *event;
 };
+
+/* answer_source → stats_source, spelled out: the stats file is read by
+ * another program, so its indices must not follow a reordering of the
+ * answer code's enum by accident. */
+static inline enum stats_source server_stats_source(enum answer_source source)
+{
+    switch (source) {
+    case ANSWER_SOURCE_LOCAL:
+        return STATS_SOURCE_LOCAL;
+    case ANSWER_SOURCE_BLOCKED:
+        return STATS_SOURCE_BLOCKED;
+    case ANSWER_SOURCE_REFUSED:
+        return STATS_SOURCE_REFUSED;
+    case ANSWER_SOURCE_ERROR:
+        return STATS_SOURCE_ERROR;
+    }
+    return STATS_SOURCE_ERROR;
+}
+
+/* Count one answered query. Plain loads and stores (stats_add): no lock,
+ * no system call on the answer path. */
+static inline void server_count_answer(struct server *server, enum stats_transport transport,
+                                       const struct answer_info *info)
+{
+    struct stats_worker *s = server->stats;
+    stats_add(&s->queries[transport], 1);
+    stats_add(&s->rcodes[stats_rcode_index(info->rcode)], 1);
+    stats_add(&s->sources[server_stats_source(info->source)], 1);
+    stats_add(&s->qtypes[stats_qtype_index(info->qtype)], 1);
+    if (info->truncated)
+        stats_add(&s->truncated, 1);
+}
+
+/* Count a packet that got no answer (not a query, or too large to be one):
+ * it counts in no query, rcode, source or qtype. */
+static inline void server_count_dropped(struct server *server)
+{
+    stats_add(&server->stats->dropped, 1);
+}
 
 /* UDP (udp.c). udp_batch_create allocates the shared buffers once. */
 int udp_batch_create(struct server *server);

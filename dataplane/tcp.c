@@ -119,6 +119,7 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
         size_t query_len = (size_t)conn->read_buf[pos] << 8 | conn->read_buf[pos + 1];
         if (query_len == 0) {
             conn->closing = true; /* not a DNS message: nothing to answer */
+            server_count_dropped(conn->server);
             break;
         }
         if (conn->read_len - pos < 2 + query_len)
@@ -136,7 +137,7 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
         }
 
         uint8_t *out = conn->write_buf + conn->write_end;
-        struct answer_info info; /* for counters, once there is a stats file */
+        struct answer_info info;
         size_t len =
             answer_query(img, conn->read_buf + pos + 2, query_len, out + 2, ANSWER_TCP, &info);
         pos += 2 + query_len;
@@ -144,8 +145,10 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
             /* RFC 8906: only what is not a query gets no answer; the
              * connection carries nothing we understand. */
             conn->closing = true;
+            server_count_dropped(conn->server);
             break;
         }
+        server_count_answer(conn->server, STATS_TCP, &info);
         out[0] = (uint8_t)(len >> 8);
         out[1] = (uint8_t)len;
         conn->write_end += 2 + len;

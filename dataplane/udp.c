@@ -180,16 +180,22 @@ static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
         unsigned answers = 0;
         for (int i = 0; i < received; i++) {
             struct msghdr *in = &batch->receive_headers[i].msg_hdr;
-            if (in->msg_flags & MSG_TRUNC)
-                continue; /* larger than any query we answer: not worth a FORMERR */
+            if (in->msg_flags & MSG_TRUNC) {
+                /* larger than any query we answer: not worth a FORMERR */
+                server_count_dropped(server);
+                continue;
+            }
 
             uint8_t *response = batch->send_iov[answers].iov_base;
-            struct answer_info info; /* for counters, once there is a stats file */
+            struct answer_info info;
             size_t len =
                 answer_query(img, batch->receive_iov[i].iov_base, batch->receive_headers[i].msg_len,
                              response, ANSWER_UDP, &info);
-            if (len == 0)
+            if (len == 0) {
+                server_count_dropped(server);
                 continue;
+            }
+            server_count_answer(server, STATS_UDP, &info);
 
             struct msghdr *out = &batch->send_headers[answers].msg_hdr;
             batch->send_iov[answers].iov_len = len;

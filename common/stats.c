@@ -1,0 +1,258 @@
+/* The stats file: mapping it for the data plane (read-write, created and
+ * reset as needed) and for the control plane (read-only, checked), summing
+ * the workers, and the names the counters are exported under. */
+#include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+/* The magic is the last thing a reset writes and the first a reader checks. */
+_Static_assert(sizeof(STATS_MAGIC) <= sizeof(((struct stats_file *)0)->magic),
+               "STATS_MAGIC must fit the magic field with its NUL");
+
+static void fail(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err == NULL || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+static bool stats_header_matches(const struct stats_file *stats, uint32_t worker_count)
+{
+    return memcmp(stats->magic, STATS_MAGIC, sizeof(STATS_MAGIC)) == 0 &&
+           stats->layout_version == STATS_LAYOUT_VERSION && stats->worker_count == worker_count;
+}
+
+/* Zero everything, then write the header, the magic last: a reader that
+ * opens the file meanwhile sees no magic and refuses it, rather than
+ * accepting a header over counters still being cleared. */
+static void stats_reset(struct stats_file *stats, uint32_t worker_count)
+{
+    memset(stats->magic, 0, sizeof(stats->magic));
+    atomic_thread_fence(memory_order_release);
+    memset((char *)stats + sizeof(stats->magic), 0, sizeof(*stats) - sizeof(stats->magic));
+    stats->layout_version = STATS_LAYOUT_VERSION;
+    stats->worker_count = worker_count;
+    atomic_thread_fence(memory_order_release);
+    memcpy(stats->magic, STATS_MAGIC, sizeof(STATS_MAGIC));
+}
+
+struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len)
+{
+    const uint32_t worker_count = 1; /* one thread serves everything, for now */
+
+    /* O_NOFOLLOW: the data plane may open this as root, before dropping
+     * privileges; a symbolic link put in its place must not make it
+     * truncate some other file. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == ELOOP) {
+        fail(err, err_len, "%s is a symbolic link: give the stats file's own path", path);
+        return NULL;
+    }
+    if (fd < 0) {
+        fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        fail(err, err_len, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fail(err, err_len, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    bool right_size = st.st_size == (off_t)sizeof(struct stats_file);
+    if (!right_size && ftruncate(fd, (off_t)sizeof(struct stats_file)) < 0) {
+        fail(err, err_len, "cannot size %s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    void *map = mmap(NULL, sizeof(struct stats_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int map_errno = errno;
+    /* The mapping holds the file from here on; the descriptor is not needed. */
+    close(fd);
+    if (map == MAP_FAILED) {
+        fail(err, err_len, "cannot map %s: %s", path, strerror(map_errno));
+        return NULL;
+    }
+    struct stats_file *stats = map;
+    /* A file of another size is another layout whatever its header says. */
+    if (!right_size || !stats_header_matches(stats, worker_count))
+        stats_reset(stats, worker_count);
+    return stats;
+}
+
+const struct stats_file *stats_open_reader(const char *path, char *err, size_t err_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        fail(err, err_len, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fail(err, err_len, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    /* Checked before mapping: touching a page past the end of the file
+     * would kill the reader with SIGBUS. */
+    if (st.st_size != (off_t)sizeof(struct stats_file)) {
+        fail(err, err_len, "%s: %lld octets, expected %zu: not a stats file of layout %u", path,
+             (long long)st.st_size, sizeof(struct stats_file), STATS_LAYOUT_VERSION);
+        close(fd);
+        return NULL;
+    }
+    void *map = mmap(NULL, sizeof(struct stats_file), PROT_READ, MAP_SHARED, fd, 0);
+    int map_errno = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        fail(err, err_len, "cannot map %s: %s", path, strerror(map_errno));
+        return NULL;
+    }
+    const struct stats_file *stats = map;
+    if (memcmp(stats->magic, STATS_MAGIC, sizeof(STATS_MAGIC)) != 0) {
+        fail(err, err_len, "%s: not a stats file (bad magic)", path);
+    } else if (stats->layout_version != STATS_LAYOUT_VERSION) {
+        fail(err, err_len, "%s: stats layout version %u, expected %u", path, stats->layout_version,
+             STATS_LAYOUT_VERSION);
+    } else if (stats->worker_count < 1 || stats->worker_count > STATS_WORKERS_MAX) {
+        fail(err, err_len, "%s: %u workers, expected 1 to %d", path, stats->worker_count,
+             STATS_WORKERS_MAX);
+    } else {
+        return stats;
+    }
+    munmap(map, sizeof(struct stats_file));
+    return NULL;
+}
+
+void stats_close(const struct stats_file *stats)
+{
+    if (stats != NULL)
+        munmap((void *)stats, sizeof(*stats));
+}
+
+static void sum_counters(uint64_t *out, const stats_counter *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] += stats_get(&in[i]);
+}
+
+void stats_sum(const struct stats_file *stats, struct stats_totals *out)
+{
+    memset(out, 0, sizeof(*out));
+    uint32_t workers = stats->worker_count;
+    if (workers > STATS_WORKERS_MAX)
+        workers = STATS_WORKERS_MAX; /* never read past the mapping */
+    for (uint32_t w = 0; w < workers; w++) {
+        const struct stats_worker *s = &stats->workers[w];
+        sum_counters(out->queries, s->queries, STATS_TRANSPORTS);
+        sum_counters(out->rcodes, s->rcodes, STATS_RCODES);
+        sum_counters(out->sources, s->sources, STATS_SOURCES);
+        sum_counters(out->qtypes, s->qtypes, STATS_QTYPES);
+        out->truncated += stats_get(&s->truncated);
+        out->dropped += stats_get(&s->dropped);
+        out->cache_hits += stats_get(&s->cache_hits);
+        out->cache_misses += stats_get(&s->cache_misses);
+        out->cache_entries += stats_get(&s->cache_entries);
+        out->cache_evictions += stats_get(&s->cache_evictions);
+    }
+}
+
+enum stats_qtype stats_qtype_index(uint16_t qtype)
+{
+    switch (qtype) {
+    case WIRE_TYPE_A:
+        return STATS_QTYPE_A;
+    case WIRE_TYPE_AAAA:
+        return STATS_QTYPE_AAAA;
+    case WIRE_TYPE_CNAME:
+        return STATS_QTYPE_CNAME;
+    case WIRE_TYPE_MX:
+        return STATS_QTYPE_MX;
+    case WIRE_TYPE_TXT:
+        return STATS_QTYPE_TXT;
+    case WIRE_TYPE_PTR:
+        return STATS_QTYPE_PTR;
+    case WIRE_TYPE_NS:
+        return STATS_QTYPE_NS;
+    case WIRE_TYPE_SOA:
+        return STATS_QTYPE_SOA;
+    case WIRE_TYPE_SRV:
+        return STATS_QTYPE_SRV;
+    case WIRE_TYPE_CAA:
+        return STATS_QTYPE_CAA;
+    case WIRE_TYPE_ANY:
+        return STATS_QTYPE_ANY;
+    default:
+        return STATS_QTYPE_OTHER;
+    }
+}
+
+static const char *const qtype_names[STATS_QTYPES] = {
+    [STATS_QTYPE_A] = "A",     [STATS_QTYPE_AAAA] = "AAAA", [STATS_QTYPE_CNAME] = "CNAME",
+    [STATS_QTYPE_MX] = "MX",   [STATS_QTYPE_TXT] = "TXT",   [STATS_QTYPE_PTR] = "PTR",
+    [STATS_QTYPE_NS] = "NS",   [STATS_QTYPE_SOA] = "SOA",   [STATS_QTYPE_SRV] = "SRV",
+    [STATS_QTYPE_CAA] = "CAA", [STATS_QTYPE_ANY] = "ANY",   [STATS_QTYPE_OTHER] = "OTHER",
+};
+
+/* RFC 1035 §4.1.1 and RFC 2136 §2.2 name 0-10; 11-15 are unassigned; the
+ * last slot is BADVERS (16, RFC 6891 §9), where anything larger counts too. */
+static const char *const rcode_names[STATS_RCODES] = {
+    "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+    "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "RCODE11",
+    "RCODE12",  "RCODE13", "RCODE14",  "RCODE15",  "BADVERS",
+};
+
+static const char *const source_names[STATS_SOURCES] = {
+    [STATS_SOURCE_LOCAL] = "local",     [STATS_SOURCE_BLOCKED] = "blocked",
+    [STATS_SOURCE_REFUSED] = "refused", [STATS_SOURCE_ERROR] = "error",
+    [STATS_SOURCE_CACHE] = "cache",     [STATS_SOURCE_UPSTREAM] = "upstream",
+};
+
+static const char *const transport_names[STATS_TRANSPORTS] = {
+    [STATS_UDP] = "udp",
+    [STATS_TCP] = "tcp",
+};
+
+const char *stats_qtype_name(enum stats_qtype index)
+{
+    return (unsigned)index < STATS_QTYPES ? qtype_names[index] : "unknown";
+}
+
+const char *stats_rcode_name(unsigned index)
+{
+    return index < STATS_RCODES ? rcode_names[index] : "unknown";
+}
+
+const char *stats_source_name(enum stats_source index)
+{
+    return (unsigned)index < STATS_SOURCES ? source_names[index] : "unknown";
+}
+
+const char *stats_transport_name(enum stats_transport index)
+{
+    return (unsigned)index < STATS_TRANSPORTS ? transport_names[index] : "unknown";
+}

@@ -1,0 +1,140 @@
+/* The stats file: a small shared mapping the data plane writes and the
+ * control plane reads (/metrics, /health, /ready). Each worker owns one
+ * struct stats_worker and is its only writer, so counters are bumped with
+ * relaxed loads and stores, no locks and no read-modify-write instructions;
+ * readers sum the workers and may see a count a moment late, never torn. */
+#ifndef NANODNS_STATS_H
+#define NANODNS_STATS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATS_MAGIC "NDNSSTA"
+#define STATS_LAYOUT_VERSION 1
+#define STATS_FILE_NAME "stats"
+#define STATS_WORKERS_MAX 16
+
+enum stats_transport { STATS_UDP, STATS_TCP, STATS_TRANSPORTS };
+
+/* rcodes 0..15 by number; BADVERS and anything else above 15 in the last slot. */
+#define STATS_RCODES 17
+
+/* How an answer came about (answer_source and, later, cache and upstream). */
+enum stats_source {
+    STATS_SOURCE_LOCAL,
+    STATS_SOURCE_BLOCKED,
+    STATS_SOURCE_REFUSED,
+    STATS_SOURCE_ERROR,
+    STATS_SOURCE_CACHE,
+    STATS_SOURCE_UPSTREAM,
+    STATS_SOURCES
+};
+
+/* Query types counted by name; the rest in STATS_QTYPE_OTHER. */
+enum stats_qtype {
+    STATS_QTYPE_A,
+    STATS_QTYPE_AAAA,
+    STATS_QTYPE_CNAME,
+    STATS_QTYPE_MX,
+    STATS_QTYPE_TXT,
+    STATS_QTYPE_PTR,
+    STATS_QTYPE_NS,
+    STATS_QTYPE_SOA,
+    STATS_QTYPE_SRV,
+    STATS_QTYPE_CAA,
+    STATS_QTYPE_ANY,
+    STATS_QTYPE_OTHER,
+    STATS_QTYPES
+};
+
+typedef _Atomic uint64_t stats_counter;
+
+struct stats_worker {
+    stats_counter queries[STATS_TRANSPORTS];
+    stats_counter rcodes[STATS_RCODES];
+    stats_counter sources[STATS_SOURCES];
+    stats_counter qtypes[STATS_QTYPES];
+    stats_counter truncated; /* answers sent with TC=1 */
+    stats_counter dropped;   /* packets that got no answer (not queries) */
+    /* the forwarding cache (filled in once forwarding exists) */
+    stats_counter cache_hits;
+    stats_counter cache_misses;
+    stats_counter cache_entries; /* a gauge */
+    stats_counter cache_evictions;
+    stats_counter reserved[16];
+} __attribute__((aligned(64)));
+
+struct stats_file {
+    char magic[8];
+    uint32_t layout_version;
+    uint32_t worker_count;
+    stats_counter pid;               /* of the data plane */
+    stats_counter started_unix_ms;   /* when this data plane started */
+    stats_counter heartbeat_unix_ms; /* moved every second by the event loop */
+    stats_counter image_version;     /* config version of the image served; 0 = none yet */
+    stats_counter image_created_unix;
+    stats_counter image_loads;    /* images mapped, the first included */
+    stats_counter image_refusals; /* images refused (corrupt, unreadable) */
+    stats_counter reserved[8];
+    struct stats_worker workers[STATS_WORKERS_MAX];
+};
+
+/* Bump a counter owned by this worker (single writer: no atomic RMW needed). */
+static inline void stats_add(stats_counter *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void stats_set(stats_counter *c, uint64_t v)
+{
+    atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static inline uint64_t stats_get(const stats_counter *c)
+{
+    return atomic_load_explicit((stats_counter *)c, memory_order_relaxed);
+}
+
+/* Data plane: open (creating when missing, mode 0644) and map path
+ * read-write. A file of the same layout keeps its counters (a restarted data
+ * plane carries on counting); anything else is reset. A symbolic link or
+ * anything but a regular file is refused. Returns the mapping, or NULL with
+ * a message in err. The mapping stays valid after a privilege drop. */
+struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len);
+
+/* Control plane: map path read-only. NULL (with err) when it is missing or
+ * not a stats file of this layout. */
+const struct stats_file *stats_open_reader(const char *path, char *err, size_t err_len);
+
+void stats_close(const struct stats_file *stats);
+
+/* The sums over all workers. */
+struct stats_totals {
+    uint64_t queries[STATS_TRANSPORTS];
+    uint64_t rcodes[STATS_RCODES];
+    uint64_t sources[STATS_SOURCES];
+    uint64_t qtypes[STATS_QTYPES];
+    uint64_t truncated, dropped;
+    uint64_t cache_hits, cache_misses, cache_entries, cache_evictions;
+};
+
+void stats_sum(const struct stats_file *stats, struct stats_totals *out);
+
+/* Index helpers for the counters above. */
+enum stats_qtype stats_qtype_index(uint16_t qtype);
+static inline unsigned stats_rcode_index(uint16_t rcode)
+{
+    return rcode < STATS_RCODES - 1 ? rcode : STATS_RCODES - 1;
+}
+
+/* Names for labels: "A", "NOERROR", "local", "udp"; "unknown" for an index
+ * out of range. */
+const char *stats_qtype_name(enum stats_qtype index);
+const char *stats_rcode_name(unsigned index);
+const char *stats_source_name(enum stats_source index);
+const char *stats_transport_name(enum stats_transport index);
+
+#endif
