@@ -65,19 +65,24 @@ void config_diags_free(struct config_diags *d)
     d->errors = d->warnings = 0;
 }
 
+void config_diag_format(const struct config_diags *d, size_t i, char *out, size_t out_len)
+{
+    const struct config_diag *g = &d->items[i];
+    char where[sizeof(d->file) + 32];
+    if (g->line > 0)
+        snprintf(where, sizeof(where), "%s:%u:%u", d->file, g->line, g->column);
+    else
+        snprintf(where, sizeof(where), "%s", d->file);
+    snprintf(out, out_len, "%s: %s%s%s%s", where, g->severity == CONFIG_WARNING ? "warning: " : "",
+             g->path, g->path[0] != '\0' ? ": " : "", g->message);
+}
+
 void config_diags_print(const struct config_diags *d, FILE *out)
 {
     for (size_t i = 0; i < d->count; i++) {
-        const struct config_diag *g = &d->items[i];
-        if (g->line > 0)
-            fprintf(out, "%s:%u:%u: ", d->file, g->line, g->column);
-        else
-            fprintf(out, "%s: ", d->file);
-        if (g->severity == CONFIG_WARNING)
-            fputs("warning: ", out);
-        if (g->path[0] != '\0')
-            fprintf(out, "%s: ", g->path);
-        fprintf(out, "%s\n", g->message);
+        char line[CONFIG_DIAG_TEXT_MAX];
+        config_diag_format(d, i, line, sizeof(line));
+        fprintf(out, "%s\n", line);
     }
 }
 
@@ -687,6 +692,29 @@ static bool endpoint_valid(const char *s, size_t n, bool port_required, bool all
 
 /* ---- server ---- */
 
+/* A name useradd would take: the POSIX portable filename characters, not
+ * starting with '-' (it would read as an option), at most 32 (the utmp
+ * limit), with Samba's trailing '$' for machine accounts. */
+static bool is_user_name(const char *s, size_t n)
+{
+    if (n == 0 || n > 32 || s[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.' || (c == '$' && i == n - 1 && n > 1);
+        if (!ok)
+            return false;
+    }
+    /* "." and ".." are not names; all digits would read as a uid. */
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return false;
+    size_t digits = 0;
+    while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    return digits < n;
+}
+
 static const char *const SERVER_KEYS[] = {"host",
                                           "port",
                                           "upstream",
@@ -704,7 +732,8 @@ static const char *const SERVER_KEYS[] = {"host",
                                           "config_version",
                                           "edns_payload",
                                           "tcp_idle_timeout",
-                                          "tcp_max_connections"};
+                                          "tcp_max_connections",
+                                          "user"};
 
 /* Replace *slot with a copy of s. */
 static int set_string(struct loader *ld, char **slot, const char *s, size_t n)
@@ -895,6 +924,22 @@ static void load_server(struct loader *ld, struct json_object *server)
     read_u32(ld, server, "tcp_idle_timeout", "TCP idle timeout", 1, 3600, &s->tcp_idle_timeout);
     read_u32(ld, server, "tcp_max_connections", "TCP connection limit", 1, 65535,
              &s->tcp_max_connections);
+
+    const char *user;
+    size_t user_len;
+    rc = read_string_pushed(ld, server, "user", true, &user, &user_len);
+    if (rc == 1) {
+        char q[QUOTE_CAP];
+        if (!is_user_name(user, user_len))
+            report(ld, CONFIG_ERROR, false,
+                   "%s is not a user name (letters, digits, '_', '-' and '.', not starting "
+                   "with '-', at most 32)",
+                   quote(q, user, user_len));
+        else
+            set_string(ld, &s->user, user, user_len);
+    }
+    if (rc != 0)
+        pop(ld);
 }
 
 /* ---- zones ---- */
@@ -1719,6 +1764,7 @@ void config_free(struct config *cfg)
     free(s->host);
     free(s->log_level);
     free(s->mgmt_host);
+    free(s->user);
     free_strings(s->upstream, s->upstream_count);
     free_strings(s->peers, s->peer_count);
     for (size_t i = 0; i < cfg->zone_count; i++)

@@ -37,6 +37,10 @@ void config_diags_free(struct config_diags *d);
  * "warning: " before the path), one per line. */
 void config_diags_print(const struct config_diags *d, FILE *out);
 
+/* Finding i as config_diags_print writes it, without the newline. */
+#define CONFIG_DIAG_TEXT_MAX 1024
+void config_diag_format(const struct config_diags *d, size_t i, char *out, size_t out_len);
+
 /* A record in wire form. rdata holds the uncompressed RDATA exactly as it
  * goes on the wire (names inside it in wire form, case kept; TXT already
  * split into strings of at most 255 octets). */
@@ -97,6 +101,7 @@ struct config_server {
     uint16_t edns_payload;        /* 1232: the UDP payload size we advertise */
     uint32_t tcp_idle_timeout;    /* 10 (seconds) */
     uint32_t tcp_max_connections; /* 256 */
+    char *user; /* the data plane's user when started as root; NULL: nanodns, else nobody */
 };
 
 struct config {
