@@ -1,6 +1,7 @@
 /* nanodns: the command line of the original NanoDNS (start, init, check,
  * --version) in front of the control plane. Exit status: 0 success, 1 the
  * command failed, 2 usage error (as the original's argparse). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -26,7 +27,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  start [-c FILE] [--host HOST] [-p PORT] [--log-level LEVEL] [--no-cache]\n"
-    "        [--state-dir DIR]\n"
+    "        [--state-dir DIR] [--mgmt-host HOST] [--mgmt-port PORT]\n"
+    "        [--external-dataplane]\n"
     "                      run the DNS server\n"
     "  init [OUTPUT] [--force]\n"
     "                      write an example config (default " INIT_DEFAULT_OUTPUT ")\n"
@@ -36,7 +38,8 @@ static const char usage_text[] =
 
 static const char start_usage_text[] =
     "usage: nanodns start [-c FILE] [--host HOST] [-p PORT] [--log-level LEVEL]\n"
-    "                     [--no-cache] [--state-dir DIR]\n"
+    "                     [--no-cache] [--state-dir DIR] [--mgmt-host HOST]\n"
+    "                     [--mgmt-port PORT] [--external-dataplane]\n"
     "\n"
     "  -c, --config FILE     the JSON config (default: built-in defaults)\n"
     "      --host HOST       listen address, IPv4 or IPv6 (default: server.host)\n"
@@ -46,6 +49,21 @@ static const char start_usage_text[] =
     "      --state-dir DIR   where the zone image is published (default: /var/lib/nanodns\n"
     "                        as root, else $XDG_STATE_HOME/nanodns or\n"
     "                        ~/.local/state/nanodns)\n"
+    "      --mgmt-host HOST  management API address (default: server.mgmt_host)\n"
+    "      --mgmt-port PORT  management API port, 0 for none (default: server.mgmt_port)\n"
+    "      --external-dataplane\n"
+    "                        the data plane runs as its own service (systemd socket\n"
+    "                        activation of nanodns-dataplane on the same state\n"
+    "                        directory): open no DNS socket and start no data plane;\n"
+    "                        publish the image, run the API and reloads, and signal\n"
+    "                        the data plane whose pid its stats file gives\n"
+    "\n"
+    "A reload (SIGHUP, POST /reload, or a changed file with server.hot_reload) sets\n"
+    "server.config_version to max(version in the file, version served) + 1, writes\n"
+    "it back into the file and publishes; the SOA serial served is each zone's\n"
+    "serial plus config_version. A file that does not validate is refused and the\n"
+    "running config keeps serving; at start, the last good config published in the\n"
+    "state directory is served instead (loudly), or start fails when there is none.\n"
     "\n"
     "Signals: SIGHUP reloads the config file, SIGINT and SIGTERM stop the server.\n";
 
@@ -94,9 +112,23 @@ static int parse_port(const char *text, uint16_t *port)
     return 0;
 }
 
+static bool ip_address_valid(const char *text)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, text, addr) == 1 || inet_pton(AF_INET6, text, addr) == 1;
+}
+
 static int command_start(int argc, char **argv)
 {
-    enum { OPT_HOST = 256, OPT_LOG_LEVEL, OPT_NO_CACHE, OPT_STATE_DIR };
+    enum {
+        OPT_HOST = 256,
+        OPT_LOG_LEVEL,
+        OPT_NO_CACHE,
+        OPT_STATE_DIR,
+        OPT_MGMT_HOST,
+        OPT_MGMT_PORT,
+        OPT_EXTERNAL_DATAPLANE
+    };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"host", required_argument, NULL, OPT_HOST},
@@ -104,10 +136,13 @@ static int command_start(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"mgmt-host", required_argument, NULL, OPT_MGMT_HOST},
+        {"mgmt-port", required_argument, NULL, OPT_MGMT_PORT},
+        {"external-dataplane", no_argument, NULL, OPT_EXTERNAL_DATAPLANE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct start_options opts = {.log_level = -1};
+    struct start_options opts = {.log_level = -1, .mgmt_port = -1};
     int opt;
     while ((opt = getopt_long(argc, argv, ":c:p:h", options, NULL)) != -1) {
         switch (opt) {
@@ -134,6 +169,24 @@ static int command_start(int argc, char **argv)
             break;
         case OPT_STATE_DIR:
             opts.state_dir = optarg;
+            break;
+        case OPT_MGMT_HOST:
+            if (!ip_address_valid(optarg))
+                return usage_error("start", start_usage_text,
+                                   "--mgmt-host must be an IPv4 or IPv6 address, not '%s'", optarg);
+            opts.mgmt_host = optarg;
+            break;
+        case OPT_MGMT_PORT: {
+            uint16_t port = 0;
+            if (strcmp(optarg, "0") != 0 && parse_port(optarg, &port) < 0)
+                return usage_error("start", start_usage_text,
+                                   "--mgmt-port must be a number from 0 to 65535, not '%s'",
+                                   optarg);
+            opts.mgmt_port = port;
+            break;
+        }
+        case OPT_EXTERNAL_DATAPLANE:
+            opts.external_dataplane = true;
             break;
         case 'h':
             fputs(start_usage_text, stdout);

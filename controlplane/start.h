@@ -1,7 +1,9 @@
 /* `nanodns start`: the control-plane daemon. It validates and compiles the
  * config, publishes the zone image, opens the DNS sockets, runs the data
- * plane with them (the LISTEN_FDS protocol) and supervises it: restart on
- * a crash, reload on SIGHUP, orderly stop on SIGINT/SIGTERM. */
+ * plane with them (the LISTEN_FDS protocol) and supervises it (restart on
+ * a crash), runs the HTTP API and hot reload, reloads on SIGHUP, stops in
+ * order on SIGINT/SIGTERM. With external_dataplane, systemd runs the data
+ * plane and this process only publishes and manages. */
 #ifndef NANODNS_START_H
 #define NANODNS_START_H
 
@@ -16,6 +18,12 @@ struct start_options {
     int log_level;           /* enum log_level, or -1: server.log_level from the config */
     bool no_cache;
     const char *state_dir; /* NULL: start_default_state_dir() */
+    const char *mgmt_host; /* NULL: server.mgmt_host */
+    int32_t mgmt_port;     /* -1: server.mgmt_port; 0 turns the API off */
+    /* The data plane runs on its own (systemd socket activation): open no
+     * DNS socket, start no data plane; publish, and SIGHUP the data plane
+     * whose pid the stats file gives. */
+    bool external_dataplane;
 };
 
 /* Run until stopped. Returns the process exit status: 0 after an orderly

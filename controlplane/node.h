@@ -1,0 +1,149 @@
+/* What this node serves, as the control plane knows it: the config in
+ * force, its version and checksum, reload history, and the data plane's
+ * stats mapping. One struct node lives in start_run for the life of the
+ * daemon; everything here runs on its one event loop thread. */
+#ifndef NANODNS_NODE_H
+#define NANODNS_NODE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct event;
+struct event_base;
+
+/* In the state directory beside zone.img: the exact config bytes the
+ * published image was compiled from (what a start with a broken file falls
+ * back to). Written before zone.img, both replaced atomically. */
+#define NODE_CONFIG_FILE_NAME "config.json"
+
+/* Command-line values that win over the file's, at start and on every
+ * reload (the image carries the log level and cache setting, so they are
+ * applied to the config before it is compiled). */
+struct node_overrides {
+    const char *host;      /* NULL: server.host */
+    uint16_t port;         /* 0: server.port */
+    int log_level;         /* enum log_level, or -1: server.log_level */
+    bool no_cache;         /* server.cache_enabled = false */
+    const char *mgmt_host; /* NULL: server.mgmt_host */
+    int32_t mgmt_port;     /* -1: server.mgmt_port (0 turns the API off) */
+};
+
+struct node {
+    struct event_base *base;
+    char config_path[PATH_MAX]; /* the operator's file; "" when running on defaults */
+    char state_dir[PATH_MAX];
+
+    /* The config in force: its exact bytes (what /config/raw serves and
+     * peers copy), parsed form, version and checksum. config has the
+     * command-line overrides applied; config_text is the file's bytes. */
+    char *config_text;
+    size_t config_len;
+    struct config config;
+    uint64_t version;
+    char checksum[17]; /* first 16 hex digits of the SHA-256 of config_text, as the original */
+
+    time_t started_unix;
+    struct timespec started_monotonic;
+    uint64_t reloads; /* images published after the first */
+    uint64_t
+        reload_failures; /* reloads refused: the file did not validate or could not be published */
+    /* The file on disk does not validate: we serve the last good config.
+     * Set at start (serving from the state directory) and by failed reloads;
+     * cleared by the next good one. */
+    bool config_invalid;
+    char *last_error; /* every finding of the last failed load, one per line; NULL when none */
+
+    const struct stats_file *stats; /* the data plane's counters; NULL until it exists */
+
+    /* ---- private to node.c and start.c ---- */
+    struct node_overrides overrides;
+    char image_path[PATH_MAX];
+    char saved_config_path[PATH_MAX]; /* STATE/config.json */
+    char stats_path[PATH_MAX];        /* STATE/stats */
+    dev_t stats_dev;                  /* of the file node->stats maps */
+    ino_t stats_ino;
+
+    /* How to tell the data plane that a new image is published: set by
+     * start.c when it runs the data plane itself (it knows its child and
+     * whether it is ready yet). NULL: the data plane runs on its own (under
+     * systemd), and gets SIGHUP at the pid its stats file gives. */
+    void (*dataplane_notify)(void *arg);
+    void *dataplane_notify_arg;
+
+    /* READY=1 went to the service manager: reloads are announced to it
+     * with RELOADING=1 ... READY=1. */
+    bool service_ready;
+
+    /* Hot reload compares the file's content with what we last loaded,
+     * wrote back or refused (SHA-256), so our own write-back is not a
+     * change and a broken file is reported once, not every 5 s. */
+    unsigned char file_hash[32];
+    bool file_hash_known;
+    bool file_unreadable; /* the last poll could not read the file (reported once) */
+    struct event *hot_reload_timer;
+    struct event *stats_timer;
+};
+
+/* Fill node for config_path (NULL: the built-in defaults) and state_dir.
+ * Nothing is read yet. Returns -1 when a path does not fit. */
+int node_init(struct node *node, const char *config_path, const char *state_dir,
+              const struct node_overrides *overrides);
+void node_free(struct node *node);
+
+/* The config at start: the file, as it is (its version is not bumped).
+ * When it does not validate, its findings go to stderr; then the last
+ * config published into the state directory is served if there is one
+ * (config_invalid set, said loudly in the log), else -1. */
+int node_load_initial(struct node *node);
+
+/* Compile the config in force and publish it: STATE/config.json, then
+ * STATE/zone.img, each replaced atomically. The state directory exists. */
+int node_publish(struct node *node);
+
+/* Start the hot-reload poll (when server.hot_reload and there is a file)
+ * and the stats watch on node->base. */
+int node_watch_start(struct node *node);
+
+/* Tell the data plane that a new image is published: the dataplane_notify
+ * hook, else SIGHUP at the pid in the stats file (when that process is a
+ * live data plane and we may signal it). */
+void node_tell_dataplane(struct node *node);
+
+/* Map the data plane's stats file when it is not mapped yet (or was
+ * replaced). Quiet when it does not exist yet. */
+void node_stats_open(struct node *node);
+
+/* The result of a reload, as POST /reload and nanoctl report it. */
+struct node_reload_result {
+    bool ok;
+    uint64_t version; /* the version now served */
+    size_t records;
+    char **errors; /* "nanodns.json:14:22: records[3].value: ..." when !ok */
+    size_t error_count;
+};
+
+/* Reload as POST /reload does (RFC-free, the original's semantics): read and
+ * validate the file; on success set config_version to max(version on disk,
+ * version in memory) + 1, write the file back atomically, publish the image
+ * and tell the data plane. On failure nothing changes but the failure
+ * counters and last_error. Returns 0 when reloaded, -1 otherwise. out may
+ * be NULL; otherwise free it with node_reload_result_free. */
+int node_reload(struct node *node, struct node_reload_result *out);
+void node_reload_result_free(struct node_reload_result *result);
+
+/* Seconds since the control plane started. */
+double node_uptime(const struct node *node);
+
+/* The data plane's state from the stats file: answering (heartbeat within
+ * 3 s, and its pid alive), and the image version it serves (0 when none). */
+bool node_dataplane_alive(const struct node *node);
+uint64_t node_dataplane_version(const struct node *node);
+
+#endif

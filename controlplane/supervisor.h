@@ -1,0 +1,62 @@
+/* The data plane as our child: started with the DNS sockets (the
+ * LISTEN_FDS protocol, as systemd hands them over) and a private notify
+ * socket for READY=1, told about new images with SIGHUP, restarted with
+ * backoff when it dies, stopped with SIGTERM then SIGKILL. Runs on the
+ * control plane's event loop; it borrows the sockets and every string in
+ * struct supervisor_config, which must outlive it. */
+#ifndef NANODNS_SUPERVISOR_H
+#define NANODNS_SUPERVISOR_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct event_base;
+struct supervisor;
+
+struct supervisor_config {
+    struct event_base *base;
+    const char *dataplane_path; /* from supervisor_find_dataplane */
+    const char *state_dir;
+    const char *stats_path; /* --stats */
+    const char *user;       /* --user (started as root), or NULL */
+    int log_level;          /* --log-level (given on our command line), or -1: the image's */
+    int udp_fd, tcp_fd;     /* kept open by the caller for restarts */
+
+    /* The data plane sent READY=1: the first time ever (first), or after a
+     * restart. */
+    void (*on_ready)(void *arg, bool first);
+    /* It died before it was ever ready: the start has failed. */
+    void (*on_failed)(void *arg);
+    /* It exited after supervisor_stop. */
+    void (*on_stopped)(void *arg);
+    void *arg;
+};
+
+/* Where nanodns-dataplane is: $NANODNS_DATAPLANE, else beside our own
+ * executable, else the install directory. Returns -1 after logging. */
+int supervisor_find_dataplane(char *out, size_t out_len);
+
+/* Open the notify socket and register the events (SIGCHLD among them).
+ * NULL after logging. */
+struct supervisor *supervisor_create(const struct supervisor_config *config);
+
+/* Start the data plane. Returns -1 after logging. */
+int supervisor_spawn(struct supervisor *sup);
+
+/* A new image is published: SIGHUP the data plane now, or as soon as it
+ * is ready. (A node_dataplane_notify hook.) */
+void supervisor_image_published(void *sup);
+
+/* SIGTERM the data plane, SIGKILL it after 5 s; on_stopped follows (at
+ * once when none runs). */
+void supervisor_stop(struct supervisor *sup);
+
+/* The running data plane's pid, or -1. */
+pid_t supervisor_child(const struct supervisor *sup);
+
+/* Frees everything; kills a data plane still running (a failed start). */
+void supervisor_free(struct supervisor *sup);
+
+#endif
