@@ -1,0 +1,59 @@
+/* What GET /metrics reports, rendered from a plain snapshot: JSON in the
+ * original NanoDNS shape, or the Prometheus text format (0.0.4). Pure
+ * functions with no node and no event loop, so tests feed fixed figures;
+ * the snapshot only borrows its strings, the results belong to the caller. */
+#ifndef NANODNS_METRICS_H
+#define NANODNS_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+
+struct json_object;
+
+/* The SOA serial a zone is served with (compile.c: configured + version). */
+struct metrics_zone_serial {
+    const char *zone; /* as the config writes it */
+    uint32_t serial;
+};
+
+struct metrics_snapshot {
+    double uptime_s;
+    uint64_t version;     /* config_version in force */
+    const char *checksum; /* of the config bytes in force */
+    const struct metrics_zone_serial *serials;
+    size_t zone_count;
+    size_t records, rewrites;
+    bool config_valid;      /* false while the file on disk does not validate */
+    const char *last_error; /* NULL when there is none */
+    uint64_t reloads, reload_failures;
+    bool dataplane_alive;
+    uint64_t dataplane_pid;           /* 0 when no data plane has written stats yet */
+    uint64_t dataplane_image_version; /* the config version it serves; 0 = none */
+    struct stats_totals totals;       /* all zero when there is no stats file */
+};
+
+/* The cache hit rate in percent, rounded to one decimal (97.5), as the
+ * original reports it; 0 when there have been no lookups. */
+double metrics_hit_rate(uint64_t hits, uint64_t misses);
+
+/* The JSON document of GET /metrics. The caller puts the object; NULL only
+ * when out of memory. */
+struct json_object *metrics_to_json(const struct metrics_snapshot *m);
+
+/* The Prometheus text exposition (version 0.0.4): "# HELP", "# TYPE" and
+ * samples for every metric, names nanodns_*, counters ending in _total.
+ * Returns a malloc'd NUL-terminated text (its length in *len), or NULL. */
+char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len);
+
+/* Content negotiation for GET /metrics: true when the Accept header (NULL
+ * when absent) prefers text/plain or application/openmetrics-text to JSON.
+ * JSON stays the default: no header, a wildcard or a tie keeps it. */
+bool metrics_accept_prefers_text(const char *accept);
+
+/* Content-Type of metrics_to_prometheus's text. */
+#define METRICS_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+#endif

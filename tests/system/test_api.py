@@ -1,0 +1,860 @@
+"""The HTTP management API of `nanodns start`, asked with Python's
+http.client (an independent client): /health, /ready, /metrics in JSON and
+in the Prometheus text format, /config/raw, POST /reload (loopback only),
+/cluster with live and dead peers, and the limits: 404, 405 with Allow,
+413 for a large body, a cap on simultaneous connections, a timeout for
+slow clients, and no crash when a client or the node goes away while a
+/cluster request waits for its peers."""
+
+import http.client
+import json
+import os
+import re
+import socket
+import threading
+import time
+
+import dns.rcode
+import pytest
+
+import harness
+
+SOA = {
+    "mname": "ns1.x.test",
+    "rname": "hostmaster.x.test",
+    "serial": 2024010100,
+    "refresh": 3600,
+    "retry": 900,
+    "expire": 604800,
+    "minimum": 300,
+}
+
+
+def make_config(mgmt_port, peers=(), records=None, version=None, mgmt_host="127.0.0.1"):
+    server = harness.base_server(mgmt_host=mgmt_host, mgmt_port=mgmt_port, peers=list(peers))
+    if version is not None:
+        server["config_version"] = version
+    return {
+        "server": server,
+        "zones": {
+            "x.test": {"soa": dict(SOA), "ns": ["ns1.x.test"]},
+            "y.test": {"soa": dict(SOA, serial=7), "ns": ["ns1.y.test"]},
+        },
+        "records": records
+        if records is not None
+        else [
+            {"name": "www.x.test", "type": "A", "value": "10.0.0.80", "ttl": 300},
+            {"name": "mail.x.test", "type": "A", "value": "10.0.0.25", "ttl": 300},
+            {"name": "www.y.test", "type": "AAAA", "value": "fd00::80", "ttl": 300},
+        ],
+        "rewrites": [{"match": "ads.x.test", "action": "nxdomain"}],
+    }
+
+
+HTTP_TIMEOUT = 5.0
+
+
+class Api:
+    """A node's management API at host:port."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.host = host
+        self.port = port
+
+    def request(self, method, path, body=None, headers=None, source=None, timeout=HTTP_TIMEOUT):
+        """(status, headers as a dict with lower-case names, body bytes)."""
+        conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=timeout, source_address=source
+        )
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            res = conn.getresponse()
+            data = res.read()
+            return res.status, {k.lower(): v for k, v in res.getheaders()}, data
+        finally:
+            conn.close()
+
+    def json(self, method, path, **kwargs):
+        """(status, parsed JSON); the answer must say application/json."""
+        status, headers, data = self.request(method, path, **kwargs)
+        assert headers.get("content-type") == "application/json", (status, headers, data)
+        return status, json.loads(data)
+
+    def get(self, path, **kwargs):
+        return self.json("GET", path, **kwargs)
+
+    def metrics_text(self, accept="text/plain"):
+        status, headers, data = self.request("GET", "/metrics", headers={"Accept": accept})
+        assert status == 200
+        return headers, data.decode()
+
+
+def start_node(start_server, **config_kwargs):
+    """A `nanodns start` with its API on a free loopback port; (server, api)."""
+    port = harness.free_port()
+    server = start_server(make_config(port, **config_kwargs))
+    return server, Api(port)
+
+
+@pytest.fixture
+def start_public(public_tmp):
+    """start_public(**config_kwargs) -> (server, api), like start_node, with
+    the state directory where a data plane running as nobody can read new
+    images (pytest's own directories are 0700): for tests that reload.
+    Every node must stop cleanly (exit 0, no sanitizer report)."""
+    servers = []
+
+    def start(**config_kwargs):
+        port = harness.free_port(config_kwargs.get("mgmt_host", "127.0.0.1"))
+        directory = public_tmp / ("node%d" % len(servers))
+        directory.mkdir(mode=0o755)
+        server = harness.Server(directory, make_config(port, **config_kwargs))
+        servers.append(server)
+        server.start()
+        return server, Api(port, config_kwargs.get("mgmt_host", "127.0.0.1"))
+
+    yield start
+    problems = []
+    for server in servers:
+        if server.proc is not None and server.proc.returncode is None:
+            rc = server.stop()
+            if rc != 0:
+                problems.append("exit %r after SIGTERM:\n%s" % (rc, server.stderr_text()))
+        server.kill()
+        report = harness.sanitizer_report(server.stderr_text())
+        if report:
+            problems.append(report)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def node(start_server):
+    """The node the read-only tests share (nothing here changes it)."""
+    return start_node(start_server)
+
+
+def wait_for(predicate, timeout=3.0):
+    """Poll predicate() until it is truthy (the stats file is read as the
+    data plane writes it: there is no event to wait on); its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def dataplane_pid(server):
+    pids = harness.child_pids(server.proc.pid)
+    assert len(pids) == 1, pids
+    return next(iter(pids))
+
+
+# -- /health and /ready -----------------------------------------------------
+
+
+def test_health_is_ok_with_version_and_uptime(node):
+    server, api = node
+    status, body = api.get("/health")
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["version"] == 1
+    assert isinstance(body["uptime_s"], float) and body["uptime_s"] >= 0
+    assert set(body) == {"status", "version", "uptime_s"}
+
+
+def test_health_uptime_has_one_decimal(node):
+    server, api = node
+    status, headers, data = api.request("GET", "/health")
+    assert re.search(rb'"uptime_s":\d+\.\d[,}]', data), data
+
+
+def test_ready_is_200_with_the_served_version(node):
+    server, api = node
+    status, body = api.get("/ready")
+    assert status == 200
+    assert body == {"status": "ready", "version": 1}
+
+
+def test_head_health_has_headers_and_no_body(node):
+    """HEAD for load balancers; a body after it would be read as the next
+    answer on the same connection."""
+    server, api = node
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request("HEAD", "/health")
+        res = conn.getresponse()
+        assert res.status == 200
+        assert res.read() == b""
+        assert res.getheader("Content-Type") == "application/json"
+        conn.request("GET", "/ready")
+        res = conn.getresponse()
+        assert res.status == 200
+        assert json.loads(res.read())["status"] == "ready"
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def node_without_dataplane(start_server):
+    """A control plane that waits for a data plane run by someone else
+    (--external-dataplane, as under systemd) when there is none: nothing is
+    served."""
+    port = harness.free_port()
+    server = start_server(make_config(port), extra_args=["--external-dataplane"])
+    return server, Api(port)
+
+
+def test_health_is_503_with_a_reason_without_a_data_plane(node_without_dataplane):
+    server, api = node_without_dataplane
+    status, body = api.get("/health")
+    assert status == 503
+    assert body["status"] == "unavailable"
+    assert body["version"] == 1
+    assert isinstance(body["uptime_s"], float)
+    assert "data plane" in body["reason"]
+
+
+def test_ready_is_503_until_an_image_is_served(node_without_dataplane):
+    server, api = node_without_dataplane
+    status, body = api.get("/ready")
+    assert status == 503
+    assert body == {"status": "not_ready"}
+
+
+def test_metrics_show_the_data_plane_down(node_without_dataplane):
+    server, api = node_without_dataplane
+    status, body = api.get("/metrics")
+    assert status == 200
+    assert body["dataplane"] == {"alive": False, "pid": 0, "image_version": 0}
+    text = api.metrics_text()[1]
+    assert "nanodns_dataplane_up 0\n" in text
+
+
+# -- /metrics as JSON ---------------------------------------------------------
+
+
+def test_metrics_json_has_the_original_shape(node):
+    server, api = node
+    status, body = api.get("/metrics")
+    assert status == 200
+    for key in ("uptime_s", "version", "checksum", "records", "zones", "cache"):
+        assert key in body
+    assert set(body["cache"]) >= {"size", "hits", "misses", "hit_rate"}
+    for key in ("serial", "rewrites", "config_valid", "last_error", "queries", "rcodes",
+                "answers", "qtypes", "truncated", "dropped", "reloads", "reload_failures",
+                "dataplane"):
+        assert key in body
+    assert set(body["queries"]) == {"total", "udp", "tcp"}
+    assert set(body["answers"]) == {"local", "blocked", "refused", "error", "cache", "upstream"}
+    assert {"NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR"} <= set(body["rcodes"])
+    assert {"A", "AAAA", "MX", "TXT", "OTHER"} <= set(body["qtypes"])
+
+
+def test_metrics_json_describes_the_config_in_force(node):
+    server, api = node
+    status, body = api.get("/metrics")
+    assert body["version"] == 1
+    assert re.fullmatch(r"[0-9a-f]{16}", body["checksum"])
+    assert body["records"] == 3
+    assert body["zones"] == 2
+    assert body["rewrites"] == 1
+    assert body["config_valid"] is True
+    assert body["last_error"] is None
+    assert body["reloads"] == 0
+    assert body["reload_failures"] == 0
+
+
+def test_metrics_serial_is_the_configured_serial_plus_the_version(node):
+    server, api = node
+    status, body = api.get("/metrics")
+    assert body["serial"] == {"x.test": SOA["serial"] + 1, "y.test": 7 + 1}
+    # ... and it is the serial DNS serves.
+    answer = server.ask("x.test", "SOA")
+    assert answer.answer[0][0].serial == SOA["serial"] + 1
+
+
+def test_metrics_hit_rate_is_zero_without_cache_lookups(node):
+    server, api = node
+    status, body = api.get("/metrics")
+    assert body["cache"]["hits"] == 0 and body["cache"]["misses"] == 0
+    assert body["cache"]["hit_rate"] == 0
+
+
+def test_metrics_dataplane_names_the_running_data_plane(node):
+    server, api = node
+    status, body = api.get("/metrics")
+    assert body["dataplane"] == {
+        "alive": True,
+        "pid": dataplane_pid(server),
+        "image_version": 1,
+    }
+
+
+def test_metrics_query_counts_rise_with_queries(node):
+    server, api = node
+    before = api.get("/metrics")[1]
+    for _ in range(3):
+        assert server.ask("www.x.test", "A", proto="udp").rcode() == dns.rcode.NOERROR
+    for _ in range(2):
+        assert server.ask("www.x.test", "A", proto="tcp").rcode() == dns.rcode.NOERROR
+    assert server.ask("nowhere.x.test", "A").rcode() == dns.rcode.NXDOMAIN
+    assert server.ask("www.y.test", "AAAA").rcode() == dns.rcode.NOERROR
+
+    def risen():
+        after = api.get("/metrics")[1]
+        return after if after["queries"]["total"] >= before["queries"]["total"] + 7 else None
+
+    after = wait_for(risen)
+    assert after, "query counts did not rise"
+
+    def delta(*path):
+        return _dig(after, path) - _dig(before, path)
+
+    assert delta("queries", "udp") == 5
+    assert delta("queries", "tcp") == 2
+    assert delta("queries", "total") == 7
+    assert delta("rcodes", "NOERROR") == 6
+    assert delta("rcodes", "NXDOMAIN") == 1
+    assert delta("qtypes", "A") == 6
+    assert delta("qtypes", "AAAA") == 1
+    assert delta("answers", "local") == 7
+
+
+def _dig(document, path):
+    for key in path:
+        document = document[key]
+    return document
+
+
+def test_metrics_default_to_json_for_any_accept(node):
+    server, api = node
+    for accept in (None, "*/*", "application/json", "text/html,*/*;q=0.8"):
+        headers = {"Accept": accept} if accept else {}
+        status, answer_headers, data = api.request("GET", "/metrics", headers=headers)
+        assert status == 200
+        assert answer_headers["content-type"] == "application/json", accept
+        json.loads(data)
+
+
+# -- /metrics in the Prometheus text format -----------------------------------
+
+SAMPLE = re.compile(
+    r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r'(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)\})?'
+    r' (?P<value>-?[0-9.eE+-]+|NaN|[+-]Inf)$'
+)
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+# The labels the API may use: small fixed sets, and the operator's zones.
+LABEL_VALUES = {
+    "transport": {"udp", "tcp"},
+    "source": {"local", "blocked", "refused", "error", "cache", "upstream"},
+    "qtype": None,  # a fixed list of names (checked for size below)
+    "rcode": None,
+    "zone": {"x.test", "y.test"},
+}
+
+
+def parse_prometheus(text):
+    """{name: {"help": str, "type": str, "samples": [(labels dict, float)]}}.
+    Fails on any line that is not HELP, TYPE or a sample."""
+    families = {}
+    assert text.endswith("\n")
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name, _, help_text = line[len("# HELP "):].partition(" ")
+            assert help_text, line
+            families.setdefault(name, {"samples": []})["help"] = help_text
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[len("# TYPE "):].partition(" ")
+            assert kind in ("counter", "gauge"), line
+            families.setdefault(name, {"samples": []})["type"] = kind
+        else:
+            match = SAMPLE.match(line)
+            assert match, "not a sample line: %r" % line
+            name = match.group("name")
+            assert name in families and "type" in families[name] and "help" in families[name], (
+                "sample before its HELP and TYPE: %r" % line
+            )
+            labels = dict(LABEL.findall(match.group("labels") or ""))
+            families[name]["samples"].append((labels, float(match.group("value"))))
+    return families
+
+
+def test_prometheus_answer_has_the_text_format_content_type(node):
+    server, api = node
+    headers, text = api.metrics_text("text/plain")
+    assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+
+
+def test_prometheus_is_chosen_for_openmetrics_and_scrapers(node):
+    server, api = node
+    for accept in (
+        "application/openmetrics-text; version=1.0.0",
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    ):
+        headers, text = api.metrics_text(accept)
+        assert headers["content-type"].startswith("text/plain; version=0.0.4"), accept
+        assert text.startswith("# HELP nanodns_")
+
+
+def test_prometheus_every_line_is_help_type_or_a_sample(node):
+    server, api = node
+    families = parse_prometheus(api.metrics_text()[1])
+    assert all(name.startswith("nanodns_") for name in families)
+    assert all("help" in f and "type" in f for f in families.values())
+
+
+def test_prometheus_counters_end_in_total(node):
+    server, api = node
+    families = parse_prometheus(api.metrics_text()[1])
+    for name, family in families.items():
+        assert (family["type"] == "counter") == name.endswith("_total"), name
+
+
+def test_prometheus_names_the_promised_metrics(node):
+    server, api = node
+    families = parse_prometheus(api.metrics_text()[1])
+    counters = [
+        "nanodns_queries_total", "nanodns_responses_total", "nanodns_answers_total",
+        "nanodns_queries_by_type_total", "nanodns_truncated_total", "nanodns_dropped_total",
+        "nanodns_cache_hits_total", "nanodns_cache_misses_total",
+        "nanodns_cache_evictions_total", "nanodns_reloads_total",
+        "nanodns_reload_failures_total",
+    ]
+    gauges = [
+        "nanodns_cache_entries", "nanodns_config_version", "nanodns_records", "nanodns_zones",
+        "nanodns_uptime_seconds", "nanodns_config_valid", "nanodns_dataplane_up",
+        "nanodns_zone_serial",
+    ]
+    for name in counters:
+        assert families[name]["type"] == "counter", name
+    for name in gauges:
+        assert families[name]["type"] == "gauge", name
+
+
+def test_prometheus_labels_come_from_small_fixed_sets(node):
+    server, api = node
+    families = parse_prometheus(api.metrics_text()[1])
+    for name, family in families.items():
+        for labels, value in family["samples"]:
+            for label, value_text in labels.items():
+                assert label in LABEL_VALUES, (name, label)
+                allowed = LABEL_VALUES[label]
+                if allowed is not None:
+                    assert value_text in allowed, (name, label, value_text)
+    assert len(families["nanodns_responses_total"]["samples"]) <= 17
+    assert len(families["nanodns_queries_by_type_total"]["samples"]) <= 16
+
+
+def sample(families, name, **labels):
+    for got, value in families[name]["samples"]:
+        if got == labels:
+            return value
+    raise AssertionError("no sample %s%r" % (name, labels))
+
+
+def test_prometheus_figures_match_the_json(node):
+    server, api = node
+    body = api.get("/metrics")[1]
+    families = parse_prometheus(api.metrics_text()[1])
+    assert sample(families, "nanodns_config_version") == body["version"]
+    assert sample(families, "nanodns_records") == 3
+    assert sample(families, "nanodns_zones") == 2
+    assert sample(families, "nanodns_config_valid") == 1
+    assert sample(families, "nanodns_dataplane_up") == 1
+    assert sample(families, "nanodns_zone_serial", zone="x.test") == SOA["serial"] + 1
+    assert sample(families, "nanodns_zone_serial", zone="y.test") == 8
+    assert sample(families, "nanodns_uptime_seconds") > 0
+
+
+def test_prometheus_query_counts_rise_with_queries(node):
+    server, api = node
+    before = parse_prometheus(api.metrics_text()[1])
+    for _ in range(4):
+        server.ask("www.x.test", "A", proto="udp")
+    server.ask("mail.x.test", "A", proto="tcp")
+
+    tcp_before = sample(before, "nanodns_queries_total", transport="tcp")
+
+    def risen():
+        after = parse_prometheus(api.metrics_text()[1])
+        tcp = sample(after, "nanodns_queries_total", transport="tcp")
+        return after if tcp >= tcp_before + 1 else None
+
+    after = wait_for(risen)
+    assert after
+
+    def diff(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert diff("nanodns_queries_total", transport="udp") == 4
+    assert diff("nanodns_queries_total", transport="tcp") == 1
+    assert diff("nanodns_responses_total", rcode="NOERROR") == 5
+    assert diff("nanodns_queries_by_type_total", qtype="A") == 5
+    assert diff("nanodns_answers_total", source="local") == 5
+
+
+# -- /config/raw ----------------------------------------------------------------
+
+
+def test_config_raw_is_the_bytes_of_the_file(node):
+    server, api = node
+    status, headers, data = api.request("GET", "/config/raw")
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    with open(server.config_path, "rb") as f:
+        assert data == f.read()
+
+
+# -- 404, 405, limits -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/health/", "/metrics/extra", "/HEALTH"])
+def test_unknown_path_is_404(node, path):
+    server, api = node
+    status, body = api.get(path)
+    assert status == 404
+    assert body == {"status": "not_found"}
+
+
+@pytest.mark.parametrize(
+    "method, path, allow",
+    [
+        ("DELETE", "/health", "GET, HEAD"),
+        ("POST", "/metrics", "GET, HEAD"),
+        ("PUT", "/config/raw", "GET, HEAD"),
+        ("POST", "/cluster", "GET, HEAD"),
+        ("GET", "/reload", "POST"),
+        ("PATCH", "/ready", "GET, HEAD"),
+    ],
+)
+def test_wrong_method_is_405_with_allow(node, method, path, allow):
+    server, api = node
+    status, headers, data = api.request(method, path)
+    assert status == 405
+    assert headers["allow"] == allow
+    assert headers["content-type"] == "application/json"
+    assert json.loads(data) == {"status": "method_not_allowed"}
+
+
+def raw_exchange(port, data, timeout=HTTP_TIMEOUT):
+    """Send data on a new connection; everything the node sends back until
+    it closes (or timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        answer = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return answer
+
+
+def test_body_over_one_mebibyte_is_413_and_changes_nothing(node):
+    """Refused from its Content-Length, before the body is read (a client
+    that waits for 100 Continue never sends it)."""
+    server, api = node
+    version = api.get("/health")[1]["version"]
+    answer = raw_exchange(
+        api.port,
+        b"POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+        b"Expect: 100-continue\r\n\r\n" % (2 * 1024 * 1024),
+    )
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert api.get("/health")[1]["version"] == version
+
+
+def test_chunked_body_over_one_mebibyte_is_413(node):
+    server, api = node
+    chunk = b"x" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
+    try:
+        answer = raw_exchange(
+            api.port,
+            b"POST /reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
+        )
+    except (BrokenPipeError, ConnectionResetError):
+        answer = b""  # closed while we were still sending: refused as well
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert api.get("/health")[0] == 200
+
+
+def test_oversized_headers_are_refused(node):
+    server, api = node
+    try:
+        status, headers, data = api.request("GET", "/health", headers={"X-Big": "a" * 65536})
+    except (ConnectionError, http.client.HTTPException):
+        status = None  # closed without an answer: refused too
+    assert status != 200
+    assert api.get("/health")[0] == 200
+
+
+def test_connections_over_the_cap_wait_until_one_closes(node):
+    """64 idle clients fill the API; the next one is served only once one
+    of them leaves (it waits in the backlog, it is not refused)."""
+    server, api = node
+    idle = [socket.create_connection(("127.0.0.1", api.port), timeout=HTTP_TIMEOUT)
+            for _ in range(64)]
+    try:
+        time.sleep(0.2)  # let the node accept them all
+        with pytest.raises((socket.timeout, TimeoutError)):
+            api.request("GET", "/health", timeout=1.0)
+        idle.pop().close()
+        status, body = api.get("/health")
+        assert status == 200
+    finally:
+        for s in idle:
+            s.close()
+    # Every slot is free again: 64 more clients and a request still fit.
+    def fits():
+        again = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(63)]
+        try:
+            return api.request("GET", "/health", timeout=1.0)[0] == 200
+        except (socket.timeout, TimeoutError):
+            return False
+        finally:
+            for s in again:
+                s.close()
+
+    assert wait_for(fits, timeout=3.0)
+
+
+def test_silent_clients_are_disconnected_and_free_their_slots(node):
+    """A client that stops half-way through its request is dropped after
+    the API's timeout (10 s); 64 of them fill every slot, and once they are
+    dropped the API serves again."""
+    server, api = node
+    silent = [socket.create_connection(("127.0.0.1", api.port), timeout=15) for _ in range(64)]
+    try:
+        started = time.monotonic()
+        for s in silent:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        for s in silent:
+            assert s.recv(4096) == b""
+        assert 5 <= time.monotonic() - started <= 14
+    finally:
+        for s in silent:
+            s.close()
+    assert api.request("GET", "/health", timeout=2.0)[0] == 200
+
+
+def test_api_port_in_use_fails_the_start(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        server = harness.Server(tmp_path, make_config(port))
+        server.start(wait_ready=False)
+        rc = server.wait_exit(10)
+        server.kill()
+        assert rc not in (0, None)
+        assert "127.0.0.1:%d" % port in server.stderr_text()
+        assert "in use" in server.stderr_text()
+    finally:
+        taken.close()
+
+
+# -- POST /reload ---------------------------------------------------------------
+
+
+def write_file(server, config):
+    harness.write_config(os.path.dirname(server.config_path), config)
+
+
+def test_reload_from_loopback_publishes_the_file(start_public):
+    server, api = start_public()
+    config = make_config(api.port)
+    config["records"].append({"name": "new.x.test", "type": "A", "value": "10.0.0.99"})
+    write_file(server, config)
+
+    status, body = api.json("POST", "/reload")
+    assert status == 200
+    assert body == {"status": "reloaded", "version": 2, "records": 4, "peers": {}}
+
+    def answered():
+        answer = server.ask("new.x.test", "A")
+        return harness.texts(harness.rrset(answer.answer, "new.x.test", "A")) == ["10.0.0.99"]
+
+    assert wait_for(answered, timeout=1.0), "the new record is not served within 1 s"
+    assert api.get("/health")[1]["version"] == 2
+    metrics = api.get("/metrics")[1]
+    assert metrics["reloads"] == 1
+    assert metrics["serial"]["x.test"] == SOA["serial"] + 2
+    # The version is written back to the file, and /config/raw serves it.
+    with open(server.config_path, "rb") as f:
+        on_disk = f.read()
+    assert json.loads(on_disk)["server"]["config_version"] == 2
+    assert api.request("GET", "/config/raw")[2] == on_disk
+
+
+def test_reload_from_another_loopback_address_is_accepted(start_public):
+    """127.0.0.2 is loopback too (127.0.0.0/8). A client outside loopback
+    gets 403: the unit test test_api covers that predicate."""
+    server, api = start_public()
+    status, body = api.json("POST", "/reload", source=("127.0.0.2", 0))
+    assert status == 200
+    assert body["status"] == "reloaded"
+
+
+def test_reload_over_ipv6_loopback_is_accepted(start_public):
+    server, api = start_public(mgmt_host="::1")
+    status, body = api.json("POST", "/reload")
+    assert status == 200
+    assert body["status"] == "reloaded"
+
+
+def test_reload_over_ipv4_on_a_dual_stack_socket_is_accepted(start_public):
+    """An IPv4 client of a socket bound to "::" shows as ::ffff:127.0.0.1."""
+    server, api = start_public(mgmt_host="::")
+    status, body = Api(api.port, "127.0.0.1").json("POST", "/reload")
+    assert status == 200
+    assert body["status"] == "reloaded"
+
+
+def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
+    server, api = start_public()
+    bad = make_config(api.port)
+    bad["records"].append({"name": "bad.x.test", "type": "A", "value": "10.0.0.300"})
+    bad["records"].append({"name": "worse.x.test", "type": "MX", "value": ""})
+    write_file(server, bad)
+
+    status, body = api.json("POST", "/reload")
+    assert status == 422
+    assert body["status"] == "invalid"
+    assert len(body["errors"]) >= 2
+    for error in body["errors"]:
+        assert re.match(r"^\S*nanodns\.json:\d+:\d+: records\[\d\]", error), error
+    # Nothing changed: same version, old data served, the failure is visible.
+    assert api.get("/health")[1]["version"] == 1
+    assert server.ask("www.x.test", "A").rcode() == dns.rcode.NOERROR
+    metrics = api.get("/metrics")[1]
+    assert metrics["config_valid"] is False
+    assert metrics["reload_failures"] == 1
+    assert "10.0.0.300" in metrics["last_error"]
+
+    write_file(server, make_config(api.port))
+    status, body = api.json("POST", "/reload")
+    assert status == 200
+    metrics = api.get("/metrics")[1]
+    assert metrics["config_valid"] is True
+    assert metrics["last_error"] is None
+
+
+# -- /cluster -------------------------------------------------------------------
+
+
+def unused_port():
+    return harness.free_port()
+
+
+class SilentPeer:
+    """A TCP listener that accepts and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.clients = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            self.clients.append(client)
+
+    def close(self):
+        self.sock.close()
+        for c in self.clients:
+            c.close()
+
+
+@pytest.fixture
+def silent_peer():
+    peer = SilentPeer()
+    yield peer
+    peer.close()
+
+
+def test_cluster_without_peers_reports_self_only(node):
+    server, api = node
+    status, body = api.get("/cluster")
+    assert status == 200
+    assert body == {"self": {"status": "ok", "version": 1, "records": 3}, "peers": {}}
+
+
+def test_cluster_reports_a_live_peer_and_a_dead_one(start_server):
+    peer_server, peer_api = start_node(start_server, version=5)
+    live = "127.0.0.1:%d" % peer_api.port
+    dead = "127.0.0.1:%d" % unused_port()
+    server, api = start_node(start_server, peers=[live, dead])
+
+    started = time.monotonic()
+    status, body = api.get("/cluster")
+    assert time.monotonic() - started < 3
+    assert status == 200
+    assert body["self"] == {"status": "ok", "version": 1, "records": 3}
+    assert set(body["peers"]) == {live, dead}
+    assert body["peers"][live]["reachable"] is True
+    assert body["peers"][live]["status"] == "ok"
+    assert body["peers"][live]["version"] == 5
+    assert body["peers"][dead]["reachable"] is False
+    assert body["peers"][dead]["status"] != "ok"
+
+
+def test_cluster_gives_up_on_a_silent_peer_after_its_timeout(start_server, silent_peer):
+    silent = "127.0.0.1:%d" % silent_peer.port
+    server, api = start_node(start_server, peers=[silent])
+    started = time.monotonic()
+    status, body = api.get("/cluster")
+    elapsed = time.monotonic() - started
+    assert status == 200
+    assert body["peers"][silent]["reachable"] is False
+    assert 1.5 <= elapsed <= 3.5, elapsed
+
+
+def test_cluster_client_that_goes_away_does_not_hurt_the_node(start_server, silent_peer):
+    silent = "127.0.0.1:%d" % silent_peer.port
+    server, api = start_node(start_server, peers=[silent])
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", api.port))
+        s.sendall(b"GET /cluster HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.close()
+    time.sleep(3)  # past the peer timeout: the pending answers go nowhere
+    assert api.get("/health")[0] == 200
+    assert server.alive()
+
+
+def test_node_stop_with_a_cluster_request_pending_is_clean(start_server, silent_peer):
+    silent = "127.0.0.1:%d" % silent_peer.port
+    server, api = start_node(start_server, peers=[silent])
+    result = {}
+
+    def ask():
+        try:
+            result["answer"] = api.request("GET", "/cluster", timeout=10)
+        except (ConnectionError, http.client.HTTPException, OSError) as e:
+            result["error"] = e
+
+    client = threading.Thread(target=ask)
+    client.start()
+    time.sleep(0.5)  # the request is waiting for the silent peer
+    rc = server.stop()
+    client.join(10)
+    assert rc == 0, server.stderr_text()
+    assert not harness.sanitizer_report(server.stderr_text())
+    if "answer" in result:
+        assert result["answer"][0] == 503

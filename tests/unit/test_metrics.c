@@ -1,0 +1,654 @@
+/* GET /metrics rendering: the JSON document has the original's keys and
+ * figures; the Prometheus text has HELP and TYPE for every metric, counters
+ * ending in _total, labels from fixed sets; content negotiation keeps JSON
+ * unless the client prefers text. All from fixed snapshots, no server. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "metrics.h"
+
+static const struct metrics_zone_serial SERIALS[] = {
+    {"internal.lan", 2024010107},
+    {"x.test", 8},
+};
+
+/* A snapshot with a distinct figure in every field, so a figure in the
+ * wrong place shows. */
+static struct metrics_snapshot snapshot(void)
+{
+    struct metrics_snapshot m = {
+        .uptime_s = 12.34,
+        .version = 7,
+        .checksum = "0123456789abcdef",
+        .serials = SERIALS,
+        .zone_count = 2,
+        .records = 11,
+        .rewrites = 3,
+        .config_valid = true,
+        .last_error = NULL,
+        .reloads = 4,
+        .reload_failures = 1,
+        .dataplane_alive = true,
+        .dataplane_pid = 4242,
+        .dataplane_image_version = 7,
+    };
+    m.totals.queries[STATS_UDP] = 100;
+    m.totals.queries[STATS_TCP] = 5;
+    m.totals.rcodes[0] = 90; /* NOERROR */
+    m.totals.rcodes[3] = 14; /* NXDOMAIN */
+    m.totals.rcodes[16] = 1; /* BADVERS */
+    m.totals.sources[STATS_SOURCE_LOCAL] = 95;
+    m.totals.sources[STATS_SOURCE_BLOCKED] = 6;
+    m.totals.sources[STATS_SOURCE_REFUSED] = 4;
+    m.totals.qtypes[STATS_QTYPE_A] = 80;
+    m.totals.qtypes[STATS_QTYPE_AAAA] = 20;
+    m.totals.qtypes[STATS_QTYPE_OTHER] = 5;
+    m.totals.truncated = 2;
+    m.totals.dropped = 9;
+    m.totals.cache_hits = 39;
+    m.totals.cache_misses = 1;
+    m.totals.cache_entries = 17;
+    m.totals.cache_evictions = 3;
+    return m;
+}
+
+static struct json_object *member(struct json_object *object, const char *key)
+{
+    struct json_object *value = NULL;
+    assert_true(json_object_object_get_ex(object, key, &value));
+    return value;
+}
+
+static uint64_t member_u64(struct json_object *object, const char *key)
+{
+    struct json_object *value = member(object, key);
+    assert_true(json_object_is_type(value, json_type_int));
+    return json_object_get_uint64(value);
+}
+
+/* -- hit rate -------------------------------------------------------------- */
+
+static void test_hit_rate_is_a_percentage_with_one_decimal(void **state)
+{
+    (void)state;
+    assert_true(metrics_hit_rate(39, 1) == 97.5);
+    assert_true(metrics_hit_rate(1, 0) == 100.0);
+    assert_true(metrics_hit_rate(0, 5) == 0.0);
+}
+
+static void test_hit_rate_rounds_to_one_decimal(void **state)
+{
+    (void)state;
+    assert_true(metrics_hit_rate(2, 1) == 66.7); /* 66.666... */
+    assert_true(metrics_hit_rate(1, 2) == 33.3);
+}
+
+static void test_hit_rate_is_zero_without_lookups(void **state)
+{
+    (void)state;
+    assert_true(metrics_hit_rate(0, 0) == 0.0);
+}
+
+/* -- JSON ------------------------------------------------------------------ */
+
+static void test_json_has_every_key_of_the_original_and_ours(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    assert_non_null(doc);
+    static const char *const keys[] = {
+        "uptime_s", "version",  "checksum",        "serial",     "records",
+        "zones",    "rewrites", "config_valid",    "last_error", "cache",
+        "queries",  "rcodes",   "answers",         "qtypes",     "truncated",
+        "dropped",  "reloads",  "reload_failures", "dataplane",
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        assert_true(json_object_object_get_ex(doc, keys[i], NULL));
+    json_object_put(doc);
+}
+
+static void test_json_config_figures(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    assert_int_equal(member_u64(doc, "version"), 7);
+    assert_string_equal(json_object_get_string(member(doc, "checksum")), "0123456789abcdef");
+    assert_int_equal(member_u64(doc, "records"), 11);
+    assert_int_equal(member_u64(doc, "zones"), 2);
+    assert_int_equal(member_u64(doc, "rewrites"), 3);
+    assert_int_equal(member_u64(doc, "reloads"), 4);
+    assert_int_equal(member_u64(doc, "reload_failures"), 1);
+    assert_int_equal(member_u64(doc, "truncated"), 2);
+    assert_int_equal(member_u64(doc, "dropped"), 9);
+    json_object_put(doc);
+}
+
+static void test_json_uptime_is_written_with_one_decimal(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    assert_string_equal(json_object_to_json_string(member(doc, "uptime_s")), "12.3");
+    json_object_put(doc);
+}
+
+static void test_json_serial_maps_each_zone_to_its_served_serial(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *serial = member(doc, "serial");
+    assert_int_equal(json_object_object_length(serial), 2);
+    assert_int_equal(member_u64(serial, "internal.lan"), 2024010107);
+    assert_int_equal(member_u64(serial, "x.test"), 8);
+    json_object_put(doc);
+}
+
+static void test_json_cache_has_size_hits_misses_and_hit_rate(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *cache = member(doc, "cache");
+    assert_int_equal(member_u64(cache, "size"), 17);
+    assert_int_equal(member_u64(cache, "hits"), 39);
+    assert_int_equal(member_u64(cache, "misses"), 1);
+    assert_string_equal(json_object_to_json_string(member(cache, "hit_rate")), "97.5");
+    json_object_put(doc);
+}
+
+static void test_json_hit_rate_is_zero_without_lookups(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.totals.cache_hits = m.totals.cache_misses = 0;
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *rate = member(member(doc, "cache"), "hit_rate");
+    assert_true(json_object_get_double(rate) == 0.0);
+    json_object_put(doc);
+}
+
+static void test_json_queries_total_is_the_sum_of_transports(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *queries = member(doc, "queries");
+    assert_int_equal(member_u64(queries, "total"), 105);
+    assert_int_equal(member_u64(queries, "udp"), 100);
+    assert_int_equal(member_u64(queries, "tcp"), 5);
+    json_object_put(doc);
+}
+
+static void test_json_rcodes_are_keyed_by_name_and_all_present(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *rcodes = member(doc, "rcodes");
+    assert_int_equal(json_object_object_length(rcodes), STATS_RCODES);
+    assert_int_equal(member_u64(rcodes, "NOERROR"), 90);
+    assert_int_equal(member_u64(rcodes, "NXDOMAIN"), 14);
+    assert_int_equal(member_u64(rcodes, "SERVFAIL"), 0);
+    assert_int_equal(member_u64(rcodes, "BADVERS"), 1);
+    json_object_put(doc);
+}
+
+static void test_json_answers_are_keyed_by_source(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *answers = member(doc, "answers");
+    assert_int_equal(json_object_object_length(answers), STATS_SOURCES);
+    assert_int_equal(member_u64(answers, "local"), 95);
+    assert_int_equal(member_u64(answers, "blocked"), 6);
+    assert_int_equal(member_u64(answers, "refused"), 4);
+    assert_int_equal(member_u64(answers, "error"), 0);
+    assert_int_equal(member_u64(answers, "cache"), 0);
+    assert_int_equal(member_u64(answers, "upstream"), 0);
+    json_object_put(doc);
+}
+
+static void test_json_qtypes_are_keyed_by_type_name(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *qtypes = member(doc, "qtypes");
+    assert_int_equal(json_object_object_length(qtypes), STATS_QTYPES);
+    assert_int_equal(member_u64(qtypes, "A"), 80);
+    assert_int_equal(member_u64(qtypes, "AAAA"), 20);
+    assert_int_equal(member_u64(qtypes, "OTHER"), 5);
+    json_object_put(doc);
+}
+
+static void test_json_last_error_is_null_when_there_is_none(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *last_error = (struct json_object *)1;
+    assert_true(json_object_object_get_ex(doc, "last_error", &last_error));
+    assert_null(last_error);
+    assert_true(json_object_get_boolean(member(doc, "config_valid")));
+    json_object_put(doc);
+}
+
+static void test_json_invalid_config_shows_its_error(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.config_valid = false;
+    m.last_error = "nanodns.json:3:5: records[0].value: \"1.2.3\" is not an IPv4 address";
+    struct json_object *doc = metrics_to_json(&m);
+    assert_false(json_object_get_boolean(member(doc, "config_valid")));
+    assert_string_equal(json_object_get_string(member(doc, "last_error")), m.last_error);
+    json_object_put(doc);
+}
+
+static void test_json_dataplane_has_alive_pid_and_image_version(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.dataplane_alive = false;
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *dataplane = member(doc, "dataplane");
+    assert_false(json_object_get_boolean(member(dataplane, "alive")));
+    assert_int_equal(member_u64(dataplane, "pid"), 4242);
+    assert_int_equal(member_u64(dataplane, "image_version"), 7);
+    json_object_put(doc);
+}
+
+/* -- Prometheus ------------------------------------------------------------ */
+
+struct prometheus {
+    char *text;
+    char **lines;
+    size_t count;
+};
+
+static struct prometheus render(const struct metrics_snapshot *m)
+{
+    struct prometheus p = {0};
+    size_t len = 0;
+    p.text = metrics_to_prometheus(m, &len);
+    assert_non_null(p.text);
+    assert_int_equal(strlen(p.text), len);
+    assert_true(len > 0 && p.text[len - 1] == '\n');
+    char *copy = strdup(p.text);
+    assert_non_null(copy);
+    for (char *line = strtok(copy, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        p.lines = realloc(p.lines, (p.count + 1) * sizeof(*p.lines));
+        assert_non_null(p.lines);
+        p.lines[p.count++] = strdup(line);
+    }
+    free(copy);
+    return p;
+}
+
+static void render_free(struct prometheus *p)
+{
+    for (size_t i = 0; i < p->count; i++)
+        free(p->lines[i]);
+    free(p->lines);
+    free(p->text);
+}
+
+static bool has_line(const struct prometheus *p, const char *want)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->lines[i], want) == 0)
+            return true;
+    return false;
+}
+
+/* The metric name at the start of a sample line (up to '{' or ' '). */
+static void sample_name(const char *line, char *name, size_t size)
+{
+    size_t n = strcspn(line, "{ ");
+    assert_true(n < size);
+    memcpy(name, line, n);
+    name[n] = '\0';
+}
+
+/* The "# TYPE name" line's type, or NULL. */
+static const char *type_of(const struct prometheus *p, const char *name)
+{
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "# TYPE %s ", name);
+    for (size_t i = 0; i < p->count; i++)
+        if (strncmp(p->lines[i], prefix, strlen(prefix)) == 0)
+            return p->lines[i] + strlen(prefix);
+    return NULL;
+}
+
+static size_t samples_of(const struct prometheus *p, const char *name)
+{
+    size_t n = 0;
+    char got[160];
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->lines[i][0] == '#')
+            continue;
+        sample_name(p->lines[i], got, sizeof(got));
+        if (strcmp(got, name) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void test_prometheus_sample_lines_are_name_labels_value(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    for (size_t i = 0; i < p.count; i++) {
+        const char *line = p.lines[i];
+        if (line[0] == '#')
+            continue;
+        /* name: [a-zA-Z_:][a-zA-Z0-9_:]*, starting nanodns_ */
+        assert_true(strncmp(line, "nanodns_", 8) == 0);
+        const char *c = line;
+        while (isalnum((unsigned char)*c) || *c == '_' || *c == ':')
+            c++;
+        if (*c == '{') {
+            const char *close = strstr(c, "\"}");
+            assert_non_null(close);
+            c = close + 2;
+        }
+        assert_int_equal(*c, ' ');
+        char *end = NULL;
+        strtod(c + 1, &end);
+        assert_true(end != c + 1);
+        assert_int_equal(*end, '\0');
+    }
+    render_free(&p);
+}
+
+static void test_prometheus_every_metric_has_help_and_type_before_its_samples(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    for (size_t i = 0; i < p.count; i++) {
+        if (p.lines[i][0] == '#')
+            continue;
+        char name[160], help[200], type[200];
+        sample_name(p.lines[i], name, sizeof(name));
+        snprintf(help, sizeof(help), "# HELP %s ", name);
+        snprintf(type, sizeof(type), "# TYPE %s ", name);
+        bool seen_help = false, seen_type = false;
+        for (size_t j = 0; j < i; j++) {
+            seen_help |= strncmp(p.lines[j], help, strlen(help)) == 0;
+            seen_type |= strncmp(p.lines[j], type, strlen(type)) == 0;
+        }
+        assert_true(seen_help);
+        assert_true(seen_type);
+    }
+    render_free(&p);
+}
+
+static void test_prometheus_counters_end_in_total_and_gauges_do_not(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    size_t types = 0;
+    for (size_t i = 0; i < p.count; i++) {
+        char name[160], type[32];
+        if (sscanf(p.lines[i], "# TYPE %159s %31s", name, type) != 2)
+            continue;
+        types++;
+        size_t n = strlen(name);
+        bool total = n > 6 && strcmp(name + n - 6, "_total") == 0;
+        if (strcmp(type, "counter") == 0)
+            assert_true(total);
+        else
+            assert_string_equal(type, "gauge");
+        if (strcmp(type, "gauge") == 0)
+            assert_false(total);
+    }
+    assert_true(types >= 20);
+    render_free(&p);
+}
+
+static void test_prometheus_names_every_metric_the_api_promises(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    static const char *const counters[] = {
+        "nanodns_queries_total",         "nanodns_responses_total",
+        "nanodns_answers_total",         "nanodns_queries_by_type_total",
+        "nanodns_truncated_total",       "nanodns_dropped_total",
+        "nanodns_cache_hits_total",      "nanodns_cache_misses_total",
+        "nanodns_cache_evictions_total", "nanodns_reloads_total",
+        "nanodns_reload_failures_total",
+    };
+    static const char *const gauges[] = {
+        "nanodns_cache_entries", "nanodns_config_version", "nanodns_records",
+        "nanodns_zones",         "nanodns_uptime_seconds", "nanodns_config_valid",
+        "nanodns_dataplane_up",  "nanodns_zone_serial",
+    };
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        assert_non_null(type_of(&p, counters[i]));
+        assert_string_equal(type_of(&p, counters[i]), "counter");
+    }
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+        assert_non_null(type_of(&p, gauges[i]));
+        assert_string_equal(type_of(&p, gauges[i]), "gauge");
+    }
+    render_free(&p);
+}
+
+static void test_prometheus_queries_are_labelled_by_transport(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_queries_total{transport=\"udp\"} 100"));
+    assert_true(has_line(&p, "nanodns_queries_total{transport=\"tcp\"} 5"));
+    assert_int_equal(samples_of(&p, "nanodns_queries_total"), STATS_TRANSPORTS);
+    render_free(&p);
+}
+
+static void test_prometheus_every_rcode_has_a_sample_zeros_included(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_int_equal(samples_of(&p, "nanodns_responses_total"), STATS_RCODES);
+    assert_true(has_line(&p, "nanodns_responses_total{rcode=\"NOERROR\"} 90"));
+    assert_true(has_line(&p, "nanodns_responses_total{rcode=\"NXDOMAIN\"} 14"));
+    assert_true(has_line(&p, "nanodns_responses_total{rcode=\"SERVFAIL\"} 0"));
+    render_free(&p);
+}
+
+static void test_prometheus_answers_and_qtypes_use_fixed_label_sets(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_int_equal(samples_of(&p, "nanodns_answers_total"), STATS_SOURCES);
+    assert_true(has_line(&p, "nanodns_answers_total{source=\"blocked\"} 6"));
+    assert_int_equal(samples_of(&p, "nanodns_queries_by_type_total"), STATS_QTYPES);
+    assert_true(has_line(&p, "nanodns_queries_by_type_total{qtype=\"AAAA\"} 20"));
+    assert_true(has_line(&p, "nanodns_queries_by_type_total{qtype=\"OTHER\"} 5"));
+    render_free(&p);
+}
+
+static void test_prometheus_single_figures(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_truncated_total 2"));
+    assert_true(has_line(&p, "nanodns_dropped_total 9"));
+    assert_true(has_line(&p, "nanodns_cache_hits_total 39"));
+    assert_true(has_line(&p, "nanodns_cache_misses_total 1"));
+    assert_true(has_line(&p, "nanodns_cache_evictions_total 3"));
+    assert_true(has_line(&p, "nanodns_cache_entries 17"));
+    assert_true(has_line(&p, "nanodns_reloads_total 4"));
+    assert_true(has_line(&p, "nanodns_reload_failures_total 1"));
+    assert_true(has_line(&p, "nanodns_config_version 7"));
+    assert_true(has_line(&p, "nanodns_records 11"));
+    assert_true(has_line(&p, "nanodns_zones 2"));
+    assert_true(has_line(&p, "nanodns_uptime_seconds 12.340"));
+    render_free(&p);
+}
+
+static void test_prometheus_booleans_are_one_or_zero(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_config_valid 1"));
+    assert_true(has_line(&p, "nanodns_dataplane_up 1"));
+    render_free(&p);
+
+    m.config_valid = false;
+    m.dataplane_alive = false;
+    p = render(&m);
+    assert_true(has_line(&p, "nanodns_config_valid 0"));
+    assert_true(has_line(&p, "nanodns_dataplane_up 0"));
+    render_free(&p);
+}
+
+static void test_prometheus_zone_serial_is_labelled_by_zone(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_zone_serial{zone=\"internal.lan\"} 2024010107"));
+    assert_true(has_line(&p, "nanodns_zone_serial{zone=\"x.test\"} 8"));
+    assert_int_equal(samples_of(&p, "nanodns_zone_serial"), 2);
+    render_free(&p);
+}
+
+static void test_prometheus_label_values_are_escaped(void **state)
+{
+    (void)state;
+    static const struct metrics_zone_serial odd[] = {{"a\"b\\c\nd", 1}};
+    struct metrics_snapshot m = snapshot();
+    m.serials = odd;
+    m.zone_count = 1;
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_zone_serial{zone=\"a\\\"b\\\\c\\nd\"} 1"));
+    render_free(&p);
+}
+
+static void test_prometheus_without_zones_keeps_help_and_type(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.serials = NULL;
+    m.zone_count = 0;
+    struct prometheus p = render(&m);
+    assert_non_null(type_of(&p, "nanodns_zone_serial"));
+    assert_int_equal(samples_of(&p, "nanodns_zone_serial"), 0);
+    assert_true(has_line(&p, "nanodns_zones 0"));
+    render_free(&p);
+}
+
+/* -- content negotiation --------------------------------------------------- */
+
+static void test_accept_absent_or_wildcard_keeps_json(void **state)
+{
+    (void)state;
+    assert_false(metrics_accept_prefers_text(NULL));
+    assert_false(metrics_accept_prefers_text(""));
+    assert_false(metrics_accept_prefers_text("*/*"));
+    assert_false(metrics_accept_prefers_text("application/json"));
+}
+
+static void test_accept_text_plain_gets_prometheus(void **state)
+{
+    (void)state;
+    assert_true(metrics_accept_prefers_text("text/plain"));
+    assert_true(metrics_accept_prefers_text("TEXT/PLAIN; version=0.0.4"));
+    assert_true(metrics_accept_prefers_text("text/plain, */*"));
+}
+
+static void test_accept_openmetrics_gets_prometheus(void **state)
+{
+    (void)state;
+    assert_true(metrics_accept_prefers_text("application/openmetrics-text; version=1.0.0"));
+}
+
+static void test_accept_header_of_prometheus_scraper_gets_prometheus(void **state)
+{
+    (void)state;
+    assert_true(metrics_accept_prefers_text(
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+        "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+}
+
+static void test_accept_of_a_browser_keeps_json(void **state)
+{
+    (void)state;
+    assert_false(metrics_accept_prefers_text(
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
+}
+
+static void test_accept_quality_decides(void **state)
+{
+    (void)state;
+    assert_false(metrics_accept_prefers_text("text/plain;q=0.1, application/json"));
+    assert_true(metrics_accept_prefers_text("application/json;q=0.2, text/plain;q=0.9"));
+    assert_false(metrics_accept_prefers_text("text/plain;q=0"));
+    assert_false(metrics_accept_prefers_text("application/json, text/plain"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hit_rate_is_a_percentage_with_one_decimal),
+        cmocka_unit_test(test_hit_rate_rounds_to_one_decimal),
+        cmocka_unit_test(test_hit_rate_is_zero_without_lookups),
+        cmocka_unit_test(test_json_has_every_key_of_the_original_and_ours),
+        cmocka_unit_test(test_json_config_figures),
+        cmocka_unit_test(test_json_uptime_is_written_with_one_decimal),
+        cmocka_unit_test(test_json_serial_maps_each_zone_to_its_served_serial),
+        cmocka_unit_test(test_json_cache_has_size_hits_misses_and_hit_rate),
+        cmocka_unit_test(test_json_hit_rate_is_zero_without_lookups),
+        cmocka_unit_test(test_json_queries_total_is_the_sum_of_transports),
+        cmocka_unit_test(test_json_rcodes_are_keyed_by_name_and_all_present),
+        cmocka_unit_test(test_json_answers_are_keyed_by_source),
+        cmocka_unit_test(test_json_qtypes_are_keyed_by_type_name),
+        cmocka_unit_test(test_json_last_error_is_null_when_there_is_none),
+        cmocka_unit_test(test_json_invalid_config_shows_its_error),
+        cmocka_unit_test(test_json_dataplane_has_alive_pid_and_image_version),
+        cmocka_unit_test(test_prometheus_sample_lines_are_name_labels_value),
+        cmocka_unit_test(test_prometheus_every_metric_has_help_and_type_before_its_samples),
+        cmocka_unit_test(test_prometheus_counters_end_in_total_and_gauges_do_not),
+        cmocka_unit_test(test_prometheus_names_every_metric_the_api_promises),
+        cmocka_unit_test(test_prometheus_queries_are_labelled_by_transport),
+        cmocka_unit_test(test_prometheus_every_rcode_has_a_sample_zeros_included),
+        cmocka_unit_test(test_prometheus_answers_and_qtypes_use_fixed_label_sets),
+        cmocka_unit_test(test_prometheus_single_figures),
+        cmocka_unit_test(test_prometheus_booleans_are_one_or_zero),
+        cmocka_unit_test(test_prometheus_zone_serial_is_labelled_by_zone),
+        cmocka_unit_test(test_prometheus_label_values_are_escaped),
+        cmocka_unit_test(test_prometheus_without_zones_keeps_help_and_type),
+        cmocka_unit_test(test_accept_absent_or_wildcard_keeps_json),
+        cmocka_unit_test(test_accept_text_plain_gets_prometheus),
+        cmocka_unit_test(test_accept_openmetrics_gets_prometheus),
+        cmocka_unit_test(test_accept_header_of_prometheus_scraper_gets_prometheus),
+        cmocka_unit_test(test_accept_of_a_browser_keeps_json),
+        cmocka_unit_test(test_accept_quality_decides),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
