@@ -1,0 +1,329 @@
+/* A blocking HTTP/1.0 client, just enough for the management API: one
+ * request per connection, the answer delimited by Content-Length or by the
+ * server closing the connection. Asking in HTTP/1.0 means the server must
+ * not answer with chunked transfer coding (RFC 9112 §6.1), so there is none
+ * to decode. */
+#include "http_client.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK 8192
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events or the deadline passes (errno
+ * ETIMEDOUT). */
+static int fd_wait(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int rc = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* A connected socket to one address, or -1 with errno. */
+static int connect_address(const struct addrinfo *ai, int64_t deadline)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        if (errno != EINPROGRESS || fd_wait(fd, POLLOUT, deadline) < 0)
+            goto fail;
+        int so_error = 0;
+        socklen_t len = sizeof(so_error);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0)
+            goto fail;
+        if (so_error != 0) {
+            errno = so_error;
+            goto fail;
+        }
+    }
+    return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+/* Try every address of host:port in turn, as long as the deadline allows. */
+static int connect_host(const char *host, const char *port, int64_t deadline, char *err,
+                        size_t err_len)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICSERV,
+    };
+    struct addrinfo *list;
+    int rc = getaddrinfo(host, port, &hints, &list);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot resolve %s: %s", host,
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    int last_errno = 0;
+    for (const struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = connect_address(ai, deadline);
+        if (fd < 0)
+            last_errno = errno;
+        if (last_errno == ETIMEDOUT)
+            break;
+    }
+    freeaddrinfo(list);
+    if (fd < 0) {
+        if (last_errno == ETIMEDOUT)
+            snprintf(err, err_len, "timed out while connecting");
+        else
+            snprintf(err, err_len, "%s", strerror(last_errno));
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *data, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if ((errno != EAGAIN && errno != EWOULDBLOCK) || fd_wait(fd, POLLOUT, deadline) < 0)
+                return -1;
+            continue;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Where the header block ends (just past the empty line), or 0 when it has
+ * not all arrived. Bare LF line ends are accepted (RFC 9112 §2.2). */
+static size_t header_end(const char *buf, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (buf[i + 1] == '\n')
+            return i + 2;
+        if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}
+
+struct head {
+    int status;
+    bool has_length;
+    size_t length;
+    bool chunked;
+};
+
+/* The status line and the two headers we need (RFC 9112 §4, §6). */
+static int head_parse(const char *buf, size_t len, struct head *head, char *err, size_t err_len)
+{
+    int major, minor, status, consumed = 0;
+    *head = (struct head){0};
+    if (len < 12 || strncmp(buf, "HTTP/", 5) != 0 ||
+        sscanf(buf, "HTTP/%1d.%1d %3d%n", &major, &minor, &status, &consumed) != 3 ||
+        status < 100 || status > 599) {
+        snprintf(err, err_len, "the answer is not HTTP (wrong port?)");
+        return -1;
+    }
+    head->status = status;
+    const char *line = memchr(buf, '\n', len);
+    const char *end = buf + len;
+    while (line != NULL && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (eol == NULL)
+            break;
+        size_t n = (size_t)(eol - line);
+        static const char content_length[] = "content-length:";
+        static const char transfer_encoding[] = "transfer-encoding:";
+        if (n > sizeof(content_length) - 1 &&
+            strncasecmp(line, content_length, sizeof(content_length) - 1) == 0) {
+            char *stop;
+            errno = 0;
+            unsigned long long value = strtoull(line + sizeof(content_length) - 1, &stop, 10);
+            if (errno != 0 || stop == line + sizeof(content_length) - 1 ||
+                (*stop != '\r' && *stop != '\n' && *stop != ' ')) {
+                snprintf(err, err_len, "the answer has a malformed Content-Length");
+                return -1;
+            }
+            head->has_length = true;
+            head->length = value > SIZE_MAX ? SIZE_MAX : (size_t)value;
+        } else if (n > sizeof(transfer_encoding) - 1 &&
+                   strncasecmp(line, transfer_encoding, sizeof(transfer_encoding) - 1) == 0) {
+            head->chunked = true;
+        }
+        line = eol;
+    }
+    if (head->chunked) {
+        snprintf(err, err_len, "the answer uses a transfer coding, which HTTP/1.0 does not allow");
+        return -1;
+    }
+    if (head->has_length && head->length > HTTP_RESPONSE_MAX) {
+        snprintf(err, err_len, "the answer is larger than %u octets", HTTP_RESPONSE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int response_read(int fd, int64_t deadline, struct http_response *out, char *err,
+                         size_t err_len)
+{
+    size_t cap = READ_CHUNK, len = 0, body_at = 0;
+    char *buf = malloc(cap);
+    struct head head = {0};
+    bool eof = false;
+    if (buf == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (;;) {
+        if (body_at == 0 && (body_at = header_end(buf, len)) != 0 &&
+            head_parse(buf, body_at, &head, err, err_len) < 0)
+            goto fail;
+        /* Say so at once when something else listens there (a DNS port, say). */
+        if (body_at == 0 && (len >= 5 || eof) && len > 0 &&
+            strncmp(buf, "HTTP/", len < 5 ? len : 5) != 0) {
+            snprintf(err, err_len, "the answer is not HTTP (wrong port?)");
+            goto fail;
+        }
+        if (body_at != 0 && head.has_length && len - body_at >= head.length)
+            break;
+        if (eof) {
+            if (body_at == 0) {
+                snprintf(err, err_len,
+                         len == 0 ? "the connection closed without an answer"
+                                  : "the connection closed in the middle of the answer");
+                goto fail;
+            }
+            if (head.has_length) {
+                snprintf(err, err_len, "the connection closed in the middle of the answer");
+                goto fail;
+            }
+            break;
+        }
+        if (len - body_at > HTTP_RESPONSE_MAX) {
+            snprintf(err, err_len, "the answer is larger than %u octets", HTTP_RESPONSE_MAX);
+            goto fail;
+        }
+        if (cap - len < READ_CHUNK) {
+            char *bigger = realloc(buf, cap * 2);
+            if (bigger == NULL) {
+                snprintf(err, err_len, "out of memory");
+                goto fail;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t n = recv(fd, buf + len, cap - len, 0);
+        if (n > 0) {
+            len += (size_t)n;
+        } else if (n == 0) {
+            eof = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (fd_wait(fd, POLLIN, deadline) < 0) {
+                if (errno == ETIMEDOUT)
+                    snprintf(err, err_len, "timed out waiting for the answer");
+                else
+                    snprintf(err, err_len, "cannot read the answer: %s", strerror(errno));
+                goto fail;
+            }
+        } else if (errno != EINTR) {
+            snprintf(err, err_len, "cannot read the answer: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    size_t body_len = head.has_length ? head.length : len - body_at;
+    out->body = malloc(body_len + 1);
+    if (out->body == NULL) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    memcpy(out->body, buf + body_at, body_len);
+    out->body[body_len] = '\0';
+    out->body_len = body_len;
+    out->status = head.status;
+    free(buf);
+    return 0;
+fail:
+    free(buf);
+    return -1;
+}
+
+int http_request(const char *host, const char *port, const char *method, const char *path,
+                 int timeout_ms, struct http_response *out, char *err, size_t err_len)
+{
+    *out = (struct http_response){0};
+    int64_t deadline = now_ms() + timeout_ms;
+    int fd = connect_host(host, port, deadline, err, err_len);
+    if (fd < 0)
+        return -1;
+
+    /* Accept: the API answers /metrics in the Prometheus format to clients
+     * that ask for text; we want its JSON. */
+    bool literal6 = strchr(host, ':') != NULL;
+    char request[1024];
+    int n = snprintf(request, sizeof(request),
+                     "%s %s HTTP/1.0\r\n"
+                     "Host: %s%s%s:%s\r\n"
+                     "Accept: application/json\r\n"
+                     "User-Agent: nanoctl/%s\r\n"
+                     "%s"
+                     "\r\n",
+                     method, path, literal6 ? "[" : "", host, literal6 ? "]" : "", port,
+                     NANODNS_VERSION, strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(request)) {
+        snprintf(err, err_len, "request too long");
+        close(fd);
+        return -1;
+    }
+    if (send_all(fd, request, (size_t)n, deadline) < 0) {
+        if (errno == ETIMEDOUT)
+            snprintf(err, err_len, "timed out sending the request");
+        else
+            snprintf(err, err_len, "cannot send the request: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    int rc = response_read(fd, deadline, out, err, err_len);
+    close(fd);
+    return rc;
+}
+
+void http_response_free(struct http_response *response)
+{
+    free(response->body);
+    *response = (struct http_response){0};
+}

@@ -1,0 +1,816 @@
+/* nanoctl: reload, status and cluster against a node's HTTP management API
+ * (controlplane/api.c). Human output by default, the API's JSON with
+ * --json. Exit status: 0 ok, 1 the node reported a failure, 2 usage error
+ * (including a config file that gives no management address), 3 the node
+ * could not be reached. */
+#include <errno.h>
+#include <getopt.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "http_client.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_NODE_FAILURE = 1, /* the node answered, and what it said is a failure */
+    EXIT_USAGE = 2,
+    EXIT_UNREACHABLE = 3, /* no HTTP answer at all */
+};
+
+#define DEFAULT_CONFIG_PATH "/etc/nanodns/nanodns.json"
+#define DEFAULT_TIMEOUT_S 5.0
+#define MAX_TIMEOUT_S 3600.0
+/* The version of --json output's shape, for scripts: bumped when it changes
+ * incompatibly. The API's own fields are passed through as the node sent
+ * them. */
+#define JSON_SCHEMA_VERSION 1
+#define LABEL_WIDTH 12
+
+static const char usage_text[] =
+    "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--json] [--timeout SECONDS] COMMAND\n"
+    "\n"
+    "Manage a running NanoDNS node through its HTTP management API.\n"
+    "\n"
+    "commands:\n"
+    "  status    version, records, zones, uptime, query rate, cache hit rate,\n"
+    "            data plane and config state\n"
+    "  reload    have the node re-read its config file and publish it\n"
+    "  cluster   this node and each of its peers: reachable, status, version\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE       read the management address (server.mgmt_host and\n"
+    "                          server.mgmt_port) from FILE\n"
+    "                          (default " DEFAULT_CONFIG_PATH ")\n"
+    "  -s, --server HOST:PORT  the node's management address; [ADDRESS]:PORT for IPv6\n"
+    "  -j, --json              print the API's JSON answer, with \"schema_version\": 1\n"
+    "  -t, --timeout SECONDS   give up after SECONDS (default 5)\n"
+    "  -h, --help              show this help and exit\n"
+    "  -V, --version           show the version and exit\n"
+    "\n"
+    "exit status: 0 ok, 1 the node reported a failure, 2 usage error,\n"
+    "3 the node could not be reached.\n";
+
+/* Where the node's management API listens. */
+struct target {
+    char host[256]; /* name or address, IPv6 without brackets */
+    char port[6];
+    char display[270]; /* host:port, [v6]:port */
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    fputs("nanoctl: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'nanoctl --help' for more information.\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int port_parse(const char *text, char out[6])
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < 1 || value > 65535)
+        return -1;
+    snprintf(out, 6, "%ld", value);
+    return 0;
+}
+
+static int target_set(struct target *t, const char *host, size_t host_len, const char *port)
+{
+    if (host_len == 0 || host_len >= sizeof(t->host))
+        return -1;
+    memcpy(t->host, host, host_len);
+    t->host[host_len] = '\0';
+    if (port_parse(port, t->port) < 0)
+        return -1;
+    bool v6 = strchr(t->host, ':') != NULL;
+    snprintf(t->display, sizeof(t->display), "%s%s%s:%s", v6 ? "[" : "", t->host, v6 ? "]" : "",
+             t->port);
+    return 0;
+}
+
+/* HOST:PORT or [IPv6]:PORT. A bare IPv6 address with a port is ambiguous
+ * (is "::1:9053" an address?), so it needs the brackets, as in URLs. */
+static int target_parse(const char *text, struct target *t)
+{
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        struct in6_addr addr;
+        char host[INET6_ADDRSTRLEN + 1];
+        size_t len = (size_t)(close - text - 1);
+        if (len == 0 || len >= sizeof(host))
+            return -1;
+        memcpy(host, text + 1, len);
+        host[len] = '\0';
+        if (inet_pton(AF_INET6, host, &addr) != 1)
+            return -1;
+        return target_set(t, host, len, close + 2);
+    }
+    const char *colon = strchr(text, ':');
+    if (colon == NULL || strchr(colon + 1, ':') != NULL)
+        return -1;
+    return target_set(t, text, (size_t)(colon - text), colon + 1);
+}
+
+/* The address to connect to for a listening address: the wildcard
+ * addresses mean "this host", reached over loopback. */
+static const char *connect_host_for(const char *listen_host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, listen_host, &v4) == 1 && v4.s_addr == htonl(INADDR_ANY))
+        return "127.0.0.1";
+    if (inet_pton(AF_INET6, listen_host, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6))
+        return "::1";
+    return listen_host;
+}
+
+static char *file_read(const char *path, size_t *len_out, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap)
+            break;
+        char *bigger = realloc(buf, cap * 2);
+        if (bigger == NULL) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    if (buf == NULL) {
+        snprintf(err, err_len, "cannot read %s: out of memory", path);
+    } else if (ferror(f)) {
+        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len_out = len;
+    return buf;
+}
+
+/* Line and column (from 1) of offset in text, for parse errors. */
+static void text_position(const char *text, size_t offset, int *line, int *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < offset; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else {
+            (*column)++;
+        }
+    }
+}
+
+/* server.mgmt_host and server.mgmt_port of a NanoDNS config. Only those two
+ * keys are read: the rest of the file is the node's business, and a config
+ * the node would refuse still names the node to reload. */
+static int target_from_config(const char *path, struct target *t, char *err, size_t err_len)
+{
+    size_t len;
+    char *text = file_read(path, &len, err, err_len);
+    if (text == NULL)
+        return -1;
+    int rc = -1;
+    struct json_object *root = NULL;
+    struct json_tokener *tok = json_tokener_new();
+    if (tok == NULL) {
+        snprintf(err, err_len, "out of memory");
+        goto out;
+    }
+    if (len > INT32_MAX) {
+        snprintf(err, err_len, "%s: too large to be a NanoDNS config", path);
+        goto out;
+    }
+    root = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (jerr != json_tokener_success) {
+        int line, column;
+        size_t offset = json_tokener_get_parse_end(tok);
+        text_position(text, offset, &line, &column);
+        snprintf(err, err_len, "%s:%d:%d: not valid JSON (%s)", path, line, column,
+                 jerr == json_tokener_continue ? "unexpected end of file"
+                                               : json_tokener_error_desc(jerr));
+        goto out;
+    }
+    struct json_object *server = NULL, *host = NULL, *port = NULL;
+    if (!json_object_is_type(root, json_type_object)) {
+        snprintf(err, err_len, "%s: not a NanoDNS config (not a JSON object)", path);
+        goto out;
+    }
+    if (json_object_object_get_ex(root, "server", &server) &&
+        !json_object_is_type(server, json_type_object)) {
+        snprintf(err, err_len, "%s: \"server\" is not an object", path);
+        goto out;
+    }
+    const char *mgmt_host = "0.0.0.0"; /* the node's default */
+    if (server != NULL && json_object_object_get_ex(server, "mgmt_host", &host)) {
+        if (!json_object_is_type(host, json_type_string)) {
+            snprintf(err, err_len, "%s: server.mgmt_host is not a string", path);
+            goto out;
+        }
+        mgmt_host = json_object_get_string(host);
+    }
+    int64_t mgmt_port = 0; /* the node's default: the API is off */
+    if (server != NULL && json_object_object_get_ex(server, "mgmt_port", &port)) {
+        if (!json_object_is_type(port, json_type_int) ||
+            (mgmt_port = json_object_get_int64(port)) < 0 || mgmt_port > 65535) {
+            snprintf(err, err_len, "%s: server.mgmt_port is not a port number", path);
+            goto out;
+        }
+    }
+    if (mgmt_port == 0) {
+        snprintf(err, err_len, "the management API is off (mgmt_port is 0) in %s", path);
+        goto out;
+    }
+    char port_text[6];
+    snprintf(port_text, sizeof(port_text), "%d", (int)mgmt_port);
+    const char *address = connect_host_for(mgmt_host);
+    if (target_set(t, address, strlen(address), port_text) < 0) {
+        snprintf(err, err_len, "%s: server.mgmt_host is not a usable address", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_object_put(root);
+    if (tok != NULL)
+        json_tokener_free(tok);
+    free(text);
+    return rc;
+}
+
+/* -- reading the API's answers (fields may be missing: print what is there) -- */
+
+static struct json_object *field(struct json_object *obj, const char *key)
+{
+    struct json_object *value;
+    if (obj == NULL || !json_object_object_get_ex(obj, key, &value))
+        return NULL;
+    return value;
+}
+
+static bool field_number(struct json_object *obj, const char *key, double *out)
+{
+    struct json_object *v = field(obj, key);
+    if (v == NULL ||
+        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+        return false;
+    *out = json_object_get_double(v);
+    return true;
+}
+
+/* Counters and versions: unsigned 64-bit in the API. */
+static bool field_count(struct json_object *obj, const char *key, uint64_t *out)
+{
+    struct json_object *v = field(obj, key);
+    if (v == NULL || !json_object_is_type(v, json_type_int))
+        return false;
+    *out = json_object_get_uint64(v);
+    return true;
+}
+
+static const char *field_string(struct json_object *obj, const char *key)
+{
+    struct json_object *v = field(obj, key);
+    return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* -1 when absent or not a boolean. */
+static int field_bool(struct json_object *obj, const char *key)
+{
+    struct json_object *v = field(obj, key);
+    if (v == NULL || !json_object_is_type(v, json_type_boolean))
+        return -1;
+    return json_object_get_boolean(v) ? 1 : 0;
+}
+
+static struct json_object *field_object(struct json_object *obj, const char *key)
+{
+    struct json_object *v = field(obj, key);
+    return v != NULL && json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+static void print_label(const char *label)
+{
+    printf("%-*s", LABEL_WIDTH, label);
+}
+
+/* Each line of text (a multi-line message), the first after the label,
+ * the others indented under it. */
+static void print_lines(FILE *out, const char *text, int indent)
+{
+    bool first = true;
+    while (*text != '\0') {
+        const char *eol = strchr(text, '\n');
+        int n = eol != NULL ? (int)(eol - text) : (int)strlen(text);
+        if (n > 0) {
+            fprintf(out, "%*s%.*s\n", first ? 0 : indent, "", n, text);
+            first = false;
+        }
+        text += n + (eol != NULL);
+    }
+    if (first)
+        fputc('\n', out);
+}
+
+/* "2h 3m": the two largest units, as people say it. */
+static void uptime_format(double seconds, char *out, size_t out_len)
+{
+    uint64_t s = seconds > 0 ? (uint64_t)seconds : 0;
+    uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+    if (d > 0)
+        snprintf(out, out_len, "%" PRIu64 "d %" PRIu64 "h", d, h);
+    else if (h > 0)
+        snprintf(out, out_len, "%" PRIu64 "h %" PRIu64 "m", h, m);
+    else if (m > 0)
+        snprintf(out, out_len, "%" PRIu64 "m %" PRIu64 "s", m, sec);
+    else
+        snprintf(out, out_len, "%" PRIu64 "s", sec);
+}
+
+/* -- the commands ------------------------------------------------------- */
+
+/* A command's verdict on a 2xx answer: EXIT_OK or EXIT_NODE_FAILURE. */
+typedef int (*command_judge)(struct json_object *answer);
+typedef void (*command_print)(struct json_object *answer, const struct target *t);
+
+static int status_judge(struct json_object *metrics)
+{
+    int alive = field_bool(field_object(metrics, "dataplane"), "alive");
+    int valid = field_bool(metrics, "config_valid");
+    return alive == 0 || valid == 0 ? EXIT_NODE_FAILURE : EXIT_OK;
+}
+
+static void status_print(struct json_object *m, const struct target *t)
+{
+    uint64_t count, other;
+    const char *text;
+
+    print_label("node:");
+    printf("%s\n", t->display);
+
+    if (field_count(m, "version", &count)) {
+        print_label("version:");
+        printf("%" PRIu64, count);
+        if ((text = field_string(m, "checksum")) != NULL)
+            printf(" (checksum %s)", text);
+        putchar('\n');
+    }
+    if (field_count(m, "records", &count)) {
+        print_label("records:");
+        printf("%" PRIu64, count);
+        if (field_count(m, "zones", &other))
+            printf(" in %" PRIu64 " zone%s", other, other == 1 ? "" : "s");
+        if (field_count(m, "rewrites", &other))
+            printf(", %" PRIu64 " rewrite rule%s", other, other == 1 ? "" : "s");
+        putchar('\n');
+    }
+    struct json_object *serials = field_object(m, "serial");
+    if (serials != NULL && json_object_object_length(serials) > 0) {
+        print_label("serial:");
+        bool first = true;
+        json_object_object_foreach(serials, zone, serial)
+        {
+            printf("%*s%s %" PRIu64 "\n", first ? 0 : LABEL_WIDTH, "", zone,
+                   json_object_get_uint64(serial));
+            first = false;
+        }
+    }
+    double uptime = -1;
+    if (field_number(m, "uptime_s", &uptime)) {
+        char human[64];
+        uptime_format(uptime, human, sizeof(human));
+        print_label("uptime:");
+        printf("%s\n", human);
+    }
+    struct json_object *queries = field_object(m, "queries");
+    if (field_count(queries, "total", &count)) {
+        /* One request, so the rate is the average since start, not a
+         * current rate: say so. */
+        print_label("queries:");
+        if (uptime >= 1) {
+            double rate = (double)count / uptime;
+            printf(rate < 10 ? "%.2f/s avg " : "%.0f/s avg ", rate);
+        }
+        printf("(%" PRIu64 " total", count);
+        if (field_count(queries, "udp", &count))
+            printf(", udp %" PRIu64, count);
+        if (field_count(queries, "tcp", &count))
+            printf(", tcp %" PRIu64, count);
+        printf(")\n");
+    }
+    struct json_object *cache = field_object(m, "cache");
+    if (cache != NULL) {
+        uint64_t hits = 0, misses = 0;
+        bool have = field_count(cache, "hits", &hits) && field_count(cache, "misses", &misses);
+        print_label("cache:");
+        /* From the counts rather than hit_rate, so a fraction and a
+         * percentage cannot be confused. */
+        if (have && hits + misses > 0)
+            printf("%.1f%% hit rate (%" PRIu64 " hits, %" PRIu64 " misses",
+                   100.0 * (double)hits / (double)(hits + misses), hits, misses);
+        else
+            printf("no lookups yet (");
+        if (field_count(cache, "size", &count))
+            printf("%s%" PRIu64 " entries", have && hits + misses > 0 ? ", " : "", count);
+        printf(")\n");
+    }
+    struct json_object *dataplane = field_object(m, "dataplane");
+    int alive = field_bool(dataplane, "alive");
+    if (alive >= 0) {
+        print_label("data plane:");
+        printf("%s", alive ? "answering" : "NOT ANSWERING");
+        if (field_count(dataplane, "pid", &count) && count > 0)
+            printf(" (pid %" PRIu64, count);
+        else
+            printf(" (no process");
+        if (field_count(dataplane, "image_version", &other) && other > 0)
+            printf(", image version %" PRIu64, other);
+        printf(")\n");
+    }
+    int valid = field_bool(m, "config_valid");
+    if (valid >= 0) {
+        print_label("config:");
+        if (valid) {
+            printf("valid\n");
+        } else {
+            printf("INVALID: serving the last good config\n");
+            if ((text = field_string(m, "last_error")) != NULL) {
+                printf("%*s", LABEL_WIDTH, "");
+                print_lines(stdout, text, LABEL_WIDTH);
+            }
+        }
+    } else if ((text = field_string(m, "last_error")) != NULL) {
+        print_label("last error:");
+        print_lines(stdout, text, LABEL_WIDTH);
+    }
+    if (field_count(m, "reloads", &count)) {
+        print_label("reloads:");
+        printf("%" PRIu64, count);
+        if (field_count(m, "reload_failures", &other))
+            printf(" (%" PRIu64 " refused)", other);
+        putchar('\n');
+    }
+}
+
+static int reload_judge(struct json_object *answer)
+{
+    (void)answer;
+    return EXIT_OK;
+}
+
+static void reload_print(struct json_object *answer, const struct target *t)
+{
+    (void)t;
+    uint64_t version = 0, records = 0;
+    field_count(answer, "version", &version);
+    field_count(answer, "records", &records);
+    printf("reloaded: version %" PRIu64 ", %" PRIu64 " record%s\n", version, records,
+           records == 1 ? "" : "s");
+    struct json_object *peers = field_object(answer, "peers");
+    if (peers == NULL)
+        return;
+    json_object_object_foreach(peers, peer, result)
+    {
+        const char *text = json_object_is_type(result, json_type_string)
+                               ? json_object_get_string(result)
+                               : field_string(result, "status");
+        if (text == NULL)
+            text = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
+        printf("  peer %s: %s\n", peer, text);
+    }
+}
+
+/* A cluster member is healthy when reachable and its status is "ok". */
+static bool member_ok(struct json_object *member, bool is_self)
+{
+    const char *status = field_string(member, "status");
+    return (is_self || field_bool(member, "reachable") == 1) && status != NULL &&
+           strcmp(status, "ok") == 0;
+}
+
+static int cluster_judge(struct json_object *answer)
+{
+    if (!member_ok(field_object(answer, "self"), true))
+        return EXIT_NODE_FAILURE;
+    struct json_object *peers = field_object(answer, "peers");
+    if (peers != NULL) {
+        json_object_object_foreach(peers, name, peer)
+        {
+            (void)name;
+            if (!member_ok(peer, false))
+                return EXIT_NODE_FAILURE;
+        }
+    }
+    return EXIT_OK;
+}
+
+struct cluster_row {
+    char node[300];
+    char status[32];
+    char version[24];
+    char records[24];
+};
+
+static void cluster_row_fill(struct cluster_row *row, struct json_object *member, bool is_self)
+{
+    uint64_t n;
+    const char *status = field_string(member, "status");
+    if (!is_self && field_bool(member, "reachable") != 1)
+        status = "UNREACHABLE";
+    snprintf(row->status, sizeof(row->status), "%s", status != NULL ? status : "-");
+    if (field_count(member, "version", &n))
+        snprintf(row->version, sizeof(row->version), "%" PRIu64, n);
+    else
+        snprintf(row->version, sizeof(row->version), "-");
+    if (field_count(member, "records", &n))
+        snprintf(row->records, sizeof(row->records), "%" PRIu64, n);
+    else
+        snprintf(row->records, sizeof(row->records), "-");
+}
+
+static void cluster_print(struct json_object *answer, const struct target *t)
+{
+    struct json_object *peers = field_object(answer, "peers");
+    size_t count = 1 + (peers != NULL ? (size_t)json_object_object_length(peers) : 0);
+    struct cluster_row *rows = calloc(count, sizeof(*rows));
+    if (rows == NULL) {
+        fprintf(stderr, "nanoctl: out of memory\n");
+        return;
+    }
+    snprintf(rows[0].node, sizeof(rows[0].node), "%s (this node)", t->display);
+    cluster_row_fill(&rows[0], field_object(answer, "self"), true);
+    size_t n = 1;
+    if (peers != NULL) {
+        json_object_object_foreach(peers, name, peer)
+        {
+            snprintf(rows[n].node, sizeof(rows[n].node), "%s", name);
+            cluster_row_fill(&rows[n], peer, false);
+            n++;
+        }
+    }
+    int widths[3] = {4, 6, 7}; /* NODE, STATUS, VERSION */
+    for (size_t i = 0; i < n; i++) {
+        int w[3] = {(int)strlen(rows[i].node), (int)strlen(rows[i].status),
+                    (int)strlen(rows[i].version)};
+        for (int c = 0; c < 3; c++)
+            if (w[c] > widths[c])
+                widths[c] = w[c];
+    }
+    printf("%-*s  %-*s  %-*s  %s\n", widths[0], "NODE", widths[1], "STATUS", widths[2], "VERSION",
+           "RECORDS");
+    bool same_version = true;
+    size_t healthy = 0;
+    for (size_t i = 0; i < n; i++) {
+        printf("%-*s  %-*s  %-*s  %s\n", widths[0], rows[i].node, widths[1], rows[i].status,
+               widths[2], rows[i].version, rows[i].records);
+        if (strcmp(rows[i].status, "ok") == 0) {
+            healthy++;
+            same_version = same_version && strcmp(rows[i].version, rows[0].version) == 0;
+        }
+    }
+    if (n > 1)
+        printf("%zu of %zu nodes ok%s\n", healthy, n,
+               healthy > 1 ? (same_version ? ", all at the same version" : ", versions differ")
+                           : "");
+    free(rows);
+}
+
+struct command {
+    const char *name;
+    const char *method;
+    const char *path;
+    command_judge judge;
+    command_print print;
+};
+
+static const struct command commands[] = {
+    {"status", "GET", "/metrics", status_judge, status_print},
+    {"reload", "POST", "/reload", reload_judge, reload_print},
+    {"cluster", "GET", "/cluster", cluster_judge, cluster_print},
+};
+
+/* The answer to a failed request, as the node explains it: its "errors"
+ * (every finding of an invalid config, one per line), else its "error" or
+ * "message", else the body's first line. */
+static void failure_print(const struct command *cmd, const struct target *t,
+                          const struct http_response *response, struct json_object *answer)
+{
+    struct json_object *errors = field(answer, "errors");
+    if (strcmp(cmd->name, "reload") == 0 && response->status == 422)
+        fprintf(stderr, "nanoctl: reload refused: the config does not validate; the node keeps "
+                        "serving the last good config\n");
+    else
+        fprintf(stderr, "nanoctl: %s answered HTTP %d to %s %s\n", t->display, response->status,
+                cmd->method, cmd->path);
+    if (errors != NULL && json_object_is_type(errors, json_type_array)) {
+        size_t n = json_object_array_length(errors);
+        for (size_t i = 0; i < n; i++) {
+            const char *text = json_object_get_string(json_object_array_get_idx(errors, i));
+            print_lines(stderr, text != NULL ? text : "", 0);
+        }
+        return;
+    }
+    const char *text = field_string(answer, "error");
+    if (text == NULL)
+        text = field_string(answer, "message");
+    if (text != NULL) {
+        print_lines(stderr, text, 0);
+        return;
+    }
+    if (answer == NULL && response->body_len > 0) {
+        const char *eol = strchr(response->body, '\n');
+        int n = eol != NULL ? (int)(eol - response->body) : (int)strlen(response->body);
+        fprintf(stderr, "%.*s\n", n > 200 ? 200 : n, response->body);
+    }
+}
+
+/* The API's answer with "schema_version" added as its first member. */
+static void json_print(struct json_object *answer)
+{
+    struct json_object *out = json_object_new_object();
+    if (out == NULL) {
+        fprintf(stderr, "nanoctl: out of memory\n");
+        return;
+    }
+    json_object_object_add(out, "schema_version", json_object_new_int(JSON_SCHEMA_VERSION));
+    json_object_object_foreach(answer, key, value)
+    {
+        if (strcmp(key, "schema_version") != 0)
+            json_object_object_add(out, key, json_object_get(value));
+    }
+    puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(out);
+}
+
+/* The body as a JSON object, or NULL. */
+static struct json_object *answer_parse(const struct http_response *response)
+{
+    if (response->body_len == 0 || response->body_len > INT32_MAX)
+        return NULL;
+    struct json_tokener *tok = json_tokener_new();
+    if (tok == NULL)
+        return NULL;
+    struct json_object *obj = json_tokener_parse_ex(tok, response->body, (int)response->body_len);
+    bool ok = json_tokener_get_error(tok) == json_tokener_success &&
+              json_object_is_type(obj, json_type_object);
+    json_tokener_free(tok);
+    if (!ok) {
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static int command_run(const struct command *cmd, const struct target *t, bool json, int timeout_ms)
+{
+    struct http_response response;
+    char err[256];
+    if (http_request(t->host, t->port, cmd->method, cmd->path, timeout_ms, &response, err,
+                     sizeof(err)) < 0) {
+        fprintf(stderr, "nanoctl: cannot reach the node at %s: %s\n", t->display, err);
+        return EXIT_UNREACHABLE;
+    }
+    struct json_object *answer = answer_parse(&response);
+    int rc;
+    if (response.status < 200 || response.status > 299) {
+        if (json && answer != NULL)
+            json_print(answer);
+        else
+            failure_print(cmd, t, &response, answer);
+        rc = EXIT_NODE_FAILURE;
+    } else if (answer == NULL) {
+        fprintf(stderr, "nanoctl: %s answered %s %s with something that is not a JSON object\n",
+                t->display, cmd->method, cmd->path);
+        rc = EXIT_NODE_FAILURE;
+    } else {
+        if (json)
+            json_print(answer);
+        else
+            cmd->print(answer, t);
+        rc = cmd->judge(answer);
+    }
+    json_object_put(answer);
+    http_response_free(&response);
+    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+        fprintf(stderr, "nanoctl: cannot write the output: %s\n", strerror(errno));
+        rc = EXIT_NODE_FAILURE;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"server", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *server = NULL;
+    bool json = false;
+    double timeout_s = DEFAULT_TIMEOUT_S;
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":c:s:jt:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 's':
+            server = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 't': {
+            char *end;
+            errno = 0;
+            timeout_s = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(timeout_s > 0) ||
+                timeout_s > MAX_TIMEOUT_S)
+                return usage_error("--timeout must be a number of seconds from 0.001 to %.0f, "
+                                   "not '%s'",
+                                   MAX_TIMEOUT_S, optarg);
+            break;
+        }
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("nanoctl %s\n", NANODNS_VERSION);
+            return EXIT_OK;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt != 0)
+                return usage_error("unknown option '-%c'", optopt);
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("missing COMMAND (status, reload or cluster)");
+    if (argc - optind > 1)
+        return usage_error("unexpected argument '%s'", argv[optind + 1]);
+    const struct command *cmd = NULL;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[optind], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (cmd == NULL)
+        return usage_error("unknown command '%s' (status, reload or cluster)", argv[optind]);
+    if (config_path != NULL && server != NULL)
+        return usage_error("-c and -s cannot be used together");
+
+    struct target target;
+    if (server != NULL) {
+        if (target_parse(server, &target) < 0)
+            return usage_error("-s wants HOST:PORT or [IPv6]:PORT with a port from 1 to 65535, "
+                               "not '%s'",
+                               server);
+    } else {
+        char err[PATH_MAX + 256];
+        if (target_from_config(config_path != NULL ? config_path : DEFAULT_CONFIG_PATH, &target,
+                               err, sizeof(err)) < 0) {
+            fprintf(stderr, "nanoctl: %s\n", err);
+            if (config_path == NULL)
+                fprintf(stderr, "nanoctl: give the config with -c FILE or the address with "
+                                "-s HOST:PORT\n");
+            return EXIT_USAGE;
+        }
+    }
+    int timeout_ms = (int)(timeout_s * 1000 + 0.999); /* at least 1 ms */
+    return command_run(cmd, &target, json, timeout_ms);
+}

@@ -1,0 +1,778 @@
+"""nanoctl: how it finds the node, what it prints, and its exit status
+(0 ok, 1 the node reported a failure, 2 usage error, 3 node unreachable).
+
+Two kinds of node: a fake management API in this process (canned answers,
+so a 422, a 503 or a dead data plane are deterministic), and a real
+`nanodns start` with its API on a free loopback port."""
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+import harness
+
+NANOCTL = os.path.join(harness.BUILD_DIR, "nanoctl")
+RUN_TIMEOUT = 20  # seconds for one nanoctl run, far above its own --timeout
+
+OK, NODE_FAILURE, USAGE, UNREACHABLE = 0, 1, 2, 3
+
+
+def nanoctl(*args):
+    """Run nanoctl to completion; CompletedProcess with text output."""
+    proc = subprocess.run(
+        [NANOCTL] + [str(a) for a in args], capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    report = harness.sanitizer_report(proc.stderr)
+    assert not report, "nanoctl %s:\n%s" % (" ".join(map(str, args)), report)
+    return proc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nanoctl_built():
+    if not os.access(NANOCTL, os.X_OK):
+        pytest.fail("%s is not built (set NANODNS_BUILD_DIR)" % NANOCTL, pytrace=False)
+
+
+# -- a fake node ------------------------------------------------------------
+
+
+class FakeNode:
+    """A stand-in management API: answers (method, path) with a canned
+    (status, body) and records every request it gets."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.routes = {}
+        self.requests = []
+        node = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self):
+                node.requests.append((self.command, self.path, dict(self.headers)))
+                status, body = node.routes.get(
+                    (self.command, self.path), (404, {"error": "no such endpoint"})
+                )
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = answer
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            daemon_threads = True
+
+        self.server = Server((host, 0), Handler)
+        self.host = host
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def address(self):
+        return ("[%s]:%d" if ":" in self.host else "%s:%d") % (self.host, self.port)
+
+    def route(self, method, path, status, body):
+        self.routes[(method, path)] = (status, body)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake():
+    node = FakeNode()
+    yield node
+    node.close()
+
+
+# What GET /metrics answers on a healthy node: up 2h 3m 5s, 14770 queries.
+METRICS = {
+    "uptime_s": 7385,
+    "version": 7,
+    "checksum": "0123456789abcdef",
+    "serial": {"x.test": 2024010108},
+    "records": 12,
+    "zones": 2,
+    "rewrites": 1,
+    "config_valid": True,
+    "last_error": None,
+    "cache": {"size": 50, "hits": 900, "misses": 100, "hit_rate": 0.9},
+    "queries": {"total": 14770, "udp": 14000, "tcp": 770},
+    "rcodes": {"NOERROR": 14000, "NXDOMAIN": 770},
+    "answers": {"authoritative": 14770},
+    "qtypes": {"A": 14770},
+    "truncated": 0,
+    "dropped": 0,
+    "reloads": 3,
+    "reload_failures": 1,
+    "dataplane": {"alive": True, "pid": 4242, "image_version": 7},
+}
+
+CONFIG_ERRORS = [
+    "nanodns.json:12:35: records[1].value: \"192.168.1.300\" is not an IPv4 address",
+    "nanodns.json:13:44: records[2].tll: unknown key (did you mean \"ttl\"?)",
+]
+
+
+def metrics(**changes):
+    answer = json.loads(json.dumps(METRICS))
+    answer.update(changes)
+    return answer
+
+
+def line_with(text, label):
+    """The output line that starts with label ("" when none)."""
+    for line in text.splitlines():
+        if line.startswith(label):
+            return line
+    return ""
+
+
+# -- status against a fake node ---------------------------------------------
+
+
+def test_status_asks_for_metrics_in_json(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    nanoctl("-s", fake.address, "status")
+    method, path, headers = fake.requests[0]
+    assert (method, path) == ("GET", "/metrics")
+    assert headers.get("Accept") == "application/json"
+
+
+def test_status_of_a_healthy_node_exits_0(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_status_shows_version_records_and_zones(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    out = nanoctl("-s", fake.address, "status").stdout
+    assert "7" in line_with(out, "version:")
+    assert "0123456789abcdef" in line_with(out, "version:")
+    assert "12" in line_with(out, "records:") and "2 zones" in line_with(out, "records:")
+
+
+def test_status_shows_the_served_serial_of_each_zone(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    out = nanoctl("-s", fake.address, "status").stdout
+    assert "x.test 2024010108" in line_with(out, "serial:")
+
+
+def test_status_shows_uptime_in_hours_and_minutes(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    out = nanoctl("-s", fake.address, "status").stdout
+    assert line_with(out, "uptime:").split(None, 1)[1] == "2h 3m"
+
+
+@pytest.mark.parametrize(
+    "seconds, shown", [(0, "0s"), (59, "59s"), (61, "1m 1s"), (3600, "1h 0m"), (90061, "1d 1h")]
+)
+def test_status_uptime_uses_the_two_largest_units(fake, seconds, shown):
+    fake.route("GET", "/metrics", 200, metrics(uptime_s=seconds))
+    out = nanoctl("-s", fake.address, "status").stdout
+    assert line_with(out, "uptime:").split(None, 1)[1] == shown
+
+
+def test_status_shows_the_average_query_rate_since_start(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    queries = line_with(nanoctl("-s", fake.address, "status").stdout, "queries:")
+    assert "2.00/s avg" in queries  # 14770 queries in 7385 s
+    assert "14770 total" in queries and "udp 14000" in queries and "tcp 770" in queries
+
+
+def test_status_gives_no_rate_in_the_first_second(fake):
+    fake.route("GET", "/metrics", 200, metrics(uptime_s=0.4, queries={"total": 30}))
+    queries = line_with(nanoctl("-s", fake.address, "status").stdout, "queries:")
+    assert queries.split(None, 1)[1] == "(30 total)"
+
+
+def test_status_shows_the_cache_hit_rate(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    cache = line_with(nanoctl("-s", fake.address, "status").stdout, "cache:")
+    assert "90.0% hit rate" in cache
+
+
+def test_status_shows_a_cache_without_lookups(fake):
+    fake.route("GET", "/metrics", 200, metrics(cache={"size": 0, "hits": 0, "misses": 0}))
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == OK
+    assert "no lookups yet" in line_with(proc.stdout, "cache:")
+
+
+def test_status_shows_the_data_plane_answering(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    out = nanoctl("-s", fake.address, "status").stdout
+    assert line_with(out, "data plane:").split(None, 2)[2].startswith("answering (pid 4242")
+
+
+def test_status_shows_a_valid_config(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    out = nanoctl("-s", fake.address, "status").stdout
+    assert line_with(out, "config:").split() == ["config:", "valid"]
+
+
+def test_status_exits_1_when_the_data_plane_is_not_answering(fake):
+    fake.route(
+        "GET", "/metrics", 200, metrics(dataplane={"alive": False, "pid": 0, "image_version": 0})
+    )
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == NODE_FAILURE
+    assert "NOT ANSWERING" in line_with(proc.stdout, "data plane:")
+
+
+def test_status_exits_1_and_shows_the_error_when_the_config_is_invalid(fake):
+    last_error = "\n".join(CONFIG_ERRORS)
+    fake.route("GET", "/metrics", 200, metrics(config_valid=False, last_error=last_error))
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == NODE_FAILURE
+    assert "INVALID: serving the last good config" in line_with(proc.stdout, "config:")
+    for error in CONFIG_ERRORS:
+        assert error in proc.stdout
+
+
+def test_status_exits_1_when_the_node_answers_503(fake):
+    fake.route("GET", "/metrics", 503, {"status": "unavailable", "error": "data plane down"})
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == NODE_FAILURE
+    assert "503" in proc.stderr and "data plane down" in proc.stderr
+
+
+def test_status_exits_1_when_the_answer_is_not_json(fake):
+    fake.route("GET", "/metrics", 200, b"<html>hello</html>")
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == NODE_FAILURE
+    assert "not a JSON object" in proc.stderr
+
+
+def test_status_prints_what_is_there_when_fields_are_missing(fake):
+    fake.route("GET", "/metrics", 200, {"version": 3})
+    proc = nanoctl("-s", fake.address, "status")
+    assert proc.returncode == OK
+    assert "3" in line_with(proc.stdout, "version:")
+
+
+# -- --json -----------------------------------------------------------------
+
+
+def test_json_prints_the_api_answer_with_schema_version(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    proc = nanoctl("-s", fake.address, "--json", "status")
+    assert proc.returncode == OK
+    printed = json.loads(proc.stdout)
+    assert printed.pop("schema_version") == 1
+    assert printed == METRICS
+
+
+def test_json_puts_schema_version_first(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    printed = json.loads(nanoctl("-s", fake.address, "--json", "status").stdout)
+    assert list(printed)[0] == "schema_version"
+
+
+def test_json_is_pretty_printed(fake):
+    fake.route("GET", "/metrics", 200, METRICS)
+    out = nanoctl("-s", fake.address, "status", "--json").stdout
+    assert len(out.splitlines()) > len(METRICS)
+
+
+def test_json_status_keeps_the_exit_status_of_a_failure(fake):
+    fake.route("GET", "/metrics", 200, metrics(config_valid=False, last_error="x"))
+    proc = nanoctl("-s", fake.address, "--json", "status")
+    assert proc.returncode == NODE_FAILURE
+    assert json.loads(proc.stdout)["config_valid"] is False
+
+
+# -- reload -----------------------------------------------------------------
+
+RELOADED = {"status": "reloaded", "version": 8, "records": 13, "peers": {}}
+
+
+def test_reload_posts_to_reload(fake):
+    fake.route("POST", "/reload", 200, RELOADED)
+    nanoctl("-s", fake.address, "reload")
+    assert [(m, p) for m, p, _ in fake.requests] == [("POST", "/reload")]
+
+
+def test_reload_prints_the_new_version_and_records(fake):
+    fake.route("POST", "/reload", 200, RELOADED)
+    proc = nanoctl("-s", fake.address, "reload")
+    assert proc.returncode == OK
+    assert proc.stdout == "reloaded: version 8, 13 records\n"
+
+
+def test_reload_refused_prints_every_error_and_exits_1(fake):
+    fake.route("POST", "/reload", 422, {"status": "invalid", "errors": CONFIG_ERRORS})
+    proc = nanoctl("-s", fake.address, "reload")
+    assert proc.returncode == NODE_FAILURE
+    lines = proc.stderr.splitlines()
+    for error in CONFIG_ERRORS:
+        assert error in lines  # one per line, as the node wrote it
+
+
+def test_reload_refused_with_json_prints_the_errors_as_json(fake):
+    fake.route("POST", "/reload", 422, {"status": "invalid", "errors": CONFIG_ERRORS})
+    proc = nanoctl("-s", fake.address, "--json", "reload")
+    assert proc.returncode == NODE_FAILURE
+    printed = json.loads(proc.stdout)
+    assert printed["schema_version"] == 1 and printed["errors"] == CONFIG_ERRORS
+
+
+def test_reload_forbidden_exits_1_with_the_reason(fake):
+    fake.route("POST", "/reload", 403, {"error": "changes are accepted from loopback only"})
+    proc = nanoctl("-s", fake.address, "reload")
+    assert proc.returncode == NODE_FAILURE
+    assert "403" in proc.stderr and "loopback only" in proc.stderr
+
+
+# -- cluster ----------------------------------------------------------------
+
+CLUSTER = {
+    "self": {"status": "ok", "version": 7, "records": 12},
+    "peers": {
+        "10.0.0.2:9053": {"reachable": True, "version": 7, "status": "ok"},
+        "10.0.0.3:9053": {"reachable": True, "version": 7, "status": "ok"},
+    },
+}
+
+
+def test_cluster_lists_this_node_and_every_peer(fake):
+    fake.route("GET", "/cluster", 200, CLUSTER)
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == OK
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    assert rows[0] == ["NODE", "STATUS", "VERSION", "RECORDS"]
+    assert rows[1] == [fake.address, "(this", "node)", "ok", "7", "12"]
+    assert rows[2] == ["10.0.0.2:9053", "ok", "7", "-"]
+    assert rows[3] == ["10.0.0.3:9053", "ok", "7", "-"]
+
+
+def test_cluster_exits_1_when_a_peer_is_unreachable(fake):
+    answer = json.loads(json.dumps(CLUSTER))
+    answer["peers"]["10.0.0.3:9053"] = {"reachable": False, "version": None, "status": None}
+    fake.route("GET", "/cluster", 200, answer)
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == NODE_FAILURE
+    row = line_with(proc.stdout, "10.0.0.3:9053").split()
+    assert row == ["10.0.0.3:9053", "UNREACHABLE", "-", "-"]
+
+
+def test_cluster_without_peers_is_this_node_alone(fake):
+    fake.route("GET", "/cluster", 200, {"self": CLUSTER["self"], "peers": {}})
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == OK
+    assert len(proc.stdout.splitlines()) == 2
+
+
+# -- finding the node --------------------------------------------------------
+
+
+def write_json(tmp_path, config, name="nanodns.json"):
+    path = tmp_path / name
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    return path
+
+
+def test_config_gives_the_address(fake, tmp_path):
+    fake.route("GET", "/metrics", 200, METRICS)
+    config = write_json(tmp_path, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    proc = nanoctl("-c", config, "status")
+    assert proc.returncode == OK, proc.stderr
+    assert len(fake.requests) == 1
+
+
+def test_config_wildcard_mgmt_host_connects_over_loopback(fake, tmp_path):
+    fake.route("GET", "/metrics", 200, METRICS)
+    config = write_json(tmp_path, {"server": {"mgmt_host": "0.0.0.0", "mgmt_port": fake.port}})
+    proc = nanoctl("--config", config, "status")
+    assert proc.returncode == OK, proc.stderr
+    assert "127.0.0.1:%d" % fake.port in line_with(proc.stdout, "node:")
+
+
+def test_config_without_mgmt_host_uses_the_default_wildcard(fake, tmp_path):
+    fake.route("GET", "/metrics", 200, METRICS)
+    config = write_json(tmp_path, {"server": {"mgmt_port": fake.port}})
+    assert nanoctl("-c", config, "status").returncode == OK
+
+
+def test_config_that_the_node_would_refuse_still_gives_the_address(fake, tmp_path):
+    fake.route("POST", "/reload", 422, {"status": "invalid", "errors": CONFIG_ERRORS})
+    config = write_json(
+        tmp_path,
+        {"server": {"mgmt_port": fake.port, "tll": 3}, "records": [{"name": "x", "type": "A"}]},
+    )
+    assert nanoctl("-c", config, "reload").returncode == NODE_FAILURE
+
+
+def test_config_with_the_api_off_is_a_usage_error(tmp_path):
+    config = write_json(tmp_path, {"server": {"mgmt_port": 0}})
+    proc = nanoctl("-c", config, "status")
+    assert proc.returncode == USAGE
+    assert "the management API is off (mgmt_port is 0) in %s" % config in proc.stderr
+
+
+def test_config_without_mgmt_port_has_the_api_off(tmp_path):
+    config = write_json(tmp_path, {"server": {"port": 53}})
+    proc = nanoctl("-c", config, "status")
+    assert proc.returncode == USAGE
+    assert "management API is off" in proc.stderr
+
+
+def test_missing_config_is_a_usage_error(tmp_path):
+    proc = nanoctl("-c", tmp_path / "absent.json", "status")
+    assert proc.returncode == USAGE
+    assert "absent.json" in proc.stderr and "No such file" in proc.stderr
+
+
+def test_config_that_is_not_json_is_a_usage_error_with_line_and_column(tmp_path):
+    config = write_json(tmp_path, '{\n  "server": {\n    "mgmt_port" 9053\n  }\n}\n')
+    proc = nanoctl("-c", config, "status")
+    assert proc.returncode == USAGE
+    assert "%s:3:" % config in proc.stderr
+
+
+def test_config_with_a_bad_mgmt_port_is_a_usage_error(tmp_path):
+    config = write_json(tmp_path, {"server": {"mgmt_port": "9053"}})
+    assert nanoctl("-c", config, "status").returncode == USAGE
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no ::1 on this host")
+def test_server_option_takes_a_bracketed_ipv6_address():
+    node = FakeNode("::1")
+    try:
+        node.route("GET", "/metrics", 200, METRICS)
+        proc = nanoctl("-s", "[::1]:%d" % node.port, "status")
+        assert proc.returncode == OK, proc.stderr
+    finally:
+        node.close()
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no ::1 on this host")
+def test_config_wildcard_ipv6_mgmt_host_connects_to_ipv6_loopback(tmp_path):
+    node = FakeNode("::1")
+    try:
+        node.route("GET", "/metrics", 200, METRICS)
+        config = write_json(tmp_path, {"server": {"mgmt_host": "::", "mgmt_port": node.port}})
+        proc = nanoctl("-c", config, "status")
+        assert proc.returncode == OK, proc.stderr
+        assert "[::1]:%d" % node.port in line_with(proc.stdout, "node:")
+    finally:
+        node.close()
+
+
+# -- an unreachable node ------------------------------------------------------
+
+
+def test_refused_connection_exits_3():
+    port = harness.free_port()
+    proc = nanoctl("-s", "127.0.0.1:%d" % port, "status")
+    assert proc.returncode == UNREACHABLE
+    assert "Connection refused" in proc.stderr
+
+
+def test_node_that_never_answers_exits_3_after_the_timeout():
+    # A listening socket nobody accepts from: the handshake completes in the
+    # kernel, the request is sent, no answer ever comes.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        start = time.monotonic()
+        address = "127.0.0.1:%d" % listener.getsockname()[1]
+        proc = nanoctl("-s", address, "--timeout", "0.5", "status")
+        elapsed = time.monotonic() - start
+    assert proc.returncode == UNREACHABLE
+    assert "timed out" in proc.stderr
+    assert elapsed < 3
+
+
+def serve_once(reply):
+    """A listener that answers one connection with reply bytes and closes."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def run():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(4096)
+            except OSError:
+                pass
+            conn.sendall(reply)
+        listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_something_that_is_not_http_exits_3():
+    port = serve_once(b"SSH-2.0-OpenSSH_9.2\r\n")
+    proc = nanoctl("-s", "127.0.0.1:%d" % port, "status")
+    assert proc.returncode == UNREACHABLE
+    assert "not HTTP" in proc.stderr
+
+
+def test_connection_closed_without_an_answer_exits_3():
+    port = serve_once(b"")
+    proc = nanoctl("-s", "127.0.0.1:%d" % port, "status")
+    assert proc.returncode == UNREACHABLE
+
+
+def test_answer_cut_short_exits_3():
+    port = serve_once(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n{\"version\": 1")
+    proc = nanoctl("-s", "127.0.0.1:%d" % port, "status")
+    assert proc.returncode == UNREACHABLE
+    assert "middle of the answer" in proc.stderr
+
+
+def test_answer_delimited_by_close_is_read_whole():
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+    port = serve_once(head + json.dumps(METRICS).encode())
+    proc = nanoctl("-s", "127.0.0.1:%d" % port, "--json", "status")
+    assert proc.returncode == OK, proc.stderr
+    assert json.loads(proc.stdout)["version"] == 7
+
+
+# -- usage ------------------------------------------------------------------
+
+
+def test_help_prints_the_usage_and_exits_0():
+    proc = nanoctl("--help")
+    assert proc.returncode == OK
+    assert proc.stdout.startswith("usage: nanoctl")
+    for command in ("status", "reload", "cluster"):
+        assert command in proc.stdout
+
+
+def test_version_prints_the_version():
+    proc = nanoctl("--version")
+    assert proc.returncode == OK
+    assert proc.stdout.startswith("nanoctl ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["status", "extra"],
+        ["--bogus", "status"],
+        ["-x", "status"],
+        ["status", "--timeout"],
+        ["--timeout", "0", "status"],
+        ["--timeout", "soon", "status"],
+        ["-s", "127.0.0.1:1", "-c", "/dev/null", "status"],
+    ],
+    ids=lambda args: " ".join(args) or "no arguments",
+)
+def test_bad_usage_exits_2(args):
+    proc = nanoctl(*args)
+    assert proc.returncode == USAGE
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("nanoctl: ")
+
+
+@pytest.mark.parametrize(
+    "server",
+    ["127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:x", ":9053",
+     "::1:9053", "[::1]", "[::1]9053", "[not-v6]:9053"],
+)
+def test_bad_server_address_exits_2(server):
+    proc = nanoctl("-s", server, "status")
+    assert proc.returncode == USAGE
+    assert "HOST:PORT" in proc.stderr
+
+
+# -- a real node --------------------------------------------------------------
+
+ZONE = {
+    "soa": {
+        "mname": "ns1.ctl.test",
+        "rname": "hostmaster.ctl.test",
+        "serial": 100,
+        "refresh": 3600,
+        "retry": 900,
+        "expire": 604800,
+        "minimum": 300,
+    },
+    "ns": ["ns1.ctl.test"],
+}
+
+
+def node_config(mgmt_port, records=None):
+    return {
+        "server": harness.base_server(mgmt_host="127.0.0.1", mgmt_port=mgmt_port),
+        "zones": {"ctl.test": ZONE},
+        "records": records
+        if records is not None
+        else [
+            {"name": "ns1.ctl.test", "type": "A", "value": "10.0.0.1"},
+            {"name": "www.ctl.test", "type": "A", "value": "10.0.0.80"},
+        ],
+        "rewrites": [],
+    }
+
+
+def start_node():
+    """A real nanodns with its management API on a free loopback port, in a
+    directory of its own under /tmp that any user may traverse: started as
+    root, the data plane runs as an unprivileged user and must still read the
+    images that reloads publish (pytest's directories are 0700)."""
+    for attempt in range(3):
+        directory = tempfile.mkdtemp(prefix="nanoctl-test-", dir="/tmp")
+        os.chmod(directory, 0o755)
+        port = harness.free_port()
+        server = harness.Server(directory, node_config(port))
+        server.mgmt = "127.0.0.1:%d" % port
+        try:
+            return server.start()
+        except RuntimeError:
+            shutil.rmtree(directory, ignore_errors=True)
+            # free_port() released the ports before nanodns bound them.
+            if "address already in use" not in server.stderr_text().lower() or attempt == 2:
+                raise
+
+
+def stop_node(server):
+    """Stop the node: it must exit 0, with no sanitizer report."""
+    rc = server.stop()
+    server.kill()
+    shutil.rmtree(server.tmpdir, ignore_errors=True)
+    assert rc == 0, "nanodns: exit %r after SIGTERM; stderr:\n%s" % (rc, server.stderr_text())
+    report = harness.sanitizer_report(server.stderr_text())
+    assert not report, report
+
+
+@pytest.fixture
+def node():
+    server = start_node()
+    yield server
+    stop_node(server)
+
+
+def edit_config(server, change):
+    """Apply change(config dict) to the node's config file, as an operator would."""
+    with open(server.config_path) as f:
+        config = json.load(f)
+    change(config)
+    harness.write_config(os.path.dirname(server.config_path), config)
+
+
+def answers_within(server, name, want, timeout):
+    """True once name/A answers exactly want, polled until timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = server.ask(name, "A")
+        if harness.texts(harness.rrset(answer.answer, name, "A")) == want:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)  # the switch has no event a client can wait on
+
+
+def test_real_node_status_exits_0_and_shows_version_and_records(node):
+    proc = nanoctl("-s", node.mgmt, "status")
+    assert proc.returncode == OK, proc.stdout + proc.stderr
+    assert line_with(proc.stdout, "version:").split()[1] == "1"
+    assert line_with(proc.stdout, "records:").split()[1] == "2"
+    assert "answering" in line_with(proc.stdout, "data plane:")
+    assert line_with(proc.stdout, "config:").split() == ["config:", "valid"]
+
+
+def test_real_node_status_shows_the_served_serial(node):
+    out = nanoctl("-s", node.mgmt, "status").stdout
+    assert "ctl.test 101" in line_with(out, "serial:")  # serial 100 + config_version 1
+
+
+def test_real_node_json_status_parses_and_has_schema_version(node):
+    proc = nanoctl("-s", node.mgmt, "--json", "status")
+    assert proc.returncode == OK, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["schema_version"] == 1
+    assert printed["version"] == 1 and printed["records"] == 2
+
+
+def test_real_node_found_through_its_config(node):
+    proc = nanoctl("-c", node.config_path, "status")
+    assert proc.returncode == OK, proc.stderr
+    assert node.mgmt in line_with(proc.stdout, "node:")
+
+
+def test_real_node_reload_after_an_edit_publishes_the_next_version(node):
+    edit_config(
+        node,
+        lambda c: c["records"].append({"name": "new.ctl.test", "type": "A", "value": "10.0.0.99"}),
+    )
+    proc = nanoctl("-c", node.config_path, "reload")
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stdout == "reloaded: version 2, 3 records\n"
+    # The data plane switches to the new image on its own loop: within 1 s.
+    assert answers_within(node, "new.ctl.test", ["10.0.0.99"], 1.0)
+    assert line_with(nanoctl("-s", node.mgmt, "status").stdout, "version:").split()[1] == "2"
+
+
+def test_real_node_refuses_an_invalid_config_and_exits_1_with_the_errors(node):
+    bad = {"name": "bad.ctl.test", "type": "A", "value": "10.0.0.300"}
+    edit_config(node, lambda c: c["records"].append(bad))
+    proc = nanoctl("-s", node.mgmt, "reload")
+    assert proc.returncode == NODE_FAILURE
+    errors = [line for line in proc.stderr.splitlines() if "10.0.0.300" in line]
+    assert errors, proc.stderr
+    assert errors[0].startswith(os.path.basename(node.config_path)) or errors[0].startswith(
+        node.config_path
+    )
+    assert "records[2].value" in errors[0]
+    # Nothing changed: the old data still answers, and status says why it is stale.
+    answer = node.ask("www.ctl.test", "A")
+    assert harness.texts(harness.rrset(answer.answer, "www.ctl.test", "A")) == ["10.0.0.80"]
+    status = nanoctl("-s", node.mgmt, "status")
+    assert status.returncode == NODE_FAILURE
+    assert "INVALID" in line_with(status.stdout, "config:")
+
+
+def test_real_node_cluster_without_peers_lists_this_node(node):
+    proc = nanoctl("-s", node.mgmt, "cluster")
+    assert proc.returncode == OK, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    assert rows[1][0] == node.mgmt and rows[1][3] == "ok"
+
+
+def test_real_node_json_cluster_has_self_and_peers(node):
+    printed = json.loads(nanoctl("-s", node.mgmt, "--json", "cluster").stdout)
+    assert printed["schema_version"] == 1
+    assert printed["self"]["version"] == 1 and printed["peers"] == {}
+
+
+def test_real_node_stopped_is_unreachable():
+    server = start_node()
+    stop_node(server)
+    proc = nanoctl("-s", server.mgmt, "status")
+    assert proc.returncode == UNREACHABLE
