@@ -6,10 +6,12 @@ process it starts and stops it (SIGTERM, then SIGKILL if it does not exit)."""
 
 import json
 import os
+import shlex
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -153,6 +155,8 @@ class Server:
             "--state-dir",
             self.state_dir,
         ] + list(extra_args)
+        self.env = None  # None: this process's environment
+        self.popen_options = {}  # more subprocess.Popen arguments (extra_groups=...)
         self.proc = None
         self.lines = []
         self._cond = threading.Condition()
@@ -167,6 +171,8 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=self.env,
+            **self.popen_options,
         )
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
@@ -391,3 +397,318 @@ def run_nanodns(*args, timeout=20, cwd=None):
     assert not report, "nanodns %s:\n%s" % (" ".join(args), report)
     return proc
 
+
+# -- the two planes as separate services, as systemd runs them ---------------
+#
+# systemd/ holds the units; these helpers start the binaries the way the units
+# say (ExecStart read from the unit files, installed paths swapped for the
+# build tree and a test's directories), so a test of "the services" tests the
+# units' command lines too.
+
+REPO_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SYSTEMD_DIR = os.path.join(REPO_DIR, "systemd")
+
+# Installed paths the units name, replaced by unit_command().
+UNIT_BINDIR = "/usr/local/bin/"
+UNIT_STATE_DIR = "/var/lib/nanodns"
+UNIT_CONFIG = "/etc/nanodns/nanodns.json"
+
+# What nanodns.socket hands over: one FileDescriptorName for both sockets,
+# UDP first (ListenDatagram= comes before ListenStream= in the unit).
+LISTEN_FDNAMES = "dns:dns"
+
+
+def public_tmpdir(prefix="nanodns-test-"):
+    """A new directory in /tmp that any user may traverse (0755). pytest's
+    directories are 0700: a data plane that dropped root could reach neither
+    a state directory nor a notify socket inside them. The caller removes it
+    (the public_tmp fixture does)."""
+    path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(path, 0o755)
+    return path
+
+
+def unit_file(name):
+    """systemd/NAME as {section: [(key, value), ...]}, keys in file order
+    (a key may repeat, as ListenStream= can)."""
+    sections = {}
+    current = None
+    pending = ""
+    with open(os.path.join(SYSTEMD_DIR, name)) as f:
+        for raw in f:
+            line = pending + raw.strip()
+            pending = ""
+            if line.endswith("\\"):  # continuation, systemd.syntax(7)
+                pending = line[:-1] + " "
+                continue
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = sections.setdefault(line[1:-1], [])
+                continue
+            assert current is not None, "%s: %r outside a section" % (name, line)
+            key, _, value = line.partition("=")
+            current.append((key.strip(), value.strip()))
+    return sections
+
+
+def unit_values(name, section, key):
+    """Every value of key in that section of systemd/NAME, in order."""
+    return [v for k, v in unit_file(name).get(section, []) if k == key]
+
+
+def unit_command(name, key, state_dir, config_path=None):
+    """The argv of the unit's ExecStart= (or another Exec*= key), pointed at
+    the build tree, state_dir and config_path instead of the installed paths."""
+    values = unit_values(name, "Service", key)
+    assert len(values) == 1, "%s: want one %s=, found %r" % (name, key, values)
+    argv = []
+    for arg in shlex.split(values[0].lstrip("-@:+!")):
+        if arg.startswith(UNIT_BINDIR):
+            arg = os.path.join(BUILD_DIR, arg[len(UNIT_BINDIR) :])
+        if config_path is not None:
+            arg = arg.replace(UNIT_CONFIG, str(config_path))
+        arg = arg.replace(UNIT_STATE_DIR, str(state_dir))
+        argv.append(arg)
+    return argv
+
+
+def process_status(pid):
+    """/proc/PID/status as {field: value text}."""
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def inet_sockets(pid):
+    """The IPv4/IPv6 sockets pid holds: [(proto, local address, TCP state)],
+    proto "udp", "udp6", "tcp" or "tcp6", state "0A" for a listening TCP."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for proto in ("udp", "udp6", "tcp", "tcp6"):
+        with open("/proc/net/" + proto) as f:
+            next(f)  # the column titles
+            for line in f:
+                cols = line.split()
+                if cols[9] in inodes:
+                    found.append((proto, cols[1], cols[3]))
+    return found
+
+
+class NotifySocket:
+    """A NOTIFY_SOCKET the test owns, as systemd's: an AF_UNIX datagram
+    socket; each datagram is VAR=VALUE lines (sd_notify(3)). The sender's pid
+    comes from SCM_CREDENTIALS, which is how systemd applies NotifyAccess=main.
+    Every message received is kept in self.messages as (pid, [lines])."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(str(directory), "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        # A data plane that dropped root must still be able to send here.
+        os.chmod(self.path, 0o777)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.messages = []
+
+    def _receive(self, timeout):
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        except socket.timeout:
+            return False
+        pid = None
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", payload[:12])[0]
+        lines = [line for line in data.decode("utf-8", "replace").split("\n") if line]
+        self.messages.append((pid, lines))
+        return True
+
+    def wait_for(self, state, timeout, since=0, pid=None):
+        """Index in self.messages of the first message at or after since (from
+        pid, if given) with the line state ("READY=1"); None at timeout."""
+        deadline = time.monotonic() + timeout
+        i = since
+        while True:
+            while i < len(self.messages):
+                sender, lines = self.messages[i]
+                if (pid is None or sender == pid) and state in lines:
+                    return i
+                i += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._receive(remaining)
+
+    def drain(self, timeout=0.2):
+        """Collect what arrives within timeout (a quiet period, for "nothing
+        more was sent" checks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._receive(deadline - time.monotonic())
+
+    def states(self, since=0, pid=None):
+        """The lines of the messages from since on (from pid, if given)."""
+        return [
+            line
+            for sender, lines in self.messages[since:]
+            if pid is None or sender == pid
+            for line in lines
+        ]
+
+    def close(self):
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+# Runs between fork and the data plane: puts the inherited sockets at 3 and 4
+# and sets LISTEN_PID to its own pid, which execv keeps (sd_listen_fds(3)
+# ignores descriptors meant for another pid). argv: UDP fd, TCP fd, command.
+LISTEN_FDS_LAUNCHER = """
+import fcntl, os, sys
+udp, tcp = int(sys.argv[1]), int(sys.argv[2])
+# Copies above 4 first, so that neither dup2 overwrites the other socket.
+udp_copy = fcntl.fcntl(udp, fcntl.F_DUPFD, 10)
+tcp_copy = fcntl.fcntl(tcp, fcntl.F_DUPFD, 10)
+os.dup2(udp_copy, 3)
+os.dup2(tcp_copy, 4)
+for fd in {udp, tcp, udp_copy, tcp_copy} - {3, 4}:
+    os.close(fd)
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+class DataPlane(Server):
+    """nanodns-dataplane started as systemd starts it from nanodns.socket:
+    the test binds UDP and TCP on host:port and keeps them open (as the socket
+    unit does, across restarts of the service), a launcher passes them as
+    descriptors 3 and 4 (LISTEN_FDS=2, LISTEN_PID, LISTEN_FDNAMES), and
+    NOTIFY_SOCKET is the test's. Ready when it sends READY=1. The command is
+    nanodns-dataplane.service's ExecStart unless args is given."""
+
+    def __init__(self, state_dir, notify, args=None, host="127.0.0.1"):
+        self.tmpdir = self.state_dir = str(state_dir)
+        self.host = host
+        self.notify = notify
+        self.args = (
+            list(args)
+            if args is not None
+            else unit_command("nanodns-dataplane.service", "ExecStart", self.state_dir)
+        )
+        self.env = dict(
+            os.environ, LISTEN_FDS="2", LISTEN_FDNAMES=LISTEN_FDNAMES, NOTIFY_SOCKET=notify.path
+        )
+        self.popen_options = {}
+        self.proc = None
+        self.lines = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self.dataplane_pids = set()
+        self.udp, self.tcp = self._bind()
+        self.port = self.udp.getsockname()[1]
+
+    def _bind(self):
+        """UDP and TCP on one free port, non-blocking as systemd makes them."""
+        for _ in range(50):
+            tcp = socket.socket(self.family, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((self.host, 0))
+            udp = socket.socket(self.family, socket.SOCK_DGRAM)
+            try:
+                udp.bind((self.host, tcp.getsockname()[1]))
+            except OSError:
+                udp.close()
+                tcp.close()
+                continue
+            tcp.listen(128)
+            udp.setblocking(False)
+            tcp.setblocking(False)
+            return udp, tcp
+        raise RuntimeError("no free port on " + self.host)
+
+    def start(self, wait_ready=True):
+        since = len(self.notify.messages)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-I", "-c", LISTEN_FDS_LAUNCHER]
+            + [str(self.udp.fileno()), str(self.tcp.fileno())]
+            + self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            pass_fds=(self.udp.fileno(), self.tcp.fileno()),
+            **self.popen_options,
+        )
+        self._eof = False
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        if wait_ready and self.notify.wait_for(
+            "READY=1", READY_TIMEOUT, since=since, pid=self.proc.pid
+        ) is None:
+            rc = self.proc.poll()
+            self.kill()
+            raise RuntimeError(
+                "nanodns-dataplane sent no READY=1 within %ss (exit %s); notifications %r; "
+                "stderr:\n%s"
+                % (READY_TIMEOUT, rc, self.notify.states(since), self.stderr_text())
+            )
+        return self
+
+    def close(self):
+        """Stop for good: kill if still running, and close the sockets."""
+        self.kill()
+        self.udp.close()
+        self.tcp.close()
+
+
+class ControlPlane(Server):
+    """`nanodns start` as nanodns.service runs it (ExecStartPre and ExecStart
+    of the unit): --external-dataplane, so it opens no DNS socket and starts
+    no data plane; it publishes into state_dir and signals the data plane
+    that runs there. Ready when it sends READY=1 (Type=notify). The config
+    file is tmpdir/nanodns.json, rewritten by each new ControlPlane."""
+
+    def __init__(self, tmpdir, config, state_dir, notify):
+        super().__init__(tmpdir, config)
+        self.state_dir = str(state_dir)
+        self.notify = notify
+        self.check_args = unit_command(
+            "nanodns.service", "ExecStartPre", self.state_dir, self.config_path
+        )
+        self.args = unit_command("nanodns.service", "ExecStart", self.state_dir, self.config_path)
+        self.env = dict(os.environ, NOTIFY_SOCKET=notify.path)
+
+    def start(self, wait_ready=True):
+        check = subprocess.run(self.check_args, capture_output=True, text=True, timeout=20)
+        if check.returncode != 0:
+            raise RuntimeError(
+                "ExecStartPre %s: exit %d\n%s%s"
+                % (" ".join(self.check_args), check.returncode, check.stdout, check.stderr)
+            )
+        since = len(self.notify.messages)
+        Server.start(self, wait_ready=False)
+        if wait_ready and self.notify.wait_for(
+            "READY=1", READY_TIMEOUT, since=since, pid=self.proc.pid
+        ) is None:
+            rc = self.proc.poll()
+            self.kill()
+            raise RuntimeError(
+                "nanodns start --external-dataplane sent no READY=1 within %ss (exit %s); "
+                "stderr:\n%s" % (READY_TIMEOUT, rc, self.stderr_text())
+            )
+        return self
