@@ -76,6 +76,13 @@ _Static_assert(offsetof(struct image_node, name_offset) ==
                        offsetof(struct image_rewrite, name_len) &&
                    offsetof(struct image_node, hash) == offsetof(struct image_rewrite, hash),
                "nodes and rewrites share the table entry prefix");
+_Static_assert(offsetof(struct image_forward_zone, name_offset) ==
+                       offsetof(struct image_rewrite, name_offset) &&
+                   offsetof(struct image_forward_zone, name_len) ==
+                       offsetof(struct image_rewrite, name_len) &&
+                   offsetof(struct image_forward_zone, hash) ==
+                       offsetof(struct image_rewrite, hash),
+               "forward zones and rewrites share the table entry prefix");
 
 const struct image_node *image_find_node(const struct image *img, const uint8_t *name, size_t len,
                                          uint32_t hash)
@@ -91,6 +98,28 @@ const struct image_rewrite *image_find_rewrite(const struct image *img, const ui
         return NULL;
     return table_find(img->rewrite_index, img->rewrite_index_mask, img->rewrites,
                       sizeof(struct image_rewrite), img->names, name, len, hash);
+}
+
+const struct image_forward_zone *
+image_find_forward_zone(const struct image *img, const uint8_t *name, size_t len, uint32_t hash)
+{
+    if (img->forward_zone_count == 0)
+        return NULL;
+    return table_find(img->forward_index, img->forward_index_mask, img->forward_zones,
+                      sizeof(struct image_forward_zone), img->names, name, len, hash);
+}
+
+bool image_recursion_allowed(const struct image *img, const struct sockaddr *client)
+{
+    return cidr_list_match(img->acls, img->settings->recursion_acl_count, client);
+}
+
+bool image_query_allowed(const struct image *img, const struct sockaddr *client)
+{
+    uint32_t count = img->settings->query_acl_count;
+    if (count == 0)
+        return true; /* no allow_query: everyone */
+    return cidr_list_match(img->acls + img->settings->recursion_acl_count, count, client);
 }
 
 const struct image_rrset *image_node_rrset(const struct image *img, const struct image_node *node,
@@ -309,6 +338,49 @@ static uint32_t build_zone_of(const struct build_map *m, const uint8_t *name, si
     return IMAGE_NONE;
 }
 
+static bool upstream_valid(const struct image_upstream *u)
+{
+    return u->family == 4 || u->family == 6;
+}
+
+static bool cidr_valid(const struct cidr *c)
+{
+    return (c->family == 4 && c->prefix_len <= 32) || (c->family == 6 && c->prefix_len <= 128);
+}
+
+/* The forwarding input is the caller's to get right; say which part is not. */
+static int build_forwarding_check(const struct image_input *in, char *err, size_t err_len)
+{
+    uint64_t upstream_total = in->upstream_count;
+    for (size_t i = 0; i < in->upstream_count; i++)
+        if (!upstream_valid(&in->upstreams[i]))
+            return fail(err, err_len, "upstream %zu has an address family other than 4 or 6", i);
+    for (size_t i = 0; i < in->forward_zone_count; i++) {
+        const struct image_input_forward_zone *fz = &in->forward_zones[i];
+        if (!wire_name_valid(fz->name, fz->name_len))
+            return fail(err, err_len, "forward zone %zu has an invalid name", i);
+        if (fz->upstream_count == 0)
+            return fail(err, err_len, "forward zone %zu has no servers", i);
+        for (size_t k = 0; k < fz->upstream_count; k++)
+            if (!upstream_valid(&fz->upstreams[k]))
+                return fail(err, err_len,
+                            "forward zone %zu: server %zu has an address family other than 4 or 6",
+                            i, k);
+        upstream_total += fz->upstream_count;
+    }
+    if (upstream_total >= IMAGE_NONE || in->forward_zone_count >= IMAGE_NONE / 2)
+        return fail(err, err_len, "too many upstreams or forward zones");
+    if (in->recursion_acl_count + (uint64_t)in->query_acl_count >= IMAGE_NONE)
+        return fail(err, err_len, "access lists too long");
+    for (size_t i = 0; i < in->recursion_acl_count; i++)
+        if (!cidr_valid(&in->recursion_acl[i]))
+            return fail(err, err_len, "allow_recursion entry %zu is not a valid prefix", i);
+    for (size_t i = 0; i < in->query_acl_count; i++)
+        if (!cidr_valid(&in->query_acl[i]))
+            return fail(err, err_len, "allow_query entry %zu is not a valid prefix", i);
+    return 0;
+}
+
 int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, char *err,
                 size_t err_len)
 {
@@ -318,7 +390,10 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
     struct growbuf rrsets = {0}, rdata = {0};
     struct image_rewrite *rewrites = NULL;
     struct image_zone *zones = NULL;
-    uint32_t *node_slots = NULL, *rewrite_slots = NULL;
+    uint32_t *node_slots = NULL, *rewrite_slots = NULL, *forward_slots = NULL;
+    struct image_forward_zone *forward_zones = NULL;
+    struct image_upstream *upstreams = NULL;
+    struct cidr *acls = NULL;
     uint8_t *buf = NULL;
     int rc = -1;
     uint8_t lower[WIRE_NAME_MAX];
@@ -327,6 +402,8 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
         return fail(err, err_len, "libsodium failed to initialise");
     if (in->rr_count >= IMAGE_NONE || in->zone_count >= IMAGE_NONE)
         return fail(err, err_len, "too many records");
+    if (build_forwarding_check(in, err, err_len) < 0)
+        return -1;
     if (build_map_grow(&map) < 0)
         goto oom;
 
@@ -508,6 +585,70 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
         build_map_free(&rewrite_map);
         free(rewrite_flags);
     }
+
+    /* Forwarding: the default upstreams, then each forward zone's, which
+     * points at its own range; one entry per zone name. */
+    size_t upstream_total = in->upstream_count;
+    for (size_t i = 0; i < in->forward_zone_count; i++)
+        upstream_total += in->forward_zones[i].upstream_count;
+    upstreams = calloc(upstream_total + 1, sizeof *upstreams);
+    forward_zones = calloc(in->forward_zone_count + 1, sizeof *forward_zones);
+    if (!upstreams || !forward_zones)
+        goto oom;
+    if (in->upstream_count)
+        memcpy(upstreams, in->upstreams, in->upstream_count * sizeof *upstreams);
+    size_t upstream_at = in->upstream_count;
+    if (in->forward_zone_count) {
+        struct build_map forward_map = {0};
+        if (build_map_grow(&forward_map) < 0) {
+            build_map_free(&forward_map);
+            goto oom;
+        }
+        for (size_t i = 0; i < in->forward_zone_count; i++) {
+            const struct image_input_forward_zone *fz = &in->forward_zones[i];
+            memcpy(lower, fz->name, fz->name_len);
+            wire_name_lower(lower, fz->name_len);
+            size_t before = forward_map.count;
+            uint32_t k = build_map_intern(&forward_map, lower, fz->name_len);
+            if (k == IMAGE_NONE) {
+                build_map_free(&forward_map);
+                goto oom;
+            }
+            if (forward_map.count == before) {
+                build_map_free(&forward_map);
+                fail(err, err_len, "forward zone %zu is declared twice", i);
+                goto out;
+            }
+            memcpy(upstreams + upstream_at, fz->upstreams, fz->upstream_count * sizeof *upstreams);
+            forward_zones[k] = (struct image_forward_zone){
+                .name_offset = (uint32_t)(map.names.len + forward_map.nodes[k].name_offset),
+                .name_len = forward_map.nodes[k].name_len,
+                .hash = forward_map.nodes[k].hash,
+                .upstream_first = (uint32_t)upstream_at,
+                .upstream_count = (uint32_t)fz->upstream_count};
+            upstream_at += fz->upstream_count;
+        }
+        int appended = growbuf_append(&map.names, forward_map.names.data, forward_map.names.len);
+        build_map_free(&forward_map);
+        if (appended < 0)
+            goto oom;
+    }
+
+    /* Access lists: allow_recursion, then allow_query. */
+    size_t acl_total = in->recursion_acl_count + in->query_acl_count;
+    acls = calloc(acl_total + 1, sizeof *acls);
+    if (!acls)
+        goto oom;
+    if (in->recursion_acl_count)
+        memcpy(acls, in->recursion_acl, in->recursion_acl_count * sizeof *acls);
+    if (in->query_acl_count)
+        memcpy(acls + in->recursion_acl_count, in->query_acl, in->query_acl_count * sizeof *acls);
+
+    struct image_settings settings = in->settings;
+    settings.upstream_count = (uint32_t)in->upstream_count;
+    settings.recursion_acl_count = (uint32_t)in->recursion_acl_count;
+    settings.query_acl_count = (uint32_t)in->query_acl_count;
+
     if (map.names.len >= IMAGE_NONE) {
         fail(err, err_len, "names larger than 4 GiB");
         goto out;
@@ -515,18 +656,22 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
 
     size_t node_slot_count = next_power_of_two(map.count * 2 + 1);
     size_t rewrite_slot_count = next_power_of_two(rewrite_count * 2 + 1);
+    size_t forward_slot_count = next_power_of_two(in->forward_zone_count * 2 + 1);
     node_slots = malloc(node_slot_count * sizeof *node_slots);
     rewrite_slots = malloc(rewrite_slot_count * sizeof *rewrite_slots);
-    if (!node_slots || !rewrite_slots)
+    forward_slots = malloc(forward_slot_count * sizeof *forward_slots);
+    if (!node_slots || !rewrite_slots || !forward_slots)
         goto oom;
     index_fill(node_slots, node_slot_count, nodes, sizeof *nodes, map.count);
     index_fill(rewrite_slots, rewrite_slot_count, rewrites, sizeof *rewrites, rewrite_count);
+    index_fill(forward_slots, forward_slot_count, forward_zones, sizeof *forward_zones,
+               in->forward_zone_count);
 
     struct {
         const void *data;
         size_t size, entry_size;
     } parts[IMAGE_SECTION_COUNT_] = {
-        {&in->settings, sizeof in->settings, sizeof in->settings},
+        {&settings, sizeof settings, sizeof settings},
         {zones, in->zone_count * sizeof *zones, sizeof *zones},
         {nodes, map.count * sizeof *nodes, sizeof *nodes},
         {node_slots, node_slot_count * sizeof *node_slots, sizeof *node_slots},
@@ -535,6 +680,10 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
         {map.names.data, map.names.len, 1},
         {rewrites, rewrite_count * sizeof *rewrites, sizeof *rewrites},
         {rewrite_slots, rewrite_slot_count * sizeof *rewrite_slots, sizeof *rewrite_slots},
+        {upstreams, upstream_total * sizeof *upstreams, sizeof *upstreams},
+        {forward_zones, in->forward_zone_count * sizeof *forward_zones, sizeof *forward_zones},
+        {forward_slots, forward_slot_count * sizeof *forward_slots, sizeof *forward_slots},
+        {acls, acl_total * sizeof *acls, sizeof *acls},
     };
     size_t total = align8(sizeof(struct image_header));
     for (int s = 0; s < IMAGE_SECTION_COUNT_; s++)
@@ -570,6 +719,10 @@ out:
     free(buf);
     free(node_slots);
     free(rewrite_slots);
+    free(forward_slots);
+    free(forward_zones);
+    free(upstreams);
+    free(acls);
     free(zones);
     free(rewrites);
     free(rrsets.data);
@@ -629,7 +782,11 @@ int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, siz
                                                                1,
                                                                1,
                                                                sizeof(struct image_rewrite),
-                                                               sizeof(uint32_t)};
+                                                               sizeof(uint32_t),
+                                                               sizeof(struct image_upstream),
+                                                               sizeof(struct image_forward_zone),
+                                                               sizeof(uint32_t),
+                                                               sizeof(struct cidr)};
     const struct image_header *h = (const struct image_header *)buf;
 
     memset(img, 0, sizeof *img);
@@ -689,10 +846,40 @@ int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, siz
     img->rewrite_count = (uint32_t)count[IMAGE_SECTION_REWRITES - 1];
     img->rewrite_index = (const uint32_t *)section[IMAGE_SECTION_REWRITE_INDEX - 1];
     img->rewrite_index_mask = (uint32_t)count[IMAGE_SECTION_REWRITE_INDEX - 1] - 1;
+    img->upstreams = (const struct image_upstream *)section[IMAGE_SECTION_UPSTREAMS - 1];
+    img->upstream_total = (uint32_t)count[IMAGE_SECTION_UPSTREAMS - 1];
+    img->forward_zones =
+        (const struct image_forward_zone *)section[IMAGE_SECTION_FORWARD_ZONES - 1];
+    img->forward_zone_count = (uint32_t)count[IMAGE_SECTION_FORWARD_ZONES - 1];
+    img->forward_index = (const uint32_t *)section[IMAGE_SECTION_FORWARD_INDEX - 1];
+    img->forward_index_mask = (uint32_t)count[IMAGE_SECTION_FORWARD_INDEX - 1] - 1;
+    img->acls = (const struct cidr *)section[IMAGE_SECTION_ACLS - 1];
+    img->acl_count = (uint32_t)count[IMAGE_SECTION_ACLS - 1];
 
     if (!index_valid(img->node_index, img->node_index_mask + 1, img->node_count) ||
-        !index_valid(img->rewrite_index, img->rewrite_index_mask + 1, img->rewrite_count))
+        !index_valid(img->rewrite_index, img->rewrite_index_mask + 1, img->rewrite_count) ||
+        !index_valid(img->forward_index, img->forward_index_mask + 1, img->forward_zone_count))
         goto corrupt;
+
+    const struct image_settings *st = img->settings;
+    if (st->upstream_count > img->upstream_total ||
+        (uint64_t)st->recursion_acl_count + st->query_acl_count != img->acl_count ||
+        st->cache_enabled > 1 || st->log_queries > 1 || st->log_format > IMAGE_LOG_JSON)
+        goto corrupt;
+    for (uint32_t i = 0; i < img->upstream_total; i++)
+        if (!upstream_valid(&img->upstreams[i]))
+            goto corrupt;
+    for (uint32_t i = 0; i < img->acl_count; i++)
+        if (!cidr_valid(&img->acls[i]))
+            goto corrupt;
+    for (uint32_t i = 0; i < img->forward_zone_count; i++) {
+        const struct image_forward_zone *f = &img->forward_zones[i];
+        if (f->name_offset > img->names_size || f->name_len > img->names_size - f->name_offset ||
+            !wire_name_valid(img->names + f->name_offset, f->name_len) || f->upstream_count == 0 ||
+            f->upstream_first > img->upstream_total ||
+            f->upstream_count > img->upstream_total - f->upstream_first)
+            goto corrupt;
+    }
     for (uint32_t i = 0; i < img->rrset_count; i++) {
         const struct image_rrset *set = &img->rrsets[i];
         if (set->rr_count == 0 || set->rdata_offset > img->rdata_size ||

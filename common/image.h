@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "wire.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -18,7 +19,7 @@
 #endif
 
 #define IMAGE_MAGIC "NDNSIMG" /* 8 octets with the NUL */
-#define IMAGE_FORMAT_VERSION 1
+#define IMAGE_FORMAT_VERSION 2
 #define IMAGE_NONE 0xFFFFFFFFu /* "no index" in any u32 reference */
 #define IMAGE_FILE_NAME "zone.img"
 
@@ -34,7 +35,11 @@ enum image_section_type {
     IMAGE_SECTION_NAMES,        /* wire-form names, lowercase */
     IMAGE_SECTION_REWRITES,     /* struct image_rewrite[] */
     IMAGE_SECTION_REWRITE_INDEX,
-    IMAGE_SECTION_COUNT_ = IMAGE_SECTION_REWRITE_INDEX
+    IMAGE_SECTION_UPSTREAMS,     /* struct image_upstream[]: defaults first, then per forward zone */
+    IMAGE_SECTION_FORWARD_ZONES, /* struct image_forward_zone[] */
+    IMAGE_SECTION_FORWARD_INDEX,
+    IMAGE_SECTION_ACLS, /* struct cidr[]: allow_recursion, then allow_query */
+    IMAGE_SECTION_COUNT_ = IMAGE_SECTION_ACLS
 };
 
 struct image_section {
@@ -58,13 +63,26 @@ struct image_header {
 };
 
 /* Data-plane settings carried by the image. */
+#define IMAGE_LOG_TEXT 0
+#define IMAGE_LOG_JSON 1
+
 struct image_settings {
     uint32_t edns_payload;
     uint32_t tcp_idle_timeout_ms;
     uint32_t tcp_max_connections;
     uint32_t log_level;
-    uint32_t record_count; /* records in the config, for log lines */
-    uint32_t reserved[11];
+    uint32_t record_count;        /* records in the config, for log lines */
+    uint32_t upstream_count;      /* the default upstreams: upstreams[0 .. upstream_count) */
+    uint32_t upstream_timeout_ms; /* per server and attempt */
+    uint32_t max_inflight;        /* upstream queries in flight at once */
+    uint32_t cache_enabled;       /* 0 or 1 */
+    uint32_t cache_size;          /* entries */
+    uint32_t cache_ttl;           /* seconds: the cap on cached TTLs */
+    uint32_t log_queries;         /* 0 or 1 */
+    uint32_t log_format;          /* IMAGE_LOG_TEXT or IMAGE_LOG_JSON */
+    uint32_t recursion_acl_count; /* acls[0 .. recursion_acl_count) */
+    uint32_t query_acl_count;     /* acls[recursion_acl_count ..), 0 = everyone may query */
+    uint32_t reserved[9];
 };
 
 struct image_zone {
@@ -112,6 +130,25 @@ struct image_rewrite {
     uint32_t hash;
 };
 
+/* An upstream server: where to forward. */
+struct image_upstream {
+    uint8_t family; /* 4 or 6 */
+    uint8_t reserved;
+    uint16_t port; /* host order */
+    uint8_t addr[16];
+};
+
+/* server.forward_zones: names at or below this one go to
+ * upstreams[upstream_first .. + upstream_count) (longest suffix wins). */
+struct image_forward_zone {
+    uint32_t name_offset;
+    uint16_t name_len;
+    uint16_t flags;
+    uint32_t hash;
+    uint32_t upstream_first;
+    uint32_t upstream_count;
+};
+
 /* A checked image. Pointers into the caller's buffer. */
 struct image {
     const uint8_t *base;
@@ -134,6 +171,14 @@ struct image {
     uint32_t rewrite_count;
     const uint32_t *rewrite_index;
     uint32_t rewrite_index_mask;
+    const struct image_upstream *upstreams;
+    uint32_t upstream_total;
+    const struct image_forward_zone *forward_zones;
+    uint32_t forward_zone_count;
+    const uint32_t *forward_index;
+    uint32_t forward_index_mask;
+    const struct cidr *acls;
+    uint32_t acl_count;
 };
 
 /* ---- writing (control plane) ---- */
@@ -154,9 +199,26 @@ struct image_input_rewrite {
     bool below; /* "*.name": strictly below name; else name itself */
 };
 
+struct image_input_forward_zone {
+    const uint8_t *name; /* wire form, any case */
+    uint8_t name_len;
+    const struct image_upstream *upstreams;
+    size_t upstream_count;
+};
+
 struct image_input {
     uint64_t config_version;
+    /* upstream_count, recursion_acl_count and query_acl_count are taken
+     * from the arrays below, whatever the caller put there. */
     struct image_settings settings;
+    const struct image_upstream *upstreams; /* server.upstream */
+    size_t upstream_count;
+    const struct image_input_forward_zone *forward_zones;
+    size_t forward_zone_count;
+    const struct cidr *recursion_acl; /* server.allow_recursion */
+    size_t recursion_acl_count;
+    const struct cidr *query_acl; /* server.allow_query; none = everyone */
+    size_t query_acl_count;
     const uint8_t *const *zone_apexes; /* wire form; each needs an SOA among rrs */
     const uint8_t *zone_apex_lens;
     size_t zone_count;
@@ -198,6 +260,15 @@ void image_name_suffix_hashes(const uint8_t *name, size_t len, const uint8_t *st
 /* The node for a lowercase name, or NULL. */
 const struct image_node *image_find_node(const struct image *img, const uint8_t *name, size_t len,
                                          uint32_t hash);
+
+/* The forward zone entry for a lowercase name (exactly that name), or NULL. */
+const struct image_forward_zone *image_find_forward_zone(const struct image *img,
+                                                         const uint8_t *name, size_t len,
+                                                         uint32_t hash);
+
+/* May this client recurse (allow_recursion) / query at all (allow_query)? */
+bool image_recursion_allowed(const struct image *img, const struct sockaddr *client);
+bool image_query_allowed(const struct image *img, const struct sockaddr *client);
 
 /* The rewrite entry for a lowercase name, or NULL. */
 const struct image_rewrite *image_find_rewrite(const struct image *img, const uint8_t *name,

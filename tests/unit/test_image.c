@@ -1,6 +1,6 @@
 /* Unit tests for common/image.c: what image_build writes, image_open and
- * the lookups read back, and every kind of damaged image image_open must
- * refuse. Fixtures are built inline from presentation-form names. */
+ * the lookups (names, rewrites, forward zones, access lists) read back, and every kind of damaged
+ * image image_open must refuse. Fixtures are built inline from presentation-form names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -125,6 +128,17 @@ struct fixture {
     struct name rewrite_names[FIXTURE_MAX];
     struct image_input_rewrite rewrites[FIXTURE_MAX];
     size_t rewrite_count;
+    struct image_upstream upstreams[8]; /* server.upstream */
+    size_t upstream_count;
+    struct name forward_names[FIXTURE_MAX];
+    struct image_upstream forward_upstreams[FIXTURE_MAX][4];
+    struct image_input_forward_zone forward_zones[FIXTURE_MAX];
+    size_t forward_zone_count;
+    struct cidr recursion_acl[8];
+    size_t recursion_acl_count;
+    struct cidr query_acl[8];
+    size_t query_acl_count;
+    struct image_settings settings; /* the forwarding part of the settings */
     /* the built and opened image */
     uint8_t *buf;
     size_t len;
@@ -163,15 +177,80 @@ static void fixture_rewrite(struct fixture *f, const char *name, bool below)
                                                   (uint8_t)f->rewrite_names[i].len, below};
 }
 
+/* An upstream from "IPv4" or "IPv6" text and a port. */
+static struct image_upstream upstream_of(const char *address, uint16_t port)
+{
+    struct image_upstream u = {.port = port};
+    if (inet_pton(AF_INET, address, u.addr) == 1)
+        u.family = 4;
+    else if (inet_pton(AF_INET6, address, u.addr) == 1)
+        u.family = 6;
+    else
+        fail_msg("bad fixture address %s", address);
+    return u;
+}
+
+static void fixture_upstream(struct fixture *f, const char *address, uint16_t port)
+{
+    assert_true(f->upstream_count < 8);
+    f->upstreams[f->upstream_count++] = upstream_of(address, port);
+}
+
+/* A forward zone with up to four servers (NULL-terminated addresses, port 53). */
+static void fixture_forward_zone(struct fixture *f, const char *name, const char *const *servers)
+{
+    assert_true(f->forward_zone_count < FIXTURE_MAX);
+    size_t i = f->forward_zone_count++;
+    f->forward_names[i] = name_of(name);
+    size_t n = 0;
+    for (; servers[n]; n++) {
+        assert_true(n < 4);
+        f->forward_upstreams[i][n] = upstream_of(servers[n], 53);
+    }
+    f->forward_zones[i] = (struct image_input_forward_zone){
+        f->forward_names[i].wire, (uint8_t)f->forward_names[i].len, f->forward_upstreams[i], n};
+}
+
+static struct cidr cidr_of(const char *text)
+{
+    struct cidr c;
+    char err[256];
+    if (cidr_parse(text, &c, err, sizeof err) < 0)
+        fail_msg("bad fixture prefix %s: %s", text, err);
+    return c;
+}
+
+static void fixture_recursion_acl(struct fixture *f, const char *prefix)
+{
+    assert_true(f->recursion_acl_count < 8);
+    f->recursion_acl[f->recursion_acl_count++] = cidr_of(prefix);
+}
+
+static void fixture_query_acl(struct fixture *f, const char *prefix)
+{
+    assert_true(f->query_acl_count < 8);
+    f->query_acl[f->query_acl_count++] = cidr_of(prefix);
+}
+
 static struct image_input fixture_input(const struct fixture *f)
 {
+    struct image_settings settings = f->settings;
+    settings.edns_payload = 1232;
+    settings.tcp_idle_timeout_ms = 10000;
+    settings.tcp_max_connections = 256;
+    settings.log_level = 1;
+    settings.record_count = (uint32_t)f->rr_count;
     return (struct image_input){
         .config_version = 7,
-        .settings = {.edns_payload = 1232,
-                     .tcp_idle_timeout_ms = 10000,
-                     .tcp_max_connections = 256,
-                     .log_level = 1,
-                     .record_count = (uint32_t)f->rr_count},
+        .settings = settings,
+        .upstreams = f->upstreams,
+        .upstream_count = f->upstream_count,
+        .forward_zones = f->forward_zones,
+        .forward_zone_count = f->forward_zone_count,
+        .recursion_acl = f->recursion_acl,
+        .recursion_acl_count = f->recursion_acl_count,
+        .query_acl = f->query_acl,
+        .query_acl_count = f->query_acl_count,
         .zone_apexes = f->apex_ptrs,
         .zone_apex_lens = f->apex_lens,
         .zone_count = f->zone_count,
@@ -260,7 +339,8 @@ static uint8_t *image_copy(const struct fixture *f)
     return copy;
 }
 
-/* x.test with one A record and a rewrite: small, every section non-empty. */
+/* x.test with one A record, a rewrite, an upstream, a forward zone and
+ * both access lists: small, every section non-empty. */
 static struct fixture *small_image(void)
 {
     struct fixture *f = fixture_new();
@@ -268,6 +348,10 @@ static struct fixture *small_image(void)
     fixture_rr(f, "www.x.test", WIRE_TYPE_A, 300, false, rdata_a(10, 0, 0, 80));
     fixture_rr(f, "mail.x.test", WIRE_TYPE_MX, 300, false, rdata_mx(10, "www.x.test"));
     fixture_rewrite(f, "ads.x.test", true);
+    fixture_upstream(f, "127.0.0.53", 53);
+    fixture_forward_zone(f, "corp.test", (const char *const[]){"10.1.1.1", "fd00::1", NULL});
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    fixture_query_acl(f, "::/0");
     fixture_build(f);
     return f;
 }
@@ -779,6 +863,333 @@ static void test_image_without_rewrites_finds_none(void **state)
     fixture_free(f);
 }
 
+/* ---- forwarding: upstreams and forward zones -------------------------- */
+
+static const struct image_forward_zone *forward_zone_of(const struct image *img, const char *text)
+{
+    struct name n = name_of(text);
+    return image_find_forward_zone(img, n.wire, n.len, image_name_hash(n.wire, n.len));
+}
+
+static void assert_upstream_is(const struct image_upstream *u, const char *address, uint16_t port)
+{
+    struct image_upstream expected = upstream_of(address, port);
+    assert_int_equal(u->family, expected.family);
+    assert_int_equal(u->port, port);
+    assert_memory_equal(u->addr, expected.addr, expected.family == 4 ? 4 : 16);
+}
+
+static void test_format_version_is_2(void **state)
+{
+    (void)state;
+    assert_int_equal(IMAGE_FORMAT_VERSION, 2);
+    struct fixture *f = small_image();
+    assert_int_equal(f->img.header->format_version, 2);
+    assert_int_equal(f->img.header->section_count, IMAGE_SECTION_ACLS);
+    fixture_free(f);
+}
+
+static void test_default_upstreams_come_first_in_order(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_upstream(f, "127.0.0.53", 53);
+    fixture_upstream(f, "::1", 5353);
+    fixture_upstream(f, "192.0.2.1", 1053);
+    fixture_forward_zone(f, "corp.test", (const char *const[]){"10.1.1.1", NULL});
+    fixture_build(f);
+
+    assert_int_equal(f->img.settings->upstream_count, 3);
+    assert_int_equal(f->img.upstream_total, 4);
+    assert_upstream_is(&f->img.upstreams[0], "127.0.0.53", 53);
+    assert_upstream_is(&f->img.upstreams[1], "::1", 5353);
+    assert_upstream_is(&f->img.upstreams[2], "192.0.2.1", 1053);
+    fixture_free(f);
+}
+
+static void test_forward_zone_points_at_its_own_servers_after_the_defaults(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_upstream(f, "127.0.0.53", 53);
+    fixture_forward_zone(f, "corp.test", (const char *const[]){"10.1.1.1", "10.1.1.2", NULL});
+    fixture_forward_zone(f, "lab.test", (const char *const[]){"fd00::53", NULL});
+    fixture_build(f);
+
+    const struct image_forward_zone *corp = forward_zone_of(&f->img, "corp.test");
+    assert_non_null(corp);
+    assert_int_equal(corp->upstream_first, 1);
+    assert_int_equal(corp->upstream_count, 2);
+    assert_upstream_is(&f->img.upstreams[corp->upstream_first], "10.1.1.1", 53);
+    assert_upstream_is(&f->img.upstreams[corp->upstream_first + 1], "10.1.1.2", 53);
+
+    const struct image_forward_zone *lab = forward_zone_of(&f->img, "lab.test");
+    assert_non_null(lab);
+    assert_int_equal(lab->upstream_first, 3);
+    assert_int_equal(lab->upstream_count, 1);
+    assert_upstream_is(&f->img.upstreams[lab->upstream_first], "fd00::53", 53);
+    fixture_free(f);
+}
+
+static void test_forward_zone_name_is_stored_lowercase(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_forward_zone(f, "Corp.TEST", (const char *const[]){"10.1.1.1", NULL});
+    fixture_build(f);
+    const struct image_forward_zone *corp = forward_zone_of(&f->img, "corp.test");
+    assert_non_null(corp);
+    struct name lower = name_of("corp.test");
+    assert_int_equal(corp->name_len, lower.len);
+    assert_memory_equal(f->img.names + corp->name_offset, lower.wire, lower.len);
+    fixture_free(f);
+}
+
+static void test_forward_zone_lookup_is_by_exact_name(void **state)
+{
+    (void)state;
+    /* the caller walks the suffixes of a qname, longest first */
+    struct fixture *f = fixture_new();
+    fixture_forward_zone(f, "corp.test", (const char *const[]){"10.1.1.1", NULL});
+    fixture_forward_zone(f, "dev.corp.test", (const char *const[]){"10.2.2.2", NULL});
+    fixture_build(f);
+    assert_non_null(forward_zone_of(&f->img, "corp.test"));
+    assert_non_null(forward_zone_of(&f->img, "dev.corp.test"));
+    assert_null(forward_zone_of(&f->img, "www.corp.test"));
+    assert_null(forward_zone_of(&f->img, "test"));
+    assert_null(forward_zone_of(&f->img, "CORP.test"));
+    fixture_free(f);
+}
+
+static void test_image_without_forward_zones_finds_none(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_upstream(f, "127.0.0.53", 53);
+    fixture_build(f);
+    assert_int_equal(f->img.forward_zone_count, 0);
+    assert_null(forward_zone_of(&f->img, "corp.test"));
+    fixture_free(f);
+}
+
+static void test_image_without_upstreams_has_none(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_build(f);
+    assert_int_equal(f->img.settings->upstream_count, 0);
+    assert_int_equal(f->img.upstream_total, 0);
+    fixture_free(f);
+}
+
+static void test_many_forward_zones_are_all_found(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    char text[64];
+    for (int i = 0; i < 60; i++) {
+        snprintf(text, sizeof text, "zone%d.test", i);
+        fixture_forward_zone(f, text, (const char *const[]){"10.0.0.1", NULL});
+    }
+    fixture_build(f);
+    for (int i = 0; i < 60; i++) {
+        snprintf(text, sizeof text, "zone%d.test", i);
+        const struct image_forward_zone *fz = forward_zone_of(&f->img, text);
+        assert_non_null(fz);
+        assert_int_equal(fz->upstream_first, (uint32_t)i);
+    }
+    assert_null(forward_zone_of(&f->img, "zone60.test"));
+    fixture_free(f);
+}
+
+static void assert_build_refused(struct fixture *f, const char *reason)
+{
+    struct image_input in = fixture_input(f);
+    uint8_t *out = NULL;
+    size_t len = 0;
+    char err[256] = "";
+    assert_int_equal(image_build(&in, &out, &len, err, sizeof err), -1);
+    assert_null(out);
+    if (!strstr(err, reason))
+        fail_msg("expected \"%s\" in \"%s\"", reason, err);
+    fixture_free(f);
+}
+
+static void test_forward_zone_declared_twice_is_refused_by_the_builder(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_forward_zone(f, "corp.test", (const char *const[]){"10.1.1.1", NULL});
+    fixture_forward_zone(f, "CORP.test", (const char *const[]){"10.1.1.2", NULL});
+    assert_build_refused(f, "twice");
+}
+
+static void test_forward_zone_without_servers_is_refused_by_the_builder(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_forward_zone(f, "corp.test", (const char *const[]){NULL});
+    assert_build_refused(f, "no servers");
+}
+
+static void test_upstream_of_unknown_family_is_refused_by_the_builder(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_upstream(f, "127.0.0.53", 53);
+    f->upstreams[0].family = 5;
+    assert_build_refused(f, "family");
+}
+
+static void test_prefix_longer_than_its_family_is_refused_by_the_builder(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    f->recursion_acl[0].prefix_len = 33;
+    assert_build_refused(f, "allow_recursion");
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static void test_forwarding_settings_round_trip(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    f->settings = (struct image_settings){.upstream_timeout_ms = 1500,
+                                          .max_inflight = 1024,
+                                          .cache_enabled = 1,
+                                          .cache_size = 1000,
+                                          .cache_ttl = 300,
+                                          .log_queries = 1,
+                                          .log_format = IMAGE_LOG_JSON};
+    fixture_build(f);
+    const struct image_settings *s = f->img.settings;
+    assert_int_equal(s->upstream_timeout_ms, 1500);
+    assert_int_equal(s->max_inflight, 1024);
+    assert_int_equal(s->cache_enabled, 1);
+    assert_int_equal(s->cache_size, 1000);
+    assert_int_equal(s->cache_ttl, 300);
+    assert_int_equal(s->log_queries, 1);
+    assert_int_equal(s->log_format, IMAGE_LOG_JSON);
+    fixture_free(f);
+}
+
+static void test_settings_counts_come_from_the_arrays(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    f->settings.upstream_count = 99;
+    f->settings.recursion_acl_count = 99;
+    f->settings.query_acl_count = 99;
+    fixture_upstream(f, "127.0.0.53", 53);
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    fixture_recursion_acl(f, "::1");
+    fixture_build(f);
+    assert_int_equal(f->img.settings->upstream_count, 1);
+    assert_int_equal(f->img.settings->recursion_acl_count, 2);
+    assert_int_equal(f->img.settings->query_acl_count, 0);
+    fixture_free(f);
+}
+
+/* ---- access lists ------------------------------------------------------ */
+
+static const struct sockaddr *client_of(struct sockaddr_storage *ss, const char *text)
+{
+    memset(ss, 0, sizeof *ss);
+    if (strchr(text, ':')) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, text, &sin->sin_addr), 1);
+    }
+    return (const struct sockaddr *)ss;
+}
+
+static bool recursion_allowed(const struct image *img, const char *client)
+{
+    struct sockaddr_storage ss;
+    return image_recursion_allowed(img, client_of(&ss, client));
+}
+
+static bool query_allowed(const struct image *img, const char *client)
+{
+    struct sockaddr_storage ss;
+    return image_query_allowed(img, client_of(&ss, client));
+}
+
+static void test_acls_hold_recursion_then_query_lists(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    fixture_recursion_acl(f, "::1");
+    fixture_query_acl(f, "127.0.0.2");
+    fixture_build(f);
+    assert_int_equal(f->img.acl_count, 3);
+    assert_int_equal(f->img.settings->recursion_acl_count, 2);
+    assert_int_equal(f->img.settings->query_acl_count, 1);
+    assert_int_equal(f->img.acls[0].prefix_len, 8);
+    assert_int_equal(f->img.acls[1].prefix_len, 128);
+    assert_int_equal(f->img.acls[2].prefix_len, 32);
+    fixture_free(f);
+}
+
+static void test_recursion_is_decided_by_the_recursion_list_only(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    fixture_query_acl(f, "127.0.0.2");
+    fixture_build(f);
+    assert_true(recursion_allowed(&f->img, "10.9.9.9"));
+    assert_true(recursion_allowed(&f->img, "::ffff:10.9.9.9"));
+    /* on the query list, not on the recursion list */
+    assert_false(recursion_allowed(&f->img, "127.0.0.2"));
+    fixture_free(f);
+}
+
+static void test_query_is_decided_by_the_query_list_only(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    fixture_query_acl(f, "127.0.0.2");
+    fixture_build(f);
+    assert_true(query_allowed(&f->img, "127.0.0.2"));
+    assert_false(query_allowed(&f->img, "127.0.0.3"));
+    /* on the recursion list, not on the query list */
+    assert_false(query_allowed(&f->img, "10.9.9.9"));
+    fixture_free(f);
+}
+
+static void test_no_query_list_lets_everyone_query(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_recursion_acl(f, "10.0.0.0/8");
+    fixture_build(f);
+    assert_true(query_allowed(&f->img, "203.0.113.1"));
+    assert_true(query_allowed(&f->img, "2001:db8::1"));
+    fixture_free(f);
+}
+
+static void test_empty_recursion_list_lets_nobody_recurse(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_query_acl(f, "0.0.0.0/0");
+    fixture_build(f);
+    assert_false(recursion_allowed(&f->img, "127.0.0.1"));
+    assert_false(recursion_allowed(&f->img, "::1"));
+    assert_true(query_allowed(&f->img, "127.0.0.1"));
+    fixture_free(f);
+}
+
 /* ---- hashing ---------------------------------------------------------- */
 
 static void test_suffix_hashes_equal_the_hash_of_each_suffix(void **state)
@@ -1070,6 +1481,196 @@ static void damage_mx_target_name(uint8_t *buf, size_t len, const struct image *
     rdata[2] = 60;
 }
 
+static void damage_forward_zone_range_past_the_upstreams(uint8_t *buf, size_t len,
+                                                         const struct image *img)
+{
+    (void)len;
+    struct image_forward_zone *fz = in_copy(buf, img, &img->forward_zones[0]);
+    fz->upstream_count = img->upstream_total - fz->upstream_first + 1;
+}
+
+static void damage_forward_zone_first_past_the_upstreams(uint8_t *buf, size_t len,
+                                                         const struct image *img)
+{
+    (void)len;
+    struct image_forward_zone *fz = in_copy(buf, img, &img->forward_zones[0]);
+    fz->upstream_first = img->upstream_total;
+}
+
+static void damage_forward_zone_range_wraps(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_forward_zone *fz = in_copy(buf, img, &img->forward_zones[0]);
+    fz->upstream_first = 1;
+    fz->upstream_count = UINT32_MAX;
+}
+
+static void damage_forward_zone_without_servers(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_forward_zone *fz = in_copy(buf, img, &img->forward_zones[0]);
+    fz->upstream_count = 0;
+}
+
+static void damage_forward_zone_name_offset(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_forward_zone *fz = in_copy(buf, img, &img->forward_zones[0]);
+    fz->name_offset = img->names_size;
+}
+
+static void damage_forward_zone_name_invalid(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    /* a label length running past the name's end */
+    uint8_t *name = in_copy(buf, img, img->names + img->forward_zones[0].name_offset);
+    name[0] = 60;
+}
+
+static void damage_forward_index_entry(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    uint32_t *index = in_copy(buf, img, img->forward_index);
+    for (uint32_t i = 0; i <= img->forward_index_mask; i++)
+        if (index[i] != IMAGE_NONE) {
+            index[i] = img->forward_zone_count;
+            return;
+        }
+}
+
+static void damage_upstream_family(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_upstream *u = in_copy(buf, img, &img->upstreams[img->upstream_total - 1]);
+    u->family = 0;
+}
+
+static void damage_settings_upstream_count(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->upstream_count = img->upstream_total + 1;
+}
+
+static void damage_settings_acl_counts(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->query_acl_count++; /* one past the ACLS section */
+}
+
+static void damage_acl_prefix_length(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct cidr *c = in_copy(buf, img, &img->acls[0]); /* 10.0.0.0/8 */
+    c->prefix_len = 33;
+}
+
+static void damage_acl_family(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct cidr *c = in_copy(buf, img, &img->acls[1]);
+    c->family = 10; /* AF_INET6, not 6 */
+}
+
+static void damage_settings_log_format(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->log_format = 2;
+}
+
+static void damage_acls_entry_size(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    (void)img;
+    section(buf, IMAGE_SECTION_ACLS)->entry_size = 16;
+}
+
+static void test_forward_zone_range_outside_the_upstreams_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_zone_range_past_the_upstreams);
+}
+
+static void test_forward_zone_first_upstream_outside_the_upstreams_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_zone_first_past_the_upstreams);
+}
+
+static void test_forward_zone_range_that_wraps_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_zone_range_wraps);
+}
+
+static void test_forward_zone_without_servers_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_zone_without_servers);
+}
+
+static void test_forward_zone_name_outside_names_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_zone_name_offset);
+}
+
+static void test_forward_zone_with_an_invalid_name_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_zone_name_invalid);
+}
+
+static void test_forward_index_entry_outside_forward_zones_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_forward_index_entry);
+}
+
+static void test_upstream_of_unknown_family_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_upstream_family);
+}
+
+static void test_default_upstream_count_past_the_section_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_upstream_count);
+}
+
+static void test_acl_counts_that_do_not_add_up_to_the_section_are_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_acl_counts);
+}
+
+static void test_acl_prefix_longer_than_its_family_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_acl_prefix_length);
+}
+
+static void test_acl_of_unknown_family_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_acl_family);
+}
+
+static void test_unknown_log_format_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_log_format);
+}
+
+static void test_acls_section_with_a_wrong_entry_size_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_acls_entry_size);
+}
+
 static void test_section_offset_outside_the_file_is_refused(void **state)
 {
     (void)state;
@@ -1284,6 +1885,25 @@ int main(void)
         cmocka_unit_test(test_rewrite_exact_and_below_flags),
         cmocka_unit_test(test_rewrite_of_the_same_name_exact_and_below_is_merged),
         cmocka_unit_test(test_image_without_rewrites_finds_none),
+        cmocka_unit_test(test_format_version_is_2),
+        cmocka_unit_test(test_default_upstreams_come_first_in_order),
+        cmocka_unit_test(test_forward_zone_points_at_its_own_servers_after_the_defaults),
+        cmocka_unit_test(test_forward_zone_name_is_stored_lowercase),
+        cmocka_unit_test(test_forward_zone_lookup_is_by_exact_name),
+        cmocka_unit_test(test_image_without_forward_zones_finds_none),
+        cmocka_unit_test(test_image_without_upstreams_has_none),
+        cmocka_unit_test(test_many_forward_zones_are_all_found),
+        cmocka_unit_test(test_forward_zone_declared_twice_is_refused_by_the_builder),
+        cmocka_unit_test(test_forward_zone_without_servers_is_refused_by_the_builder),
+        cmocka_unit_test(test_upstream_of_unknown_family_is_refused_by_the_builder),
+        cmocka_unit_test(test_prefix_longer_than_its_family_is_refused_by_the_builder),
+        cmocka_unit_test(test_forwarding_settings_round_trip),
+        cmocka_unit_test(test_settings_counts_come_from_the_arrays),
+        cmocka_unit_test(test_acls_hold_recursion_then_query_lists),
+        cmocka_unit_test(test_recursion_is_decided_by_the_recursion_list_only),
+        cmocka_unit_test(test_query_is_decided_by_the_query_list_only),
+        cmocka_unit_test(test_no_query_list_lets_everyone_query),
+        cmocka_unit_test(test_empty_recursion_list_lets_nobody_recurse),
         cmocka_unit_test(test_suffix_hashes_equal_the_hash_of_each_suffix),
         cmocka_unit_test(test_name_hash_differs_between_names),
         cmocka_unit_test(test_many_names_are_all_found),
@@ -1309,6 +1929,20 @@ int main(void)
         cmocka_unit_test(test_node_index_without_empty_slot_is_refused),
         cmocka_unit_test(test_rewrite_name_outside_names_is_refused),
         cmocka_unit_test(test_name_in_rdata_running_past_it_is_refused),
+        cmocka_unit_test(test_forward_zone_range_outside_the_upstreams_is_refused),
+        cmocka_unit_test(test_forward_zone_first_upstream_outside_the_upstreams_is_refused),
+        cmocka_unit_test(test_forward_zone_range_that_wraps_is_refused),
+        cmocka_unit_test(test_forward_zone_without_servers_is_refused),
+        cmocka_unit_test(test_forward_zone_name_outside_names_is_refused),
+        cmocka_unit_test(test_forward_zone_with_an_invalid_name_is_refused),
+        cmocka_unit_test(test_forward_index_entry_outside_forward_zones_is_refused),
+        cmocka_unit_test(test_upstream_of_unknown_family_is_refused),
+        cmocka_unit_test(test_default_upstream_count_past_the_section_is_refused),
+        cmocka_unit_test(test_acl_counts_that_do_not_add_up_to_the_section_are_refused),
+        cmocka_unit_test(test_acl_prefix_longer_than_its_family_is_refused),
+        cmocka_unit_test(test_acl_of_unknown_family_is_refused),
+        cmocka_unit_test(test_unknown_log_format_is_refused),
+        cmocka_unit_test(test_acls_section_with_a_wrong_entry_size_is_refused),
         cmocka_unit_test(test_map_file_missing_is_refused),
         cmocka_unit_test(test_map_file_empty_is_refused),
         cmocka_unit_test(test_map_file_of_a_written_image_opens),
