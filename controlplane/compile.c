@@ -1,4 +1,5 @@
-/* Config → zone image: records as they are, plus each zone's SOA and NS. */
+/* Config → zone image: records as they are, plus each zone's SOA and NS,
+ * and the server settings the data plane forwards, caches and logs by. */
 #include "compile.h"
 
 #include <stdlib.h>
@@ -41,8 +42,11 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
     const uint8_t **apexes = calloc(cfg->zone_count + 1, sizeof *apexes);
     uint8_t *apex_lens = calloc(cfg->zone_count + 1, 1);
     struct image_input_rewrite *rewrites = calloc(cfg->rewrite_count + 1, sizeof *rewrites);
+    const struct config_server *server = &cfg->server;
+    struct image_input_forward_zone *forward_zones =
+        calloc(server->forward_zone_count + 1, sizeof *forward_zones);
     int rc = -1;
-    if (!rrs || !soas || !apexes || !apex_lens || !rewrites) {
+    if (!rrs || !soas || !apexes || !apex_lens || !rewrites || !forward_zones) {
         snprintf(err, err_len, "out of memory");
         goto out;
     }
@@ -74,14 +78,38 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
         rewrites[i] = (struct image_input_rewrite){cfg->rewrites[i].name, cfg->rewrites[i].name_len,
                                                    cfg->rewrites[i].below};
 
-    int level = log_level_parse(cfg->server.log_level ? cfg->server.log_level : "INFO");
+    for (size_t i = 0; i < server->forward_zone_count; i++) {
+        const struct config_forward_zone *fz = &server->forward_zones[i];
+        forward_zones[i] = (struct image_input_forward_zone){fz->name, fz->name_len, fz->upstreams,
+                                                             fz->upstream_count};
+    }
+
+    /* The validator keeps upstream_timeout in (0, 3600] seconds; a timeout
+     * below half a millisecond still waits one. */
+    uint32_t timeout_ms = (uint32_t)(server->upstream_timeout * 1000.0 + 0.5);
+    int level = log_level_parse(server->log_level ? server->log_level : "INFO");
     struct image_input in = {
-        .config_version = cfg->server.config_version,
-        .settings = {.edns_payload = cfg->server.edns_payload,
-                     .tcp_idle_timeout_ms = cfg->server.tcp_idle_timeout * 1000u,
-                     .tcp_max_connections = cfg->server.tcp_max_connections,
+        .config_version = server->config_version,
+        .settings = {.edns_payload = server->edns_payload,
+                     .tcp_idle_timeout_ms = server->tcp_idle_timeout * 1000u,
+                     .tcp_max_connections = server->tcp_max_connections,
                      .log_level = level < 0 ? LOG_LEVEL_INFO : (uint32_t)level,
-                     .record_count = (uint32_t)cfg->record_count},
+                     .record_count = (uint32_t)cfg->record_count,
+                     .upstream_timeout_ms = timeout_ms ? timeout_ms : 1,
+                     .max_inflight = server->max_inflight,
+                     .cache_enabled = server->cache_enabled,
+                     .cache_size = server->cache_size,
+                     .cache_ttl = server->cache_ttl,
+                     .log_queries = server->log_queries,
+                     .log_format = server->log_format},
+        .upstreams = server->upstreams,
+        .upstream_count = server->upstreams ? server->upstream_count : 0,
+        .forward_zones = forward_zones,
+        .forward_zone_count = server->forward_zone_count,
+        .recursion_acl = server->allow_recursion,
+        .recursion_acl_count = server->allow_recursion_count,
+        .query_acl = server->allow_query,
+        .query_acl_count = server->allow_query_count,
         .zone_apexes = apexes,
         .zone_apex_lens = apex_lens,
         .zone_count = cfg->zone_count,
@@ -97,5 +125,6 @@ out:
     free(apexes);
     free(apex_lens);
     free(rewrites);
+    free(forward_zones);
     return rc;
 }

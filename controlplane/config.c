@@ -690,6 +690,52 @@ static bool endpoint_valid(const char *s, size_t n, bool port_required, bool all
     return host_ok && parse_port(colon + 1, n - host_len - 1, &port);
 }
 
+/* Parse an address endpoint_valid accepts for upstreams ("IP",
+ * "IP:port", "[IPv6]", "[IPv6]:port", bare IPv6) into u; port 0 when the
+ * text has none. */
+static bool upstream_parse(const char *s, size_t n, struct image_upstream *u)
+{
+    const char *host = s, *port = NULL;
+    size_t host_len = n, port_len = 0;
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close)
+            return false;
+        host = s + 1;
+        host_len = (size_t)(close - s - 1);
+        size_t rest = n - (size_t)(close - s) - 1;
+        if (rest > 0) {
+            if (close[1] != ':')
+                return false;
+            port = close + 2;
+            port_len = rest - 1;
+        }
+    } else {
+        const char *colon = memchr(s, ':', n);
+        if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - s) - 1)) {
+            host_len = (size_t)(colon - s);
+            port = colon + 1;
+            port_len = n - host_len - 1;
+        }
+    }
+    char buf[INET6_ADDRSTRLEN];
+    if (host_len == 0 || host_len >= sizeof(buf))
+        return false;
+    memcpy(buf, host, host_len);
+    buf[host_len] = '\0';
+    memset(u, 0, sizeof(*u));
+    u->family = host != s || memchr(buf, ':', host_len) ? 6 : 4;
+    if (inet_pton(u->family == 6 ? AF_INET6 : AF_INET, buf, u->addr) != 1)
+        return false;
+    unsigned p = 0;
+    if (port && !parse_port(port, port_len, &p))
+        return false;
+    u->port = (uint16_t)p;
+    return true;
+}
+
+#define UPSTREAM_FORMS "\"IP\", \"IP:port\" or \"[IPv6]:port\", with a port of 1..65535"
+
 /* ---- server ---- */
 
 /* A name useradd would take: the POSIX portable filename characters, not
@@ -733,7 +779,12 @@ static const char *const SERVER_KEYS[] = {"host",
                                           "edns_payload",
                                           "tcp_idle_timeout",
                                           "tcp_max_connections",
-                                          "user"};
+                                          "user",
+                                          "forward_zones",
+                                          "max_inflight",
+                                          "allow_recursion",
+                                          "allow_query",
+                                          "log_format"};
 
 /* Replace *slot with a copy of s. */
 static int set_string(struct loader *ld, char **slot, const char *s, size_t n)
@@ -809,8 +860,7 @@ static void load_endpoints(struct loader *ld, struct json_object *server, const 
                 report(ld, CONFIG_ERROR, false,
                        peers ? "%s is not \"host:port\" (or \"[IPv6]:port\") with a port of "
                                "1..65535"
-                             : "%s is not an upstream address: \"IP\", \"IP:port\" or "
-                               "\"[IPv6]:port\", with a port of 1..65535",
+                             : "%s is not an upstream address: " UPSTREAM_FORMS,
                        quote(q, s, len));
             else if (set_string(ld, &items[kept], s, len) == 0)
                 kept++;
@@ -820,6 +870,182 @@ static void load_endpoints(struct loader *ld, struct json_object *server, const 
     free_strings(*list, *count);
     *list = items;
     *count = kept;
+    pop(ld);
+}
+
+/* A list of CIDR strings (allow_recursion, allow_query), replacing *list. */
+static int load_cidrs(struct loader *ld, struct json_object *server, const char *key,
+                      struct cidr **list, size_t *count)
+{
+    struct json_object *array;
+    if (!json_object_object_get_ex(server, key, &array))
+        return 0;
+    push_key(ld, key);
+    if (json_object_get_type(array) != json_type_array) {
+        report_type(ld, array, "an array of address prefixes (\"10.0.0.0/8\", \"fc00::/7\")");
+        pop(ld);
+        return -1;
+    }
+    size_t n = json_object_array_length(array);
+    struct cidr *items = calloc(n ? n : 1, sizeof(*items));
+    if (!items) {
+        report_out_of_memory(ld);
+        pop(ld);
+        return -1;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *v = json_object_array_get_idx(array, i);
+        push_index(ld, i);
+        char why[256];
+        if (json_object_get_type(v) != json_type_string)
+            report_type(ld, v, "a string");
+        else if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+            report(ld, CONFIG_ERROR, false, "a NUL character (\\u0000) is not allowed here");
+        else if (json_object_get_string_len(v) > QUOTE_MAX)
+            report(ld, CONFIG_ERROR, false, "%s is not an address prefix",
+                   quote(why, json_object_get_string(v), (size_t)json_object_get_string_len(v)));
+        else if (cidr_parse(json_object_get_string(v), &items[kept], why, sizeof(why)) < 0)
+            report(ld, CONFIG_ERROR, false, "%s", why);
+        else
+            kept++;
+        pop(ld);
+    }
+    free(*list);
+    *list = items;
+    *count = kept;
+    pop(ld);
+    return 1;
+}
+
+struct forward_zone_ref {
+    uint8_t name[WIRE_NAME_MAX]; /* lowercase */
+    uint8_t name_len;
+    size_t index;
+};
+
+static int forward_zone_ref_compare(const void *a, const void *b)
+{
+    const struct forward_zone_ref *x = a, *y = b;
+    if (x->name_len != y->name_len)
+        return x->name_len < y->name_len ? -1 : 1;
+    int c = memcmp(x->name, y->name, x->name_len);
+    if (c != 0)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static void forward_zone_free(struct config_forward_zone *z)
+{
+    free(z->text);
+    free(z->upstreams);
+}
+
+/* One member of server.forward_zones: a name and its servers. Kept in
+ * s->forward_zones only when free of errors. */
+static void load_forward_zone(struct loader *ld, const char *key, struct json_object *value)
+{
+    struct config_server *s = &ld->cfg->server;
+    struct config_forward_zone z;
+    memset(&z, 0, sizeof(z));
+    size_t errors = ld->diags->errors;
+    push_key(ld, key);
+    name_from_text(ld, key, z.name, &z.name_len, true);
+    size_t n = json_object_get_type(value) == json_type_array ? json_object_array_length(value) : 0;
+    if (json_object_get_type(value) != json_type_array) {
+        report_type(ld, value, "a non-empty array of server addresses");
+    } else if (n == 0) {
+        report(ld, CONFIG_ERROR, false,
+               "a forward zone needs at least one server (leave the zone out to use upstream)");
+    } else if (!(z.upstreams = calloc(n, sizeof(*z.upstreams)))) {
+        report_out_of_memory(ld);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *v = json_object_array_get_idx(value, i);
+            push_index(ld, i);
+            char q[QUOTE_CAP];
+            if (json_object_get_type(v) != json_type_string) {
+                report_type(ld, v, "a string");
+            } else {
+                const char *text = json_object_get_string(v);
+                size_t len = (size_t)json_object_get_string_len(v);
+                if (strlen(text) != len || !endpoint_valid(text, len, false, false) ||
+                    !upstream_parse(text, len, &z.upstreams[z.upstream_count]))
+                    report(ld, CONFIG_ERROR, false, "%s is not a server address: " UPSTREAM_FORMS,
+                           quote(q, text, len));
+                else
+                    z.upstream_count++;
+            }
+            pop(ld);
+        }
+    }
+    if (ld->diags->errors == errors && !(z.text = strdup(key)))
+        report_out_of_memory(ld);
+    if (ld->diags->errors == errors)
+        s->forward_zones[s->forward_zone_count++] = z;
+    else
+        forward_zone_free(&z);
+    pop(ld);
+}
+
+/* server.forward_zones: {"corp.example": ["10.1.1.1", "10.1.1.2:5353"]}.
+ * Two keys that differ only in case name the same zone. */
+static void load_forward_zones(struct loader *ld, struct json_object *server)
+{
+    struct config_server *s = &ld->cfg->server;
+    struct json_object *obj;
+    if (!json_object_object_get_ex(server, "forward_zones", &obj))
+        return;
+    push_key(ld, "forward_zones");
+    if (json_object_get_type(obj) != json_type_object) {
+        report_type(ld, obj, "an object: zone name -> array of server addresses");
+        pop(ld);
+        return;
+    }
+    check_object(ld, obj, NULL, 0);
+    size_t n = (size_t)json_object_object_length(obj);
+    s->forward_zones = calloc(n ? n : 1, sizeof(*s->forward_zones));
+    if (!s->forward_zones) {
+        report_out_of_memory(ld);
+        pop(ld);
+        return;
+    }
+    json_object_object_foreach(obj, key, value)
+    {
+        load_forward_zone(ld, key, value);
+    }
+
+    struct forward_zone_ref *refs = calloc(s->forward_zone_count + 1, sizeof(*refs));
+    if (!refs) {
+        report_out_of_memory(ld);
+        pop(ld);
+        return;
+    }
+    for (size_t i = 0; i < s->forward_zone_count; i++) {
+        memcpy(refs[i].name, s->forward_zones[i].name, s->forward_zones[i].name_len);
+        refs[i].name_len = s->forward_zones[i].name_len;
+        wire_name_lower(refs[i].name, refs[i].name_len);
+        refs[i].index = i;
+    }
+    qsort(refs, s->forward_zone_count, sizeof(*refs), forward_zone_ref_compare);
+    for (size_t i = 1; i < s->forward_zone_count; i++) {
+        if (refs[i].name_len != refs[i - 1].name_len ||
+            memcmp(refs[i].name, refs[i - 1].name, refs[i].name_len) != 0)
+            continue;
+        size_t first = i - 1;
+        while (first > 0 && refs[first - 1].name_len == refs[i].name_len &&
+               memcmp(refs[first - 1].name, refs[i].name, refs[i].name_len) == 0)
+            first--;
+        char q[QUOTE_CAP], qe[QUOTE_CAP];
+        const char *earlier = s->forward_zones[refs[first].index].text;
+        const char *again = s->forward_zones[refs[i].index].text;
+        push_key(ld, again);
+        report(ld, CONFIG_ERROR, true,
+               "forward zone %s is already defined as %s (zone names are case-insensitive)",
+               quote(q, again, strlen(again)), quote(qe, earlier, strlen(earlier)));
+        pop(ld);
+    }
+    free(refs);
     pop(ld);
 }
 
@@ -839,6 +1065,19 @@ static int server_defaults(struct loader *ld, struct config_server *s)
     s->edns_payload = 1232;
     s->tcp_idle_timeout = 10;
     s->tcp_max_connections = 256;
+    s->max_inflight = 1024;
+    s->log_format = IMAGE_LOG_TEXT;
+    s->allow_recursion = calloc(CIDR_DEFAULT_RECURSION_COUNT, sizeof(*s->allow_recursion));
+    if (!s->allow_recursion) {
+        report_out_of_memory(ld);
+        return -1;
+    }
+    for (size_t i = 0; i < CIDR_DEFAULT_RECURSION_COUNT; i++) {
+        char why[256];
+        if (cidr_parse(CIDR_DEFAULT_RECURSION[i], &s->allow_recursion[i], why, sizeof(why)) < 0)
+            return -1; /* cannot happen: the defaults are tested */
+        s->allow_recursion_count++;
+    }
     s->upstream = calloc(COUNT(upstream), sizeof(char *));
     if (!s->upstream) {
         report_out_of_memory(ld);
@@ -940,6 +1179,58 @@ static void load_server(struct loader *ld, struct json_object *server)
     }
     if (rc != 0)
         pop(ld);
+
+    load_forward_zones(ld, server);
+    read_u32(ld, server, "max_inflight", "in-flight limit", 1, 1000000, &s->max_inflight);
+    load_cidrs(ld, server, "allow_recursion", &s->allow_recursion, &s->allow_recursion_count);
+    struct json_object *v_query;
+    if (load_cidrs(ld, server, "allow_query", &s->allow_query, &s->allow_query_count) == 1 &&
+        json_object_object_get_ex(server, "allow_query", &v_query) &&
+        json_object_array_length(v_query) == 0) {
+        push_key(ld, "allow_query");
+        report(ld, CONFIG_ERROR, false,
+               "an empty allow_query would refuse every client; leave the key out to let "
+               "everyone query");
+        pop(ld);
+    }
+
+    const char *format;
+    size_t format_len;
+    rc = read_string_pushed(ld, server, "log_format", true, &format, &format_len);
+    if (rc == 1) {
+        char q[QUOTE_CAP];
+        if (strcasecmp(format, "text") == 0)
+            s->log_format = IMAGE_LOG_TEXT;
+        else if (strcasecmp(format, "json") == 0)
+            s->log_format = IMAGE_LOG_JSON;
+        else
+            report(ld, CONFIG_ERROR, false,
+                   "log format %s is not \"text\" or \"json\" (JSON Lines)",
+                   quote(q, format, format_len));
+    }
+    if (rc != 0)
+        pop(ld);
+}
+
+/* After the server section (present or not): the upstream strings in
+ * parsed form, upstream_port where an entry names no port. */
+static void server_finish(struct loader *ld, struct config_server *s)
+{
+    s->upstreams = calloc(s->upstream_count + 1, sizeof(*s->upstreams));
+    if (!s->upstreams) {
+        report_out_of_memory(ld);
+        return;
+    }
+    for (size_t i = 0; i < s->upstream_count; i++) {
+        /* every string here passed endpoint_valid */
+        upstream_parse(s->upstream[i], strlen(s->upstream[i]), &s->upstreams[i]);
+        if (s->upstreams[i].port == 0)
+            s->upstreams[i].port = s->upstream_port;
+    }
+    for (size_t z = 0; z < s->forward_zone_count; z++)
+        for (size_t i = 0; i < s->forward_zones[z].upstream_count; i++)
+            if (s->forward_zones[z].upstreams[i].port == 0)
+                s->forward_zones[z].upstreams[i].port = s->upstream_port;
 }
 
 /* ---- zones ---- */
@@ -1767,6 +2058,12 @@ void config_free(struct config *cfg)
     free(s->user);
     free_strings(s->upstream, s->upstream_count);
     free_strings(s->peers, s->peer_count);
+    free(s->upstreams);
+    for (size_t i = 0; i < s->forward_zone_count; i++)
+        forward_zone_free(&s->forward_zones[i]);
+    free(s->forward_zones);
+    free(s->allow_recursion);
+    free(s->allow_query);
     for (size_t i = 0; i < cfg->zone_count; i++)
         zone_free(&cfg->zones[i]);
     free(cfg->zones);
@@ -1882,6 +2179,7 @@ int config_load_buffer(const char *text, size_t len, struct config *cfg, struct 
                 load_server(&ld, v);
                 pop(&ld);
             }
+            server_finish(&ld, &cfg->server);
             if (json_object_object_get_ex(root, "zones", &v)) {
                 push_key(&ld, "zones");
                 load_zones(&ld, v);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cidr.h"
+#include "image.h"
 #include "wire.h"
 
 /* One finding of the validator. line and column are 1-based and point at
@@ -79,22 +81,32 @@ struct config_rewrite {
     bool below; /* blocks every name strictly below name, at any depth */
 };
 
+/* server.forward_zones: names at or below name go to these servers. */
+struct config_forward_zone {
+    char *text;                  /* the key as written */
+    uint8_t name[WIRE_NAME_MAX]; /* wire form, case as written */
+    uint8_t name_len;
+    struct image_upstream *upstreams; /* port: upstream_port where the entry has none */
+    size_t upstream_count;
+};
+
 struct config_server {
     char *host;      /* "0.0.0.0" */
     uint16_t port;   /* 53 */
     char **upstream; /* ["8.8.8.8", "1.1.1.1"] */
     size_t upstream_count;
-    double upstream_timeout; /* 3 (seconds) */
-    uint16_t upstream_port;  /* 53 */
-    bool cache_enabled;      /* true */
-    uint32_t cache_ttl;      /* 300 */
-    uint32_t cache_size;     /* 1000 */
-    char *log_level;         /* "INFO": DEBUG, INFO, WARNING, ERROR */
-    bool log_queries;        /* true */
-    bool hot_reload;         /* true */
-    char *mgmt_host;         /* "0.0.0.0" */
-    uint16_t mgmt_port;      /* 0 = off */
-    char **peers;            /* "host:port" */
+    struct image_upstream *upstreams; /* upstream[i] parsed; port: upstream_port if it has none */
+    double upstream_timeout;          /* 3 (seconds) */
+    uint16_t upstream_port;           /* 53 */
+    bool cache_enabled;               /* true */
+    uint32_t cache_ttl;               /* 300 */
+    uint32_t cache_size;              /* 1000 */
+    char *log_level;                  /* "INFO": DEBUG, INFO, WARNING, ERROR */
+    bool log_queries;                 /* true */
+    bool hot_reload;                  /* true */
+    char *mgmt_host;                  /* "0.0.0.0" */
+    uint16_t mgmt_port;               /* 0 = off */
+    char **peers;                     /* "host:port" */
     size_t peer_count;
     uint64_t config_version; /* 1 */
     /* NanoDNS additions */
@@ -102,6 +114,14 @@ struct config_server {
     uint32_t tcp_idle_timeout;    /* 10 (seconds) */
     uint32_t tcp_max_connections; /* 256 */
     char *user; /* the data plane's user when started as root; NULL: nanodns, else nobody */
+    struct config_forward_zone *forward_zones; /* {} */
+    size_t forward_zone_count;
+    uint32_t max_inflight;        /* 1024: upstream queries in flight at once */
+    struct cidr *allow_recursion; /* CIDR_DEFAULT_RECURSION; empty: nobody may recurse */
+    size_t allow_recursion_count;
+    struct cidr *allow_query; /* absent (count 0): everyone may query */
+    size_t allow_query_count;
+    uint32_t log_format; /* IMAGE_LOG_TEXT ("text") or IMAGE_LOG_JSON ("json") */
 };
 
 struct config {

@@ -10,7 +10,12 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "compile.h"
 #include "config.h"
+#include "image.h"
 
 #ifndef TEST_DATA_DIR
 #define TEST_DATA_DIR "tests/data"
@@ -195,6 +200,16 @@ static void test_empty_object_gives_the_defaults(void **state)
     assert_int_equal(s->tcp_idle_timeout, 10);
     assert_int_equal(s->tcp_max_connections, 256);
     assert_int_equal(f->cfg.record_count, 0);
+    /* forwarding */
+    assert_int_equal(s->upstreams[0].family, 4);
+    assert_int_equal(s->upstreams[0].port, 53);
+    assert_memory_equal(s->upstreams[0].addr, ((uint8_t[]){8, 8, 8, 8}), 4);
+    assert_memory_equal(s->upstreams[1].addr, ((uint8_t[]){1, 1, 1, 1}), 4);
+    assert_int_equal(s->forward_zone_count, 0);
+    assert_int_equal(s->max_inflight, 1024);
+    assert_int_equal(s->allow_recursion_count, CIDR_DEFAULT_RECURSION_COUNT);
+    assert_int_equal(s->allow_query_count, 0);
+    assert_int_equal(s->log_format, IMAGE_LOG_TEXT);
     assert_int_equal(f->cfg.zone_count, 0);
     assert_int_equal(f->cfg.rewrite_count, 0);
 }
@@ -642,6 +657,397 @@ static void test_edns_payload_below_512_is_out_of_range(void **state)
                      "EDNS payload size 511 is out of range (512..4096)");
 }
 
+/* ---- forwarding, access lists, query log ---- */
+
+static void assert_upstream(const struct image_upstream *u, const char *address, uint16_t port)
+{
+    uint8_t addr[16] = {0};
+    int family = strchr(address, ':') ? AF_INET6 : AF_INET;
+    assert_int_equal(inet_pton(family, address, addr), 1);
+    assert_int_equal(u->family, family == AF_INET6 ? 6 : 4);
+    assert_int_equal(u->port, port);
+    assert_memory_equal(u->addr, addr, 16);
+}
+
+static void test_default_recursion_list_is_the_internal_networks(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    const struct config_server *s = &f->cfg.server;
+    assert_int_equal(s->allow_recursion[0].family, 4); /* 127.0.0.0/8 */
+    assert_int_equal(s->allow_recursion[0].prefix_len, 8);
+    assert_int_equal(s->allow_recursion[0].addr[0], 127);
+    assert_int_equal(s->allow_recursion[7].family, 6); /* fe80::/10 */
+    assert_int_equal(s->allow_recursion[7].prefix_len, 10);
+}
+
+static void test_upstreams_are_parsed_with_upstream_port_as_the_default(void **state)
+{
+    struct fixture *f = *state;
+    /* upstream_port after upstream: the default applies whatever the order */
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [\"9.9.9.9\", \"9.9.9.9:5353\", "
+                             "\"[2620:fe::fe]:54\", \"2620:fe::9\", \"[::1]\"], "
+                             "\"upstream_port\": 5300}}"),
+                     0);
+    const struct config_server *s = &f->cfg.server;
+    assert_int_equal(s->upstream_count, 5);
+    assert_upstream(&s->upstreams[0], "9.9.9.9", 5300);
+    assert_upstream(&s->upstreams[1], "9.9.9.9", 5353);
+    assert_upstream(&s->upstreams[2], "2620:fe::fe", 54);
+    assert_upstream(&s->upstreams[3], "2620:fe::9", 5300);
+    assert_upstream(&s->upstreams[4], "::1", 5300);
+}
+
+static void test_empty_upstream_list_is_no_upstream(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": []}}"), 0);
+    assert_int_equal(f->cfg.server.upstream_count, 0);
+}
+
+static void test_forward_zones_are_parsed(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream_port\": 5300, \"forward_zones\": {\n"
+                             "  \"corp.example\": [\"10.1.1.1\", \"10.1.1.2:5353\"],\n"
+                             "  \"Lab.Example.\": [\"[fd00::1]:53\"]}}}"),
+                     0);
+    const struct config_server *s = &f->cfg.server;
+    assert_int_equal(s->forward_zone_count, 2);
+    const struct config_forward_zone *corp = &s->forward_zones[0];
+    assert_string_equal(corp->text, "corp.example");
+    assert_int_equal(corp->name_len, 14);
+    assert_memory_equal(corp->name, "\4corp\7example", 14);
+    assert_int_equal(corp->upstream_count, 2);
+    assert_upstream(&corp->upstreams[0], "10.1.1.1", 5300);
+    assert_upstream(&corp->upstreams[1], "10.1.1.2", 5353);
+    const struct config_forward_zone *lab = &s->forward_zones[1];
+    assert_string_equal(lab->text, "Lab.Example.");
+    assert_int_equal(lab->name_len, 13);
+    assert_memory_equal(lab->name, "\3Lab\7Example", 13);
+    assert_int_equal(lab->upstream_count, 1);
+    assert_upstream(&lab->upstreams[0], "fd00::1", 53);
+}
+
+static void test_forward_zones_must_be_an_object(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"forward_zones\": [\"corp.example\"]}}"), -1);
+    assert_one_error(f, "server.forward_zones", 1, 30,
+                     "expected an object: zone name -> array of server addresses, got an array");
+}
+
+static void test_forward_zone_without_servers_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"forward_zones\": {\n  \"corp.example\": []}}}"), -1);
+    assert_one_error(f, "server.forward_zones.corp.example", 2, 19,
+                     "a forward zone needs at least one server (leave the zone out to use "
+                     "upstream)");
+}
+
+static void test_forward_zone_servers_must_be_an_array(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"server\": {\"forward_zones\": {\n  \"corp.example\": \"10.1.1.1\"}}}"), -1);
+    assert_one_error(f, "server.forward_zones.corp.example", 2, 19,
+                     "expected a non-empty array of server addresses, got a string");
+}
+
+static void test_forward_zone_bad_server_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"forward_zones\": {\n"
+                             "  \"corp.example\": [\"10.1.1.1\", \"ns.corp.example\"]}}}"),
+                     -1);
+    assert_one_error(f, "server.forward_zones.corp.example[1]", 2, 32,
+                     "\"ns.corp.example\" is not a server address: \"IP\", \"IP:port\" or "
+                     "\"[IPv6]:port\", with a port of 1..65535");
+}
+
+static void test_forward_zone_server_port_0_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"server\": {\"forward_zones\": {\"corp.example\": [\"10.1.1.1:0\"]}}}"), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_message_has(diag_at(f, "server.forward_zones.corp.example[0]"), "not a server address");
+}
+
+static void test_forward_zone_bad_name_is_an_error_at_its_key(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"server\": {\"forward_zones\": {\n  \"corp..example\": [\"10.1.1.1\"]}}}"), -1);
+    assert_int_equal(f->diags.errors, 1);
+    const struct config_diag *d = diag_at(f, "server.forward_zones.corp..example");
+    assert_int_equal(d->line, 2);
+    assert_int_equal(d->column, 3);
+}
+
+static void test_forward_zone_names_differ_only_in_case(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"forward_zones\": {\n"
+                             "  \"corp.example\": [\"10.1.1.1\"],\n"
+                             "  \"CORP.example.\": [\"10.1.1.2\"]}}}"),
+                     -1);
+    assert_one_error(f, "server.forward_zones.CORP.example.", 3, 3,
+                     "forward zone \"CORP.example.\" is already defined as \"corp.example\" "
+                     "(zone names are case-insensitive)");
+}
+
+static void test_forward_zone_declared_twice_is_a_duplicate_key(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"forward_zones\": {\"a.lan\": [\"10.0.0.1\"], "
+                             "\"a.lan\": [\"10.0.0.2\"]}}}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_message_has(diag_at(f, "server.forward_zones.a.lan"), "duplicate key");
+}
+
+static void test_max_inflight_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"max_inflight\": 1000000}}"), 0);
+    assert_int_equal(f->cfg.server.max_inflight, 1000000);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"max_inflight\": 0}}"), -1);
+    assert_one_error(f, "server.max_inflight", 1, 29,
+                     "in-flight limit 0 is out of range (1..1000000)");
+}
+
+static void test_max_inflight_above_a_million_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"max_inflight\": 1000001}}"), -1);
+    assert_one_error(f, "server.max_inflight", 1, 29,
+                     "in-flight limit 1000001 is out of range (1..1000000)");
+}
+
+static void test_allow_recursion_replaces_the_default(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursion\": [\"127.0.0.2\", \"fd00::/8\"]}}"),
+                     0);
+    const struct config_server *s = &f->cfg.server;
+    assert_int_equal(s->allow_recursion_count, 2);
+    assert_int_equal(s->allow_recursion[0].family, 4);
+    assert_int_equal(s->allow_recursion[0].prefix_len, 32);
+    assert_int_equal(s->allow_recursion[1].family, 6);
+    assert_int_equal(s->allow_recursion[1].prefix_len, 8);
+}
+
+static void test_empty_allow_recursion_lets_nobody_recurse(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursion\": []}}"), 0);
+    assert_int_equal(f->cfg.server.allow_recursion_count, 0);
+}
+
+static void test_allow_recursion_with_host_bits_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursion\": [\n"
+                             "  \"10.0.0.0/8\", \"192.168.1.1/24\"]}}"),
+                     -1);
+    assert_one_error(f, "server.allow_recursion[1]", 2, 17,
+                     "\"192.168.1.1/24\" has bits set past the prefix length (did you mean "
+                     "192.168.1.0/24?)");
+}
+
+static void test_allow_recursion_not_a_prefix_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursion\": [\"10.0.0.0/33\", "
+                             "\"lan\", 10]}}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 3);
+    assert_diag(f, "server.allow_recursion[0]", CONFIG_ERROR, 1, 33,
+                "\"10.0.0.0/33\": the prefix length must be 0..32");
+    assert_message_has(diag_at(f, "server.allow_recursion[1]"), "not an address prefix");
+    assert_diag(f, "server.allow_recursion[2]", CONFIG_ERROR, 1, 55,
+                "expected a string, got an integer");
+}
+
+static void test_allow_recursion_must_be_an_array(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursion\": \"10.0.0.0/8\"}}"), -1);
+    assert_one_error(f, "server.allow_recursion", 1, 32,
+                     "expected an array of address prefixes (\"10.0.0.0/8\", \"fc00::/7\"), got "
+                     "a string");
+}
+
+static void test_allow_query_is_parsed(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_query\": [\"127.0.0.0/8\", \"::1\"]}}"), 0);
+    assert_int_equal(f->cfg.server.allow_query_count, 2);
+    assert_int_equal(f->cfg.server.allow_query[1].prefix_len, 128);
+    /* the recursion list keeps its default */
+    assert_int_equal(f->cfg.server.allow_recursion_count, CIDR_DEFAULT_RECURSION_COUNT);
+}
+
+static void test_empty_allow_query_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_query\": []}}"), -1);
+    assert_one_error(f, "server.allow_query", 1, 28,
+                     "an empty allow_query would refuse every client; leave the key out to let "
+                     "everyone query");
+}
+
+static void test_allow_query_bad_prefix_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_query\": [\"fe80::1/10\"]}}"), -1);
+    assert_one_error(f, "server.allow_query[0]", 1, 29,
+                     "\"fe80::1/10\" has bits set past the prefix length (did you mean "
+                     "fe80::/10?)");
+}
+
+static void test_log_format_json(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"log_format\": \"json\"}}"), 0);
+    assert_int_equal(f->cfg.server.log_format, IMAGE_LOG_JSON);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"log_format\": \"text\"}}"), 0);
+    assert_int_equal(f->cfg.server.log_format, IMAGE_LOG_TEXT);
+}
+
+static void test_log_format_bad_value_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"log_format\": \"xml\"}}"), -1);
+    assert_one_error(f, "server.log_format", 1, 27,
+                     "log format \"xml\" is not \"text\" or \"json\" (JSON Lines)");
+}
+
+static void test_unknown_key_suggests_the_new_server_keys(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursive\": [], \"max_inflights\": 1, "
+                             "\"forward_zone\": {}, \"log_fromat\": \"json\"}}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 4);
+    assert_message_has(diag_at(f, "server.allow_recursive"), "did you mean \"allow_recursion\"");
+    assert_message_has(diag_at(f, "server.max_inflights"), "did you mean \"max_inflight\"");
+    assert_message_has(diag_at(f, "server.forward_zone"), "did you mean \"forward_zones\"");
+    assert_message_has(diag_at(f, "server.log_fromat"), "did you mean \"log_format\"");
+}
+
+/* ---- compiled into the image (controlplane/compile.c) ---- */
+
+/* Compile the loaded config and open the image; the caller frees *buf. */
+static void compile_and_open(struct fixture *f, uint8_t **buf, struct image *img)
+{
+    size_t len;
+    char err[256] = "";
+    if (compile_config(&f->cfg, buf, &len, err, sizeof err) < 0)
+        fail_msg("compile_config: %s", err);
+    if (image_open(img, *buf, len, err, sizeof err) < 0)
+        fail_msg("image_open: %s", err);
+}
+
+static void test_compiled_image_carries_the_forwarding_settings(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream_timeout\": 1.5, \"max_inflight\": 10, "
+                             "\"cache_enabled\": false, \"cache_size\": 50, \"cache_ttl\": 60, "
+                             "\"log_queries\": false, \"log_format\": \"json\"}}"),
+                     0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->upstream_timeout_ms, 1500);
+    assert_int_equal(img.settings->max_inflight, 10);
+    assert_int_equal(img.settings->cache_enabled, 0);
+    assert_int_equal(img.settings->cache_size, 50);
+    assert_int_equal(img.settings->cache_ttl, 60);
+    assert_int_equal(img.settings->log_queries, 0);
+    assert_int_equal(img.settings->log_format, IMAGE_LOG_JSON);
+    free(buf);
+}
+
+static void test_compiled_image_has_the_default_cache_and_log_settings(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->upstream_timeout_ms, 3000);
+    assert_int_equal(img.settings->max_inflight, 1024);
+    assert_int_equal(img.settings->cache_enabled, 1);
+    assert_int_equal(img.settings->cache_size, 1000);
+    assert_int_equal(img.settings->cache_ttl, 300);
+    assert_int_equal(img.settings->log_queries, 1);
+    assert_int_equal(img.settings->log_format, IMAGE_LOG_TEXT);
+    assert_int_equal(img.settings->recursion_acl_count, CIDR_DEFAULT_RECURSION_COUNT);
+    assert_int_equal(img.settings->query_acl_count, 0);
+    free(buf);
+}
+
+static void test_upstream_timeout_under_a_millisecond_compiles_to_one(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream_timeout\": 0.0001}}"), 0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->upstream_timeout_ms, 1);
+    free(buf);
+}
+
+static void test_compiled_image_has_upstreams_and_forward_zones(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [\"127.0.0.53\", \"[::1]:5353\"], "
+                             "\"forward_zones\": {\"Corp.Example\": [\"10.1.1.1\", "
+                             "\"10.1.1.2:5353\"]}}}"),
+                     0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->upstream_count, 2);
+    assert_upstream(&img.upstreams[0], "127.0.0.53", 53);
+    assert_upstream(&img.upstreams[1], "::1", 5353);
+    static const uint8_t corp[] = "\4corp\7example";
+    const struct image_forward_zone *fz =
+        image_find_forward_zone(&img, corp, sizeof corp, image_name_hash(corp, sizeof corp));
+    assert_non_null(fz);
+    assert_int_equal(fz->upstream_count, 2);
+    assert_upstream(&img.upstreams[fz->upstream_first], "10.1.1.1", 53);
+    assert_upstream(&img.upstreams[fz->upstream_first + 1], "10.1.1.2", 5353);
+    free(buf);
+}
+
+static void test_compiled_image_applies_the_access_lists(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"allow_recursion\": [\"127.0.0.2\"], "
+                             "\"allow_query\": [\"127.0.0.2\", \"127.0.0.3\"]}}"),
+                     0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    struct sockaddr_in client = {.sin_family = AF_INET};
+    const struct sockaddr *sa = (const struct sockaddr *)&client;
+    inet_pton(AF_INET, "127.0.0.2", &client.sin_addr);
+    assert_true(image_recursion_allowed(&img, sa));
+    assert_true(image_query_allowed(&img, sa));
+    inet_pton(AF_INET, "127.0.0.3", &client.sin_addr);
+    assert_false(image_recursion_allowed(&img, sa));
+    assert_true(image_query_allowed(&img, sa));
+    inet_pton(AF_INET, "127.0.0.4", &client.sin_addr);
+    assert_false(image_query_allowed(&img, sa));
+    free(buf);
+}
+
 /* ---- across records ---- */
 
 static void test_cname_beside_other_data_is_an_error(void **state)
@@ -1057,6 +1463,36 @@ int main(void)
         T(test_log_level_is_case_insensitive),
         T(test_upstream_timeout_takes_fractions),
         T(test_edns_payload_below_512_is_out_of_range),
+        T(test_default_recursion_list_is_the_internal_networks),
+        T(test_upstreams_are_parsed_with_upstream_port_as_the_default),
+        T(test_empty_upstream_list_is_no_upstream),
+        T(test_forward_zones_are_parsed),
+        T(test_forward_zones_must_be_an_object),
+        T(test_forward_zone_without_servers_is_an_error),
+        T(test_forward_zone_servers_must_be_an_array),
+        T(test_forward_zone_bad_server_is_an_error),
+        T(test_forward_zone_server_port_0_is_an_error),
+        T(test_forward_zone_bad_name_is_an_error_at_its_key),
+        T(test_forward_zone_names_differ_only_in_case),
+        T(test_forward_zone_declared_twice_is_a_duplicate_key),
+        T(test_max_inflight_range),
+        T(test_max_inflight_above_a_million_is_out_of_range),
+        T(test_allow_recursion_replaces_the_default),
+        T(test_empty_allow_recursion_lets_nobody_recurse),
+        T(test_allow_recursion_with_host_bits_is_an_error),
+        T(test_allow_recursion_not_a_prefix_is_an_error),
+        T(test_allow_recursion_must_be_an_array),
+        T(test_allow_query_is_parsed),
+        T(test_empty_allow_query_is_an_error),
+        T(test_allow_query_bad_prefix_is_an_error),
+        T(test_log_format_json),
+        T(test_log_format_bad_value_is_an_error),
+        T(test_unknown_key_suggests_the_new_server_keys),
+        T(test_compiled_image_carries_the_forwarding_settings),
+        T(test_compiled_image_has_the_default_cache_and_log_settings),
+        T(test_upstream_timeout_under_a_millisecond_compiles_to_one),
+        T(test_compiled_image_has_upstreams_and_forward_zones),
+        T(test_compiled_image_applies_the_access_lists),
         T(test_cname_beside_other_data_is_an_error),
         T(test_cname_beside_a_wildcard_record_is_an_error),
         T(test_cname_at_zone_apex_is_an_error),
