@@ -1,0 +1,59 @@
+/* The forwarding cache: upstream answers kept in wire form, LRU-evicted at
+ * max_entries, TTLs capped at ttl_cap and counted down when served (RFC 1035
+ * §3.2.1; negative answers per RFC 2308 §5). One cache for the whole data
+ * plane, used from its one event-loop thread only. Each entry owns a copy of
+ * its answer; a hit copies it out, so nothing points into the cache after a
+ * call returns. */
+#ifndef NANODNS_CACHE_H
+#define NANODNS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+#define CACHE_KEY_DO 0x01 /* the client asked with the DNSSEC OK bit */
+#define CACHE_KEY_CD 0x02 /* checking disabled */
+
+struct cache_key {
+    uint8_t qname[WIRE_NAME_MAX]; /* lowercase wire form */
+    uint8_t qname_len;
+    uint8_t flags; /* CACHE_KEY_* */
+    uint16_t qtype;
+    uint16_t qclass;
+};
+
+struct cache_stats {
+    uint64_t hits, misses, entries, evictions;
+};
+
+struct cache;
+
+/* NULL when out of memory. max_entries 0 makes a cache that stores nothing. */
+struct cache *cache_new(size_t max_entries, uint32_t ttl_cap);
+void cache_free(struct cache *cache);
+
+/* Drop every entry (a new image was mapped). Counters are kept. */
+void cache_flush(struct cache *cache);
+
+/* Keep an upstream response for key, received at now_ms (monotonic). Its
+ * lifetime is the smallest TTL of the answer and authority records (for
+ * NXDOMAIN and NODATA: min(SOA TTL, SOA minimum) of the authority SOA,
+ * RFC 2308 §5), capped at ttl_cap. Only NOERROR and NXDOMAIN answers that
+ * are not truncated are kept, and not when that lifetime is 0. Returns 0
+ * when stored, 1 when not cacheable, -1 when out of memory. */
+int cache_store(struct cache *cache, const struct cache_key *key, const uint8_t *response,
+                size_t len, uint64_t now_ms);
+
+/* On a hit, copy the response into out (cap octets) with every TTL (but the
+ * OPT's) lowered by the whole seconds it spent in the cache, mark it most
+ * recently used and return its length. The caller then sets the ID, the
+ * question's case and the flags for its client. 0 on a miss, an expired
+ * entry (dropped) or when it does not fit in cap. */
+size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t now_ms, uint8_t *out,
+                    size_t cap);
+
+void cache_get_stats(const struct cache *cache, struct cache_stats *out);
+
+#endif
