@@ -178,6 +178,11 @@ void stats_sum(const struct stats_file *stats, struct stats_totals *out)
         out->cache_misses += stats_get(&s->cache_misses);
         out->cache_entries += stats_get(&s->cache_entries);
         out->cache_evictions += stats_get(&s->cache_evictions);
+        out->upstream_queries += stats_get(&s->upstream_queries);
+        out->upstream_timeouts += stats_get(&s->upstream_timeouts);
+        out->upstream_tcp_retries += stats_get(&s->upstream_tcp_retries);
+        out->inflight_overflow += stats_get(&s->inflight_overflow);
+        out->querylog_dropped += stats_get(&s->querylog_dropped);
     }
 }
 

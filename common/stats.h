@@ -21,7 +21,7 @@ enum stats_transport { STATS_UDP, STATS_TCP, STATS_TRANSPORTS };
 /* rcodes 0..15 by number; BADVERS and anything else above 15 in the last slot. */
 #define STATS_RCODES 17
 
-/* How an answer came about (answer_source and, later, cache and upstream). */
+/* How an answer came about (answer_source). */
 enum stats_source {
     STATS_SOURCE_LOCAL,
     STATS_SOURCE_BLOCKED,
@@ -63,8 +63,17 @@ struct stats_worker {
     stats_counter cache_misses;
     stats_counter cache_entries; /* a gauge */
     stats_counter cache_evictions;
-    stats_counter reserved[16];
+    /* forwarding */
+    stats_counter upstream_queries;     /* queries sent upstream over UDP */
+    stats_counter upstream_timeouts;    /* attempts that got no answer in time */
+    stats_counter upstream_tcp_retries; /* truncated answers asked again over TCP */
+    stats_counter inflight_overflow;    /* clients answered SERVFAIL at max_inflight */
+    stats_counter querylog_dropped;     /* query log lines lost to a full buffer */
+    stats_counter reserved[11];
 } __attribute__((aligned(64)));
+/* The layout is shared with the control plane: named counters take
+ * reserved slots, the size stays. */
+_Static_assert(sizeof(struct stats_worker) == 512, "struct stats_worker changed size");
 
 struct stats_file {
     char magic[8];
@@ -119,6 +128,8 @@ struct stats_totals {
     uint64_t qtypes[STATS_QTYPES];
     uint64_t truncated, dropped;
     uint64_t cache_hits, cache_misses, cache_entries, cache_evictions;
+    uint64_t upstream_queries, upstream_timeouts, upstream_tcp_retries, inflight_overflow;
+    uint64_t querylog_dropped;
 };
 
 void stats_sum(const struct stats_file *stats, struct stats_totals *out);

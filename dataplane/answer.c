@@ -1,9 +1,12 @@
 /* Answering from the zone image: RFC 1034 §4.3.2 over the original
  * NanoDNS data model, with RFC 2308 negative answers, RFC 6891 EDNS and
- * RFC 8482 minimal ANY. All state lives on the stack or in the response. */
+ * RFC 8482 minimal ANY, behind the access lists. All state lives on the
+ * stack, in the response or in the caller's answer_info. */
 #include "answer.h"
 
 #include <string.h>
+
+#include "relay.h"
 
 #define UDP_PLAIN_LIMIT 512
 #define OPT_RR_SIZE 11
@@ -296,10 +299,10 @@ static size_t append_opt(uint8_t *buf, size_t len, uint16_t payload, uint8_t ext
 }
 
 /* An error response: header (and question, when it is sound) only. */
-static size_t answer_error(const struct image *img, const struct wire_query *q,
-                           const uint8_t *packet, uint8_t *response, uint16_t rcode,
-                           bool echo_question, struct answer_info *info)
+static size_t answer_error(const struct image *img, const uint8_t *packet, uint8_t *response,
+                           uint16_t rcode, bool echo_question, struct answer_info *info)
 {
+    const struct wire_query *q = &info->query;
     uint16_t counts[3] = {0, 0, 0};
     size_t len = WIRE_HEADER_SIZE;
     wire_put16(response, q->id);
@@ -309,63 +312,50 @@ static size_t answer_error(const struct image *img, const struct wire_query *q,
     }
     uint16_t flags =
         WIRE_FLAG_QR | (q->flags & (0x7800 | WIRE_FLAG_RD | WIRE_FLAG_CD)) | (rcode & 0xF);
+    if (info->recursion)
+        flags |= WIRE_FLAG_RA;
     if (q->has_edns && echo_question) {
         len =
             append_opt(response, len, (uint16_t)img->settings->edns_payload, (uint8_t)(rcode >> 4));
         counts[2] = 1;
     }
     header_finish(response, flags, counts, echo_question ? 1 : 0);
-    if (info)
-        *info = (struct answer_info){rcode, q->qtype, ANSWER_SOURCE_ERROR, 0};
+    info->rcode = rcode;
+    info->source = ANSWER_SOURCE_ERROR;
     return len;
 }
 
-size_t answer_query(const struct image *img, const uint8_t *packet, size_t len, uint8_t *response,
-                    enum answer_transport transport, struct answer_info *info)
+/* Is there an upstream for this name: a forward zone above it, or the
+ * default upstreams? */
+static bool forwardable(const struct image *img, const struct wire_query *q)
 {
-    struct wire_query q;
-    q.question_end = 0;
-    enum wire_verdict verdict = wire_parse_query(packet, len, &q);
-    /* A question whose name uses a pointer cannot be echoed byte for byte. */
-    bool question_sound = q.question_end == (size_t)WIRE_HEADER_SIZE + q.qname_len + 4;
-    switch (verdict) {
-    case WIRE_QUERY_DROP:
-        return 0;
-    case WIRE_QUERY_FORMERR:
-        return answer_error(img, &q, packet, response, WIRE_RCODE_FORMERR, false, info);
-    case WIRE_QUERY_NOTIMP:
-        return answer_error(img, &q, packet, response, WIRE_RCODE_NOTIMP, false, info);
-    case WIRE_QUERY_BADVERS:
-        return answer_error(img, &q, packet, response, WIRE_RCODE_BADVERS, question_sound, info);
-    case WIRE_QUERY_OK:
-        break;
-    }
-    if (!question_sound || q.qtype == WIRE_TYPE_OPT)
-        return answer_error(img, &q, packet, response, WIRE_RCODE_FORMERR, false, info);
-    if (q.qclass != WIRE_CLASS_IN || q.qtype == WIRE_TYPE_AXFR || q.qtype == WIRE_TYPE_IXFR)
-        return answer_error(img, &q, packet, response, WIRE_RCODE_REFUSED, true, info);
+    const struct image_upstream *first;
+    return relay_servers(img, q->qname_lower, q->qname_len, &first) > 0;
+}
 
+/* A well-formed query from a client allowed to ask: blocked, ours,
+ * forwarded or refused. */
+static size_t answer_from_image(const struct image *img, const uint8_t *packet,
+                                enum answer_transport transport, uint8_t *response,
+                                struct answer_info *info)
+{
+    const struct wire_query *q = &info->query;
     size_t size_limit = 65535;
     if (transport == ANSWER_UDP) {
         size_limit = UDP_PLAIN_LIMIT;
-        if (q.has_edns) {
-            size_t offered = q.edns_payload < img->settings->edns_payload
-                                 ? q.edns_payload
+        if (q->has_edns) {
+            size_t offered = q->edns_payload < img->settings->edns_payload
+                                 ? q->edns_payload
                                  : img->settings->edns_payload;
             size_limit = offered > UDP_PLAIN_LIMIT ? offered : UDP_PLAIN_LIMIT;
         }
     }
     struct response r = {.buf = response,
-                         .len = q.question_end,
-                         .limit = size_limit - (q.has_edns ? OPT_RR_SIZE : 0)};
-    wire_put16(response, q.id);
-    memcpy(response + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
-           q.question_end - WIRE_HEADER_SIZE);
-    wire_compressor_init(&r.compressor);
-    wire_compressor_add(&r.compressor, response, WIRE_HEADER_SIZE);
+                         .len = q->question_end,
+                         .limit = size_limit - (q->has_edns ? OPT_RR_SIZE : 0)};
 
     struct lookup_name ln;
-    lookup_name_init(&ln, q.qname_lower, q.qname_len);
+    lookup_name_init(&ln, q->qname_lower, q->qname_len);
     uint16_t rcode = WIRE_RCODE_NOERROR;
     enum answer_source source = ANSWER_SOURCE_LOCAL;
     bool authoritative = true, truncated = false;
@@ -376,16 +366,36 @@ size_t answer_query(const struct image *img, const uint8_t *packet, size_t len, 
         source = ANSWER_SOURCE_BLOCKED;
         uint32_t zone = zone_from(img, &ln, 0);
         authoritative = zone != IMAGE_NONE;
+        wire_put16(response, q->id);
+        memcpy(response + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
+               q->question_end - WIRE_HEADER_SIZE);
+        wire_compressor_init(&r.compressor);
+        wire_compressor_add(&r.compressor, response, WIRE_HEADER_SIZE);
         rc = write_negative_soa(&r, img, zone);
         goto finish;
     }
 
-    struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q.qname_len};
+    struct lookup found;
+    lookup(img, &ln, &found);
+    if (found.kind == LOOKUP_OUTSIDE && info->recursion && forwardable(img, q)) {
+        /* Not ours; names inside our zones never get here. */
+        info->rcode = WIRE_RCODE_NOERROR;
+        info->source = ANSWER_SOURCE_FORWARD;
+        return 0;
+    }
+
+    wire_put16(response, q->id);
+    memcpy(response + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
+           q->question_end - WIRE_HEADER_SIZE);
+    wire_compressor_init(&r.compressor);
+    wire_compressor_add(&r.compressor, response, WIRE_HEADER_SIZE);
+
+    struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q->qname_len};
     uint8_t owner_copy[WIRE_NAME_MAX];
     const struct image_node *visited[CNAME_CHAIN_MAX + 1];
     for (int link = 0; link <= CNAME_CHAIN_MAX; link++) {
-        struct lookup found;
-        lookup(img, &ln, &found);
+        if (link > 0)
+            lookup(img, &ln, &found);
         if (found.kind == LOOKUP_OUTSIDE) {
             if (link == 0) {
                 rcode = WIRE_RCODE_REFUSED;
@@ -407,7 +417,7 @@ size_t answer_query(const struct image *img, const uint8_t *packet, size_t len, 
         if (loop)
             break; /* a CNAME loop: each name once is enough */
         visited[link] = node;
-        if (q.qtype == WIRE_TYPE_ANY) {
+        if (q->qtype == WIRE_TYPE_ANY) {
             /* RFC 8482 §4.1: over UDP one RRset stands for all of them. */
             uint32_t first = node->rrset_first + (found.wildcard ? node->rrset_count : 0);
             uint32_t count = found.wildcard ? node->wildcard_count : node->rrset_count;
@@ -417,7 +427,7 @@ size_t answer_query(const struct image *img, const uint8_t *packet, size_t len, 
                 rc = write_rrset(&r, SECTION_ANSWER, img, &img->rrsets[first + i], &owner, NULL);
             break;
         }
-        const struct image_rrset *rrset = image_node_rrset(img, node, q.qtype, found.wildcard);
+        const struct image_rrset *rrset = image_node_rrset(img, node, q->qtype, found.wildcard);
         if (rrset) {
             size_t targets_at[ADDITIONAL_TARGETS_MAX];
             rc = write_rrset(&r, SECTION_ANSWER, img, rrset, &owner, targets_at);
@@ -454,20 +464,85 @@ finish:
     if (rc < 0) {
         /* RFC 2181 §9: what must be there does not fit: say so, send nothing partial. */
         truncated = true;
-        r.len = q.question_end;
+        r.len = q->question_end;
         memset(r.counts, 0, sizeof r.counts);
     }
-    uint16_t flags = WIRE_FLAG_QR | (q.flags & (WIRE_FLAG_RD | WIRE_FLAG_CD)) | rcode;
+    uint16_t flags = WIRE_FLAG_QR | (q->flags & (WIRE_FLAG_RD | WIRE_FLAG_CD)) | rcode;
     if (authoritative)
         flags |= WIRE_FLAG_AA;
     if (truncated)
         flags |= WIRE_FLAG_TC;
-    if (q.has_edns) {
+    if (info->recursion)
+        flags |= WIRE_FLAG_RA;
+    if (q->has_edns) {
         r.len = append_opt(response, r.len, (uint16_t)img->settings->edns_payload, 0);
         r.counts[SECTION_ADDITIONAL]++;
     }
     header_finish(response, flags, r.counts, 1);
-    if (info)
-        *info = (struct answer_info){rcode, q.qtype, source, truncated};
+    info->rcode = rcode;
+    info->source = source;
+    info->truncated = truncated;
     return r.len;
+}
+
+enum answer_action answer_query(const struct image *img, const uint8_t *packet, size_t len,
+                                const struct sockaddr *client, enum answer_transport transport,
+                                uint8_t *response, size_t *response_len, struct answer_info *info)
+{
+    struct wire_query *q = &info->query;
+    q->question_end = 0;
+    q->qname_len = 0;
+    q->qtype = 0;
+    enum wire_verdict verdict = wire_parse_query(packet, len, q);
+    /* A question whose name uses a pointer cannot be echoed byte for byte. */
+    bool question_sound = q->question_end == (size_t)WIRE_HEADER_SIZE + q->qname_len + 4;
+    info->question = q->question_end != 0 && q->qname_len > 0;
+    info->qtype = info->question ? q->qtype : 0;
+    info->rcode = WIRE_RCODE_NOERROR;
+    info->source = ANSWER_SOURCE_ERROR;
+    info->truncated = 0;
+    info->recursion = false;
+    *response_len = 0;
+    if (verdict == WIRE_QUERY_DROP)
+        return ANSWER_DROP;
+
+    /* allow_query before anything else: a client outside it gets REFUSED
+     * for every query, our own data included. */
+    if (client != NULL && !image_query_allowed(img, client)) {
+        *response_len = answer_error(img, packet, response, WIRE_RCODE_REFUSED,
+                                     verdict == WIRE_QUERY_OK && question_sound, info);
+        info->source = ANSWER_SOURCE_REFUSED;
+        return ANSWER_SEND;
+    }
+    /* RA=1 in every answer to a client that may recurse, once forwarding
+     * is configured at all. */
+    info->recursion =
+        client != NULL && img->upstream_total > 0 && image_recursion_allowed(img, client);
+
+    switch (verdict) {
+    case WIRE_QUERY_DROP:
+        return ANSWER_DROP;
+    case WIRE_QUERY_FORMERR:
+        *response_len = answer_error(img, packet, response, WIRE_RCODE_FORMERR, false, info);
+        return ANSWER_SEND;
+    case WIRE_QUERY_NOTIMP:
+        *response_len = answer_error(img, packet, response, WIRE_RCODE_NOTIMP, false, info);
+        return ANSWER_SEND;
+    case WIRE_QUERY_BADVERS:
+        *response_len =
+            answer_error(img, packet, response, WIRE_RCODE_BADVERS, question_sound, info);
+        return ANSWER_SEND;
+    case WIRE_QUERY_OK:
+        break;
+    }
+    if (!question_sound || q->qtype == WIRE_TYPE_OPT) {
+        *response_len = answer_error(img, packet, response, WIRE_RCODE_FORMERR, false, info);
+        return ANSWER_SEND;
+    }
+    if (q->qclass != WIRE_CLASS_IN || q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR) {
+        *response_len = answer_error(img, packet, response, WIRE_RCODE_REFUSED, true, info);
+        return ANSWER_SEND;
+    }
+    *response_len = answer_from_image(img, packet, transport, response, info);
+    return info->source == ANSWER_SOURCE_FORWARD ? ANSWER_FORWARD : ANSWER_SEND;
 }

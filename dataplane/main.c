@@ -1,10 +1,9 @@
 /* nanodns-dataplane: takes its sockets (LISTEN_FDS, or --listen for
  * development), maps STATE_DIR/zone.img and answers from it on one thread
- * and one event loop. A new image is mapped on SIGHUP, or when a 1-second
- * stat of the file sees it replaced; a bad one is refused and the old one
- * keeps serving. Counters, a heartbeat and the version served go to the
- * stats file. Started as root, it drops to an unprivileged user once the
- * sockets, the stats file and the first image are held. */
+ * and one event loop, forwarding what is not ours (forward.c). A new image is mapped on SIGHUP, or
+ * when a 1-second stat of the file sees it replaced; a bad one is refused and the old one keeps
+ * serving. Counters, a heartbeat and the version served go to the stats file. Started as root, it
+ * drops to an unprivileged user once the sockets, the stats file and the first image are held. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,9 +24,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 
+#include "forward.h"
 #include "image.h"
 #include "log.h"
+#include "querylog.h"
 #include "sd_notify.h"
 #include "server.h"
 #include "stats.h"
@@ -77,7 +79,7 @@ struct dataplane {
     struct tcp_listener **tcp;
     size_t tcp_count;
 
-    struct event *on_hangup, *on_terminate, *on_interrupt, *watch, *heartbeat;
+    struct event *on_hangup, *on_terminate, *on_interrupt, *watch, *heartbeat, *querylog_timer;
 };
 
 static void usage(FILE *out)
@@ -208,6 +210,9 @@ static void image_reload(struct dataplane *dp, bool forced)
     dp->maps[old] = NULL;
     dp->map_lens[old] = 0;
     stats_image_served(dp);
+    /* Cached answers may come from upstreams the new image no longer
+     * names, or be for names it now holds. */
+    forward_image_changed(dp->server.forward);
 
     apply_log_level(dp);
     log_info("serving image version %llu (%u records)", image_version(dp->server.image),
@@ -236,6 +241,15 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct dataplane *dp = arg;
     stats_set(&dp->stats->heartbeat_unix_ms, realtime_ms());
+}
+
+static void on_querylog_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct dataplane *dp = arg;
+    if (dp->server.querylog != NULL)
+        querylog_flush(dp->server.querylog);
 }
 
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
@@ -508,6 +522,10 @@ static int privileges_drop(const char *requested, const char *image_path)
 
 static void dataplane_destroy(struct dataplane *dp)
 {
+    /* Forwarding first: its waiting clients point at listeners and TCP
+     * connections. */
+    forward_free(dp->server.forward);
+    dp->server.forward = NULL;
     for (size_t i = 0; i < dp->udp_count; i++)
         udp_listener_destroy(dp->udp[i]);
     for (size_t i = 0; i < dp->tcp_count; i++)
@@ -516,11 +534,13 @@ static void dataplane_destroy(struct dataplane *dp)
     free(dp->tcp);
     tcp_shutdown(&dp->server);
     udp_batch_destroy(&dp->server);
-    struct event *events[] = {dp->on_hangup, dp->on_terminate, dp->on_interrupt, dp->watch,
-                              dp->heartbeat};
+    struct event *events[] = {dp->on_hangup, dp->on_terminate, dp->on_interrupt,
+                              dp->watch,     dp->heartbeat,    dp->querylog_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
+    querylog_free(dp->server.querylog); /* what is buffered goes out */
+    dp->server.querylog = NULL;
     for (int i = 0; i < 2; i++)
         if (dp->maps[i] != NULL)
             image_unmap(dp->maps[i], dp->map_lens[i]);
@@ -650,6 +670,14 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
+    /* Upstream query IDs come from libsodium's generator (RFC 5452 §4.3);
+     * initialised while /dev/urandom is surely reachable. */
+    if (sodium_init() < 0) {
+        log_error("cannot initialise libsodium");
+        free(listen);
+        return EXIT_RUNTIME;
+    }
+
     /* Opened while we may still be root: the mapping stays writable after
      * the privilege drop even though the file belongs to root. */
     char err[256];
@@ -706,6 +734,24 @@ int main(int argc, char **argv)
         free(sockets);
         goto out;
     }
+    dp.server.forward = forward_new(&dp.server);
+    if (dp.server.forward == NULL) {
+        listen_sockets_close(sockets, (size_t)socket_count);
+        free(sockets);
+        goto out;
+    }
+    /* The query log's own descriptor for stderr, opened before the
+     * privilege drop (querylog_open_stderr); whether lines are written is
+     * the image's log_queries, so it exists whatever that says now. */
+    bool log_is_socket;
+    int log_fd = querylog_open_stderr(&log_is_socket);
+    if (log_fd < 0)
+        log_warning("query log: cannot open stderr: %s; queries will not be logged",
+                    strerror(errno));
+    else if ((dp.server.querylog = querylog_new(log_fd, log_is_socket)) == NULL) {
+        log_warning("query log: out of memory; queries will not be logged");
+        close(log_fd);
+    }
     int rc = listeners_create(&dp, sockets, (size_t)socket_count);
     free(sockets);
     if (rc < 0)
@@ -723,10 +769,13 @@ int main(int argc, char **argv)
     dp.on_interrupt = evsignal_new(dp.server.base, SIGINT, on_terminate, &dp);
     dp.watch = event_new(dp.server.base, -1, EV_PERSIST, on_watch, &dp);
     dp.heartbeat = event_new(dp.server.base, -1, EV_PERSIST, on_heartbeat, &dp);
+    struct timeval flush = {0, QUERYLOG_FLUSH_INTERVAL_MS * 1000};
+    dp.querylog_timer = event_new(dp.server.base, -1, EV_PERSIST, on_querylog_timer, &dp);
     if (dp.on_hangup == NULL || dp.on_terminate == NULL || dp.on_interrupt == NULL ||
-        dp.watch == NULL || dp.heartbeat == NULL || event_add(dp.on_hangup, NULL) < 0 ||
-        event_add(dp.on_terminate, NULL) < 0 || event_add(dp.on_interrupt, NULL) < 0 ||
-        event_add(dp.watch, &interval) < 0 || event_add(dp.heartbeat, &beat) < 0) {
+        dp.watch == NULL || dp.heartbeat == NULL || dp.querylog_timer == NULL ||
+        event_add(dp.on_hangup, NULL) < 0 || event_add(dp.on_terminate, NULL) < 0 ||
+        event_add(dp.on_interrupt, NULL) < 0 || event_add(dp.watch, &interval) < 0 ||
+        event_add(dp.heartbeat, &beat) < 0 || event_add(dp.querylog_timer, &flush) < 0) {
         log_error("cannot register signal and timer events");
         goto out;
     }

@@ -1,8 +1,11 @@
 /* TCP, RFC 7766: length-prefixed messages, pipelining (every complete query
- * in the read buffer is answered, in order), an idle timeout and a cap on
- * open connections. Each connection owns a read buffer for one whole
- * message and a write buffer for two whole answers; closed connections go
- * to a free list with their buffers, so steady state allocates nothing. */
+ * in the read buffer is answered; those answered from the image or the
+ * cache in order, forwarded ones when their answer arrives, RFC 7766 §7),
+ * an idle timeout and a cap on open connections. Each connection owns a
+ * read buffer for one whole message and a write buffer for two whole
+ * answers; closed connections go to a free list with their buffers, so
+ * steady state allocates nothing. Only a forwarded answer that finds the
+ * write buffer full is queued in memory of its own. */
 #include "server.h"
 
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <event2/event_struct.h>
 
 #include "answer.h"
+#include "forward.h"
 #include "log.h"
 
 #define TCP_MESSAGE_MAX (2 + 65535) /* RFC 7766 §8: 2-octet length, then the message */
@@ -32,6 +36,17 @@
 #define TCP_ACCEPT_PAUSE_MS 100
 #define TCP_ACCEPTS_PER_EVENT 64
 
+/* Forwarded queries one connection may have out at once; its next
+ * queries wait in the read buffer (and reading stops when it is full). */
+#define TCP_FORWARDS_MAX 32
+
+/* A forwarded answer that arrived when the write buffer had no room. */
+struct tcp_queued {
+    struct tcp_queued *next;
+    size_t len; /* of data: the 2-octet length and the message */
+    uint8_t data[];
+};
+
 struct tcp_conn {
     struct server *server;
     struct tcp_conn *prev, *next; /* in server->tcp_open, or next in server->tcp_free */
@@ -41,6 +56,15 @@ struct tcp_conn {
     bool eof;        /* the client half-closed: answer what is buffered, then close */
     bool closing;    /* a message we do not answer: flush, then close */
     bool backlogged; /* a complete query waits for room in the write buffer */
+    bool waiting;    /* a complete query waits for forwarded answers (TCP_FORWARDS_MAX) */
+    /* Tells a forwarded answer whether this is still the connection its
+     * query came on (server_reply.generation). */
+    uint64_t generation;
+    unsigned forwards; /* forwarded queries whose answer has not come yet */
+    struct tcp_queued *queued, *queued_last;
+    size_t queued_bytes;
+    struct sockaddr_storage peer; /* for the access lists and the query log */
+    socklen_t peer_len;
     struct event read_event;
     struct event write_event;
     /* Closed when no complete query has arrived by then and nothing was
@@ -87,8 +111,17 @@ static void tcp_close(struct tcp_conn *conn)
     struct server *server = conn->server;
     if (conn->reading)
         event_del(&conn->read_event);
-    if (conn->writing)
-        event_del(&conn->write_event);
+    /* Unconditionally: tcp_reply_send may have made it active without
+     * adding it, and a queued callback must not find the struct reused. */
+    event_del(&conn->write_event);
+    while (conn->queued != NULL) {
+        struct tcp_queued *q = conn->queued;
+        conn->queued = q->next;
+        free(q);
+    }
+    conn->queued_last = NULL;
+    conn->queued_bytes = 0;
+    conn->generation = 0; /* answers still on their way find it gone */
     /* Linux releases the descriptor even when close fails: never retry. */
     close(conn->fd);
     conn->fd = -1;
@@ -110,11 +143,15 @@ static void tcp_close(struct tcp_conn *conn)
  * has room for the longest answer. */
 static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now)
 {
-    const struct image *img = conn->server->image;
+    struct server *server = conn->server;
+    const struct image *img = server->image;
     size_t pos = 0;
     bool answered = false;
+    uint64_t received_ns = server_logging(server) ? server_now_ns() : 0;
+    struct answer_info info;
 
     conn->backlogged = false;
+    conn->waiting = false;
     while (!conn->closing && conn->read_len - pos >= 2) {
         size_t query_len = (size_t)conn->read_buf[pos] << 8 | conn->read_buf[pos + 1];
         if (query_len == 0) {
@@ -131,24 +168,50 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
             conn->write_end -= conn->write_start;
             conn->write_start = 0;
         }
-        if (TCP_WRITE_SIZE - conn->write_end < TCP_MESSAGE_MAX) {
+        if (TCP_WRITE_SIZE - conn->write_end < TCP_MESSAGE_MAX || conn->queued != NULL) {
             conn->backlogged = true; /* backpressure: wait until the client reads */
+            break;
+        }
+        if (conn->forwards >= TCP_FORWARDS_MAX) {
+            conn->waiting = true; /* tcp_reply_send comes back to it */
             break;
         }
 
         uint8_t *out = conn->write_buf + conn->write_end;
-        struct answer_info info;
-        size_t len =
-            answer_query(img, conn->read_buf + pos + 2, query_len, out + 2, ANSWER_TCP, &info);
+        const uint8_t *packet = conn->read_buf + pos + 2;
+        const struct sockaddr *peer = (const struct sockaddr *)&conn->peer;
+        size_t len;
+        enum answer_action action =
+            answer_query(img, packet, query_len, peer, ANSWER_TCP, out + 2, &len, &info);
         pos += 2 + query_len;
-        if (len == 0) {
+        if (action == ANSWER_DROP) {
             /* RFC 8906: only what is not a query gets no answer; the
              * connection carries nothing we understand. */
             conn->closing = true;
-            server_count_dropped(conn->server);
+            server_count_dropped(server);
             break;
         }
-        server_count_answer(conn->server, STATS_TCP, &info);
+        answered = true;
+        if (action == ANSWER_FORWARD) {
+            len = forward_from_cache(server->forward, packet, ANSWER_TCP, &info, out + 2);
+            if (len == 0) {
+                struct server_reply reply;
+                reply.transport = ANSWER_TCP;
+                memcpy(&reply.client, &conn->peer, conn->peer_len);
+                reply.client_len = conn->peer_len;
+                reply.received_ns = received_ns;
+                reply.fd = -1;
+                reply.control_len = 0;
+                reply.conn = conn;
+                reply.generation = conn->generation;
+                len = forward_start(server->forward, packet, &info, &reply, out + 2);
+                if (len == 0) {
+                    conn->forwards++; /* answered later, by tcp_reply_send */
+                    continue;
+                }
+            }
+        }
+        server_answered(server, STATS_TCP, &info, peer, received_ns);
         out[0] = (uint8_t)(len >> 8);
         out[1] = (uint8_t)len;
         conn->write_end += 2 + len;
@@ -158,6 +221,7 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
     if (conn->closing) {
         conn->read_len = 0;
         conn->backlogged = false;
+        conn->waiting = false;
     } else if (pos > 0) {
         memmove(conn->read_buf, conn->read_buf + pos, conn->read_len - pos);
         conn->read_len -= pos;
@@ -166,9 +230,39 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
         tcp_reset_deadline(conn, now);
 }
 
+/* Room for len more octets at the end of the write buffer, moving what
+ * is still unsent to its start if need be. */
+static bool tcp_write_room(struct tcp_conn *conn, size_t len)
+{
+    if (TCP_WRITE_SIZE - conn->write_end < len && conn->write_start > 0) {
+        memmove(conn->write_buf, conn->write_buf + conn->write_start,
+                conn->write_end - conn->write_start);
+        conn->write_end -= conn->write_start;
+        conn->write_start = 0;
+    }
+    return TCP_WRITE_SIZE - conn->write_end >= len;
+}
+
+/* Move queued forwarded answers into the write buffer, in order, while
+ * they fit. */
+static void tcp_unqueue(struct tcp_conn *conn)
+{
+    while (conn->queued != NULL && tcp_write_room(conn, conn->queued->len)) {
+        struct tcp_queued *q = conn->queued;
+        memcpy(conn->write_buf + conn->write_end, q->data, q->len);
+        conn->write_end += q->len;
+        conn->queued_bytes -= q->len;
+        conn->queued = q->next;
+        if (conn->queued == NULL)
+            conn->queued_last = NULL;
+        free(q);
+    }
+}
+
 /* Write what is pending. Returns -1 when the connection is gone. */
 static int tcp_flush(struct tcp_conn *conn, const struct timeval *now)
 {
+    tcp_unqueue(conn);
     if (conn->write_start == conn->write_end)
         return 0;
     while (conn->write_start < conn->write_end) {
@@ -183,6 +277,10 @@ static int tcp_flush(struct tcp_conn *conn, const struct timeval *now)
             return -1;
         }
         conn->write_start += (size_t)sent;
+        if (conn->write_start == conn->write_end) {
+            conn->write_start = conn->write_end = 0;
+            tcp_unqueue(conn);
+        }
     }
     conn->write_start = conn->write_end = 0;
     /* Idle time counts from when nothing was left to write. */
@@ -201,7 +299,7 @@ static int tcp_serve(struct tcp_conn *conn, const struct timeval *now)
         tcp_answer_buffered(conn, now);
         if (tcp_flush(conn, now) < 0)
             return -1;
-    } while (conn->backlogged && conn->write_start == conn->write_end);
+    } while (conn->backlogged && conn->write_start == conn->write_end && conn->queued == NULL);
     return 0;
 }
 
@@ -210,8 +308,11 @@ static int tcp_serve(struct tcp_conn *conn, const struct timeval *now)
  * event that will come back to it. */
 static void tcp_update(struct tcp_conn *conn, const struct timeval *now)
 {
-    size_t pending = conn->write_end - conn->write_start;
-    if (pending == 0 && !conn->backlogged && (conn->eof || conn->closing)) {
+    size_t pending = conn->write_end - conn->write_start + conn->queued_bytes;
+    /* After a half-close, forwarded answers still to come are waited for
+     * (RFC 7766 §6.2.4); after a message we do not answer, they are not. */
+    if (pending == 0 && !conn->backlogged &&
+        (conn->closing || (conn->eof && conn->forwards == 0 && !conn->waiting))) {
         tcp_close(conn);
         return;
     }
@@ -259,8 +360,9 @@ static void tcp_on_read(evutil_socket_t fd, short what, void *arg)
     tcp_now(conn, &now);
 
     if (what & EV_TIMEOUT) {
-        if (conn->write_end > conn->write_start) {
-            /* Answers still waiting: the write timeout watches this client. */
+        if (conn->write_end > conn->write_start || conn->forwards > 0) {
+            /* Answers still waiting: the write timeout watches this
+             * client, the forwarding timeouts the upstream. */
             tcp_reset_deadline(conn, &now);
         } else if (!evutil_timercmp(&now, &conn->deadline, <)) {
             log_debug("tcp: closing idle connection");
@@ -305,11 +407,50 @@ static void tcp_on_write(evutil_socket_t fd, short what, void *arg)
         tcp_close(conn);
         return;
     }
-    if (tcp_flush(conn, &now) < 0 || (conn->backlogged && tcp_serve(conn, &now) < 0)) {
+    if (tcp_flush(conn, &now) < 0 ||
+        ((conn->backlogged || (conn->waiting && conn->forwards < TCP_FORWARDS_MAX)) &&
+         tcp_serve(conn, &now) < 0)) {
         tcp_close(conn);
         return;
     }
     tcp_update(conn, &now);
+}
+
+void tcp_reply_send(struct server *server, const struct server_reply *reply, const uint8_t *answer,
+                    size_t len)
+{
+    (void)server;
+    struct tcp_conn *conn = reply->conn;
+    if (conn->fd < 0 || conn->generation != reply->generation)
+        return; /* closed since the query came: nobody to answer */
+    conn->forwards--;
+    if (tcp_write_room(conn, 2 + len)) {
+        uint8_t *out = conn->write_buf + conn->write_end;
+        out[0] = (uint8_t)(len >> 8);
+        out[1] = (uint8_t)len;
+        memcpy(out + 2, answer, len);
+        conn->write_end += 2 + len;
+    } else {
+        struct tcp_queued *q = malloc(sizeof(*q) + 2 + len);
+        if (q == NULL) {
+            log_warning("tcp: out of memory for a forwarded answer: dropped");
+        } else {
+            q->next = NULL;
+            q->len = 2 + len;
+            q->data[0] = (uint8_t)(len >> 8);
+            q->data[1] = (uint8_t)len;
+            memcpy(q->data + 2, answer, len);
+            if (conn->queued_last != NULL)
+                conn->queued_last->next = q;
+            else
+                conn->queued = q;
+            conn->queued_last = q;
+            conn->queued_bytes += q->len;
+        }
+    }
+    /* Written, and waiting queries served, from the connection's own
+     * callback: the caller may be in the middle of answering others. */
+    event_active(&conn->write_event, EV_WRITE, 0);
 }
 
 static struct tcp_conn *tcp_conn_get(struct server *server)
@@ -322,7 +463,8 @@ static struct tcp_conn *tcp_conn_get(struct server *server)
     return malloc(sizeof(*conn));
 }
 
-static void tcp_accept_one(struct server *server, int fd)
+static void tcp_accept_one(struct server *server, int fd, const struct sockaddr_storage *peer,
+                           socklen_t peer_len)
 {
     if (server->tcp_open_count >= tcp_max_connections(server)) {
         /* At the cap: the newcomer is closed unanswered rather than
@@ -346,7 +488,13 @@ static void tcp_accept_one(struct server *server, int fd)
     conn->server = server;
     conn->fd = fd;
     conn->reading = conn->writing = false;
-    conn->eof = conn->closing = conn->backlogged = false;
+    conn->eof = conn->closing = conn->backlogged = conn->waiting = false;
+    conn->generation = ++server->tcp_generation;
+    conn->forwards = 0;
+    conn->queued = conn->queued_last = NULL;
+    conn->queued_bytes = 0;
+    memcpy(&conn->peer, peer, peer_len);
+    conn->peer_len = peer_len;
     conn->read_len = 0;
     conn->write_start = conn->write_end = 0;
     if (event_assign(&conn->read_event, server->base, fd, EV_READ | EV_PERSIST, tcp_on_read, conn) <
@@ -394,9 +542,14 @@ static void tcp_on_accept(evutil_socket_t fd, short what, void *arg)
     struct server *server = state->listener.server;
 
     for (int i = 0; i < TCP_ACCEPTS_PER_EVENT; i++) {
-        int conn_fd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int conn_fd =
+            accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (conn_fd >= 0) {
-            tcp_accept_one(server, conn_fd);
+            if (peer_len > sizeof(peer))
+                peer_len = sizeof(peer);
+            tcp_accept_one(server, conn_fd, &peer, peer_len);
             continue;
         }
         switch (errno) {

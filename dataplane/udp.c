@@ -1,6 +1,8 @@
 /* UDP: batches of up to UDP_BATCH datagrams in with one recvmmsg, their
  * answers out with one sendmmsg. Every buffer is allocated once at start;
- * answering a batch allocates nothing and makes no other system call. */
+ * answering a batch from the image or the cache allocates nothing and
+ * makes no other system call. A query that goes upstream leaves with a
+ * copy of its reply address, and its answer later with one sendmsg. */
 #include "server.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "forward.h"
 #include "log.h"
 
 #define UDP_BATCH 32
@@ -22,27 +25,23 @@
  * arrives with MSG_TRUNC and is dropped. 65535 octets x 32 would be a lot
  * of memory for nothing. */
 #define UDP_RECEIVE_SIZE 4096
-/* Room for the destination-address control message of either family. */
-#define UDP_CONTROL_SIZE                                                                           \
-    (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
-
 /* Kernel receive buffer we ask for (capped by net.core.rmem_max). */
 #define UDP_SOCKET_RECEIVE_BUFFER (4 * 1024 * 1024)
-
-union udp_control {
-    char buf[UDP_CONTROL_SIZE];
-    struct cmsghdr align; /* CMSG_* need cmsghdr alignment */
-};
 
 struct udp_batch {
     struct mmsghdr receive_headers[UDP_BATCH];
     struct iovec receive_iov[UDP_BATCH];
     struct sockaddr_storage peer[UDP_BATCH];
-    union udp_control receive_control[UDP_BATCH];
+    union server_udp_control receive_control[UDP_BATCH];
 
     struct mmsghdr send_headers[UDP_BATCH];
     struct iovec send_iov[UDP_BATCH];
-    union udp_control send_control[UDP_BATCH];
+    union server_udp_control send_control[UDP_BATCH];
+
+    /* Scratch for one datagram at a time: what answer_query found, and
+     * the reply address a forwarded query takes with it. */
+    struct answer_info info;
+    struct server_reply reply;
 
     uint8_t *receive_buffers;  /* UDP_BATCH x UDP_RECEIVE_SIZE */
     uint8_t *response_buffers; /* UDP_BATCH x ANSWER_BUFFER_SIZE, as answer_query requires */
@@ -98,7 +97,7 @@ static void udp_batch_prepare_receive(struct udp_batch *batch, bool want_control
 
 /* The control message that makes the answer leave from the address the
  * query was sent to. Returns its length, 0 when the query carried none. */
-static size_t udp_reply_control(struct msghdr *received, union udp_control *out)
+static size_t udp_reply_control(struct msghdr *received, union server_udp_control *out)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(received); c != NULL; c = CMSG_NXTHDR(received, c)) {
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -133,6 +132,43 @@ static size_t udp_reply_control(struct msghdr *received, union udp_control *out)
     return 0;
 }
 
+/* What a forwarded query's answer needs to leave the same way later. */
+static void udp_reply_prepare(struct server_reply *reply, const struct udp_listener *listener,
+                              struct msghdr *in, uint64_t received_ns)
+{
+    reply->transport = ANSWER_UDP;
+    memcpy(&reply->client, in->msg_name, in->msg_namelen);
+    reply->client_len = in->msg_namelen;
+    reply->received_ns = received_ns;
+    reply->fd = listener->fd;
+    reply->control_len = listener->wildcard ? udp_reply_control(in, &reply->control) : 0;
+    reply->conn = NULL;
+    reply->generation = 0;
+}
+
+void udp_reply_send(struct server *server, const struct server_reply *reply, const uint8_t *answer,
+                    size_t len)
+{
+    (void)server;
+    union server_udp_control control;
+    if (reply->control_len > 0)
+        memcpy(control.buf, reply->control.buf, reply->control_len);
+    struct sockaddr_storage client = reply->client;
+    struct iovec iov = {.iov_base = (void *)answer, .iov_len = len};
+    struct msghdr msg = {.msg_name = &client,
+                         .msg_namelen = reply->client_len,
+                         .msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = reply->control_len > 0 ? control.buf : NULL,
+                         .msg_controllen = reply->control_len};
+    ssize_t sent;
+    do {
+        sent = sendmsg(reply->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0)
+        log_debug("udp: dropping a forwarded answer: %s", strerror(errno));
+}
+
 static void udp_send_batch(struct udp_listener *listener, struct udp_batch *batch, unsigned count)
 {
     unsigned done = 0;
@@ -164,6 +200,8 @@ static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
     struct udp_listener *listener = arg;
     struct server *server = listener->server;
     struct udp_batch *batch = server->udp_batch;
+    struct answer_info *info = &batch->info;
+    struct server_reply *reply = &batch->reply;
 
     for (int round = 0; round < UDP_BATCHES_PER_EVENT; round++) {
         udp_batch_prepare_receive(batch, listener->wildcard);
@@ -177,6 +215,7 @@ static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
         }
 
         const struct image *img = server->image;
+        uint64_t received_ns = server_logging(server) ? server_now_ns() : 0;
         unsigned answers = 0;
         for (int i = 0; i < received; i++) {
             struct msghdr *in = &batch->receive_headers[i].msg_hdr;
@@ -186,16 +225,27 @@ static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
                 continue;
             }
 
+            const uint8_t *packet = batch->receive_iov[i].iov_base;
+            size_t packet_len = batch->receive_headers[i].msg_len;
+            const struct sockaddr *peer = (const struct sockaddr *)&batch->peer[i];
             uint8_t *response = batch->send_iov[answers].iov_base;
-            struct answer_info info;
-            size_t len =
-                answer_query(img, batch->receive_iov[i].iov_base, batch->receive_headers[i].msg_len,
-                             response, ANSWER_UDP, &info);
-            if (len == 0) {
+            size_t len;
+            enum answer_action action =
+                answer_query(img, packet, packet_len, peer, ANSWER_UDP, response, &len, info);
+            if (action == ANSWER_DROP) {
                 server_count_dropped(server);
                 continue;
             }
-            server_count_answer(server, STATS_UDP, &info);
+            if (action == ANSWER_FORWARD) {
+                len = forward_from_cache(server->forward, packet, ANSWER_UDP, info, response);
+                if (len == 0) {
+                    udp_reply_prepare(reply, listener, in, received_ns);
+                    len = forward_start(server->forward, packet, info, reply, response);
+                    if (len == 0)
+                        continue; /* answered later, by udp_reply_send */
+                }
+            }
+            server_answered(server, STATS_UDP, info, peer, received_ns);
 
             struct msghdr *out = &batch->send_headers[answers].msg_hdr;
             batch->send_iov[answers].iov_len = len;

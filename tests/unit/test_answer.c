@@ -112,6 +112,40 @@ static const char SIZED_CONFIG_FORMAT[] = JSON({
     ]
 });
 
+/* Forwarding and the access lists: 10.0.0.0/8 may recurse, 192.168.0.0/16
+ * may only query, anyone else may not even query. corp.example has
+ * servers of its own. */
+static const char ACL_CONFIG[] = JSON({
+    "server": {"upstream": ["192.0.2.53"], "mgmt_port": 0, "hot_reload": false,
+               "log_queries": false,
+               "allow_recursion": ["10.0.0.0/8"],
+               "allow_query": ["10.0.0.0/8", "192.168.0.0/16"],
+               "forward_zones": {"corp.example": ["192.0.2.1"]}},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}],
+    "rewrites": [{"match": "*.ads.example", "action": "nxdomain"}]
+});
+
+/* No default upstream: only names under corp.example are forwarded. */
+static const char FORWARD_ZONE_ONLY_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false,
+               "forward_zones": {"corp.example": ["192.0.2.1"]}},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}]
+});
+
 /* clang-format on */
 
 /* Answers of known sizes, generated: big60.x.test has 60 A records (16
@@ -191,6 +225,12 @@ static void served_close(struct served *s)
 static int main_setup(void **state)
 {
     *state = served_open(MAIN_CONFIG);
+    return 0;
+}
+
+static int acl_setup(void **state)
+{
+    *state = served_open(ACL_CONFIG);
     return 0;
 }
 
@@ -435,7 +475,8 @@ static struct msg *msg_parse(const uint8_t *wire, size_t len)
 /* ---- asking ------------------------------------------------------------ */
 
 /* answer_query on exactly len octets into exactly ANSWER_BUFFER_SIZE, so a
- * read or write past either is caught by the sanitizers. Returns its length. */
+ * read or write past either is caught by the sanitizers, for a local
+ * caller (client NULL). Returns its length; 0 when it drops the packet. */
 static size_t answer_raw(const struct image *img, const uint8_t *packet, size_t len,
                          enum answer_transport transport, uint8_t **response_out)
 {
@@ -444,8 +485,13 @@ static size_t answer_raw(const struct image *img, const uint8_t *packet, size_t 
     assert_non_null(copy);
     assert_non_null(response);
     memcpy(copy, packet, len);
-    size_t n = answer_query(img, copy, len, response, transport, NULL);
+    struct answer_info info;
+    size_t n = 99999;
+    enum answer_action action = answer_query(img, copy, len, NULL, transport, response, &n, &info);
     assert_true(n <= ANSWER_BUFFER_SIZE);
+    /* without a client address nothing is forwarded */
+    assert_int_not_equal(action, ANSWER_FORWARD);
+    assert_int_equal(action == ANSWER_DROP, n == 0);
     free(copy);
     *response_out = response;
     return n;
@@ -1387,6 +1433,198 @@ static void test_negative_answer_soa_is_compressed(void **state)
     msg_free(m);
 }
 
+/* ---- access lists and forwarding (answer order) --------------------------- */
+
+/* Clients of ACL_CONFIG. */
+#define RECURSING_CLIENT "10.1.2.3"   /* allow_query and allow_recursion */
+#define QUERYING_CLIENT "192.168.7.7" /* allow_query only */
+#define OUTSIDE_CLIENT "203.0.113.9"  /* neither */
+
+struct asked {
+    enum answer_action action;
+    struct answer_info info;
+    struct msg *msg; /* NULL when nothing was written */
+};
+
+/* Ask name/type as the IPv4 client at address over UDP. */
+static struct asked ask_from(const struct image *img, const char *address, const char *name,
+                             uint16_t type)
+{
+    struct sockaddr_in client = {.sin_family = AF_INET, .sin_port = htons(53124)};
+    assert_int_equal(inet_pton(AF_INET, address, &client.sin_addr), 1);
+    uint8_t packet[600];
+    size_t len = query_make(
+        packet, &(struct query){.name = name, .type = type, .id = 0x5151, .flags = WIRE_FLAG_RD});
+    uint8_t *response = malloc(ANSWER_BUFFER_SIZE);
+    assert_non_null(response);
+    struct asked a;
+    size_t n = 99999;
+    a.action = answer_query(img, packet, len, (const struct sockaddr *)&client, ANSWER_UDP,
+                            response, &n, &a.info);
+    a.msg = NULL;
+    if (a.action == ANSWER_SEND)
+        a.msg = msg_parse(response, n);
+    else
+        assert_int_equal(n, 0);
+    free(response);
+    return a;
+}
+
+static void test_client_outside_allow_query_is_refused_even_for_our_data(void **state)
+{
+    struct asked a = ask_from(image_of(state), OUTSIDE_CLIENT, "www.x.test", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_REFUSED);
+    assert_false(a.msg->flags & WIRE_FLAG_RA);
+    assert_int_equal(a.msg->counts[0], 0);
+    assert_int_equal(a.msg->qdcount, 1); /* the question is echoed */
+    assert_int_equal(a.info.source, ANSWER_SOURCE_REFUSED);
+    msg_free(a.msg);
+}
+
+static void test_client_outside_allow_query_is_refused_for_other_names(void **state)
+{
+    struct asked a = ask_from(image_of(state), OUTSIDE_CLIENT, "www.example.org", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_REFUSED);
+    assert_false(a.msg->flags & WIRE_FLAG_RA);
+    msg_free(a.msg);
+}
+
+static void test_client_without_recursion_gets_our_data_with_ra_clear(void **state)
+{
+    struct asked a = ask_from(image_of(state), QUERYING_CLIENT, "www.x.test", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NOERROR);
+    assert_int_equal(a.msg->counts[0], 1);
+    assert_true(a.msg->flags & WIRE_FLAG_AA);
+    assert_false(a.msg->flags & WIRE_FLAG_RA);
+    assert_int_equal(a.info.source, ANSWER_SOURCE_LOCAL);
+    msg_free(a.msg);
+}
+
+static void test_client_without_recursion_is_refused_for_other_names_with_ra_clear(void **state)
+{
+    struct asked a = ask_from(image_of(state), QUERYING_CLIENT, "www.example.org", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_REFUSED);
+    assert_false(a.msg->flags & WIRE_FLAG_RA);
+    assert_false(a.msg->flags & WIRE_FLAG_AA);
+    assert_int_equal(a.info.source, ANSWER_SOURCE_REFUSED);
+    msg_free(a.msg);
+}
+
+static void test_client_with_recursion_has_other_names_forwarded(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "WWW.Example.ORG", WIRE_TYPE_AAAA);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+    assert_null(a.msg);
+    assert_int_equal(a.info.source, ANSWER_SOURCE_FORWARD);
+    assert_true(a.info.recursion);
+    assert_true(a.info.question);
+    /* what the forwarding code needs: the lowercase name, type and ID */
+    assert_string_equal(text_of(a.info.query.qname_lower, a.info.query.qname_len),
+                        "www.example.org");
+    assert_int_equal(a.info.query.qtype, WIRE_TYPE_AAAA);
+    assert_int_equal(a.info.query.id, 0x5151);
+}
+
+static void test_client_with_recursion_gets_ra_in_answers_from_our_data(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "www.x.test", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(a.msg->counts[0], 1);
+    assert_true(a.msg->flags & WIRE_FLAG_AA);
+    assert_true(a.msg->flags & WIRE_FLAG_RA);
+    msg_free(a.msg);
+}
+
+static void test_names_inside_our_zones_are_never_forwarded(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "nothere.x.test", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NXDOMAIN);
+    assert_true(a.msg->flags & WIRE_FLAG_AA);
+    assert_true(a.msg->flags & WIRE_FLAG_RA);
+    msg_free(a.msg);
+}
+
+static void test_blocked_names_are_answered_here_not_forwarded(void **state)
+{
+    struct asked a =
+        ask_from(image_of(state), RECURSING_CLIENT, "tracker.ads.example", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(a.info.source, ANSWER_SOURCE_BLOCKED);
+    msg_free(a.msg);
+}
+
+static void test_names_under_a_forward_zone_are_forwarded(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "host.corp.example", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+}
+
+static void test_malformed_query_from_a_recursing_client_has_ra(void **state)
+{
+    struct sockaddr_in client = {.sin_family = AF_INET, .sin_port = htons(1)};
+    assert_int_equal(inet_pton(AF_INET, RECURSING_CLIENT, &client.sin_addr), 1);
+    uint8_t packet[12] = {0x12, 0x34, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}; /* no question */
+    uint8_t *response = malloc(ANSWER_BUFFER_SIZE);
+    assert_non_null(response);
+    struct answer_info info;
+    size_t n;
+    assert_int_equal(answer_query(image_of(state), packet, sizeof packet,
+                                  (const struct sockaddr *)&client, ANSWER_UDP, response, &n,
+                                  &info),
+                     ANSWER_SEND);
+    struct msg *m = msg_parse(response, n);
+    assert_int_equal(rcode(m), WIRE_RCODE_FORMERR);
+    assert_true(m->flags & WIRE_FLAG_RA);
+    assert_false(info.question);
+    msg_free(m);
+    free(response);
+}
+
+static void test_not_a_query_is_dropped_for_every_client(void **state)
+{
+    struct sockaddr_in client = {.sin_family = AF_INET, .sin_port = htons(1)};
+    assert_int_equal(inet_pton(AF_INET, OUTSIDE_CLIENT, &client.sin_addr), 1);
+    uint8_t packet[5] = {1, 2, 3, 4, 5};
+    uint8_t response[ANSWER_BUFFER_SIZE];
+    struct answer_info info;
+    size_t n = 7;
+    assert_int_equal(answer_query(image_of(state), packet, sizeof packet,
+                                  (const struct sockaddr *)&client, ANSWER_UDP, response, &n,
+                                  &info),
+                     ANSWER_DROP);
+    assert_int_equal(n, 0);
+}
+
+static void test_without_upstreams_other_names_are_refused_for_loopback_too(void **state)
+{
+    /* MAIN_CONFIG: no upstream at all, so no recursion for anyone */
+    struct asked a = ask_from(image_of(state), "127.0.0.1", "www.example.org", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_REFUSED);
+    assert_false(a.msg->flags & WIRE_FLAG_RA);
+    assert_false(a.info.recursion);
+    msg_free(a.msg);
+}
+
+static void test_with_only_forward_zones_names_outside_them_are_refused(void **state)
+{
+    (void)state;
+    struct served *s = served_open(FORWARD_ZONE_ONLY_CONFIG);
+    struct asked a = ask_from(&s->img, "127.0.0.1", "host.corp.example", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+    a = ask_from(&s->img, "127.0.0.1", "www.example.org", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_REFUSED);
+    msg_free(a.msg);
+    served_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest main_tests[] = {
@@ -1462,7 +1700,28 @@ int main(void)
         cmocka_unit_test(test_tcp_answer_of_60_kib_is_complete),
         cmocka_unit_test(test_tcp_answer_of_60_kib_with_edns_is_complete),
     };
+    const struct CMUnitTest acl_tests[] = {
+        cmocka_unit_test(test_client_outside_allow_query_is_refused_even_for_our_data),
+        cmocka_unit_test(test_client_outside_allow_query_is_refused_for_other_names),
+        cmocka_unit_test(test_client_without_recursion_gets_our_data_with_ra_clear),
+        cmocka_unit_test(test_client_without_recursion_is_refused_for_other_names_with_ra_clear),
+        cmocka_unit_test(test_client_with_recursion_has_other_names_forwarded),
+        cmocka_unit_test(test_client_with_recursion_gets_ra_in_answers_from_our_data),
+        cmocka_unit_test(test_names_inside_our_zones_are_never_forwarded),
+        cmocka_unit_test(test_blocked_names_are_answered_here_not_forwarded),
+        cmocka_unit_test(test_names_under_a_forward_zone_are_forwarded),
+        cmocka_unit_test(test_malformed_query_from_a_recursing_client_has_ra),
+        cmocka_unit_test(test_not_a_query_is_dropped_for_every_client),
+        cmocka_unit_test(test_with_only_forward_zones_names_outside_them_are_refused),
+    };
+    const struct CMUnitTest no_upstream_tests[] = {
+        cmocka_unit_test(test_without_upstreams_other_names_are_refused_for_loopback_too),
+    };
     int failed = cmocka_run_group_tests_name("answer", main_tests, main_setup, served_teardown);
+    failed += cmocka_run_group_tests_name("answer: access lists and forwarding", acl_tests,
+                                          acl_setup, served_teardown);
+    failed += cmocka_run_group_tests_name("answer: no upstream", no_upstream_tests, main_setup,
+                                          served_teardown);
     failed +=
         cmocka_run_group_tests_name("answer: sizes", sized_tests, sized_setup, served_teardown);
     return failed;
