@@ -111,6 +111,22 @@ static struct json_object *json_cache(const struct stats_totals *t)
     return object;
 }
 
+/* Forwarding: what went upstream and how it fared. */
+static struct json_object *json_upstream(const struct stats_totals *t)
+{
+    struct json_object *object = json_object_new_object();
+    if (object == NULL)
+        return NULL;
+    if (json_put_u64(object, "queries", t->upstream_queries) != 0 ||
+        json_put_u64(object, "timeouts", t->upstream_timeouts) != 0 ||
+        json_put_u64(object, "tcp_retries", t->upstream_tcp_retries) != 0 ||
+        json_put_u64(object, "inflight_overflow", t->inflight_overflow) != 0) {
+        json_object_put(object);
+        return NULL;
+    }
+    return object;
+}
+
 static struct json_object *json_queries(const struct stats_totals *t)
 {
     struct json_object *object = json_object_new_object();
@@ -171,12 +187,14 @@ struct json_object *metrics_to_json(const struct metrics_snapshot *m)
         goto fail;
     }
     if (json_put(root, "cache", json_cache(t)) != 0 ||
+        json_put(root, "upstream", json_upstream(t)) != 0 ||
         json_put(root, "queries", json_queries(t)) != 0 ||
         json_put(root, "rcodes", json_counts(t->rcodes, STATS_RCODES, rcode_label)) != 0 ||
         json_put(root, "answers", json_counts(t->sources, STATS_SOURCES, source_label)) != 0 ||
         json_put(root, "qtypes", json_counts(t->qtypes, STATS_QTYPES, qtype_label)) != 0 ||
         json_put_u64(root, "truncated", t->truncated) != 0 ||
         json_put_u64(root, "dropped", t->dropped) != 0 ||
+        json_put_u64(root, "querylog_dropped", t->querylog_dropped) != 0 ||
         json_put_u64(root, "reloads", m->reloads) != 0 ||
         json_put_u64(root, "reload_failures", m->reload_failures) != 0 ||
         json_put(root, "dataplane", json_dataplane(m)) != 0)
@@ -270,6 +288,18 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
                 "Forwarding cache entries evicted to make room.", t->cache_evictions);
     prom_single(out, "nanodns_cache_entries", "gauge", "Entries in the forwarding cache.",
                 t->cache_entries);
+    prom_single(out, "nanodns_upstream_queries_total", "counter",
+                "Queries sent to upstream servers over UDP.", t->upstream_queries);
+    prom_single(out, "nanodns_upstream_timeouts_total", "counter",
+                "Upstream attempts that got no answer within upstream_timeout.",
+                t->upstream_timeouts);
+    prom_single(out, "nanodns_upstream_tcp_retries_total", "counter",
+                "Truncated upstream answers asked again over TCP.", t->upstream_tcp_retries);
+    prom_single(out, "nanodns_inflight_overflow_total", "counter",
+                "Clients answered SERVFAIL because max_inflight upstream queries were out.",
+                t->inflight_overflow);
+    prom_single(out, "nanodns_querylog_dropped_total", "counter",
+                "Query log lines lost because the log buffer was full.", t->querylog_dropped);
     prom_single(out, "nanodns_reloads_total", "counter",
                 "Configurations published after the first.", m->reloads);
     prom_single(out, "nanodns_reload_failures_total", "counter",

@@ -60,6 +60,11 @@ static struct metrics_snapshot snapshot(void)
     m.totals.cache_misses = 1;
     m.totals.cache_entries = 17;
     m.totals.cache_evictions = 3;
+    m.totals.upstream_queries = 21;
+    m.totals.upstream_timeouts = 4;
+    m.totals.upstream_tcp_retries = 2;
+    m.totals.inflight_overflow = 6;
+    m.totals.querylog_dropped = 8;
     return m;
 }
 
@@ -109,10 +114,10 @@ static void test_json_has_every_key_of_the_original_and_ours(void **state)
     struct json_object *doc = metrics_to_json(&m);
     assert_non_null(doc);
     static const char *const keys[] = {
-        "uptime_s", "version",  "checksum",        "serial",     "records",
-        "zones",    "rewrites", "config_valid",    "last_error", "cache",
-        "queries",  "rcodes",   "answers",         "qtypes",     "truncated",
-        "dropped",  "reloads",  "reload_failures", "dataplane",
+        "uptime_s",  "version",      "checksum",         "serial",  "records", "zones",
+        "rewrites",  "config_valid", "last_error",       "cache",   "queries", "rcodes",
+        "answers",   "qtypes",       "truncated",        "dropped", "reloads", "reload_failures",
+        "dataplane", "upstream",     "querylog_dropped",
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_true(json_object_object_get_ex(doc, keys[i], NULL));
@@ -167,6 +172,29 @@ static void test_json_cache_has_size_hits_misses_and_hit_rate(void **state)
     assert_int_equal(member_u64(cache, "hits"), 39);
     assert_int_equal(member_u64(cache, "misses"), 1);
     assert_string_equal(json_object_to_json_string(member(cache, "hit_rate")), "97.5");
+    json_object_put(doc);
+}
+
+static void test_json_upstream_has_queries_timeouts_tcp_retries_and_overflow(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *upstream = member(doc, "upstream");
+    assert_int_equal(json_object_object_length(upstream), 4);
+    assert_int_equal(member_u64(upstream, "queries"), 21);
+    assert_int_equal(member_u64(upstream, "timeouts"), 4);
+    assert_int_equal(member_u64(upstream, "tcp_retries"), 2);
+    assert_int_equal(member_u64(upstream, "inflight_overflow"), 6);
+    json_object_put(doc);
+}
+
+static void test_json_querylog_dropped_is_a_top_level_count(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    assert_int_equal(member_u64(doc, "querylog_dropped"), 8);
     json_object_put(doc);
 }
 
@@ -431,12 +459,14 @@ static void test_prometheus_names_every_metric_the_api_promises(void **state)
     struct metrics_snapshot m = snapshot();
     struct prometheus p = render(&m);
     static const char *const counters[] = {
-        "nanodns_queries_total",         "nanodns_responses_total",
-        "nanodns_answers_total",         "nanodns_queries_by_type_total",
-        "nanodns_truncated_total",       "nanodns_dropped_total",
-        "nanodns_cache_hits_total",      "nanodns_cache_misses_total",
-        "nanodns_cache_evictions_total", "nanodns_reloads_total",
-        "nanodns_reload_failures_total",
+        "nanodns_queries_total",           "nanodns_responses_total",
+        "nanodns_answers_total",           "nanodns_queries_by_type_total",
+        "nanodns_truncated_total",         "nanodns_dropped_total",
+        "nanodns_cache_hits_total",        "nanodns_cache_misses_total",
+        "nanodns_cache_evictions_total",   "nanodns_reloads_total",
+        "nanodns_reload_failures_total",   "nanodns_upstream_queries_total",
+        "nanodns_upstream_timeouts_total", "nanodns_upstream_tcp_retries_total",
+        "nanodns_inflight_overflow_total", "nanodns_querylog_dropped_total",
     };
     static const char *const gauges[] = {
         "nanodns_cache_entries", "nanodns_config_version", "nanodns_records",
@@ -501,6 +531,11 @@ static void test_prometheus_single_figures(void **state)
     assert_true(has_line(&p, "nanodns_cache_misses_total 1"));
     assert_true(has_line(&p, "nanodns_cache_evictions_total 3"));
     assert_true(has_line(&p, "nanodns_cache_entries 17"));
+    assert_true(has_line(&p, "nanodns_upstream_queries_total 21"));
+    assert_true(has_line(&p, "nanodns_upstream_timeouts_total 4"));
+    assert_true(has_line(&p, "nanodns_upstream_tcp_retries_total 2"));
+    assert_true(has_line(&p, "nanodns_inflight_overflow_total 6"));
+    assert_true(has_line(&p, "nanodns_querylog_dropped_total 8"));
     assert_true(has_line(&p, "nanodns_reloads_total 4"));
     assert_true(has_line(&p, "nanodns_reload_failures_total 1"));
     assert_true(has_line(&p, "nanodns_config_version 7"));
@@ -623,6 +658,8 @@ int main(void)
         cmocka_unit_test(test_json_uptime_is_written_with_one_decimal),
         cmocka_unit_test(test_json_serial_maps_each_zone_to_its_served_serial),
         cmocka_unit_test(test_json_cache_has_size_hits_misses_and_hit_rate),
+        cmocka_unit_test(test_json_upstream_has_queries_timeouts_tcp_retries_and_overflow),
+        cmocka_unit_test(test_json_querylog_dropped_is_a_top_level_count),
         cmocka_unit_test(test_json_hit_rate_is_zero_without_lookups),
         cmocka_unit_test(test_json_queries_total_is_the_sum_of_transports),
         cmocka_unit_test(test_json_rcodes_are_keyed_by_name_and_all_present),
