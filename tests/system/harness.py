@@ -4,8 +4,10 @@ and talk to them with independent clients (raw sockets, dnspython, kdig).
 Every wait is bounded; nothing sleeps to synchronise. A Server owns the
 process it starts and stops it (SIGTERM, then SIGKILL if it does not exit)."""
 
+import http.client
 import json
 import os
+import selectors
 import shlex
 import signal
 import socket
@@ -254,10 +256,13 @@ class Server:
     def family(self):
         return socket.AF_INET6 if ":" in self.host else socket.AF_INET
 
-    def udp_raw(self, wire, timeout=QUERY_TIMEOUT):
-        """Send one datagram; the answer's bytes, or None if none came."""
+    def udp_raw(self, wire, timeout=QUERY_TIMEOUT, source=None):
+        """Send one datagram (from the address source, if given); the
+        answer's bytes, or None if none came."""
         with socket.socket(self.family, socket.SOCK_DGRAM) as s:
             s.settimeout(timeout)
+            if source is not None:
+                s.bind((source, 0))
             s.connect((self.host, self.port))
             s.send(wire)
             try:
@@ -265,36 +270,90 @@ class Server:
             except socket.timeout:
                 return None
 
-    def tcp_connect(self, timeout=QUERY_TIMEOUT):
-        s = socket.create_connection((self.host, self.port), timeout=timeout)
+    def tcp_connect(self, timeout=QUERY_TIMEOUT, source=None):
+        s = socket.create_connection(
+            (self.host, self.port),
+            timeout=timeout,
+            source_address=(source, 0) if source is not None else None,
+        )
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return s
 
-    def tcp_raw(self, wire, timeout=QUERY_TIMEOUT):
+    def tcp_raw(self, wire, timeout=QUERY_TIMEOUT, source=None):
         """One query on a new connection; the answer's bytes, or None."""
-        with self.tcp_connect(timeout) as s:
+        with self.tcp_connect(timeout, source) as s:
             s.sendall(struct.pack("!H", len(wire)) + wire)
             try:
                 return tcp_read_message(s)
             except socket.timeout:
                 return None
 
-    def query(self, q, proto="udp", timeout=QUERY_TIMEOUT):
-        """Send a dnspython query; the parsed answer (AssertionError if none)."""
+    def query(self, q, proto="udp", timeout=QUERY_TIMEOUT, source=None):
+        """Send a dnspython query (from the address source, if given); the
+        parsed answer (AssertionError if none)."""
         wire = q.to_wire()
         if proto == "udp":
-            data = self.udp_raw(wire, timeout)
+            data = self.udp_raw(wire, timeout, source)
         elif proto == "tcp":
-            data = self.tcp_raw(wire, timeout)
+            data = self.tcp_raw(wire, timeout, source)
         else:
             raise ValueError(proto)
         assert data is not None, "no answer over %s to %s" % (proto, q.question)
         return dns.message.from_wire(data)
 
-    def ask(self, name, rdtype="A", proto="udp", **kwargs):
+    def ask(self, name, rdtype="A", proto="udp", source=None, timeout=QUERY_TIMEOUT, **kwargs):
         """Query name/rdtype with a fresh query (RD=1 as most stubs send)."""
         q = dns.message.make_query(name, rdtype, **kwargs)
-        return self.query(q, proto)
+        return self.query(q, proto, timeout, source)
+
+    def udp_burst(self, wires, timeout=QUERY_TIMEOUT):
+        """Send every datagram in wires at once, each from its own socket, then
+        collect the answers: a list (in the order of wires) of (bytes or None,
+        seconds from the first send to that answer)."""
+        sockets = []
+        try:
+            for wire in wires:
+                s = socket.socket(self.family, socket.SOCK_DGRAM)
+                sockets.append(s)
+                s.setblocking(False)
+                s.connect((self.host, self.port))
+            t0 = time.monotonic()
+            for s, wire in zip(sockets, wires):
+                s.send(wire)
+            answers = [(None, None)] * len(sockets)
+            pending = {s.fileno(): i for i, s in enumerate(sockets)}
+            with selectors.DefaultSelector() as sel:
+                for s in sockets:
+                    sel.register(s, selectors.EVENT_READ)
+                deadline = t0 + timeout
+                while pending:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    for key, _ in sel.select(remaining):
+                        i = pending.pop(key.fd, None)
+                        if i is None:
+                            continue
+                        try:
+                            answers[i] = (key.fileobj.recv(65535), time.monotonic() - t0)
+                        except OSError:
+                            pass
+                        sel.unregister(key.fileobj)
+            return answers
+        finally:
+            for s in sockets:
+                s.close()
+
+
+def http_get_json(port, path="/metrics", host="127.0.0.1", timeout=QUERY_TIMEOUT):
+    """GET path from a node's management API; (status, parsed JSON body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        res = conn.getresponse()
+        return res.status, json.loads(res.read())
+    finally:
+        conn.close()
 
 
 def recv_exact(sock, n):
