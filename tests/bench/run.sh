@@ -1,5 +1,11 @@
 #!/bin/sh
-# NanoDNS vs NSD benchmark, run by hand: tests/bench/run.sh [BUILD_DIR] [options]
+# NanoDNS benchmarks, run by hand: tests/bench/run.sh [BUILD_DIR] [options]
+# (NanoDNS vs NSD, authoritative) or tests/bench/run.sh --cache [BUILD_DIR]
+# [options] (NanoDNS vs unbound, forwarded names from the cache).
 # See tests/bench/README.md. /usr/bin/python3 on purpose: the pyenv python3 on
-# PATH is not the system one (the script itself needs only the stdlib).
+# PATH is not the system one (the scripts themselves need only the stdlib).
+if [ "$1" = "--cache" ]; then
+    shift
+    exec /usr/bin/python3 "$(dirname "$0")/cache_bench.py" "$@"
+fi
 exec /usr/bin/python3 "$(dirname "$0")/bench.py" "$@"
