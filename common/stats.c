@@ -51,6 +51,32 @@ static void stats_reset(struct stats_file *stats, uint32_t worker_count)
     memcpy(stats->magic, STATS_MAGIC, sizeof(STATS_MAGIC));
 }
 
+/* Open path (creating it 0644 when flags say so) and insist on a regular
+ * file. Returns the descriptor with *st filled, or -1 with a message. */
+static int open_regular(const char *path, int flags, struct stat *st, char *err, size_t err_len)
+{
+    int fd = open(path, flags, 0644);
+    if (fd < 0 && errno == ELOOP) {
+        fail(err, err_len, "%s is a symbolic link: give the stats file's own path", path);
+        return -1;
+    }
+    if (fd < 0) {
+        fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) < 0) {
+        fail(err, err_len, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        fail(err, err_len, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len)
 {
     const uint32_t worker_count = 1; /* one thread serves everything, for now */
@@ -58,26 +84,10 @@ struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len
     /* O_NOFOLLOW: the data plane may open this as root, before dropping
      * privileges; a symbolic link put in its place must not make it
      * truncate some other file. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 && errno == ELOOP) {
-        fail(err, err_len, "%s is a symbolic link: give the stats file's own path", path);
-        return NULL;
-    }
-    if (fd < 0) {
-        fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        fail(err, err_len, "cannot stat %s: %s", path, strerror(errno));
-        close(fd);
+    int fd = open_regular(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, &st, err, err_len);
+    if (fd < 0)
         return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fail(err, err_len, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
     bool right_size = st.st_size == (off_t)sizeof(struct stats_file);
     if (!right_size && ftruncate(fd, (off_t)sizeof(struct stats_file)) < 0) {
         fail(err, err_len, "cannot size %s: %s", path, strerror(errno));
@@ -101,22 +111,10 @@ struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len
 
 const struct stats_file *stats_open_reader(const char *path, char *err, size_t err_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        fail(err, err_len, "cannot stat %s: %s", path, strerror(errno));
-        close(fd);
+    int fd = open_regular(path, O_RDONLY | O_CLOEXEC, &st, err, err_len);
+    if (fd < 0)
         return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fail(err, err_len, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
     /* Checked before mapping: touching a page past the end of the file
      * would kill the reader with SIGBUS. */
     if (st.st_size != (off_t)sizeof(struct stats_file)) {
