@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "envelope.h"
 #include "json_locate.h"
 
 /* The deepest path the format has is zones.<zone>.soa.serial. */
@@ -35,6 +36,7 @@
 struct loader {
     struct config *cfg;
     struct config_diags *diags;
+    const char *config_path; /* where the text is from, for server.sync_key; may be NULL */
     struct json_locator loc;
     struct json_locate_step path[PATH_DEPTH];
     size_t depth;
@@ -775,6 +777,7 @@ static const char *const SERVER_KEYS[] = {"host",
                                           "mgmt_host",
                                           "mgmt_port",
                                           "peers",
+                                          "sync_key",
                                           "config_version",
                                           "edns_payload",
                                           "tcp_idle_timeout",
@@ -825,7 +828,7 @@ static void load_ip_string(struct loader *ld, struct json_object *server, const 
         pop(ld);
 }
 
-/* A list of endpoint strings (upstream, peers). */
+/* A list of endpoint strings (upstream; peers is load_peers). */
 static void load_endpoints(struct loader *ld, struct json_object *server, const char *key,
                            bool peers, char ***list, size_t *count)
 {
@@ -871,6 +874,170 @@ static void load_endpoints(struct loader *ld, struct json_object *server, const 
     *list = items;
     *count = kept;
     pop(ld);
+}
+
+static const char *const PEER_KEYS[] = {"address", "public_key"};
+
+/* One entry of server.peers: the original's "host:port" string, or
+ * {"address": "host:port", "public_key": "<base64>"}. Returns 0 with
+ * *address set (malloc'd) when it is valid. */
+static int load_peer(struct loader *ld, struct json_object *v, char **address, bool *has_key,
+                     uint8_t key[ENVELOPE_PUBLIC_KEY_SIZE])
+{
+    char q[QUOTE_CAP];
+    const char *s;
+    size_t len;
+    *has_key = false;
+    if (json_object_get_type(v) == json_type_string) {
+        s = json_object_get_string(v);
+        len = (size_t)json_object_get_string_len(v);
+        if (strlen(s) != len || !endpoint_valid(s, len, true, true)) {
+            report(ld, CONFIG_ERROR, false,
+                   "%s is not \"host:port\" (or \"[IPv6]:port\") with a port of 1..65535",
+                   quote(q, s, len));
+            return -1;
+        }
+        return set_string(ld, address, s, len);
+    }
+    if (json_object_get_type(v) != json_type_object) {
+        report_type(ld, v, "a \"host:port\" string or an {\"address\", \"public_key\"} object");
+        return -1;
+    }
+    size_t errors = ld->diags->errors;
+    check_object(ld, v, PEER_KEYS, COUNT(PEER_KEYS));
+    int rc = read_string_pushed(ld, v, "address", true, &s, &len);
+    if (rc == 0) {
+        report_missing(ld, "address");
+    } else if (rc == 1) {
+        if (!endpoint_valid(s, len, true, true))
+            report(ld, CONFIG_ERROR, false,
+                   "%s is not \"host:port\" (or \"[IPv6]:port\") with a port of 1..65535",
+                   quote(q, s, len));
+        else
+            set_string(ld, address, s, len);
+    }
+    if (rc != 0)
+        pop(ld);
+    rc = read_string_pushed(ld, v, "public_key", true, &s, &len);
+    if (rc == 0) {
+        report(ld, CONFIG_ERROR, false,
+               "missing required key \"public_key\" (a peer without a key is written as the "
+               "plain \"host:port\" string)");
+    } else if (rc == 1) {
+        if (envelope_public_key_parse(s, key) < 0)
+            report(ld, CONFIG_ERROR, false,
+                   "%s is not a public key (the 44 characters of base64 that nanodns keygen "
+                   "prints)",
+                   quote(q, s, len));
+        else
+            *has_key = true;
+    }
+    if (rc != 0)
+        pop(ld);
+    if (ld->diags->errors != errors) {
+        free(*address);
+        *address = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* server.peers, replacing the (empty) defaults. */
+static void load_peers(struct loader *ld, struct json_object *server)
+{
+    struct config_server *cs = &ld->cfg->server;
+    struct json_object *array;
+    if (!json_object_object_get_ex(server, "peers", &array))
+        return;
+    push_key(ld, "peers");
+    if (json_object_get_type(array) != json_type_array) {
+        report_type(ld, array,
+                    "an array of \"host:port\" strings and {\"address\", \"public_key\"} "
+                    "objects");
+        pop(ld);
+        return;
+    }
+    size_t n = json_object_array_length(array);
+    cs->peers = calloc(n ? n : 1, sizeof(*cs->peers));
+    cs->peer_has_key = calloc(n ? n : 1, sizeof(*cs->peer_has_key));
+    cs->peer_keys = calloc(n ? n : 1, sizeof(*cs->peer_keys));
+    if (!cs->peers || !cs->peer_has_key || !cs->peer_keys) {
+        report_out_of_memory(ld);
+        pop(ld);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        push_index(ld, i);
+        size_t k = cs->peer_count;
+        if (load_peer(ld, json_object_array_get_idx(array, i), &cs->peers[k], &cs->peer_has_key[k],
+                      cs->peer_keys[k]) == 0) {
+            /* A node finds its own entry by its key: two entries with one
+             * key would make that ambiguous. */
+            for (size_t j = 0; j < k && cs->peer_has_key[k]; j++) {
+                if (cs->peer_has_key[j] &&
+                    memcmp(cs->peer_keys[j], cs->peer_keys[k], ENVELOPE_PUBLIC_KEY_SIZE) == 0) {
+                    push_key(ld, "public_key");
+                    report(ld, CONFIG_ERROR, false,
+                           "the same public key as the peer %s: each node needs its own key",
+                           cs->peers[j]);
+                    pop(ld);
+                    break;
+                }
+            }
+            if (!cs->peer_has_key[k])
+                report(ld, CONFIG_WARNING, false,
+                       "sync needs keys: a peer without a public_key is shown in /cluster but "
+                       "never trusted");
+            cs->peer_count++;
+        }
+        pop(ld);
+    }
+    pop(ld);
+}
+
+/* server.sync_key, a relative path taken against the config file's folder;
+ * then the warning for keyed peers on a node that has no key. */
+static void load_sync_key(struct loader *ld, struct json_object *server)
+{
+    struct config_server *s = &ld->cfg->server;
+    const char *key;
+    size_t key_len;
+    int rc = read_string_pushed(ld, server, "sync_key", true, &key, &key_len);
+    if (rc == 1) {
+        if (key_len == 0)
+            report(ld, CONFIG_ERROR, false,
+                   "an empty sync_key names no file; leave the key out on a node without one");
+        else if (key[0] == '/' || ld->config_path == NULL || strchr(ld->config_path, '/') == NULL)
+            set_string(ld, &s->sync_key, key, key_len);
+        else {
+            /* Relative to the config file's folder, so one file serves
+             * every node, each with its key beside its config. */
+            const char *slash = strrchr(ld->config_path, '/');
+            size_t dir_len = (size_t)(slash - ld->config_path) + 1;
+            char *path = malloc(dir_len + key_len + 1);
+            if (!path) {
+                report_out_of_memory(ld);
+            } else {
+                memcpy(path, ld->config_path, dir_len);
+                memcpy(path + dir_len, key, key_len);
+                path[dir_len + key_len] = '\0';
+                free(s->sync_key);
+                s->sync_key = path;
+            }
+        }
+    }
+    if (rc != 0)
+        pop(ld);
+    bool keyed = false;
+    for (size_t i = 0; i < s->peer_count; i++)
+        keyed = keyed || s->peer_has_key[i];
+    if (keyed && !s->sync_key) {
+        push_key(ld, "peers");
+        report(ld, CONFIG_WARNING, false,
+               "peers have public keys but server.sync_key is absent: this node cannot sign, "
+               "so it pushes nothing and serves /config/raw unsigned");
+        pop(ld);
+    }
 }
 
 /* A list of CIDR strings (allow_recursion, allow_query), replacing *list. */
@@ -1155,7 +1322,8 @@ static void load_server(struct loader *ld, struct json_object *server)
     read_bool(ld, server, "hot_reload", &s->hot_reload);
     load_ip_string(ld, server, "mgmt_host", &s->mgmt_host);
     read_u16(ld, server, "mgmt_port", "management port", 0, 65535, &s->mgmt_port);
-    load_endpoints(ld, server, "peers", true, &s->peers, &s->peer_count);
+    load_peers(ld, server);
+    load_sync_key(ld, server);
     /* json-c saturates integers from 2^64 up, so a bound below that is
      * the only way to see them; 2^63 - 1 versions are plenty. */
     read_uint(ld, server, "config_version", "config version", 0, INT64_MAX, &s->config_version);
@@ -2058,6 +2226,9 @@ void config_free(struct config *cfg)
     free(s->user);
     free_strings(s->upstream, s->upstream_count);
     free_strings(s->peers, s->peer_count);
+    free(s->peer_has_key);
+    free(s->peer_keys);
+    free(s->sync_key);
     free(s->upstreams);
     for (size_t i = 0; i < s->forward_zone_count; i++)
         forward_zone_free(&s->forward_zones[i]);
@@ -2156,11 +2327,18 @@ static struct json_object *parse(struct loader *ld, const char *text, size_t len
 
 int config_load_buffer(const char *text, size_t len, struct config *cfg, struct config_diags *diags)
 {
+    return config_load_buffer_at(text, len, NULL, cfg, diags);
+}
+
+int config_load_buffer_at(const char *text, size_t len, const char *config_path, struct config *cfg,
+                          struct config_diags *diags)
+{
     struct loader ld;
     memset(&ld, 0, sizeof(ld));
     memset(cfg, 0, sizeof(*cfg));
     ld.cfg = cfg;
     ld.diags = diags;
+    ld.config_path = config_path;
     json_locator_init(&ld.loc, text, len);
     size_t errors = diags->errors, first_diag = diags->count;
 
@@ -2262,7 +2440,7 @@ int config_load_file(const char *path, struct config *cfg, struct config_diags *
         free(text);
         return -1;
     }
-    int rc = config_load_buffer(text, len, cfg, diags);
+    int rc = config_load_buffer_at(text, len, path, cfg, diags);
     free(text);
     return rc;
 }

@@ -106,8 +106,17 @@ struct config_server {
     bool hot_reload;                  /* true */
     char *mgmt_host;                  /* "0.0.0.0" */
     uint16_t mgmt_port;               /* 0 = off */
-    char **peers;                     /* "host:port" */
+    char **peers;                     /* each member's management address, "host:port" */
     size_t peer_count;
+    /* peers given as {"address", "public_key"}: peer_has_key[i] and the
+     * key; the original's plain "host:port" entries have none and are
+     * never trusted with a change. */
+    bool *peer_has_key;
+    uint8_t (*peer_keys)[32];
+    /* server.sync_key, this node's key file, resolved against the config
+     * file's folder (config_load_buffer_at, config_load_file); NULL when
+     * absent. */
+    char *sync_key;
     uint64_t config_version; /* 1 */
     /* NanoDNS additions */
     uint16_t edns_payload;        /* 1232: the UDP payload size we advertise */
@@ -140,7 +149,14 @@ struct config {
 int config_load_buffer(const char *text, size_t len, struct config *cfg,
                        struct config_diags *diags);
 
-/* Read FILE and config_load_buffer it. A file that cannot be read is one
+/* config_load_buffer for text that is (or is going to be) the file at
+ * config_path: a relative server.sync_key is taken against that file's
+ * folder. config_load_buffer leaves it as written (relative to the current
+ * directory). */
+int config_load_buffer_at(const char *text, size_t len, const char *config_path, struct config *cfg,
+                          struct config_diags *diags);
+
+/* Read FILE and config_load_buffer_at it. A file that cannot be read is one
  * error with line 0. */
 int config_load_file(const char *path, struct config *cfg, struct config_diags *diags);
 

@@ -626,6 +626,229 @@ static void test_peers_are_host_and_port(void **state)
     assert_int_equal(f->diags.errors, 1);
 }
 
+/* Thirty-two octets of 0x20, and of 0x21, in base64: two public keys. */
+#define KEY_A "ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICA="
+#define KEY_B "ISEhISEhISEhISEhISEhISEhISEhISEhISEhISEhISE="
+
+static void assert_finding(const struct fixture *f, const char *path, enum config_severity severity,
+                           const char *text)
+{
+    const struct config_diag *d = diag_at(f, path);
+    if (d->severity != severity) {
+        show(f);
+        fail_msg("%s: wrong severity", path);
+    }
+    assert_message_has(d, text);
+}
+
+static void test_plain_string_peer_loads_untrusted_with_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [\"node2:9053\"]}}"), 0);
+    assert_int_equal(f->cfg.server.peer_count, 1);
+    assert_string_equal(f->cfg.server.peers[0], "node2:9053");
+    assert_false(f->cfg.server.peer_has_key[0]);
+    assert_int_equal(f->diags.warnings, 1);
+    assert_diag(f, "server.peers[0]", CONFIG_WARNING, 1, 23,
+                "sync needs keys: a peer without a public_key is shown in /cluster but never "
+                "trusted");
+}
+
+static void test_peer_object_carries_its_public_key(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f,
+                          "{\"server\": {\"sync_key\": \"node.key\", \"peers\": ["
+                          "{\"address\": \"10.0.0.11:9053\", \"public_key\": \"" KEY_A "\"}, "
+                          "{\"address\": \"[fd00::12]:9053\", \"public_key\": \"" KEY_B "\"}]}}"),
+                     0);
+    assert_int_equal(f->diags.count, 0);
+    assert_int_equal(f->cfg.server.peer_count, 2);
+    assert_string_equal(f->cfg.server.peers[0], "10.0.0.11:9053");
+    assert_string_equal(f->cfg.server.peers[1], "[fd00::12]:9053");
+    assert_true(f->cfg.server.peer_has_key[0]);
+    assert_true(f->cfg.server.peer_has_key[1]);
+    uint8_t a[32], b[32];
+    memset(a, 0x20, sizeof(a));
+    memset(b, 0x21, sizeof(b));
+    assert_memory_equal(f->cfg.server.peer_keys[0], a, 32);
+    assert_memory_equal(f->cfg.server.peer_keys[1], b, 32);
+}
+
+static void test_plain_and_keyed_peers_mix(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"sync_key\": \"node.key\", \"peers\": ["
+                             "\"10.0.0.11:9053\", "
+                             "{\"address\": \"10.0.0.12:9053\", \"public_key\": \"" KEY_A "\"}]}}"),
+                     0);
+    assert_int_equal(f->cfg.server.peer_count, 2);
+    assert_false(f->cfg.server.peer_has_key[0]);
+    assert_true(f->cfg.server.peer_has_key[1]);
+    assert_int_equal(f->diags.warnings, 1);
+    assert_finding(f, "server.peers[0]", CONFIG_WARNING, "sync needs keys");
+}
+
+static void test_peer_object_with_an_unknown_key_is_an_error_with_a_suggestion(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [{\"address\": \"10.0.0.11:9053\", "
+                             "\"public_key\": \"" KEY_A "\", \"public_kye\": \"" KEY_A "\"}]}}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "server.peers[0].public_kye", CONFIG_ERROR,
+                   "unknown key \"public_kye\" (did you mean \"public_key\"?)");
+}
+
+static void test_peer_object_without_a_public_key_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [{\"address\": \"10.0.0.11:9053\"}]}}"), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "server.peers[0]", CONFIG_ERROR, "missing required key \"public_key\"");
+}
+
+static void test_peer_object_without_an_address_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [{\"public_key\": \"" KEY_A "\"}]}}"), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "server.peers[0]", CONFIG_ERROR, "missing required key \"address\"");
+}
+
+static void test_peer_address_must_be_host_and_port(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [{\"address\": \"10.0.0.11\", "
+                             "\"public_key\": \"" KEY_A "\"}]}}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "server.peers[0].address", CONFIG_ERROR, "is not \"host:port\"");
+}
+
+static void test_peer_public_key_must_be_32_octets_of_base64(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const bad[] = {
+        "not base64!", "AAAA",                          /* 3 octets */
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 33 octets */
+        "ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICA",  /* padding missing */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char json[256];
+        snprintf(json, sizeof(json),
+                 "{\"server\": {\"peers\": [{\"address\": \"a:1\", \"public_key\": \"%s\"}]}}",
+                 bad[i]);
+        assert_int_equal(load(f, json), -1);
+        assert_finding(f, "server.peers[0].public_key", CONFIG_ERROR, "is not a public key");
+        config_diags_free(&f->diags);
+    }
+}
+
+static void test_peer_of_another_type_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"peers\": [9053]}}"), -1);
+    assert_one_error(f, "server.peers[0]", 1, 23,
+                     "expected a \"host:port\" string or an {\"address\", \"public_key\"} object, "
+                     "got an integer");
+}
+
+static void test_two_peers_with_one_public_key_are_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"sync_key\": \"k\", \"peers\": ["
+                             "{\"address\": \"a:1\", \"public_key\": \"" KEY_A "\"}, "
+                             "{\"address\": \"b:1\", \"public_key\": \"" KEY_A "\"}]}}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "server.peers[1].public_key", CONFIG_ERROR,
+                   "the same public key as the peer a:1");
+}
+
+static void test_keyed_peers_without_a_sync_key_warn(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f,
+             "{\"server\": {\"peers\": [{\"address\": \"a:1\", \"public_key\": \"" KEY_A "\"}]}}"),
+        0);
+    assert_int_equal(f->diags.warnings, 1);
+    assert_finding(f, "server.peers", CONFIG_WARNING,
+                   "peers have public keys but server.sync_key is absent");
+    assert_null(f->cfg.server.sync_key);
+}
+
+static void test_sync_key_is_relative_to_the_config_file_folder(void **state)
+{
+    struct fixture *f = *state;
+    static const char json[] = "{\"server\": {\"sync_key\": \"keys/node1.key\"}}";
+    assert_int_equal(
+        config_load_buffer_at(json, strlen(json), "/etc/nanodns/nanodns.json", &f->cfg, &f->diags),
+        0);
+    assert_string_equal(f->cfg.server.sync_key, "/etc/nanodns/keys/node1.key");
+    config_free(&f->cfg);
+    assert_int_equal(
+        config_load_buffer_at(json, strlen(json), "cluster/n1.json", &f->cfg, &f->diags), 0);
+    assert_string_equal(f->cfg.server.sync_key, "cluster/keys/node1.key");
+}
+
+static void test_sync_key_beside_a_config_in_the_current_folder_stays_as_written(void **state)
+{
+    struct fixture *f = *state;
+    static const char json[] = "{\"server\": {\"sync_key\": \"node1.key\"}}";
+    assert_int_equal(config_load_buffer_at(json, strlen(json), "nanodns.json", &f->cfg, &f->diags),
+                     0);
+    assert_string_equal(f->cfg.server.sync_key, "node1.key");
+    config_free(&f->cfg);
+    assert_int_equal(load(f, json), 0);
+    assert_string_equal(f->cfg.server.sync_key, "node1.key");
+}
+
+static void test_absolute_sync_key_is_kept(void **state)
+{
+    struct fixture *f = *state;
+    static const char json[] = "{\"server\": {\"sync_key\": \"/var/lib/nanodns/node.key\"}}";
+    assert_int_equal(
+        config_load_buffer_at(json, strlen(json), "/etc/nanodns/nanodns.json", &f->cfg, &f->diags),
+        0);
+    assert_string_equal(f->cfg.server.sync_key, "/var/lib/nanodns/node.key");
+}
+
+static void test_config_load_file_resolves_sync_key_against_its_folder(void **state)
+{
+    struct fixture *f = *state;
+    char dir[] = "/tmp/test_config.XXXXXX", path[64], want[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/nanodns.json", dir);
+    snprintf(want, sizeof(want), "%s/node.key", dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fputs("{\"server\": {\"sync_key\": \"node.key\"}}\n", out);
+    assert_int_equal(fclose(out), 0);
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    remove(path);
+    remove(dir);
+    assert_int_equal(rc, 0);
+    assert_string_equal(f->cfg.server.sync_key, want);
+}
+
+static void test_empty_sync_key_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"sync_key\": \"\"}}"), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "server.sync_key", CONFIG_ERROR, "an empty sync_key names no file");
+}
+
+static void test_sync_key_must_be_a_string(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"sync_kee\": \"node.key\", \"sync_key\": 1}}"), -1);
+    assert_finding(f, "server.sync_key", CONFIG_ERROR, "expected a string, got an integer");
+    assert_finding(f, "server.sync_kee", CONFIG_ERROR, "(did you mean \"sync_key\"?)");
+}
+
 static void test_config_version_from_2_63_is_out_of_range(void **state)
 {
     struct fixture *f = *state;
@@ -1459,6 +1682,23 @@ int main(void)
         T(test_bad_upstream_is_an_error),
         T(test_upstream_forms_are_accepted),
         T(test_peers_are_host_and_port),
+        T(test_plain_string_peer_loads_untrusted_with_a_warning),
+        T(test_peer_object_carries_its_public_key),
+        T(test_plain_and_keyed_peers_mix),
+        T(test_peer_object_with_an_unknown_key_is_an_error_with_a_suggestion),
+        T(test_peer_object_without_a_public_key_is_an_error),
+        T(test_peer_object_without_an_address_is_an_error),
+        T(test_peer_address_must_be_host_and_port),
+        T(test_peer_public_key_must_be_32_octets_of_base64),
+        T(test_peer_of_another_type_is_an_error),
+        T(test_two_peers_with_one_public_key_are_an_error),
+        T(test_keyed_peers_without_a_sync_key_warn),
+        T(test_sync_key_is_relative_to_the_config_file_folder),
+        T(test_sync_key_beside_a_config_in_the_current_folder_stays_as_written),
+        T(test_absolute_sync_key_is_kept),
+        T(test_config_load_file_resolves_sync_key_against_its_folder),
+        T(test_empty_sync_key_is_an_error),
+        T(test_sync_key_must_be_a_string),
         T(test_config_version_from_2_63_is_out_of_range),
         T(test_log_level_is_case_insensitive),
         T(test_upstream_timeout_takes_fractions),
