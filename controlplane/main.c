@@ -1,9 +1,10 @@
 /* nanodns: the command line of the original NanoDNS (start, init, check,
- * --version) in front of the control plane. Exit status: 0 success, 1 the
- * command failed, 2 usage error (as the original's argparse). */
+ * --version), plus keygen for cluster sync, in front of the control plane. Exit status: 0 success,
+ * 1 the command failed, 2 usage error (as the original's argparse). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,12 +14,14 @@
 
 #include "atomic_file.h"
 #include "config.h"
+#include "envelope.h"
 #include "log.h"
 #include "start.h"
 
 #define EXIT_USAGE 2
 #define INIT_DEFAULT_OUTPUT "nanodns.json"
 #define INIT_FILE_MODE 0644
+#define KEYGEN_DEFAULT_OUTPUT "nanodns.key"
 
 static const char usage_text[] =
     "usage: nanodns [-V | --version] [-h | --help] COMMAND [ARGS]\n"
@@ -33,6 +36,9 @@ static const char usage_text[] =
     "  init [OUTPUT] [--force]\n"
     "                      write an example config (default " INIT_DEFAULT_OUTPUT ")\n"
     "  check FILE          validate a config file\n"
+    "  keygen [--out FILE] [--force] | keygen --public FILE\n"
+    "                      make this node's sync key (default " KEYGEN_DEFAULT_OUTPUT ")\n"
+    "                      and print its public key, or print the public key of FILE\n"
     "\n"
     "Run 'nanodns COMMAND --help' for the options of a command.\n";
 
@@ -77,6 +83,19 @@ static const char check_usage_text[] = "usage: nanodns check FILE\n"
                                        "\n"
                                        "Validate a config file: every error with its line and "
                                        "column; exit 0 when it is valid.\n";
+
+static const char keygen_usage_text[] =
+    "usage: nanodns keygen [-o FILE | --out FILE] [-f | --force]\n"
+    "       nanodns keygen --public FILE\n"
+    "\n"
+    "Make an Ed25519 key pair for signed cluster sync: the secret key goes to FILE\n"
+    "(default " KEYGEN_DEFAULT_OUTPUT ", mode 0600) and the public key, 44 characters of\n"
+    "base64, to stdout. Name FILE in this node's server.sync_key and list the public\n"
+    "key in every node's server.peers as {\"address\": \"HOST:PORT\", \"public_key\": KEY}.\n"
+    "\n"
+    "  -o, --out FILE      where to write the secret key\n"
+    "  -f, --force         overwrite FILE if it exists (its old key is lost)\n"
+    "  -p, --public FILE   print the public key of the secret key in FILE\n";
 
 static int usage_error(const char *command, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -278,6 +297,83 @@ static int command_check(int argc, char **argv)
     return 0;
 }
 
+static int keygen_print_public(const char *path)
+{
+    struct envelope_key key;
+    char err[PATH_MAX + 256];
+    if (envelope_key_read(path, &key, err, sizeof(err)) < 0) {
+        fprintf(stderr, "Error: %s\n", err);
+        return 1;
+    }
+    char text[ENVELOPE_PUBLIC_KEY_TEXT];
+    envelope_public_key_text(key.public_key, text);
+    printf("%s\n", text);
+    return 0;
+}
+
+static int command_keygen(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"public", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *output = NULL, *public_of = NULL;
+    bool force = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":o:fp:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'o':
+            output = optarg;
+            break;
+        case 'f':
+            force = true;
+            break;
+        case 'p':
+            public_of = optarg;
+            break;
+        case 'h':
+            fputs(keygen_usage_text, stdout);
+            return 0;
+        default:
+            return option_error("keygen", keygen_usage_text, opt, argv);
+        }
+    }
+    if (optind < argc)
+        return usage_error("keygen", keygen_usage_text, "unexpected argument '%s'", argv[optind]);
+    if (public_of != NULL) {
+        if (output != NULL || force)
+            return usage_error("keygen", keygen_usage_text,
+                               "--public reads a key: it takes no --out or --force");
+        return keygen_print_public(public_of);
+    }
+    if (output == NULL)
+        output = KEYGEN_DEFAULT_OUTPUT;
+
+    /* A node's key is its identity to its peers: replacing it by accident
+     * cuts the node off until every config lists the new one. */
+    struct stat st;
+    if (!force && lstat(output, &st) == 0) {
+        fprintf(stderr, "Error: %s exists; use --force to replace the key in it\n", output);
+        return 1;
+    }
+    struct envelope_key key;
+    char err[PATH_MAX + 256];
+    envelope_key_generate(&key);
+    if (envelope_key_write(output, &key, err, sizeof(err)) < 0) {
+        fprintf(stderr, "Error: cannot write %s: %s\n", output, err);
+        return 1;
+    }
+    char text[ENVELOPE_PUBLIC_KEY_TEXT];
+    envelope_public_key_text(key.public_key, text);
+    /* The public key alone on stdout, for scripts: KEY=$(nanodns keygen). */
+    fprintf(stderr, "Secret key written to: %s\n", output);
+    printf("%s\n", text);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -303,6 +399,7 @@ int main(int argc, char **argv)
         {"start", command_start},
         {"init", command_init},
         {"check", command_check},
+        {"keygen", command_keygen},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(command, commands[i].name) == 0) {
