@@ -283,7 +283,8 @@ fail:
 }
 
 int http_request(const char *host, const char *port, const char *method, const char *path,
-                 int timeout_ms, struct http_response *out, char *err, size_t err_len)
+                 const char *headers, int timeout_ms, struct http_response *out, char *err,
+                 size_t err_len)
 {
     *out = (struct http_response){0};
     int64_t deadline = now_ms() + timeout_ms;
@@ -294,16 +295,17 @@ int http_request(const char *host, const char *port, const char *method, const c
     /* Accept: the API answers /metrics in the Prometheus format to clients
      * that ask for text; we want its JSON. */
     bool literal6 = strchr(host, ':') != NULL;
-    char request[1024];
+    char request[2048];
     int n = snprintf(request, sizeof(request),
                      "%s %s HTTP/1.0\r\n"
                      "Host: %s%s%s:%s\r\n"
                      "Accept: application/json\r\n"
                      "User-Agent: nanoctl/%s\r\n"
-                     "%s"
+                     "%s%s"
                      "\r\n",
                      method, path, literal6 ? "[" : "", host, literal6 ? "]" : "", port,
-                     NANODNS_VERSION, strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+                     NANODNS_VERSION, strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "",
+                     headers != NULL ? headers : "");
     if (n < 0 || (size_t)n >= sizeof(request)) {
         snprintf(err, err_len, "request too long");
         close(fd);

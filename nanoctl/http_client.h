@@ -17,12 +17,15 @@ struct http_response {
 };
 
 /* METHOD PATH (no request body) to host:port, answered within timeout_ms.
- * host is a name or an address literal without brackets. Returns 0 when an
+ * host is a name or an address literal without brackets. headers, when not
+ * NULL, are more header lines to send, each ending in "\r\n" (a request
+ * signature, say). Returns 0 when an
  * HTTP answer came, whatever its status; -1 when none did (no address,
  * connection refused, timed out, closed early, not HTTP), with the reason
  * in err. */
 int http_request(const char *host, const char *port, const char *method, const char *path,
-                 int timeout_ms, struct http_response *out, char *err, size_t err_len);
+                 const char *headers, int timeout_ms, struct http_response *out, char *err,
+                 size_t err_len);
 
 void http_response_free(struct http_response *response);
 

@@ -1,8 +1,12 @@
 /* nanoctl: reload, status and cluster against a node's HTTP management API
  * (controlplane/api.c). Human output by default, the API's JSON with
  * --json. Exit status: 0 ok, 1 the node reported a failure, 2 usage error
- * (including a config file that gives no management address), 3 the node
- * could not be reached. */
+ * (including a config file that gives no management address, and a --key
+ * file that cannot be read), 3 the node could not be reached.
+ *
+ * reload is signed (envelope.h), so that a node accepts it from another
+ * host too, with the key file given by --key, or else with the one a config
+ * (-c, or the default one) names in server.sync_key when we can read it. */
 #include <errno.h>
 #include <getopt.h>
 #include <arpa/inet.h>
@@ -14,9 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 
+#include "envelope.h"
 #include "http_client.h"
 
 enum {
@@ -36,27 +43,35 @@ enum {
 #define LABEL_WIDTH 12
 
 static const char usage_text[] =
-    "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--json] [--timeout SECONDS] COMMAND\n"
+    "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--key FILE] [--json] [--timeout SECONDS]\n"
+    "               COMMAND\n"
     "\n"
     "Manage a running NanoDNS node through its HTTP management API.\n"
     "\n"
     "commands:\n"
     "  status    version, records, zones, uptime, query rate, cache hit rate,\n"
     "            data plane and config state\n"
-    "  reload    have the node re-read its config file and publish it\n"
-    "  cluster   this node and each of its peers: reachable, status, version\n"
+    "  reload    have the node re-read its config file and publish it (signed\n"
+    "            with --key, or server.sync_key of the config when nanoctl can\n"
+    "            read it)\n"
+    "  cluster   this node and each of its peers: reachable, status, version,\n"
+    "            config hash, trusted, last sync, agrees with this node\n"
     "\n"
     "options:\n"
     "  -c, --config FILE       read the management address (server.mgmt_host and\n"
-    "                          server.mgmt_port) from FILE\n"
+    "                          server.mgmt_port) and the signing key\n"
+    "                          (server.sync_key) from FILE\n"
     "                          (default " DEFAULT_CONFIG_PATH ")\n"
     "  -s, --server HOST:PORT  the node's management address; [ADDRESS]:PORT for IPv6\n"
+    "  -k, --key FILE          sign reload with the secret key in FILE (nanodns\n"
+    "                          keygen), with -s too\n"
     "  -j, --json              print the API's JSON answer, with \"schema_version\": 1\n"
     "  -t, --timeout SECONDS   give up after SECONDS (default 5)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "\n"
-    "exit status: 0 ok, 1 the node reported a failure, 2 usage error,\n"
+    "exit status: 0 ok, 1 the node reported a failure (for cluster: a peer\n"
+    "unreachable or not agreeing with this node), 2 usage error,\n"
     "3 the node could not be reached.\n";
 
 /* Where the node's management API listens. */
@@ -191,11 +206,25 @@ static void text_position(const char *text, size_t offset, int *line, int *colum
     }
 }
 
-/* server.mgmt_host and server.mgmt_port of a NanoDNS config. Only those two
- * keys are read: the rest of the file is the node's business, and a config
- * the node would refuse still names the node to reload. */
-static int target_from_config(const char *path, struct target *t, char *err, size_t err_len)
+/* The node's key file named by a config's server.sync_key: a relative path
+ * is relative to the config's folder, as the node reads it. */
+static void sync_key_path(const char *config_path, const char *key, char *out, size_t out_len)
 {
+    const char *slash = strrchr(config_path, '/');
+    if (key[0] == '/' || slash == NULL)
+        snprintf(out, out_len, "%s", key);
+    else
+        snprintf(out, out_len, "%.*s%s", (int)(slash - config_path + 1), config_path, key);
+}
+
+/* server.mgmt_host and server.mgmt_port of a NanoDNS config, and the path
+ * of server.sync_key (empty when there is none). Only those keys are read:
+ * the rest of the file is the node's business, and a config the node would
+ * refuse still names the node to reload. */
+static int target_from_config(const char *path, struct target *t, char *key_path,
+                              size_t key_path_len, char *err, size_t err_len)
+{
+    key_path[0] = '\0';
     size_t len;
     char *text = file_read(path, &len, err, err_len);
     if (text == NULL)
@@ -222,7 +251,7 @@ static int target_from_config(const char *path, struct target *t, char *err, siz
                                                : json_tokener_error_desc(jerr));
         goto out;
     }
-    struct json_object *server = NULL, *host = NULL, *port = NULL;
+    struct json_object *server = NULL, *host = NULL, *port = NULL, *key = NULL;
     if (!json_object_is_type(root, json_type_object)) {
         snprintf(err, err_len, "%s: not a NanoDNS config (not a JSON object)", path);
         goto out;
@@ -259,6 +288,11 @@ static int target_from_config(const char *path, struct target *t, char *err, siz
         snprintf(err, err_len, "%s: server.mgmt_host is not a usable address", path);
         goto out;
     }
+    /* A sync_key that is not a usable string is the node's error to
+     * report; here it only means there is no key to sign with. */
+    if (server != NULL && json_object_object_get_ex(server, "sync_key", &key) &&
+        json_object_is_type(key, json_type_string) && json_object_get_string_len(key) > 0)
+        sync_key_path(path, json_object_get_string(key), key_path, key_path_len);
     rc = 0;
 out:
     json_object_put(root);
@@ -510,56 +544,115 @@ static void reload_print(struct json_object *answer, const struct target *t)
     }
 }
 
-/* A cluster member is healthy when reachable and its status is "ok". */
-static bool member_ok(struct json_object *member, bool is_self)
+/* A peer whose "status", when given, is not "ok": its API answered, but
+ * the node says it is unwell. */
+static bool member_unwell(struct json_object *member)
 {
     const char *status = field_string(member, "status");
-    return (is_self || field_bool(member, "reachable") == 1) && status != NULL &&
-           strcmp(status, "ok") == 0;
+    return status != NULL && strcmp(status, "ok") != 0;
 }
 
+/* Healthy: this node's status is "ok", and every peer is reachable, well,
+ * and agrees with it. A peer that does not say whether it agrees (an older
+ * node's answer) is not held against the cluster. */
 static int cluster_judge(struct json_object *answer)
 {
-    if (!member_ok(field_object(answer, "self"), true))
+    const char *status = field_string(field_object(answer, "self"), "status");
+    if (status == NULL || strcmp(status, "ok") != 0)
         return EXIT_NODE_FAILURE;
     struct json_object *peers = field_object(answer, "peers");
     if (peers != NULL) {
         json_object_object_foreach(peers, name, peer)
         {
             (void)name;
-            if (!member_ok(peer, false))
+            if (field_bool(peer, "reachable") != 1 || member_unwell(peer) ||
+                field_bool(peer, "agrees") == 0)
                 return EXIT_NODE_FAILURE;
         }
     }
     return EXIT_OK;
 }
 
-struct cluster_row {
-    char node[300];
-    char status[32];
-    char version[24];
-    char records[24];
+/* The columns of the cluster table, in order. */
+enum cluster_column {
+    COLUMN_NODE,
+    COLUMN_REACHABLE,
+    COLUMN_STATUS,
+    COLUMN_VERSION,
+    COLUMN_HASH,
+    COLUMN_TRUSTED,
+    COLUMN_LAST_SYNC,
+    COLUMN_AGREES,
+    COLUMN_COUNT,
 };
 
-static void cluster_row_fill(struct cluster_row *row, struct json_object *member, bool is_self)
+static const char *const cluster_headings[COLUMN_COUNT] = {
+    "NODE", "REACHABLE", "STATUS", "VERSION", "HASH", "TRUSTED", "LAST SYNC", "AGREES",
+};
+
+/* Enough of a config hash to tell two apart at a glance. */
+#define HASH_SHOWN 16
+
+struct cluster_row {
+    char cells[COLUMN_COUNT][300];
+};
+
+static void cell_set(struct cluster_row *row, enum cluster_column column, const char *text)
+{
+    snprintf(row->cells[column], sizeof(row->cells[column]), "%s", text != NULL ? text : "-");
+}
+
+/* "yes", bad (a problem shown in capitals, or a plain "no"), or "-" when the
+ * node did not say. */
+static void cell_bool(struct cluster_row *row, enum cluster_column column,
+                      struct json_object *member, const char *key, const char *no)
+{
+    int value = field_bool(member, key);
+    cell_set(row, column, value == 1 ? "yes" : value == 0 ? no : "-");
+}
+
+/* last_sync: unix time of the last successful push or pull, null for never. */
+static void cell_last_sync(struct cluster_row *row, struct json_object *peer, time_t now)
+{
+    struct json_object *value;
+    char human[80];
+    if (peer == NULL || !json_object_object_get_ex(peer, "last_sync", &value)) {
+        cell_set(row, COLUMN_LAST_SYNC, "-");
+    } else if (value == NULL) {
+        cell_set(row, COLUMN_LAST_SYNC, "never");
+    } else if (json_object_is_type(value, json_type_int)) {
+        /* The node's clock, not ours: a time a little ahead is "0s ago". */
+        uptime_format((double)now - (double)json_object_get_int64(value), human, sizeof(human));
+        strncat(human, " ago", sizeof(human) - strlen(human) - 1);
+        cell_set(row, COLUMN_LAST_SYNC, human);
+    } else {
+        cell_set(row, COLUMN_LAST_SYNC, "-");
+    }
+}
+
+/* What self and a peer share: status, version and hash. */
+static void cluster_row_fill(struct cluster_row *row, struct json_object *member)
 {
     uint64_t n;
-    const char *status = field_string(member, "status");
-    if (!is_self && field_bool(member, "reachable") != 1)
-        status = "UNREACHABLE";
-    snprintf(row->status, sizeof(row->status), "%s", status != NULL ? status : "-");
-    if (field_count(member, "version", &n))
-        snprintf(row->version, sizeof(row->version), "%" PRIu64, n);
+    char text[32];
+    cell_set(row, COLUMN_STATUS, field_string(member, "status"));
+    if (field_count(member, "version", &n)) {
+        snprintf(text, sizeof(text), "%" PRIu64, n);
+        cell_set(row, COLUMN_VERSION, text);
+    } else {
+        cell_set(row, COLUMN_VERSION, "-");
+    }
+    const char *hash = field_string(member, "hash");
+    if (hash != NULL && hash[0] != '\0')
+        snprintf(row->cells[COLUMN_HASH], sizeof(row->cells[COLUMN_HASH]), "%.*s", HASH_SHOWN,
+                 hash);
     else
-        snprintf(row->version, sizeof(row->version), "-");
-    if (field_count(member, "records", &n))
-        snprintf(row->records, sizeof(row->records), "%" PRIu64, n);
-    else
-        snprintf(row->records, sizeof(row->records), "-");
+        cell_set(row, COLUMN_HASH, "-");
 }
 
 static void cluster_print(struct json_object *answer, const struct target *t)
 {
+    struct json_object *self = field_object(answer, "self");
     struct json_object *peers = field_object(answer, "peers");
     size_t count = 1 + (peers != NULL ? (size_t)json_object_object_length(peers) : 0);
     struct cluster_row *rows = calloc(count, sizeof(*rows));
@@ -567,41 +660,75 @@ static void cluster_print(struct json_object *answer, const struct target *t)
         fprintf(stderr, "nanoctl: out of memory\n");
         return;
     }
-    snprintf(rows[0].node, sizeof(rows[0].node), "%s (this node)", t->display);
-    cluster_row_fill(&rows[0], field_object(answer, "self"), true);
-    size_t n = 1;
+    /* This node: it answered, and trust, syncs and agreement are about its
+     * peers, not about itself. */
+    const char *address = field_string(self, "address");
+    snprintf(rows[0].cells[COLUMN_NODE], sizeof(rows[0].cells[COLUMN_NODE]), "%s (this node)",
+             address != NULL ? address : t->display);
+    cell_set(&rows[0], COLUMN_REACHABLE, "yes");
+    cluster_row_fill(&rows[0], self);
+    cell_set(&rows[0], COLUMN_TRUSTED, "-");
+    cell_set(&rows[0], COLUMN_LAST_SYNC, "-");
+    cell_set(&rows[0], COLUMN_AGREES, "-");
+
+    time_t now = time(NULL);
+    size_t n = 1, agree = 0, unreachable = 0, differ = 0, unknown = 0;
     if (peers != NULL) {
         json_object_object_foreach(peers, name, peer)
         {
-            snprintf(rows[n].node, sizeof(rows[n].node), "%s", name);
-            cluster_row_fill(&rows[n], peer, false);
-            n++;
+            struct cluster_row *row = &rows[n++];
+            cell_set(row, COLUMN_NODE, name);
+            cell_bool(row, COLUMN_REACHABLE, peer, "reachable", "NO");
+            cluster_row_fill(row, peer);
+            cell_bool(row, COLUMN_TRUSTED, peer, "trusted", "no");
+            cell_last_sync(row, peer, now);
+            cell_bool(row, COLUMN_AGREES, peer, "agrees", "NO");
+            int agrees = field_bool(peer, "agrees");
+            if (field_bool(peer, "reachable") != 1)
+                unreachable++;
+            else if (agrees == 1)
+                agree++;
+            else if (agrees == 0)
+                differ++;
+            else
+                unknown++;
         }
     }
-    int widths[3] = {4, 6, 7}; /* NODE, STATUS, VERSION */
-    for (size_t i = 0; i < n; i++) {
-        int w[3] = {(int)strlen(rows[i].node), (int)strlen(rows[i].status),
-                    (int)strlen(rows[i].version)};
-        for (int c = 0; c < 3; c++)
-            if (w[c] > widths[c])
-                widths[c] = w[c];
-    }
-    printf("%-*s  %-*s  %-*s  %s\n", widths[0], "NODE", widths[1], "STATUS", widths[2], "VERSION",
-           "RECORDS");
-    bool same_version = true;
-    size_t healthy = 0;
-    for (size_t i = 0; i < n; i++) {
-        printf("%-*s  %-*s  %-*s  %s\n", widths[0], rows[i].node, widths[1], rows[i].status,
-               widths[2], rows[i].version, rows[i].records);
-        if (strcmp(rows[i].status, "ok") == 0) {
-            healthy++;
-            same_version = same_version && strcmp(rows[i].version, rows[0].version) == 0;
+
+    int widths[COLUMN_COUNT];
+    for (int c = 0; c < COLUMN_COUNT; c++)
+        widths[c] = (int)strlen(cluster_headings[c]);
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < COLUMN_COUNT; c++)
+            if ((int)strlen(rows[i].cells[c]) > widths[c])
+                widths[c] = (int)strlen(rows[i].cells[c]);
+    for (size_t i = 0; i <= n; i++) {
+        for (int c = 0; c < COLUMN_COUNT; c++) {
+            const char *text = i == 0 ? cluster_headings[c] : rows[i - 1].cells[c];
+            if (c == COLUMN_COUNT - 1)
+                printf("%s\n", text);
+            else
+                printf("%-*s  ", widths[c], text);
         }
     }
-    if (n > 1)
-        printf("%zu of %zu nodes ok%s\n", healthy, n,
-               healthy > 1 ? (same_version ? ", all at the same version" : ", versions differ")
-                           : "");
+    if (n > 1) {
+        printf("%zu of %zu peer%s agree%s with this node", agree, n - 1, n == 2 ? "" : "s",
+               n == 2 ? "s" : "");
+        const char *sep = " (";
+        if (unreachable > 0) {
+            printf("%s%zu unreachable", sep, unreachable);
+            sep = ", ";
+        }
+        if (differ > 0) {
+            printf("%s%zu differ%s", sep, differ, differ == 1 ? "s" : "");
+            sep = ", ";
+        }
+        if (unknown > 0) {
+            printf("%s%zu unknown", sep, unknown);
+            sep = ", ";
+        }
+        printf("%s\n", sep[0] == ',' ? ")" : "");
+    }
     free(rows);
 }
 
@@ -692,11 +819,52 @@ static struct json_object *answer_parse(const struct http_response *response)
     return obj;
 }
 
-static int command_run(const struct command *cmd, const struct target *t, bool json, int timeout_ms)
+/* The headers that sign METHOD PATH with the key in key_path, as a node
+ * checks them (X-NanoDNS-Signer, -Time, -Signature). Returns 0, or -1
+ * with the reason in err. */
+static int request_sign(const char *key_path, const char *method, const char *path, char *headers,
+                        size_t headers_len, char *err, size_t err_len)
+{
+    struct envelope_key key;
+    if (envelope_key_read(key_path, &key, err, err_len) < 0)
+        return -1;
+    uint64_t now = (uint64_t)time(NULL);
+    uint8_t signature[ENVELOPE_SIGNATURE_SIZE];
+    envelope_sign_request(&key, now, method, path, signature);
+    char signer[ENVELOPE_PUBLIC_KEY_TEXT], signature_text[ENVELOPE_SIGNATURE_TEXT];
+    envelope_public_key_text(key.public_key, signer);
+    sodium_memzero(&key, sizeof(key));
+    if (envelope_base64_encode(signature, sizeof(signature), signature_text,
+                               sizeof(signature_text)) < 0)
+        return -1; /* cannot happen: the buffer is sized for it */
+    snprintf(headers, headers_len,
+             "X-NanoDNS-Signer: %s\r\n"
+             "X-NanoDNS-Time: %" PRIu64 "\r\n"
+             "X-NanoDNS-Signature: %s\r\n",
+             signer, now, signature_text);
+    return 0;
+}
+
+/* key_path: the key file to sign a reload with ("" for none);
+ * key_required: it was asked for (--key), so not being able to sign is an
+ * error rather than a fallback to unsigned. */
+static int command_run(const struct command *cmd, const struct target *t, bool json, int timeout_ms,
+                       const char *key_path, bool key_required)
 {
     struct http_response response;
     char err[256];
-    if (http_request(t->host, t->port, cmd->method, cmd->path, timeout_ms, &response, err,
+    char headers[512] = "";
+    char sign_err[PATH_MAX + 256] = "";
+    /* Unsigned is still fine over loopback, so a key we cannot read (not
+     * root, say) is only mentioned when the node refuses. */
+    if (strcmp(cmd->name, "reload") == 0 && key_path[0] != '\0' &&
+        request_sign(key_path, cmd->method, cmd->path, headers, sizeof(headers), sign_err,
+                     sizeof(sign_err)) < 0 &&
+        key_required) {
+        fprintf(stderr, "nanoctl: cannot sign with --key: %s\n", sign_err);
+        return EXIT_USAGE;
+    }
+    if (http_request(t->host, t->port, cmd->method, cmd->path, headers, timeout_ms, &response, err,
                      sizeof(err)) < 0) {
         fprintf(stderr, "nanoctl: cannot reach the node at %s: %s\n", t->display, err);
         return EXIT_UNREACHABLE;
@@ -708,6 +876,8 @@ static int command_run(const struct command *cmd, const struct target *t, bool j
             json_print(answer);
         else
             failure_print(cmd, t, &response, answer);
+        if ((response.status == 401 || response.status == 403) && sign_err[0] != '\0')
+            fprintf(stderr, "nanoctl: the request was not signed: %s\n", sign_err);
         rc = EXIT_NODE_FAILURE;
     } else if (answer == NULL) {
         fprintf(stderr, "nanoctl: %s answered %s %s with something that is not a JSON object\n",
@@ -732,26 +902,26 @@ static int command_run(const struct command *cmd, const struct target *t, bool j
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"server", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},  {"server", required_argument, NULL, 's'},
+        {"key", required_argument, NULL, 'k'},     {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *server = NULL;
+    const char *config_path = NULL, *server = NULL, *key_option = NULL;
     bool json = false;
     double timeout_s = DEFAULT_TIMEOUT_S;
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:s:jt:hV", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:s:k:jt:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
             break;
         case 's':
             server = optarg;
+            break;
+        case 'k':
+            key_option = optarg;
             break;
         case 'j':
             json = true;
@@ -795,6 +965,7 @@ int main(int argc, char **argv)
         return usage_error("-c and -s cannot be used together");
 
     struct target target;
+    char key_path[PATH_MAX] = "";
     if (server != NULL) {
         if (target_parse(server, &target) < 0)
             return usage_error("-s wants HOST:PORT or [IPv6]:PORT with a port from 1 to 65535, "
@@ -803,7 +974,7 @@ int main(int argc, char **argv)
     } else {
         char err[PATH_MAX + 256];
         if (target_from_config(config_path != NULL ? config_path : DEFAULT_CONFIG_PATH, &target,
-                               err, sizeof(err)) < 0) {
+                               key_path, sizeof(key_path), err, sizeof(err)) < 0) {
             fprintf(stderr, "nanoctl: %s\n", err);
             if (config_path == NULL)
                 fprintf(stderr, "nanoctl: give the config with -c FILE or the address with "
@@ -811,6 +982,11 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (key_option != NULL) {
+        if (key_option[0] == '\0' || strlen(key_option) >= sizeof(key_path))
+            return usage_error("--key wants the path of a key file");
+        snprintf(key_path, sizeof(key_path), "%s", key_option); /* over server.sync_key */
+    }
     int timeout_ms = (int)(timeout_s * 1000 + 0.999); /* at least 1 ms */
-    return command_run(cmd, &target, json, timeout_ms);
+    return command_run(cmd, &target, json, timeout_ms, key_path, key_option != NULL);
 }

@@ -5,17 +5,25 @@ Two kinds of node: a fake management API in this process (canned answers,
 so a 422, a 503 or a dead data plane are deterministic), and a real
 `nanodns start` with its API on a free loopback port."""
 
+import base64
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
 import time
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 import harness
 
@@ -345,34 +353,236 @@ def test_reload_forbidden_exits_1_with_the_reason(fake):
 
 # -- cluster ----------------------------------------------------------------
 
+HASH = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+OTHER_HASH = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+COLUMNS = ["NODE", "REACHABLE", "STATUS", "VERSION", "HASH", "TRUSTED", "LAST SYNC", "AGREES"]
+
 CLUSTER = {
-    "self": {"status": "ok", "version": 7, "records": 12},
+    "self": {
+        "address": "10.0.0.1:9053",
+        "status": "ok",
+        "version": 7,
+        "hash": HASH,
+        "records": 12,
+    },
     "peers": {
-        "10.0.0.2:9053": {"reachable": True, "version": 7, "status": "ok"},
-        "10.0.0.3:9053": {"reachable": True, "version": 7, "status": "ok"},
+        "10.0.0.2:9053": {
+            "reachable": True,
+            "version": 7,
+            "hash": HASH,
+            "status": "ok",
+            "trusted": True,
+            "last_sync": None,
+            "agrees": True,
+        },
+        "10.0.0.3:9053": {
+            "reachable": True,
+            "version": 7,
+            "hash": HASH,
+            "status": "ok",
+            "trusted": True,
+            "last_sync": None,
+            "agrees": True,
+        },
     },
 }
 
 
-def test_cluster_lists_this_node_and_every_peer(fake):
+def cluster(**peer_changes):
+    """CLUSTER with the named peers' fields changed: cluster(p={"agrees": False})
+    changes peer 10.0.0.<p>:9053 ("p2", "p3")."""
+    answer = json.loads(json.dumps(CLUSTER))
+    for name, changes in peer_changes.items():
+        answer["peers"]["10.0.0.%s:9053" % name[1:]].update(changes)
+    return answer
+
+
+def cluster_table(out):
+    """The cluster table as a list of {heading: cell}: the columns are
+    left-aligned under their headings, and some cells have spaces. The
+    summary line under the table is not a row."""
+    lines = out.splitlines()
+    starts = [lines[0].index(heading) for heading in COLUMNS]
+    bounds = starts + [None]
+    rows = []
+    for line in lines[1:]:
+        if re.match(r"\d+ of \d+ peers? agrees? with this node", line):
+            break
+        cells = [line[bounds[i] : bounds[i + 1]].strip() for i in range(len(COLUMNS))]
+        rows.append(dict(zip(COLUMNS, cells)))
+    return rows
+
+
+def peer_row(out, address):
+    for row in cluster_table(out):
+        if row["NODE"] == address:
+            return row
+    raise AssertionError("no row for %s in:\n%s" % (address, out))
+
+
+def test_cluster_table_has_a_column_for_each_fact_about_a_member(fake):
+    fake.route("GET", "/cluster", 200, CLUSTER)
+    header = nanoctl("-s", fake.address, "cluster").stdout.splitlines()[0]
+    assert re.split(r" {2,}", header) == COLUMNS
+
+
+def test_cluster_lists_this_node_first_and_then_every_peer(fake):
+    fake.route("GET", "/cluster", 200, CLUSTER)
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == OK, proc.stderr
+    nodes = [row["NODE"] for row in cluster_table(proc.stdout)]
+    assert nodes == ["10.0.0.1:9053 (this node)", "10.0.0.2:9053", "10.0.0.3:9053"]
+
+
+def test_cluster_shows_a_peer_in_agreement(fake):
+    fake.route("GET", "/cluster", 200, CLUSTER)
+    row = peer_row(nanoctl("-s", fake.address, "cluster").stdout, "10.0.0.2:9053")
+    assert row == {
+        "NODE": "10.0.0.2:9053",
+        "REACHABLE": "yes",
+        "STATUS": "ok",
+        "VERSION": "7",
+        "HASH": HASH[:16],
+        "TRUSTED": "yes",
+        "LAST SYNC": "never",
+        "AGREES": "yes",
+    }
+
+
+def test_cluster_shows_this_node_without_trust_sync_or_agreement(fake):
+    fake.route("GET", "/cluster", 200, CLUSTER)
+    row = cluster_table(nanoctl("-s", fake.address, "cluster").stdout)[0]
+    assert row == {
+        "NODE": "10.0.0.1:9053 (this node)",
+        "REACHABLE": "yes",
+        "STATUS": "ok",
+        "VERSION": "7",
+        "HASH": HASH[:16],
+        "TRUSTED": "-",
+        "LAST SYNC": "-",
+        "AGREES": "-",
+    }
+
+
+def test_cluster_names_this_node_by_the_address_asked_when_the_api_gives_none(fake):
+    answer = cluster()
+    del answer["self"]["address"]
+    fake.route("GET", "/cluster", 200, answer)
+    row = cluster_table(nanoctl("-s", fake.address, "cluster").stdout)[0]
+    assert row["NODE"] == fake.address + " (this node)"
+
+
+def test_cluster_shows_the_first_16_hex_digits_of_each_hash(fake):
+    fake.route("GET", "/cluster", 200, cluster(p3={"hash": OTHER_HASH}))
+    out = nanoctl("-s", fake.address, "cluster").stdout
+    assert cluster_table(out)[0]["HASH"] == "0123456789abcdef"
+    assert peer_row(out, "10.0.0.3:9053")["HASH"] == "fedcba9876543210"
+
+
+# A second may pass between the fake's answer and nanoctl reading its clock.
+@pytest.mark.parametrize(
+    "ago, shown",
+    [
+        (0, ("0s ago", "1s ago")),
+        (42, ("42s ago", "43s ago")),
+        (7230, ("2h 0m ago",)),
+        (90061, ("1d 1h ago",)),
+    ],
+)
+def test_cluster_shows_the_last_sync_as_time_ago(fake, ago, shown):
+    fake.route("GET", "/cluster", 200, cluster(p2={"last_sync": int(time.time()) - ago}))
+    row = peer_row(nanoctl("-s", fake.address, "cluster").stdout, "10.0.0.2:9053")
+    assert row["LAST SYNC"] in shown
+
+
+def test_cluster_shows_never_for_a_peer_never_synced_with(fake):
+    fake.route("GET", "/cluster", 200, cluster(p2={"last_sync": None}))
+    row = peer_row(nanoctl("-s", fake.address, "cluster").stdout, "10.0.0.2:9053")
+    assert row["LAST SYNC"] == "never"
+
+
+def test_cluster_shows_a_peer_without_a_key_as_not_trusted(fake):
+    fake.route("GET", "/cluster", 200, cluster(p3={"trusted": False}))
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert peer_row(proc.stdout, "10.0.0.3:9053")["TRUSTED"] == "no"
+
+
+def test_cluster_with_an_untrusted_peer_that_agrees_exits_0(fake):
+    fake.route("GET", "/cluster", 200, cluster(p3={"trusted": False}))
+    assert nanoctl("-s", fake.address, "cluster").returncode == OK
+
+
+def test_cluster_of_peers_that_all_agree_exits_0(fake):
     fake.route("GET", "/cluster", 200, CLUSTER)
     proc = nanoctl("-s", fake.address, "cluster")
     assert proc.returncode == OK
-    rows = [line.split() for line in proc.stdout.splitlines()]
-    assert rows[0] == ["NODE", "STATUS", "VERSION", "RECORDS"]
-    assert rows[1] == [fake.address, "(this", "node)", "ok", "7", "12"]
-    assert rows[2] == ["10.0.0.2:9053", "ok", "7", "-"]
-    assert rows[3] == ["10.0.0.3:9053", "ok", "7", "-"]
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines()[-1] == "2 of 2 peers agree with this node"
+
+
+def test_cluster_exits_1_when_a_peer_does_not_agree(fake):
+    fake.route(
+        "GET", "/cluster", 200, cluster(p3={"version": 8, "hash": OTHER_HASH, "agrees": False})
+    )
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == NODE_FAILURE
+    row = peer_row(proc.stdout, "10.0.0.3:9053")
+    assert (row["VERSION"], row["HASH"], row["AGREES"]) == ("8", OTHER_HASH[:16], "NO")
+    assert proc.stdout.splitlines()[-1] == "1 of 2 peers agree with this node (1 differs)"
 
 
 def test_cluster_exits_1_when_a_peer_is_unreachable(fake):
-    answer = json.loads(json.dumps(CLUSTER))
-    answer["peers"]["10.0.0.3:9053"] = {"reachable": False, "version": None, "status": None}
-    fake.route("GET", "/cluster", 200, answer)
+    unreachable = {
+        "reachable": False,
+        "version": None,
+        "hash": None,
+        "status": "unreachable",
+        "agrees": False,
+    }
+    fake.route("GET", "/cluster", 200, cluster(p3=unreachable))
     proc = nanoctl("-s", fake.address, "cluster")
     assert proc.returncode == NODE_FAILURE
-    row = line_with(proc.stdout, "10.0.0.3:9053").split()
-    assert row == ["10.0.0.3:9053", "UNREACHABLE", "-", "-"]
+    row = peer_row(proc.stdout, "10.0.0.3:9053")
+    assert (row["REACHABLE"], row["VERSION"], row["HASH"]) == ("NO", "-", "-")
+    assert proc.stdout.splitlines()[-1] == "1 of 2 peers agree with this node (1 unreachable)"
+
+
+def test_cluster_exits_1_when_a_peer_says_it_is_unwell(fake):
+    fake.route("GET", "/cluster", 200, cluster(p2={"status": "unavailable"}))
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == NODE_FAILURE
+    assert peer_row(proc.stdout, "10.0.0.2:9053")["STATUS"] == "unavailable"
+
+
+def test_cluster_exits_1_when_this_node_is_not_ok(fake):
+    answer = cluster()
+    answer["self"]["status"] = "unavailable"
+    fake.route("GET", "/cluster", 200, answer)
+    assert nanoctl("-s", fake.address, "cluster").returncode == NODE_FAILURE
+
+
+def test_cluster_shows_a_dash_for_what_an_older_node_does_not_say(fake):
+    older = {
+        "self": {"status": "ok", "version": 7, "records": 12},
+        "peers": {"10.0.0.2:9053": {"reachable": True, "version": 7, "status": "ok"}},
+    }
+    fake.route("GET", "/cluster", 200, older)
+    proc = nanoctl("-s", fake.address, "cluster")
+    row = peer_row(proc.stdout, "10.0.0.2:9053")
+    assert (row["REACHABLE"], row["STATUS"], row["VERSION"]) == ("yes", "ok", "7")
+    assert (row["HASH"], row["TRUSTED"], row["LAST SYNC"], row["AGREES"]) == ("-",) * 4
+    assert cluster_table(proc.stdout)[0]["HASH"] == "-"
+
+
+def test_cluster_does_not_fail_a_peer_that_does_not_say_whether_it_agrees(fake):
+    older = {
+        "self": {"status": "ok", "version": 7},
+        "peers": {"10.0.0.2:9053": {"reachable": True, "version": 7, "status": "ok"}},
+    }
+    fake.route("GET", "/cluster", 200, older)
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == OK
+    assert proc.stdout.splitlines()[-1] == "0 of 1 peer agrees with this node (1 unknown)"
 
 
 def test_cluster_without_peers_is_this_node_alone(fake):
@@ -380,6 +590,118 @@ def test_cluster_without_peers_is_this_node_alone(fake):
     proc = nanoctl("-s", fake.address, "cluster")
     assert proc.returncode == OK
     assert len(proc.stdout.splitlines()) == 2
+
+
+def test_cluster_json_is_the_api_answer_with_schema_version(fake):
+    fake.route("GET", "/cluster", 200, cluster(p3={"agrees": False}))
+    proc = nanoctl("-s", fake.address, "--json", "cluster")
+    assert proc.returncode == NODE_FAILURE  # the same verdict as the table
+    printed = json.loads(proc.stdout)
+    assert printed.pop("schema_version") == 1
+    assert printed == cluster(p3={"agrees": False})
+
+
+# -- signing reload with --key ---------------------------------------------
+
+KEY_PREFIX = "nanodns-ed25519-secret-key "
+
+
+def write_key(path, mode=0o600):
+    """A key file as `nanodns keygen` writes it (envelope.h), made here with
+    the cryptography package; returns the raw public key."""
+    private = Ed25519PrivateKey.generate()
+    seed = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    # libsodium's secret key is the seed and then the public key
+    path.write_text(KEY_PREFIX + base64.b64encode(seed + public).decode() + "\n")
+    os.chmod(path, mode)
+    return public
+
+
+def request_message(signer, when, method, path):
+    """envelope.h: "nanodns-request-v1" NUL | time (u64 BE) | signer | method NUL | path."""
+    return (
+        b"nanodns-request-v1\0"
+        + struct.pack(">Q", when)
+        + signer
+        + method.encode()
+        + b"\0"
+        + path.encode()
+    )
+
+
+def assert_signed_by(headers, public, before, after):
+    """The request's signature headers verify for POST /reload by public."""
+    assert base64.b64decode(headers["X-NanoDNS-Signer"], validate=True) == public
+    when = int(headers["X-NanoDNS-Time"])
+    assert before <= when <= after
+    signature = base64.b64decode(headers["X-NanoDNS-Signature"], validate=True)
+    # raises InvalidSignature when it does not verify
+    Ed25519PublicKey.from_public_bytes(public).verify(
+        signature, request_message(public, when, "POST", "/reload")
+    )
+
+
+def test_key_signs_reload_sent_with_server(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    public = write_key(tmp_path / "admin.key")
+    before = int(time.time())
+    proc = nanoctl("-s", fake.address, "--key", tmp_path / "admin.key", "reload")
+    after = int(time.time())
+    assert proc.returncode == OK, proc.stderr
+    method, path, headers = fake.requests[0]
+    assert (method, path) == ("POST", "/reload")
+    assert_signed_by(headers, public, before, after)
+
+
+def test_key_is_used_instead_of_the_configs_sync_key(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    write_key(tmp_path / "node.key")
+    public = write_key(tmp_path / "admin.key")
+    config = write_json(
+        tmp_path,
+        {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port, "sync_key": "node.key"}},
+    )
+    before = int(time.time())
+    proc = nanoctl("-c", config, "-k", tmp_path / "admin.key", "reload")
+    after = int(time.time())
+    assert proc.returncode == OK, proc.stderr
+    assert_signed_by(fake.requests[0][2], public, before, after)
+
+
+def test_key_that_cannot_be_read_exits_2_and_sends_nothing(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    proc = nanoctl("-s", fake.address, "--key", tmp_path / "missing.key", "reload")
+    assert proc.returncode == USAGE
+    assert str(tmp_path / "missing.key") in proc.stderr
+    assert fake.requests == []
+
+
+def test_key_that_others_can_read_exits_2_and_sends_nothing(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    write_key(tmp_path / "admin.key", mode=0o644)
+    proc = nanoctl("-s", fake.address, "--key", tmp_path / "admin.key", "reload")
+    assert proc.returncode == USAGE
+    assert fake.requests == []
+
+
+def test_key_signs_only_reload(fake, tmp_path):
+    fake.route("GET", "/metrics", 200, METRICS)
+    write_key(tmp_path / "admin.key")
+    proc = nanoctl("-s", fake.address, "--key", tmp_path / "admin.key", "status")
+    assert proc.returncode == OK, proc.stderr
+    assert not any(h.lower().startswith("x-nanodns-") for h in fake.requests[0][2])
+
+
+def test_reload_with_server_and_no_key_is_unsigned(fake):
+    fake.route("POST", "/reload", 200, RELOADED)
+    proc = nanoctl("-s", fake.address, "reload")
+    assert proc.returncode == OK, proc.stderr
+    assert not any(h.lower().startswith("x-nanodns-") for h in fake.requests[0][2])
 
 
 # -- finding the node --------------------------------------------------------
@@ -761,8 +1083,11 @@ def test_real_node_refuses_an_invalid_config_and_exits_1_with_the_errors(node):
 def test_real_node_cluster_without_peers_lists_this_node(node):
     proc = nanoctl("-s", node.mgmt, "cluster")
     assert proc.returncode == OK, proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines()]
-    assert rows[1][0] == node.mgmt and rows[1][3] == "ok"
+    rows = cluster_table(proc.stdout)
+    assert len(rows) == 1
+    # named by self.address, or by the address asked on a node that gives none
+    assert rows[0]["NODE"].endswith(" (this node)")
+    assert (rows[0]["STATUS"], rows[0]["VERSION"]) == ("ok", "1")
 
 
 def test_real_node_json_cluster_has_self_and_peers(node):
