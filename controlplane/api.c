@@ -1,7 +1,9 @@
 /* The HTTP management API on libevent's evhttp. Everything runs on the
- * node's one event loop thread. A GET /cluster stays pending while this
- * node asks its peers; struct cluster_query owns that state, and api_free
- * answers and frees whatever is still pending before evhttp goes away. */
+ * node's one event loop thread. Two requests stay pending: a GET /cluster
+ * while this node asks its peers (struct cluster_query owns that state),
+ * and a POST /reload while its push goes to the peers (struct reload_wait).
+ * api_free answers and frees whatever is still pending before evhttp goes
+ * away. */
 #include "api.h"
 
 #include <arpa/inet.h>
@@ -16,16 +18,18 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <json-c/json.h>
 
+#include "envelope.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "peer_client.h"
+#include "sync.h"
 
 #define API_MAX_BODY_SIZE (1024 * 1024) /* larger request bodies get 413 */
 #define API_MAX_HEADERS_SIZE (16 * 1024)
@@ -34,25 +38,23 @@
  * clients wait in the kernel's backlog until one closes. */
 #define API_MAX_CONNECTIONS 64
 
-#define PEER_TIMEOUT_S 2 /* for each peer's /health */
-#define PEER_MAX_BODY_SIZE (64 * 1024)
-/* GET /cluster answers by then whatever its peers do (name resolution is
- * not covered by the per-connection timeout). */
-#define CLUSTER_DEADLINE_MS (PEER_TIMEOUT_S * 1000 + 500)
+#define PEER_HEALTH_MAX_SIZE (64 * 1024) /* a peer's /health answer */
 
 #define HEARTBEAT_STALE_MS 3000 /* as node_dataplane_alive: for the reason /health gives */
 
 /* Status codes event2/http.h has no name for. */
+#define HTTP_UNAUTHORIZED 401
 #define HTTP_FORBIDDEN 403
 #define HTTP_UNPROCESSABLE 422 /* RFC 9110 §15.5.21: the file is at fault, not the request */
 
 struct cluster_query;
+struct reload_wait;
 
 struct api {
     struct node *node;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    struct evdns_base *dns; /* resolves peer names without blocking; made on first use */
+    struct peer_client *client; /* GET /cluster's requests to the peers */
 
     /* Connection accounting (libevent 2.1 has no evhttp_set_max_connections):
      * each new connection's bufferevent is held (incref) until the adopt
@@ -67,22 +69,22 @@ struct api {
     size_t adopting_count, adopting_capacity;
 
     struct cluster_query *queries; /* GET /cluster requests still waiting for peers */
+    struct reload_wait *reloads;   /* POST /reload answers waiting for their push */
 };
 
 /* One peer asked for its /health on behalf of a GET /cluster. */
 struct peer_probe {
     struct cluster_query *query;
-    char *name; /* "host:port" as configured (a copy: a reload may free the config) */
-    /* Ours for the life of the query, freed only by cluster_query_free:
-     * never from inside one of its callbacks, where libevent 2.1 still
-     * uses it after the callback returns. */
-    struct evhttp_connection *conn;
-    bool done;
+    char *name;   /* "host:port" as configured (a copy: a reload may free the config) */
+    bool trusted; /* listed with a public key */
+    struct peer_request *request; /* ours until it has answered (peer_client.h) */
     bool reachable;
     int http_status;
     char status[32];
     bool has_version;
     uint64_t version;
+    bool has_hash;
+    uint8_t hash[ENVELOPE_HASH_SIZE];
     char error[96];
 };
 
@@ -90,12 +92,18 @@ struct cluster_query {
     struct api *api;
     struct cluster_query *next;
     struct evhttp_request *req; /* the client's; answered exactly once, by cluster_finish */
-    /* Fires at the deadline, or is made active once every probe is done, so
-     * the answer and the frees happen outside the probes' callbacks. */
-    struct event *wake;
     size_t pending;
     size_t count;
     struct peer_probe probes[];
+};
+
+/* A POST /reload that reloaded and now waits for its push to the peers
+ * (sync_push_wait): answered exactly once, by on_push_done or api_free. */
+struct reload_wait {
+    struct api *api;
+    struct reload_wait *next;
+    struct evhttp_request *req;
+    struct json_object *body; /* the answer, without "peers" yet */
 };
 
 /* -- helpers --------------------------------------------------------------- */
@@ -272,7 +280,10 @@ static void handle_health(struct api *api, struct evhttp_request *req)
     bool alive = node_dataplane_alive(node);
     struct json_object *body = status_object(alive ? "ok" : "unavailable", NULL);
     if (body != NULL) {
+        char hash[2 * ENVELOPE_HASH_SIZE + 1];
+        sync_hash_hex(node->config_hash, hash);
         json_object_object_add(body, "version", json_object_new_uint64(node->version));
+        json_object_object_add(body, "hash", json_object_new_string(hash));
         json_object_object_add(body, "uptime_s", json_uptime(node_uptime(node)));
         if (!alive) {
             char reason[128];
@@ -380,28 +391,107 @@ static void handle_config_raw(struct api *api, struct evhttp_request *req)
     snprintf(version, sizeof(version), "%llu", (unsigned long long)node->version);
     evhttp_add_header(headers, "X-NanoDNS-Version", version);
     evhttp_add_header(headers, "X-NanoDNS-Checksum", node->checksum);
+    if (node->has_key) {
+        /* What a pulling peer checks: this node's listed key signed these
+         * bytes at this version (node_install signed them). */
+        char hash[2 * ENVELOPE_HASH_SIZE + 1], signer[ENVELOPE_PUBLIC_KEY_TEXT],
+            signature[ENVELOPE_SIGNATURE_TEXT];
+        sync_hash_hex(node->config_hash, hash);
+        envelope_public_key_text(node->key.public_key, signer);
+        envelope_base64_encode(node->config_signature, ENVELOPE_SIGNATURE_SIZE, signature,
+                               sizeof(signature));
+        evhttp_add_header(headers, "X-NanoDNS-Hash", hash);
+        evhttp_add_header(headers, "X-NanoDNS-Signer", signer);
+        evhttp_add_header(headers, "X-NanoDNS-Signature", signature);
+    }
     reply(req, HTTP_OK, "application/json", out);
     evbuffer_free(out);
 }
 
 /* -- POST /reload ---------------------------------------------------------- */
 
-static void handle_reload(struct api *api, struct evhttp_request *req)
+/* The body of a refusal with why in "reason". */
+static void refuse(struct evhttp_request *req, int code, const char *status, const char *reason)
 {
+    reply_json(req, code, status_object(status, reason));
+}
+
+/* Who may reload: loopback clients, as ever; with this node's sync key,
+ * other hosts too when the request is signed by a listed key. A request
+ * that carries a signature must carry a good one, from anywhere. Returns
+ * true when req may go on; otherwise it has been answered. */
+static bool reload_allowed(struct api *api, struct evhttp_request *req)
+{
+    struct node *node = api->node;
     struct sockaddr_storage peer;
     char peer_text[INET6_ADDRSTRLEN];
     bool known = request_peer(req, &peer, peer_text, sizeof(peer_text));
-    if (!known || !api_client_is_loopback((const struct sockaddr *)&peer)) {
-        log_warning("api: POST /reload from %s refused: only loopback clients may reload "
-                    "until signed requests exist",
-                    peer_text[0] != '\0' ? peer_text : "an unknown address");
-        reply_json(req, HTTP_FORBIDDEN,
-                   status_object("forbidden", "POST /reload is accepted only from loopback"));
-        return;
-    }
+    const char *who = peer_text[0] != '\0' ? peer_text : "an unknown address";
+    bool loopback = known && api_client_is_loopback((const struct sockaddr *)&peer);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *signer = evhttp_find_header(in, "X-NanoDNS-Signer");
+    const char *when = evhttp_find_header(in, "X-NanoDNS-Time");
+    const char *signature = evhttp_find_header(in, "X-NanoDNS-Signature");
+    bool signed_request = signer != NULL || when != NULL || signature != NULL;
 
+    if (!loopback && !node->has_key) {
+        log_warning("api: POST /reload from %s refused: this node has no sync key, so only "
+                    "loopback clients may reload",
+                    who);
+        refuse(req, HTTP_FORBIDDEN, "forbidden", "POST /reload is accepted only from loopback");
+        return false;
+    }
+    if (signed_request) {
+        char reason[256];
+        if (sync_request_check(&node->config.server, signer, when, signature, (uint64_t)time(NULL),
+                               "POST", "/reload", reason, sizeof(reason)) < 0) {
+            log_warning("api: POST /reload from %s refused: %s", who, reason);
+            refuse(req, HTTP_UNAUTHORIZED, "unauthorized", reason);
+            return false;
+        }
+        return true;
+    }
+    if (!loopback) {
+        log_warning("api: POST /reload from %s refused: it is not signed", who);
+        refuse(req, HTTP_FORBIDDEN, "forbidden",
+               "POST /reload from another host must be signed by a listed key");
+        return false;
+    }
+    return true;
+}
+
+static void reload_wait_unlink(struct reload_wait *wait)
+{
+    for (struct reload_wait **p = &wait->api->reloads; *p != NULL; p = &(*p)->next) {
+        if (*p == wait) {
+            *p = wait->next;
+            break;
+        }
+    }
+}
+
+/* Every peer has answered the push (or timed out): answer the client. */
+static void on_push_done(void *arg, struct json_object *peers)
+{
+    struct reload_wait *wait = arg;
+    reload_wait_unlink(wait);
+    if (wait->body != NULL)
+        json_object_object_add(wait->body, "peers",
+                               peers != NULL ? peers : json_object_new_object());
+    else
+        json_object_put(peers);
+    reply_json(wait->req, HTTP_OK, wait->body);
+    free(wait);
+}
+
+static void handle_reload(struct api *api, struct evhttp_request *req)
+{
+    if (!reload_allowed(api, req))
+        return;
+
+    struct node *node = api->node;
     struct node_reload_result result = {0};
-    int rc = node_reload(api->node, &result);
+    int rc = node_reload(node, &result);
     struct json_object *body;
     int code;
     if (rc == 0 && result.ok) {
@@ -410,9 +500,25 @@ static void handle_reload(struct api *api, struct evhttp_request *req)
         if (body != NULL) {
             json_object_object_add(body, "version", json_object_new_uint64(result.version));
             json_object_object_add(body, "records", json_object_new_uint64(result.records));
-            /* Pushing to peers comes with signed sync (the cluster issue). */
-            json_object_object_add(body, "peers", json_object_new_object());
         }
+        /* The reload started a push to the peers: answer when they have
+         * (each within its timeout), without holding up the loop. */
+        struct reload_wait *wait = body != NULL ? calloc(1, sizeof(*wait)) : NULL;
+        if (wait != NULL) {
+            wait->api = api;
+            wait->req = req;
+            wait->body = body;
+            if (node->sync != NULL &&
+                sync_push_wait(node->sync, result.version, on_push_done, wait) == 0) {
+                wait->next = api->reloads;
+                api->reloads = wait;
+                node_reload_result_free(&result);
+                return;
+            }
+            free(wait);
+        }
+        if (body != NULL)
+            json_object_object_add(body, "peers", json_object_new_object());
     } else {
         code = HTTP_UNPROCESSABLE;
         body = status_object("invalid", NULL);
@@ -428,36 +534,43 @@ static void handle_reload(struct api *api, struct evhttp_request *req)
     reply_json(req, code, body);
 }
 
-/* -- GET /cluster ---------------------------------------------------------- */
+/* -- POST /sync ------------------------------------------------------------ */
 
-/* "host:port" or "[v6]:port" into host and port; -1 when it is neither. */
-static int peer_parse(const char *peer, char *host, size_t host_len, uint16_t *port)
+/* A peer's signed push (sync.c judges and applies it). Open to any
+ * address: only the signature of a listed key gets anything changed. */
+static void handle_sync(struct api *api, struct evhttp_request *req)
 {
-    const char *colon = strrchr(peer, ':');
-    if (colon == NULL || colon == peer)
-        return -1;
-    const char *start = peer, *end = colon;
-    if (*start == '[') {
-        if (end[-1] != ']')
-            return -1;
-        start++;
-        end--;
+    struct sync *sync = api->node->sync;
+    if (sync == NULL) {
+        refuse(req, HTTP_SERVUNAVAIL, "unavailable", "sync is not running");
+        return;
     }
-    size_t len = (size_t)(end - start);
-    if (len == 0 || len >= host_len)
-        return -1;
-    memcpy(host, start, len);
-    host[len] = '\0';
-    char *stop = NULL;
-    errno = 0;
-    unsigned long value = strtoul(colon + 1, &stop, 10);
-    if (errno != 0 || stop == colon + 1 || *stop != '\0' || value == 0 || value > 65535)
-        return -1;
-    *port = (uint16_t)value;
-    return 0;
+    struct sockaddr_storage peer;
+    char peer_text[INET6_ADDRSTRLEN];
+    if (!request_peer(req, &peer, peer_text, sizeof(peer_text)) || peer_text[0] == '\0')
+        snprintf(peer_text, sizeof(peer_text), "an unknown address");
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
+    const char *body = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+    if (body == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    struct json_object *answer = NULL;
+    int code = sync_receive(sync, body, len, peer_text, &answer);
+    reply_json(req, code, answer);
 }
 
-static struct json_object *probe_json(const struct peer_probe *probe)
+/* -- GET /cluster ---------------------------------------------------------- */
+
+static struct json_object *hash_json(const uint8_t hash[ENVELOPE_HASH_SIZE])
+{
+    char text[2 * ENVELOPE_HASH_SIZE + 1];
+    sync_hash_hex(hash, text);
+    return json_object_new_string(text);
+}
+
+static struct json_object *probe_json(const struct peer_probe *probe, const struct node *node)
 {
     struct json_object *entry = json_object_new_object();
     if (entry == NULL)
@@ -465,7 +578,16 @@ static struct json_object *probe_json(const struct peer_probe *probe)
     json_object_object_add(entry, "reachable", json_object_new_boolean(probe->reachable));
     json_object_object_add(entry, "version",
                            probe->has_version ? json_object_new_uint64(probe->version) : NULL);
+    json_object_object_add(entry, "hash", probe->has_hash ? hash_json(probe->hash) : NULL);
     json_object_object_add(entry, "status", json_object_new_string(probe->status));
+    json_object_object_add(entry, "trusted", json_object_new_boolean(probe->trusted));
+    time_t last_sync = sync_peer_last_sync(node->sync, probe->name);
+    json_object_object_add(entry, "last_sync",
+                           last_sync != 0 ? json_object_new_int64((int64_t)last_sync) : NULL);
+    bool agrees = probe->reachable && probe->has_version && probe->version == node->version &&
+                  probe->has_hash &&
+                  memcmp(probe->hash, node->config_hash, ENVELOPE_HASH_SIZE) == 0;
+    json_object_object_add(entry, "agrees", json_object_new_boolean(agrees));
     if (probe->http_status != 0)
         json_object_object_add(entry, "http_status", json_object_new_int(probe->http_status));
     if (probe->error[0] != '\0')
@@ -483,14 +605,9 @@ static void cluster_query_free(struct cluster_query *query)
         }
     }
     for (size_t i = 0; i < query->count; i++) {
-        query->probes[i].done = true; /* a callback during the free below changes nothing */
-        if (query->probes[i].conn != NULL)
-            evhttp_connection_free(query->probes[i].conn);
-        query->probes[i].conn = NULL;
+        peer_request_free(query->probes[i].request);
         free(query->probes[i].name);
     }
-    if (query->wake != NULL)
-        event_free(query->wake);
     free(query);
 }
 
@@ -511,44 +628,34 @@ static void cluster_finish(struct cluster_query *query)
         cluster_query_free(query);
         return;
     }
+    char address[300];
+    node_self_address(node, address, sizeof(address));
     bool alive = node_dataplane_alive(node);
+    json_object_object_add(self, "address", json_object_new_string(address));
     json_object_object_add(self, "status", json_object_new_string(alive ? "ok" : "unavailable"));
     json_object_object_add(self, "version", json_object_new_uint64(node->version));
+    json_object_object_add(self, "hash", hash_json(node->config_hash));
     json_object_object_add(self, "records", json_object_new_uint64(node->config.record_count));
     json_object_object_add(body, "self", self);
     for (size_t i = 0; i < query->count; i++)
-        json_object_object_add(peers, query->probes[i].name, probe_json(&query->probes[i]));
+        json_object_object_add(peers, query->probes[i].name, probe_json(&query->probes[i], node));
     json_object_object_add(body, "peers", peers);
     reply_json(query->req, HTTP_OK, body);
     cluster_query_free(query);
 }
 
-static void probe_done(struct peer_probe *probe)
-{
-    struct cluster_query *query = probe->query;
-    if (probe->done)
-        return;
-    probe->done = true;
-    if (--query->pending == 0)
-        event_active(query->wake, EV_TIMEOUT, 0);
-}
-
 /* The peer's /health answer, parsed as this API writes it. */
-static void probe_read_health(struct peer_probe *probe, struct evhttp_request *res)
+static void probe_read_health(struct peer_probe *probe, const struct peer_answer *answer)
 {
     probe->reachable = true;
-    probe->http_status = evhttp_request_get_response_code(res);
+    probe->http_status = answer->code;
     snprintf(probe->status, sizeof(probe->status), "invalid answer");
-    struct evbuffer *in = evhttp_request_get_input_buffer(res);
-    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
-    const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : NULL;
-    if (text == NULL)
-        return;
     struct json_tokener *tok = json_tokener_new();
-    struct json_object *health = tok != NULL ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    struct json_object *health =
+        tok != NULL ? json_tokener_parse_ex(tok, answer->body, (int)answer->body_len) : NULL;
     if (tok != NULL)
         json_tokener_free(tok);
-    struct json_object *status = NULL, *version = NULL;
+    struct json_object *status = NULL, *version = NULL, *hash = NULL;
     if (health != NULL && json_object_object_get_ex(health, "status", &status) &&
         json_object_is_type(status, json_type_string))
         snprintf(probe->status, sizeof(probe->status), "%s", json_object_get_string(status));
@@ -557,125 +664,41 @@ static void probe_read_health(struct peer_probe *probe, struct evhttp_request *r
         probe->has_version = true;
         probe->version = json_object_get_uint64(version);
     }
+    if (health != NULL && json_object_object_get_ex(health, "hash", &hash) &&
+        json_object_is_type(hash, json_type_string) &&
+        sync_hash_parse(json_object_get_string(hash), probe->hash) == 0)
+        probe->has_hash = true;
     json_object_put(health);
 }
 
-static void on_peer_error(enum evhttp_request_error error, void *arg)
+/* A probe's answer (or its absence): peer_client runs this outside
+ * evhttp's callbacks, so the request and the query may be freed here. */
+static void on_peer_health(struct peer_request *request, void *arg)
 {
     struct peer_probe *probe = arg;
-    const char *what = "no answer";
-    switch (error) {
-    case EVREQ_HTTP_TIMEOUT:
-        what = "timed out";
-        break;
-    case EVREQ_HTTP_EOF:
-        what = "connection closed";
-        break;
-    case EVREQ_HTTP_INVALID_HEADER:
-        what = "invalid HTTP answer";
-        break;
-    case EVREQ_HTTP_BUFFER_ERROR:
-        what = "connection failed";
-        break;
-    case EVREQ_HTTP_REQUEST_CANCEL:
-        what = "cancelled";
-        break;
-    case EVREQ_HTTP_DATA_TOO_LONG:
-        what = "answer too long";
-        break;
-    }
-    snprintf(probe->error, sizeof(probe->error), "%s", what);
-}
-
-/* The completion callback of a probe's request: with the answer, or with
- * NULL or a response code of 0 when there was none. */
-static void on_peer_health(struct evhttp_request *res, void *arg)
-{
-    struct peer_probe *probe = arg;
-    if (probe->done)
-        return;
-    if (res != NULL && evhttp_request_get_response_code(res) != 0) {
-        probe->error[0] = '\0';
-        probe_read_health(probe, res);
+    struct cluster_query *query = probe->query;
+    const struct peer_answer *answer = peer_request_answer(request);
+    if (answer->answered) {
+        probe_read_health(probe, answer);
     } else {
         probe->reachable = false;
         snprintf(probe->status, sizeof(probe->status), "unreachable");
-        if (probe->error[0] == '\0')
-            snprintf(probe->error, sizeof(probe->error), "no answer");
+        snprintf(probe->error, sizeof(probe->error), "%s", answer->error);
     }
-    probe_done(probe);
-}
-
-/* Every probe is done, or the deadline came: answer with what is known. */
-static void on_cluster_wake(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct cluster_query *query = arg;
-    for (size_t i = 0; i < query->count; i++) {
-        struct peer_probe *probe = &query->probes[i];
-        if (probe->done)
-            continue;
-        probe->done = true;
-        probe->reachable = false;
-        snprintf(probe->status, sizeof(probe->status), "unreachable");
-        snprintf(probe->error, sizeof(probe->error), "timed out");
-    }
-    cluster_finish(query);
-}
-
-static void probe_fail(struct peer_probe *probe, const char *error)
-{
-    probe->reachable = false;
-    snprintf(probe->status, sizeof(probe->status), "unreachable");
-    snprintf(probe->error, sizeof(probe->error), "%s", error);
-    probe_done(probe);
-}
-
-static void probe_start(struct api *api, struct peer_probe *probe)
-{
-    char host[256];
-    uint16_t port;
-    if (peer_parse(probe->name, host, sizeof(host), &port) != 0) {
-        probe_fail(probe, "not host:port");
-        return;
-    }
-    if (api->dns == NULL) {
-        api->dns = evdns_base_new(api->node->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-        if (api->dns == NULL)
-            log_warning("api: no DNS resolver for peer names; numeric peers still work");
-    }
-    struct evhttp_connection *conn =
-        evhttp_connection_base_new(api->node->base, api->dns, host, port);
-    struct evhttp_request *req = conn != NULL ? evhttp_request_new(on_peer_health, probe) : NULL;
-    if (req == NULL) {
-        if (conn != NULL)
-            evhttp_connection_free(conn);
-        probe_fail(probe, "out of memory");
-        return;
-    }
-    evhttp_connection_set_timeout(conn, PEER_TIMEOUT_S);
-    evhttp_connection_set_retries(conn, 0);
-    evhttp_connection_set_max_body_size(conn, PEER_MAX_BODY_SIZE);
-    evhttp_request_set_error_cb(req, on_peer_error);
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    char host_header[300];
-    snprintf(host_header, sizeof(host_header), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-             (unsigned)port);
-    evhttp_add_header(headers, "Host", host_header);
-    evhttp_add_header(headers, "Accept", "application/json");
-    evhttp_add_header(headers, "Connection", "close"); /* one request per connection */
-
-    probe->conn = conn;
-    /* req is conn's from here, freed by libevent even when this fails. */
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, "/health") != 0 && !probe->done)
-        probe_fail(probe, "cannot connect");
+    peer_request_free(request);
+    probe->request = NULL;
+    if (--query->pending == 0)
+        cluster_finish(query);
 }
 
 static void handle_cluster(struct api *api, struct evhttp_request *req)
 {
-    const struct config_server *server = &api->node->config.server;
-    size_t count = server->peer_count;
+    const struct node *node = api->node;
+    const struct config_server *server = &node->config.server;
+    /* Every member but this node (found by its key). */
+    size_t count = 0;
+    for (size_t i = 0; i < server->peer_count; i++)
+        count += (long)i != node->self_peer;
     struct cluster_query *query = calloc(1, sizeof(*query) + count * sizeof(query->probes[0]));
     if (query == NULL) {
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
@@ -683,32 +706,41 @@ static void handle_cluster(struct api *api, struct evhttp_request *req)
     }
     query->api = api;
     query->req = req;
-    query->count = count;
-    query->pending = count;
     query->next = api->queries;
     api->queries = query;
-    for (size_t i = 0; i < count; i++) {
-        query->probes[i].query = query;
-        query->probes[i].name = strdup(server->peers[i]);
-        if (query->probes[i].name == NULL) {
+    for (size_t i = 0; i < server->peer_count; i++) {
+        if ((long)i == node->self_peer)
+            continue;
+        struct peer_probe *probe = &query->probes[query->count++];
+        probe->query = query;
+        probe->trusted = server->peer_has_key != NULL && server->peer_has_key[i];
+        probe->name = strdup(server->peers[i]);
+        if (probe->name == NULL) {
             evhttp_send_error(req, HTTP_INTERNAL, NULL);
             cluster_query_free(query);
             return;
         }
     }
-    if (count == 0) {
-        cluster_finish(query);
-        return;
-    }
-    struct timeval deadline = {CLUSTER_DEADLINE_MS / 1000, (CLUSTER_DEADLINE_MS % 1000) * 1000};
-    query->wake = evtimer_new(api->node->base, on_cluster_wake, query);
-    if (query->wake == NULL || evtimer_add(query->wake, &deadline) != 0) {
+    if (api->client == NULL && count > 0 &&
+        (api->client = peer_client_new(api->node->base)) == NULL) {
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         cluster_query_free(query);
         return;
     }
-    for (size_t i = 0; i < count; i++)
-        probe_start(api, &query->probes[i]);
+    /* Each request reports later, from the loop (within PEER_DEADLINE_MS). */
+    for (size_t i = 0; i < query->count; i++) {
+        struct peer_probe *probe = &query->probes[i];
+        probe->request = peer_request_start(api->client, probe->name, EVHTTP_REQ_GET, "/health",
+                                            NULL, 0, PEER_HEALTH_MAX_SIZE, on_peer_health, probe);
+        if (probe->request != NULL) {
+            query->pending++;
+        } else {
+            snprintf(probe->status, sizeof(probe->status), "unreachable");
+            snprintf(probe->error, sizeof(probe->error), "out of memory");
+        }
+    }
+    if (query->pending == 0)
+        cluster_finish(query);
 }
 
 /* -- routing --------------------------------------------------------------- */
@@ -727,6 +759,7 @@ static const struct route ROUTES[] = {
     {"/config/raw", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", handle_config_raw},
     {"/cluster", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", handle_cluster},
     {"/reload", EVHTTP_REQ_POST, "POST", handle_reload},
+    {"/sync", EVHTTP_REQ_POST, "POST", handle_sync},
 };
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -870,8 +903,8 @@ struct api *api_start(struct node *node, const char *host, uint16_t port, char *
     api->bound = evhttp_bind_socket_with_handle(api->http, host, port);
     if (api->bound == NULL) {
         int error = errno;
-        snprintf(err, err_len, "cannot listen on %s%s%s:%u: %s",
-                 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", (unsigned)port,
+        snprintf(err, err_len, "cannot listen on %s%s%s:%u: %s", strchr(host, ':') ? "[" : "", host,
+                 strchr(host, ':') ? "]" : "", (unsigned)port,
                  error != 0 ? strerror(error) : "bind failed");
         api_free(api);
         return NULL;
@@ -895,6 +928,18 @@ void api_free(struct api *api)
                    status_object("unavailable", "the node is stopping"));
         cluster_query_free(query);
     }
+    /* A reload that waits for its push did reload: say so, without the
+     * peers' answers. */
+    while (api->reloads != NULL) {
+        struct reload_wait *wait = api->reloads;
+        api->reloads = wait->next;
+        if (api->node->sync != NULL)
+            sync_push_unwait(api->node->sync, wait);
+        if (wait->body != NULL)
+            json_object_object_add(wait->body, "peers", json_object_new_object());
+        reply_json(wait->req, HTTP_OK, wait->body);
+        free(wait);
+    }
     for (size_t i = 0; i < api->adopting_count; i++)
         bufferevent_decref(api->adopting[i]);
     api->adopting_count = 0;
@@ -902,8 +947,7 @@ void api_free(struct api *api)
         event_free(api->adopt_event);
     if (api->http != NULL)
         evhttp_free(api->http); /* closes the clients: on_connection_close only counts */
-    if (api->dns != NULL)
-        evdns_base_free(api->dns, 0);
+    peer_client_free(api->client);
     free(api->adopting);
     free(api);
 }

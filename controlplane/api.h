@@ -1,7 +1,9 @@
 /* The HTTP management API (libevent evhttp): /health, /ready, /metrics,
- * /config/raw, /cluster, POST /reload. Read-only endpoints answer anyone
- * who can reach mgmt_host; endpoints that change anything answer only
- * loopback clients (403 otherwise) until signed requests exist. */
+ * /config/raw, /cluster, POST /reload, POST /sync. Read-only endpoints
+ * answer anyone who can reach mgmt_host. POST /reload answers loopback
+ * clients, and, on a node with a sync key, requests signed by a listed key
+ * (403 unsigned, 401 badly signed); POST /sync answers anyone, and changes
+ * something only for a push signed by a listed key (sync.c). */
 #ifndef NANODNS_API_H
 #define NANODNS_API_H
 
@@ -18,7 +20,8 @@ struct sockaddr;
 struct api *api_start(struct node *node, const char *host, uint16_t port, char *err,
                       size_t err_len);
 /* Stops listening, closes every client (a GET /cluster still waiting for
- * its peers included) and frees api. */
+ * its peers and a POST /reload waiting for its push included) and frees
+ * api. Before sync_free. */
 void api_free(struct api *api);
 
 /* Whether a client may use the endpoints that change anything: 127.0.0.0/8,

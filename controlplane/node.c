@@ -1,12 +1,14 @@
 /* The config this node serves and how it changes: the load at start (with
  * the state directory's last good config when the file is broken), the
  * reload (validate, bump config_version, write the file back, publish,
- * tell the data plane), the hot-reload poll and the stats mapping. One
- * event loop thread; see node.h. */
+ * tell the data plane), a peer's config put in force as it is, the node's
+ * sync key, the hot-reload poll and the stats mapping. One event loop
+ * thread; see node.h. */
 #include "node.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +38,9 @@
 #define RELOAD_RACE_RETRIES 3
 /* /proc/PID/comm holds the first 15 octets of the program name. */
 #define DATAPLANE_COMM "nanodns-datapla"
+/* In the state directory: the operator's file as it was when a peer's
+ * config replaced it while it held changes never reloaded. */
+#define REPLACED_FILE_NAME "replaced-config.json"
 
 static const char *plural(size_t n)
 {
@@ -53,6 +58,13 @@ static void file_hash_set(struct node *node, const void *data, size_t len)
     node->file_hash_known = true;
 }
 
+/* The operator's file, as the config loader takes it (it resolves a
+ * relative server.sync_key against its folder); NULL on the defaults. */
+static const char *file_path(const struct node *node)
+{
+    return node->config_path[0] != '\0' ? node->config_path : NULL;
+}
+
 static int path_join(char *out, size_t out_len, const char *dir, const char *name)
 {
     int n = snprintf(out, out_len, "%s/%s", dir, name);
@@ -64,6 +76,7 @@ int node_init(struct node *node, const char *config_path, const char *state_dir,
 {
     memset(node, 0, sizeof(*node));
     node->overrides = *overrides;
+    node->self_peer = -1;
     node->started_unix = time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &node->started_monotonic);
     if (config_path != NULL && snprintf(node->config_path, sizeof(node->config_path), "%s",
@@ -81,6 +94,8 @@ int node_init(struct node *node, const char *config_path, const char *state_dir,
 
 void node_free(struct node *node)
 {
+    sodium_memzero(&node->key, sizeof(node->key));
+    free(node->key_error);
     if (node->hot_reload_timer != NULL)
         event_free(node->hot_reload_timer);
     if (node->stats_timer != NULL)
@@ -136,6 +151,92 @@ static void log_level_follow(const struct config *cfg)
     log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
 }
 
+/* ---- the sync key ---- */
+
+/* Why the key cannot be used (NULL: it can), said once per new reason. */
+static void key_error_set(struct node *node, const char *text)
+{
+    if (text == NULL || (node->key_error != NULL && strcmp(node->key_error, text) == 0)) {
+        if (text == NULL) {
+            free(node->key_error);
+            node->key_error = NULL;
+        }
+        return;
+    }
+    log_error("sync: %s; this node signs nothing and pushes nothing", text);
+    free(node->key_error);
+    node->key_error = strdup(text);
+}
+
+/* The key server.sync_key names, this node's entry in server.peers and
+ * the signature of the config in force. */
+static void identity_refresh(struct node *node)
+{
+    const struct config_server *server = &node->config.server;
+    node->self_peer = -1;
+    if (server->sync_key == NULL) {
+        if (node->has_key)
+            log_warning("sync: server.sync_key is gone: this node signs nothing and pushes "
+                        "nothing");
+        node->has_key = false;
+        sodium_memzero(&node->key, sizeof(node->key));
+        key_error_set(node, NULL);
+        return;
+    }
+    /* A relative path is taken against the operator's file's folder by
+     * config_load_buffer_at. */
+    char err[PATH_MAX + 256], text[PATH_MAX + 512];
+    struct envelope_key key;
+    if (envelope_key_read(server->sync_key, &key, err, sizeof(err)) < 0) {
+        snprintf(text, sizeof(text), "server.sync_key: %s", err);
+        goto unusable;
+    }
+    bool changed =
+        !node->has_key || memcmp(node->key.public_key, key.public_key, sizeof(key.public_key)) != 0;
+    node->key = key;
+    sodium_memzero(&key, sizeof(key));
+    node->has_key = true;
+    key_error_set(node, NULL);
+    for (size_t i = 0; i < server->peer_count; i++) {
+        if (server->peer_has_key != NULL && server->peer_has_key[i] &&
+            memcmp(server->peer_keys[i], node->key.public_key, ENVELOPE_PUBLIC_KEY_SIZE) == 0) {
+            node->self_peer = (long)i;
+            break;
+        }
+    }
+    if (changed) {
+        char public_text[ENVELOPE_PUBLIC_KEY_TEXT];
+        envelope_public_key_text(node->key.public_key, public_text);
+        if (node->self_peer >= 0)
+            log_info("sync: this node is %s (public key %s)", server->peers[node->self_peer],
+                     public_text);
+        else
+            log_warning("sync: this node's public key %s is not in server.peers; every peer "
+                        "listed is pushed to",
+                        public_text);
+    }
+    envelope_sign_config(&node->key, node->version, node->config_text, node->config_len,
+                         node->config_signature);
+    return;
+
+unusable:
+    node->has_key = false;
+    sodium_memzero(&node->key, sizeof(node->key));
+    key_error_set(node, text);
+}
+
+void node_self_address(const struct node *node, char *out, size_t out_len)
+{
+    const struct config_server *server = &node->config.server;
+    if (node->self_peer >= 0 && (size_t)node->self_peer < server->peer_count) {
+        snprintf(out, out_len, "%s", server->peers[node->self_peer]);
+        return;
+    }
+    const char *host = server->mgmt_host != NULL ? server->mgmt_host : "";
+    snprintf(out, out_len, strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host,
+             (unsigned)server->mgmt_port);
+}
+
 /* The config in force becomes text/cfg (both taken over). */
 static void node_install(struct node *node, char *text, size_t len, struct config *cfg)
 {
@@ -147,6 +248,8 @@ static void node_install(struct node *node, char *text, size_t len, struct confi
     memset(cfg, 0, sizeof(*cfg));
     node->version = node->config.server.config_version;
     config_checksum(text, len, node->checksum);
+    envelope_config_hash(text, len, node->config_hash);
+    identity_refresh(node);
 }
 
 /* A list of messages (error lines) being gathered for a result. */
@@ -257,7 +360,7 @@ static int saved_config_load(struct node *node, char **text, size_t *len, struct
     }
     struct config_diags diags;
     config_diags_init(&diags, node->saved_config_path);
-    int rc = config_load_buffer(*text, *len, cfg, &diags);
+    int rc = config_load_buffer_at(*text, *len, file_path(node), cfg, &diags);
     if (rc < 0) {
         log_error("%s does not validate either:", node->saved_config_path);
         config_diags_print(&diags, stderr);
@@ -291,7 +394,7 @@ int node_load_initial(struct node *node)
         }
         len = 2;
         config_diags_init(&diags, "(built-in defaults)");
-        rc = config_load_buffer(text, len, &cfg, &diags);
+        rc = config_load_buffer_at(text, len, file_path(node), &cfg, &diags);
     } else {
         config_diags_init(&diags, node->config_path);
         char err[512];
@@ -302,7 +405,7 @@ int node_load_initial(struct node *node)
             rc = -1;
         } else {
             file_hash_set(node, text, len);
-            rc = config_load_buffer(text, len, &cfg, &diags);
+            rc = config_load_buffer_at(text, len, file_path(node), &cfg, &diags);
         }
     }
 
@@ -519,7 +622,7 @@ static int candidate_prepare(struct node *node, const char *text, size_t len, st
     struct config cfg;
     struct config_diags diags;
     config_diags_init(&diags, node->config_path);
-    if (config_load_buffer(text, len, &cfg, &diags) < 0) {
+    if (config_load_buffer_at(text, len, file_path(node), &cfg, &diags) < 0) {
         messages_from_diags(m, &diags);
         config_diags_free(&diags);
         return -1;
@@ -543,7 +646,7 @@ static int candidate_prepare(struct node *node, const char *text, size_t len, st
     }
 
     config_diags_init(&diags, node->config_path);
-    if (config_load_buffer(c->text, c->len, &c->cfg, &diags) < 0) {
+    if (config_load_buffer_at(c->text, c->len, file_path(node), &c->cfg, &diags) < 0) {
         /* The edit only touches the number: this is a bug, not the file. */
         messages_from_diags(m, &diags);
         messages_add(m, "internal error: the config with its new version does not validate");
@@ -618,6 +721,38 @@ static void service_notify_reloading(struct node *node)
 
 static void hot_reload_follow(struct node *node);
 
+/* Put c in force (its file is written already): the state directory, then
+ * memory, then the data plane. c is freed either way; on failure nothing
+ * changed but the state directory write that failed, and m says why. */
+static int candidate_commit(struct node *node, struct candidate *c, struct messages *m)
+{
+    char err[1024];
+    if (state_write(node, c->text, c->len, c->image, c->image_len, err, sizeof(err)) < 0) {
+        messages_add(m, err);
+        candidate_free(c);
+        return -1;
+    }
+    char *new_text = c->text;
+    c->text = NULL;
+    bool listen_changed = strcmp(c->cfg.server.host, node->config.server.host) != 0 ||
+                          c->cfg.server.port != node->config.server.port;
+    bool mgmt_changed = strcmp(c->cfg.server.mgmt_host, node->config.server.mgmt_host) != 0 ||
+                        c->cfg.server.mgmt_port != node->config.server.mgmt_port;
+    node_install(node, new_text, c->len, &c->cfg);
+    candidate_free(c);
+    node->reloads++;
+    log_level_follow(&node->config);
+    hot_reload_follow(node);
+    node_tell_dataplane(node);
+    if (listen_changed)
+        log_warning("server.host/server.port changed: the DNS sockets stay as they are until a "
+                    "restart");
+    if (mgmt_changed)
+        log_warning("server.mgmt_host/server.mgmt_port changed: the API stays where it is until a "
+                    "restart");
+    return 0;
+}
+
 /* Reload from text, the file's bytes as just read (taken over). */
 static int reload_text(struct node *node, char *text, size_t len, struct node_reload_result *out)
 {
@@ -668,38 +803,16 @@ static int reload_text(struct node *node, char *text, size_t len, struct node_re
     }
     free(text);
 
-    if (state_write(node, c.text, c.len, c.image, c.image_len, err, sizeof(err)) < 0) {
-        messages_add(&m, err);
-        candidate_free(&c);
+    if (candidate_commit(node, &c, &m) < 0) {
         reload_failed(node, &m, out);
         goto done;
     }
-
-    char *new_text = c.text;
-    c.text = NULL;
-    bool listen_changed = strcmp(c.cfg.server.host, node->config.server.host) != 0 ||
-                          c.cfg.server.port != node->config.server.port;
-    bool mgmt_changed = strcmp(c.cfg.server.mgmt_host, node->config.server.mgmt_host) != 0 ||
-                        c.cfg.server.mgmt_port != node->config.server.mgmt_port;
-    node_install(node, new_text, c.len, &c.cfg);
-    candidate_free(&c);
-    node->reloads++;
     node->config_invalid = false;
     free(node->last_error);
     node->last_error = NULL;
-    log_level_follow(&node->config);
-    hot_reload_follow(node);
-    node_tell_dataplane(node);
-
     log_info("reloaded: version %" PRIu64 ", %zu record%s in %zu zone%s", node->version,
              node->config.record_count, plural(node->config.record_count), node->config.zone_count,
              plural(node->config.zone_count));
-    if (listen_changed)
-        log_warning("server.host/server.port changed: the DNS sockets stay as they are until a "
-                    "restart");
-    if (mgmt_changed)
-        log_warning("server.mgmt_host/server.mgmt_port changed: the API stays where it is until a "
-                    "restart");
     ok = true;
 
 done:
@@ -710,6 +823,8 @@ done:
     }
     if (node->service_ready)
         sd_notify_send("READY=1");
+    if (ok && node->on_reloaded != NULL)
+        node->on_reloaded(node->on_reloaded_arg);
     return ok ? 0 : -1;
 }
 
@@ -750,6 +865,134 @@ void node_reload_result_free(struct node_reload_result *result)
         free(result->errors[i]);
     free(result->errors);
     memset(result, 0, sizeof(*result));
+}
+
+/* ---- a peer's config ---- */
+
+/* Validate a peer's bytes into c, as they are. Findings go to m. */
+static int remote_prepare(struct node *node, const char *bytes, size_t len, uint64_t version,
+                          struct candidate *c, struct messages *m)
+{
+    memset(c, 0, sizeof(*c));
+    const char *name = node->config_path[0] != '\0' ? node->config_path : "(the peer's config)";
+    struct config_diags diags;
+    config_diags_init(&diags, name);
+    if (config_load_buffer_at(bytes, len, file_path(node), &c->cfg, &diags) < 0) {
+        messages_from_diags(m, &diags);
+        config_diags_free(&diags);
+        return -1;
+    }
+    config_diags_free(&diags);
+    /* The version is inside the bytes, and it is the one the signature
+     * covers: a config that says otherwise would be served under another. */
+    if (c->cfg.server.config_version != version) {
+        messages_addf(m,
+                      "%s: server.config_version is %" PRIu64 " but the config was sent as "
+                      "version %" PRIu64,
+                      name, c->cfg.server.config_version, version);
+        candidate_free(c);
+        return -1;
+    }
+    if (overrides_apply(&c->cfg, &node->overrides) < 0) {
+        messages_add(m, "out of memory");
+        candidate_free(c);
+        return -1;
+    }
+    char err[768];
+    if (compile_config(&c->cfg, &c->image, &c->image_len, err, sizeof(err)) < 0) {
+        messages_addf(m, "%s: cannot compile: %s", name, err);
+        candidate_free(c);
+        return -1;
+    }
+    c->text = malloc(len + 1);
+    if (c->text == NULL) {
+        messages_add(m, "out of memory");
+        candidate_free(c);
+        return -1;
+    }
+    memcpy(c->text, bytes, len);
+    c->text[len] = '\0';
+    c->len = len;
+    return 0;
+}
+
+/* The operator's file gets the peer's bytes. When it holds something
+ * other than the config in force (an edit not reloaded yet, a half-written
+ * file), that is kept in the state directory first and said loudly: the
+ * cluster's config wins, but nobody's work disappears without a trace. */
+static void remote_write_file(struct node *node, const char *text, size_t len)
+{
+    char *current = NULL;
+    size_t current_len = 0;
+    char err[1024];
+    if (atomic_file_read(node->config_path, &current, &current_len, err, sizeof(err)) == 0) {
+        bool in_force =
+            current_len == node->config_len && memcmp(current, node->config_text, current_len) == 0;
+        bool same = current_len == len && memcmp(current, text, len) == 0;
+        if (!in_force && !same) {
+            char aside[PATH_MAX];
+            if (path_join(aside, sizeof(aside), node->state_dir, REPLACED_FILE_NAME) == 0 &&
+                atomic_file_write(aside, current, current_len, SAVED_CONFIG_MODE, err,
+                                  sizeof(err)) == 0)
+                log_warning("%s held changes that were never loaded; a peer's config replaces "
+                            "them (the replaced text is kept in %s)",
+                            node->config_path, aside);
+            else
+                log_warning("%s held changes that were never loaded; a peer's config replaces "
+                            "them (and they could not be kept aside)",
+                            node->config_path);
+        }
+        free(current);
+    }
+    if (file_write_back(node, text, len, err, sizeof(err)) == 0) {
+        file_hash_set(node, text, len); /* the hot-reload poll sees no change */
+        node->config_invalid = false;
+        free(node->last_error);
+        node->last_error = NULL;
+    } else {
+        /* Served all the same, from memory and the state directory; the
+         * pull catches up again after a restart on the old file. */
+        log_warning("cannot write the peer's config to %s: %s", node->config_path, err);
+    }
+}
+
+int node_apply_remote(struct node *node, const char *bytes, size_t len, uint64_t version,
+                      struct node_reload_result *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    struct messages m = {0};
+    struct candidate c;
+    int rc = 0;
+    if (remote_prepare(node, bytes, len, version, &c, &m) < 0) {
+        rc = -1;
+        goto done;
+    }
+    service_notify_reloading(node);
+    if (node->config_path[0] != '\0') {
+        remote_write_file(node, c.text, c.len);
+    } else {
+        node->config_invalid = false;
+    }
+    if (candidate_commit(node, &c, &m) < 0)
+        rc = -2;
+    if (node->service_ready)
+        sd_notify_send("READY=1");
+
+done:
+    if (rc < 0)
+        for (size_t i = 0; i < m.count; i++)
+            log_warning("sync: %s", m.items[i]);
+    if (out != NULL) {
+        out->ok = rc == 0;
+        out->version = node->version;
+        out->records = node->config.record_count;
+        out->errors = m.items;
+        out->error_count = m.count;
+    } else {
+        messages_free(&m);
+    }
+    return rc;
 }
 
 /* ---- watching ---- */

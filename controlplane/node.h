@@ -13,9 +13,11 @@
 #include <time.h>
 
 #include "config.h"
+#include "envelope.h"
 #include "stats.h"
 
 struct event;
+struct sync;
 struct event_base;
 
 /* In the state directory beside zone.img: the exact config bytes the
@@ -48,6 +50,18 @@ struct node {
     struct config config;
     uint64_t version;
     char checksum[17]; /* first 16 hex digits of the SHA-256 of config_text, as the original */
+    uint8_t config_hash[ENVELOPE_HASH_SIZE]; /* the whole SHA-256 of config_text */
+
+    /* This node's sync identity, read again with every config put in
+     * force (server.sync_key may change): its key, its own entry in
+     * server.peers (the one listing its public key; -1 when none), and
+     * the signature of config_text at version (what /config/raw and a push
+     * carry). has_key false: no sync_key, or it cannot be read; the node
+     * then signs nothing and pushes nothing. */
+    bool has_key;
+    struct envelope_key key;
+    long self_peer;
+    uint8_t config_signature[ENVELOPE_SIGNATURE_SIZE];
 
     time_t started_unix;
     struct timespec started_monotonic;
@@ -77,6 +91,14 @@ struct node {
     void (*dataplane_notify)(void *arg);
     void *dataplane_notify_arg;
 
+    /* Called after every successful LOCAL reload (POST /reload, SIGHUP,
+     * hot reload), once the new config is in force: sync.c pushes it to
+     * the peers. Never after node_apply_remote (no push storms). */
+    void (*on_reloaded)(void *arg);
+    void *on_reloaded_arg;
+    /* The cluster sync (sync.c) when it runs; for the API. */
+    struct sync *sync;
+
     /* READY=1 went to the service manager: reloads are announced to it
      * with RELOADING=1 ... READY=1. */
     bool service_ready;
@@ -87,6 +109,7 @@ struct node {
     unsigned char file_hash[32];
     bool file_hash_known;
     bool file_unreadable; /* the last poll could not read the file (reported once) */
+    char *key_error;      /* why sync_key could not be read, as last reported (reported once) */
     struct event *hot_reload_timer;
     struct event *stats_timer;
 };
@@ -137,6 +160,23 @@ struct node_reload_result {
  * be NULL; otherwise free it with node_reload_result_free. */
 int node_reload(struct node *node, struct node_reload_result *out);
 void node_reload_result_free(struct node_reload_result *result);
+
+/* Put in force a config a peer sent or we pulled, already authenticated
+ * and judged to win over ours (sync.c): validate bytes (their
+ * server.config_version must be version), write them over the operator's
+ * file atomically as they are (no version bump: the version is inside),
+ * publish, tell the data plane. The hot-reload poll does not take this
+ * write for a local change, and on_reloaded is not called. Returns 0; -1
+ * when bytes do not validate (out->errors says why), and nothing
+ * changes; -2 when they could not be published (the operator's file may
+ * hold them already, as after a reload that fails the same way). out as
+ * for node_reload. */
+int node_apply_remote(struct node *node, const char *bytes, size_t len, uint64_t version,
+                      struct node_reload_result *out);
+
+/* Where this node is reached: its own entry in server.peers, else
+ * mgmt_host:mgmt_port. */
+void node_self_address(const struct node *node, char *out, size_t out_len);
 
 /* Seconds since the control plane started. */
 double node_uptime(const struct node *node);

@@ -1,7 +1,7 @@
 /* `nanodns start`: load the config, publish the image, open the sockets,
- * run the data plane (supervisor.c), the HTTP API, reloads. One process,
- * one libevent loop, no threads: every field of struct daemon is touched
- * only from that loop (or before it runs). */
+ * run the data plane (supervisor.c), the HTTP API, reloads, the cluster
+ * sync (sync.c). One process, one libevent loop, no threads: every field
+ * of struct daemon is touched only from that loop (or before it runs). */
 #include "start.h"
 
 #include <errno.h>
@@ -29,6 +29,7 @@
 #include "node.h"
 #include "sd_notify.h"
 #include "supervisor.h"
+#include "sync.h"
 
 #define LISTEN_BACKLOG 1024
 #define STATE_DIR_MODE 0755 /* the data plane may run as another user */
@@ -45,6 +46,7 @@ struct daemon {
     struct node node;
     struct supervisor *sup; /* NULL with --external-dataplane */
     struct api *api;
+    struct sync *sync;
 
     char state_dir[PATH_MAX];
     bool state_dir_shared; /* the /tmp fallback: its owner is checked */
@@ -360,7 +362,8 @@ static int signals_setup(struct daemon *d)
 static void daemon_free(struct daemon *d)
 {
     if (d->api != NULL)
-        api_free(d->api);
+        api_free(d->api); /* lets go of the pushes it waits for */
+    sync_free(d->sync);
     supervisor_free(d->sup); /* kills a data plane left by a failed start */
     node_free(&d->node);
     for (size_t i = 0; i < 3; i++) {
@@ -425,6 +428,12 @@ static int daemon_setup(struct daemon *d)
     d->node.base = d->base;
     if (signals_setup(d) < 0 || node_watch_start(&d->node) < 0)
         return -1;
+    /* Pushes after each local reload, a pull 10 s from now and every 30 s. */
+    d->sync = sync_start(&d->node);
+    if (d->sync == NULL) {
+        log_error("cannot start the cluster sync: out of memory");
+        return -1;
+    }
 
     if (server->mgmt_port != 0) {
         char err[512];

@@ -1,11 +1,14 @@
 """The HTTP management API of `nanodns start`, asked with Python's
 http.client (an independent client): /health, /ready, /metrics in JSON and
-in the Prometheus text format, /config/raw, POST /reload (loopback only),
+in the Prometheus text format, /config/raw, POST /reload (loopback only
+on a node without a sync key), POST /sync (never without a signature),
 /cluster with live and dead peers, and the limits: 404, 405 with Allow,
 413 for a large body, a cap on simultaneous connections, a timeout for
 slow clients, and no crash when a client or the node goes away while a
 /cluster request waits for its peers."""
 
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -160,7 +163,14 @@ def test_health_is_ok_with_version_and_uptime(node):
     assert body["status"] == "ok"
     assert body["version"] == 1
     assert isinstance(body["uptime_s"], float) and body["uptime_s"] >= 0
-    assert set(body) == {"status", "version", "uptime_s"}
+    assert set(body) == {"status", "version", "hash", "uptime_s"}
+
+
+def test_health_hash_is_the_sha256_of_the_config_served(node):
+    server, api = node
+    status, body = api.get("/health")
+    with open(server.config_path, "rb") as f:
+        assert body["hash"] == hashlib.sha256(f.read()).hexdigest()
 
 
 def test_health_uptime_has_one_decimal(node):
@@ -510,6 +520,13 @@ def test_config_raw_is_the_bytes_of_the_file(node):
         assert data == f.read()
 
 
+def test_config_raw_of_a_node_without_a_key_is_not_signed(node):
+    server, api = node
+    status, headers, data = api.request("GET", "/config/raw")
+    assert headers["x-nanodns-version"] == "1"
+    assert "x-nanodns-signature" not in headers and "x-nanodns-signer" not in headers
+
+
 # -- 404, 405, limits -------------------------------------------------------------
 
 
@@ -528,6 +545,7 @@ def test_unknown_path_is_404(node, path):
         ("POST", "/metrics", "GET, HEAD"),
         ("PUT", "/config/raw", "GET, HEAD"),
         ("POST", "/cluster", "GET, HEAD"),
+        ("GET", "/sync", "POST"),
         ("GET", "/reload", "POST"),
         ("PATCH", "/ready", "GET, HEAD"),
     ],
@@ -749,6 +767,58 @@ def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
     assert metrics["last_error"] is None
 
 
+def test_reload_with_a_signature_that_does_not_verify_is_401_even_from_loopback(start_public):
+    server, api = start_public()
+    headers = {
+        "X-NanoDNS-Signer": base64.b64encode(os.urandom(32)).decode(),
+        "X-NanoDNS-Time": str(int(time.time())),
+        "X-NanoDNS-Signature": base64.b64encode(os.urandom(64)).decode(),
+    }
+    status, body = api.json("POST", "/reload", headers=headers)
+    assert status == 401
+    assert body["status"] == "unauthorized" and body["reason"]
+    assert api.get("/health")[1]["version"] == 1
+
+
+# -- POST /sync -------------------------------------------------------------------
+
+
+def envelope(config, version=2, signer=None, signature=None):
+    """A well-formed push of config: signed by a key nobody lists."""
+    return json.dumps(
+        {
+            "version": version,
+            "hash": hashlib.sha256(config).hexdigest(),
+            "signer": base64.b64encode(signer or os.urandom(32)).decode(),
+            "signature": base64.b64encode(signature or os.urandom(64)).decode(),
+            "config": base64.b64encode(config).decode(),
+        }
+    ).encode()
+
+
+def test_sync_push_from_an_unlisted_signer_is_401_and_changes_nothing(node):
+    server, api = node
+    config = json.dumps(make_config(api.port, version=9)).encode()
+    status, body = api.json("POST", "/sync", body=envelope(config, version=9))
+    assert status == 401
+    assert body["status"] == "unauthorized" and body["reason"]
+    assert api.get("/health")[1]["version"] == 1
+    assert server.wait_for_line("sync: push from 127.0.0.1 refused", 2.0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"[]", b'{"version": 2}', b'{"version": "2", "hash": "", "signer": "",'
+     b' "signature": "", "config": ""}'],
+)
+def test_sync_body_that_is_not_an_envelope_is_400(node, body):
+    server, api = node
+    status, answer = api.json("POST", "/sync", body=body)
+    assert status == 400
+    assert answer["status"] == "bad_request" and answer["reason"]
+    assert api.get("/health")[1]["version"] == 1
+
+
 # -- /cluster -------------------------------------------------------------------
 
 
@@ -789,11 +859,23 @@ def silent_peer():
     peer.close()
 
 
+def self_entry(api):
+    """What /cluster should say of the node behind api."""
+    health = api.get("/health")[1]
+    return {
+        "address": "127.0.0.1:%d" % api.port,
+        "status": "ok",
+        "version": 1,
+        "hash": health["hash"],
+        "records": 3,
+    }
+
+
 def test_cluster_without_peers_reports_self_only(node):
     server, api = node
     status, body = api.get("/cluster")
     assert status == 200
-    assert body == {"self": {"status": "ok", "version": 1, "records": 3}, "peers": {}}
+    assert body == {"self": self_entry(api), "peers": {}}
 
 
 def test_cluster_reports_a_live_peer_and_a_dead_one(start_server):
@@ -806,13 +888,19 @@ def test_cluster_reports_a_live_peer_and_a_dead_one(start_server):
     status, body = api.get("/cluster")
     assert time.monotonic() - started < 3
     assert status == 200
-    assert body["self"] == {"status": "ok", "version": 1, "records": 3}
+    assert body["self"] == self_entry(api)
     assert set(body["peers"]) == {live, dead}
     assert body["peers"][live]["reachable"] is True
     assert body["peers"][live]["status"] == "ok"
     assert body["peers"][live]["version"] == 5
+    assert body["peers"][live]["hash"] == peer_api.get("/health")[1]["hash"]
     assert body["peers"][dead]["reachable"] is False
     assert body["peers"][dead]["status"] != "ok"
+    for entry in body["peers"].values():
+        # Plain "host:port" peers: shown, never trusted, never synced with.
+        assert entry["trusted"] is False
+        assert entry["last_sync"] is None
+        assert entry["agrees"] is False
 
 
 def test_cluster_gives_up_on_a_silent_peer_after_its_timeout(start_server, silent_peer):

@@ -1,0 +1,126 @@
+/* Signed config sync between the nodes of a cluster (DESIGN.md "Cluster
+ * sync"): how a POST /sync is judged (pure functions over caller-owned
+ * buffers, unit-tested), the push to every peer after a local reload, and
+ * the pull 10 s after start and every 30 s after. One struct sync lives
+ * beside the node in start_run; it runs on the node's one event loop, and
+ * no peer, slow or dead, ever blocks it, the API or DNS. */
+#ifndef NANODNS_SYNC_H
+#define NANODNS_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "envelope.h"
+
+struct config_server;
+struct json_object;
+struct node;
+struct sync;
+
+/* What a POST /sync comes to, in the order the checks are made. */
+enum sync_status {
+    SYNC_BAD_REQUEST,       /* 400: the body is not an envelope */
+    SYNC_UNAUTHORIZED,      /* 401: not signed by a listed peer, or not what it says */
+    SYNC_REJECTED_STALE,    /* 409: older than ours (anti-rollback) */
+    SYNC_ALREADY_CURRENT,   /* 200: ours already */
+    SYNC_REJECTED_CONFLICT, /* 409: same version, other config, and ours wins */
+    SYNC_APPLY,             /* newer, or the same version and it wins: validate and apply */
+};
+
+/* A POST /sync body, decoded. config is malloc'd (NUL-terminated, the NUL
+ * not counted) and owned by the envelope. */
+struct sync_envelope {
+    uint64_t version;
+    uint8_t hash[ENVELOPE_HASH_SIZE];
+    uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE];
+    uint8_t signature[ENVELOPE_SIGNATURE_SIZE];
+    char *config;
+    size_t config_len;
+};
+
+/* {"version": N, "hash": "<hex SHA-256>", "signer": "<base64>",
+ *  "signature": "<base64>", "config": "<base64>"}: 0, or -1 with why in
+ * reason (nothing to free then). */
+int sync_envelope_parse(const char *body, size_t len, struct sync_envelope *env, char *reason,
+                        size_t reason_len);
+void sync_envelope_free(struct sync_envelope *env);
+
+/* The JSON body of a push of config at version with signature, the
+ * signer's (envelope_sign_config), as sync_envelope_parse reads it (malloc'd,
+ * NUL-terminated, its length in *out_len), or NULL when memory runs out. */
+char *sync_envelope_format(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], uint64_t version,
+                           const uint8_t signature[ENVELOPE_SIGNATURE_SIZE], const char *config,
+                           size_t config_len, size_t *out_len);
+
+/* The index in server->peers of the peer listed with public key key, or
+ * -1 (plain "host:port" peers have no key and are never found). */
+long sync_member_find(const struct config_server *server,
+                      const uint8_t key[ENVELOPE_PUBLIC_KEY_SIZE]);
+
+/* Step 2: signed by a listed peer, the signature good for exactly these
+ * version and bytes, and the hash theirs. false with why in reason. */
+bool sync_envelope_authentic(const struct config_server *server, const struct sync_envelope *env,
+                             char *reason, size_t reason_len);
+
+/* Steps 3 to 5: theirs against ours. SYNC_APPLY means theirs wins. */
+enum sync_status sync_compare(uint64_t our_version, const uint8_t our_hash[ENVELOPE_HASH_SIZE],
+                              uint64_t their_version, const uint8_t their_hash[ENVELOPE_HASH_SIZE]);
+
+/* Steps 1 to 5 of a POST /sync against our config (server: our peers;
+ * our_version, our_hash: what we serve). env is filled (free it with
+ * sync_envelope_free) unless SYNC_BAD_REQUEST; reason says why for
+ * SYNC_BAD_REQUEST and SYNC_UNAUTHORIZED. */
+enum sync_status sync_judge(const struct config_server *server, uint64_t our_version,
+                            const uint8_t our_hash[ENVELOPE_HASH_SIZE], const char *body,
+                            size_t len, struct sync_envelope *env, char *reason, size_t reason_len);
+
+/* A signed request (POST /reload from another host): the headers
+ * X-NanoDNS-Signer, -Time and -Signature as given. 0 when the signer is a
+ * listed peer and the signature is good for method and path at that time,
+ * within ENVELOPE_REQUEST_WINDOW_S of now; -1 with why in reason. */
+int sync_request_check(const struct config_server *server, const char *signer, const char *time,
+                       const char *signature, uint64_t now, const char *method, const char *path,
+                       char *reason, size_t reason_len);
+
+/* "applied", "rejected_stale"... as the answers say it. */
+const char *sync_status_name(enum sync_status status);
+
+/* Lowercase hex of a hash (65 octets with the NUL), and back (-1 when
+ * text is not 64 hex digits). */
+void sync_hash_hex(const uint8_t hash[ENVELOPE_HASH_SIZE], char text[2 * ENVELOPE_HASH_SIZE + 1]);
+int sync_hash_parse(const char *text, uint8_t hash[ENVELOPE_HASH_SIZE]);
+
+/* ---- the running sync ---- */
+
+/* Start on node->base: hook the pushes into node->on_reloaded, set
+ * node->sync, and the pull timers (first pull after 10 s, then every 30
+ * s). NULL when memory runs out. */
+struct sync *sync_start(struct node *node);
+/* Cancels whatever is under way. Call after api_free (which lets go of
+ * every push it waits for) and before node_free. */
+void sync_free(struct sync *sync);
+
+/* POST /sync with body from remote (its address, for the log): the status
+ * code and the JSON answer (*answer: the caller puts it). */
+int sync_receive(struct sync *sync, const char *body, size_t len, const char *remote,
+                 struct json_object **answer);
+
+/* The push of version started by the local reload that just ended: done
+ * runs once each peer has answered or timed out, with the "peers" object
+ * of the POST /reload answer (taken over by done). Returns 0 when done
+ * will run; -1 when there is no push of that version under way (no key,
+ * no peer), and the caller answers with no peers. Never calls done from
+ * inside this call. */
+typedef void (*sync_push_done_cb)(void *arg, struct json_object *peers);
+int sync_push_wait(struct sync *sync, uint64_t version, sync_push_done_cb done, void *arg);
+/* done will not run for arg (its client is gone, or the API is stopping). */
+void sync_push_unwait(struct sync *sync, void *arg);
+
+/* What sync knows of the peer at address, for GET /cluster: the unix time
+ * of the last successful push to it or pull from it (or the last push it
+ * made to us that we accepted), 0 when none. */
+time_t sync_peer_last_sync(const struct sync *sync, const char *address);
+
+#endif
