@@ -5,6 +5,8 @@
  * writing: a reader that has it mapped keeps the old contents. */
 #include "atomic_file.h"
 
+#include "error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,19 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void error_set(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void error_set(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err == NULL || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* Two writers in one process never pick the same temporary name; the pid
  * separates processes, O_EXCL catches anything else. */

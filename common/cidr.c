@@ -1,6 +1,8 @@
 /* Address prefixes for access lists; see cidr.h. */
 #include "cidr.h"
 
+#include "error.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -21,20 +23,6 @@ const char *const CIDR_DEFAULT_RECURSION[] = {
 const size_t CIDR_DEFAULT_RECURSION_COUNT =
     sizeof CIDR_DEFAULT_RECURSION / sizeof CIDR_DEFAULT_RECURSION[0];
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* Zero the bits of addr past prefix_len. */
 static void cidr_mask(uint8_t *addr, size_t addr_len, unsigned prefix_len)
 {
@@ -51,8 +39,8 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t err_len)
     const char *slash = strchr(text, '/');
     size_t addr_len = slash ? (size_t)(slash - text) : strlen(text);
     if (addr_len == 0 || addr_len >= sizeof addr_text)
-        return fail(err, err_len, "\"%s\" is not an address prefix (\"10.0.0.0/8\", \"fc00::/7\")",
-                    text);
+        return error_set(err, err_len,
+                         "\"%s\" is not an address prefix (\"10.0.0.0/8\", \"fc00::/7\")", text);
     memcpy(addr_text, text, addr_len);
     addr_text[addr_len] = '\0';
 
@@ -65,8 +53,8 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t err_len)
         c.family = 6;
         max = 128;
     } else {
-        return fail(err, err_len, "\"%s\" is not an address prefix (\"10.0.0.0/8\", \"fc00::/7\")",
-                    text);
+        return error_set(err, err_len,
+                         "\"%s\" is not an address prefix (\"10.0.0.0/8\", \"fc00::/7\")", text);
     }
 
     unsigned prefix_len = max;
@@ -81,7 +69,7 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t err_len)
             v = v * 10 + (unsigned)(p[i] - '0');
         }
         if (!ok || v > max)
-            return fail(err, err_len, "\"%s\": the prefix length must be 0..%u", text, max);
+            return error_set(err, err_len, "\"%s\": the prefix length must be 0..%u", text, max);
         prefix_len = v;
     }
     c.prefix_len = (uint8_t)prefix_len;
@@ -91,9 +79,9 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t err_len)
     if (memcmp(masked.addr, c.addr, sizeof c.addr) != 0) {
         char net[INET6_ADDRSTRLEN];
         inet_ntop(c.family == 4 ? AF_INET : AF_INET6, masked.addr, net, sizeof net);
-        return fail(err, err_len,
-                    "\"%s\" has bits set past the prefix length (did you mean %s/%u?)", text, net,
-                    prefix_len);
+        return error_set(err, err_len,
+                         "\"%s\" has bits set past the prefix length (did you mean %s/%u?)", text,
+                         net, prefix_len);
     }
     *out = c;
     return 0;

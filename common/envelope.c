@@ -4,6 +4,8 @@
  * without switching to Ed25519ph; one copy of the config is the price. */
 #include "envelope.h"
 
+#include "error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,19 +36,6 @@ static void sodium_ready(void)
      * own advice is to stop. */
     if (sodium_init() < 0)
         abort();
-}
-
-static void error_set(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void error_set(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err == NULL || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
 }
 
 static uint8_t *put_u64(uint8_t *p, uint64_t v)

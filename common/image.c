@@ -1,6 +1,8 @@
 /* Zone image writer and reader; the layout is described in image.h. */
 #include "image.h"
 
+#include "error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -12,20 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* ---- names and hashing ---- */
 
@@ -354,30 +342,31 @@ static int build_forwarding_check(const struct image_input *in, char *err, size_
     uint64_t upstream_total = in->upstream_count;
     for (size_t i = 0; i < in->upstream_count; i++)
         if (!upstream_valid(&in->upstreams[i]))
-            return fail(err, err_len, "upstream %zu has an address family other than 4 or 6", i);
+            return error_set(err, err_len, "upstream %zu has an address family other than 4 or 6",
+                             i);
     for (size_t i = 0; i < in->forward_zone_count; i++) {
         const struct image_input_forward_zone *fz = &in->forward_zones[i];
         if (!wire_name_valid(fz->name, fz->name_len))
-            return fail(err, err_len, "forward zone %zu has an invalid name", i);
+            return error_set(err, err_len, "forward zone %zu has an invalid name", i);
         if (fz->upstream_count == 0)
-            return fail(err, err_len, "forward zone %zu has no servers", i);
+            return error_set(err, err_len, "forward zone %zu has no servers", i);
         for (size_t k = 0; k < fz->upstream_count; k++)
             if (!upstream_valid(&fz->upstreams[k]))
-                return fail(err, err_len,
-                            "forward zone %zu: server %zu has an address family other than 4 or 6",
-                            i, k);
+                return error_set(
+                    err, err_len,
+                    "forward zone %zu: server %zu has an address family other than 4 or 6", i, k);
         upstream_total += fz->upstream_count;
     }
     if (upstream_total >= IMAGE_NONE || in->forward_zone_count >= IMAGE_NONE / 2)
-        return fail(err, err_len, "too many upstreams or forward zones");
+        return error_set(err, err_len, "too many upstreams or forward zones");
     if (in->recursion_acl_count + (uint64_t)in->query_acl_count >= IMAGE_NONE)
-        return fail(err, err_len, "access lists too long");
+        return error_set(err, err_len, "access lists too long");
     for (size_t i = 0; i < in->recursion_acl_count; i++)
         if (!cidr_valid(&in->recursion_acl[i]))
-            return fail(err, err_len, "allow_recursion entry %zu is not a valid prefix", i);
+            return error_set(err, err_len, "allow_recursion entry %zu is not a valid prefix", i);
     for (size_t i = 0; i < in->query_acl_count; i++)
         if (!cidr_valid(&in->query_acl[i]))
-            return fail(err, err_len, "allow_query entry %zu is not a valid prefix", i);
+            return error_set(err, err_len, "allow_query entry %zu is not a valid prefix", i);
     return 0;
 }
 
@@ -399,9 +388,9 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
     uint8_t lower[WIRE_NAME_MAX];
 
     if (sodium_init() < 0)
-        return fail(err, err_len, "libsodium failed to initialise");
+        return error_set(err, err_len, "libsodium failed to initialise");
     if (in->rr_count >= IMAGE_NONE || in->zone_count >= IMAGE_NONE)
-        return fail(err, err_len, "too many records");
+        return error_set(err, err_len, "too many records");
     if (build_forwarding_check(in, err, err_len) < 0)
         return -1;
     if (build_map_grow(&map) < 0)
@@ -414,7 +403,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
         if (node == IMAGE_NONE)
             goto oom;
         if (map.nodes[node].apex_of != IMAGE_NONE) {
-            fail(err, err_len, "zone declared twice");
+            error_set(err, err_len, "zone declared twice");
             goto out;
         }
         map.nodes[node].apex_of = (uint32_t)z;
@@ -457,7 +446,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
         }
     }
     if (map.count >= IMAGE_NONE) {
-        fail(err, err_len, "too many names");
+        error_set(err, err_len, "too many names");
         goto out;
     }
 
@@ -491,7 +480,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
                 memcmp(prev->rdata, rr->rdata, rr->rdata_len) == 0)
                 continue; /* RFC 2181 §5: an RRset holds no duplicates */
             if (set.rr_count == UINT16_MAX) {
-                fail(err, err_len, "an RRset has more than 65535 records");
+                error_set(err, err_len, "an RRset has more than 65535 records");
                 goto out;
             }
             uint8_t rdlength[2] = {(uint8_t)rr->rdata_len, (uint8_t)(rr->rdata_len >> 8)};
@@ -502,7 +491,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
             prev = rr;
         }
         if (rdata.len >= IMAGE_NONE) {
-            fail(err, err_len, "record data larger than 4 GiB");
+            error_set(err, err_len, "record data larger than 4 GiB");
             goto out;
         }
         set.rdata_len = (uint32_t)rdata.len - set.rdata_offset;
@@ -535,7 +524,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
             if (all[node->rrset_first + k].type == WIRE_TYPE_SOA)
                 soa = &all[node->rrset_first + k];
         if (!soa || soa->rr_count != 1) {
-            fail(err, err_len, "zone %zu has %s SOA record", z, soa ? "more than one" : "no");
+            error_set(err, err_len, "zone %zu has %s SOA record", z, soa ? "more than one" : "no");
             goto out;
         }
         const uint8_t *soa_rdata = rdata.data + soa->rdata_offset + 2;
@@ -616,7 +605,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
             }
             if (forward_map.count == before) {
                 build_map_free(&forward_map);
-                fail(err, err_len, "forward zone %zu is declared twice", i);
+                error_set(err, err_len, "forward zone %zu is declared twice", i);
                 goto out;
             }
             memcpy(upstreams + upstream_at, fz->upstreams, fz->upstream_count * sizeof *upstreams);
@@ -650,7 +639,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
     settings.query_acl_count = (uint32_t)in->query_acl_count;
 
     if (map.names.len >= IMAGE_NONE) {
-        fail(err, err_len, "names larger than 4 GiB");
+        error_set(err, err_len, "names larger than 4 GiB");
         goto out;
     }
 
@@ -714,7 +703,7 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
     rc = 0;
     goto out;
 oom:
-    fail(err, err_len, "out of memory");
+    error_set(err, err_len, "out of memory");
 out:
     free(buf);
     free(node_slots);
@@ -791,40 +780,40 @@ int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, siz
 
     memset(img, 0, sizeof *img);
     if (len < sizeof *h)
-        return fail(err, err_len, "truncated: %zu octets is shorter than the header", len);
+        return error_set(err, err_len, "truncated: %zu octets is shorter than the header", len);
     if (memcmp(h->magic, IMAGE_MAGIC, sizeof h->magic) != 0)
-        return fail(err, err_len, "not a NanoDNS zone image (bad magic)");
+        return error_set(err, err_len, "not a NanoDNS zone image (bad magic)");
     if (h->format_version != IMAGE_FORMAT_VERSION)
-        return fail(err, err_len, "image format version %u is not supported (expected %u)",
-                    h->format_version, IMAGE_FORMAT_VERSION);
+        return error_set(err, err_len, "image format version %u is not supported (expected %u)",
+                         h->format_version, IMAGE_FORMAT_VERSION);
     if (h->header_size != sizeof *h || h->section_count != IMAGE_SECTION_COUNT_)
-        return fail(err, err_len, "bad header size or section count");
+        return error_set(err, err_len, "bad header size or section count");
     if (h->file_size != len)
-        return fail(err, err_len, "truncated: the header says %llu octets, the file has %zu",
-                    (unsigned long long)h->file_size, len);
+        return error_set(err, err_len, "truncated: the header says %llu octets, the file has %zu",
+                         (unsigned long long)h->file_size, len);
     if (sodium_init() < 0)
-        return fail(err, err_len, "libsodium failed to initialise");
+        return error_set(err, err_len, "libsodium failed to initialise");
     uint8_t hash[32];
     image_hash_compute(buf, len, hash);
     if (memcmp(hash, h->hash, sizeof hash) != 0)
-        return fail(err, err_len, "content hash mismatch: the image is corrupt");
+        return error_set(err, err_len, "content hash mismatch: the image is corrupt");
 
     const uint8_t *section[IMAGE_SECTION_COUNT_];
     uint64_t count[IMAGE_SECTION_COUNT_];
     for (int s = 0; s < IMAGE_SECTION_COUNT_; s++) {
         const struct image_section *sec = &h->sections[s];
         if (sec->type != (uint32_t)(s + 1) || sec->entry_size != entry_sizes[s])
-            return fail(err, err_len, "section %d has a bad type or entry size", s + 1);
+            return error_set(err, err_len, "section %d has a bad type or entry size", s + 1);
         if (sec->offset < sizeof *h || sec->offset % 8 != 0 || sec->offset > len ||
             sec->size > len - sec->offset)
-            return fail(err, err_len, "section %d lies outside the file", s + 1);
+            return error_set(err, err_len, "section %d lies outside the file", s + 1);
         if (sec->size % sec->entry_size != 0 || sec->size / sec->entry_size >= IMAGE_NONE)
-            return fail(err, err_len, "section %d has a bad size", s + 1);
+            return error_set(err, err_len, "section %d has a bad size", s + 1);
         section[s] = buf + sec->offset;
         count[s] = sec->size / sec->entry_size;
     }
     if (count[IMAGE_SECTION_SETTINGS - 1] != 1)
-        return fail(err, err_len, "settings section missing");
+        return error_set(err, err_len, "settings section missing");
 
     img->base = buf;
     img->size = len;
@@ -921,7 +910,7 @@ int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, siz
     return 0;
 corrupt:
     memset(img, 0, sizeof *img);
-    return fail(err, err_len, "corrupt: an offset or length points outside its section");
+    return error_set(err, err_len, "corrupt: an offset or length points outside its section");
 }
 
 int image_map_file(const char *path, struct image *img, void **map, size_t *map_len, char *err,
@@ -929,26 +918,26 @@ int image_map_file(const char *path, struct image *img, void **map, size_t *map_
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        return error_set(err, err_len, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        return fail(err, err_len, "cannot stat %s: %s", path, strerror(e));
+        return error_set(err, err_len, "cannot stat %s: %s", path, strerror(e));
     }
     if (st.st_size <= 0) {
         close(fd);
-        return fail(err, err_len, "%s: truncated: the file is empty", path);
+        return error_set(err, err_len, "%s: truncated: the file is empty", path);
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED)
-        return fail(err, err_len, "cannot map %s: %s", path, strerror(e));
+        return error_set(err, err_len, "cannot map %s: %s", path, strerror(e));
     char reason[256];
     if (image_open(img, p, (size_t)st.st_size, reason, sizeof reason) < 0) {
         munmap(p, (size_t)st.st_size);
-        return fail(err, err_len, "%s: %s", path, reason);
+        return error_set(err, err_len, "%s: %s", path, reason);
     }
     *map = p;
     *map_len = (size_t)st.st_size;

@@ -3,6 +3,8 @@
  * the workers, and the names the counters are exported under. */
 #include "stats.h"
 
+#include "error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -17,19 +19,6 @@
 /* The magic is the last thing a reset writes and the first a reader checks. */
 _Static_assert(sizeof(STATS_MAGIC) <= sizeof(((struct stats_file *)0)->magic),
                "STATS_MAGIC must fit the magic field with its NUL");
-
-static void fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err == NULL || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 static bool stats_header_matches(const struct stats_file *stats, uint32_t worker_count)
 {
@@ -57,20 +46,20 @@ static int open_regular(const char *path, int flags, struct stat *st, char *err,
 {
     int fd = open(path, flags, 0644);
     if (fd < 0 && errno == ELOOP) {
-        fail(err, err_len, "%s is a symbolic link: give the stats file's own path", path);
+        error_set(err, err_len, "%s is a symbolic link: give the stats file's own path", path);
         return -1;
     }
     if (fd < 0) {
-        fail(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        error_set(err, err_len, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, st) < 0) {
-        fail(err, err_len, "cannot stat %s: %s", path, strerror(errno));
+        error_set(err, err_len, "cannot stat %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     if (!S_ISREG(st->st_mode)) {
-        fail(err, err_len, "%s: not a regular file", path);
+        error_set(err, err_len, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
@@ -90,7 +79,7 @@ struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len
         return NULL;
     bool right_size = st.st_size == (off_t)sizeof(struct stats_file);
     if (!right_size && ftruncate(fd, (off_t)sizeof(struct stats_file)) < 0) {
-        fail(err, err_len, "cannot size %s: %s", path, strerror(errno));
+        error_set(err, err_len, "cannot size %s: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
@@ -99,7 +88,7 @@ struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len
     /* The mapping holds the file from here on; the descriptor is not needed. */
     close(fd);
     if (map == MAP_FAILED) {
-        fail(err, err_len, "cannot map %s: %s", path, strerror(map_errno));
+        error_set(err, err_len, "cannot map %s: %s", path, strerror(map_errno));
         return NULL;
     }
     struct stats_file *stats = map;
@@ -118,8 +107,8 @@ const struct stats_file *stats_open_reader(const char *path, char *err, size_t e
     /* Checked before mapping: touching a page past the end of the file
      * would kill the reader with SIGBUS. */
     if (st.st_size != (off_t)sizeof(struct stats_file)) {
-        fail(err, err_len, "%s: %lld octets, expected %zu: not a stats file of layout %u", path,
-             (long long)st.st_size, sizeof(struct stats_file), STATS_LAYOUT_VERSION);
+        error_set(err, err_len, "%s: %lld octets, expected %zu: not a stats file of layout %u",
+                  path, (long long)st.st_size, sizeof(struct stats_file), STATS_LAYOUT_VERSION);
         close(fd);
         return NULL;
     }
@@ -127,18 +116,18 @@ const struct stats_file *stats_open_reader(const char *path, char *err, size_t e
     int map_errno = errno;
     close(fd);
     if (map == MAP_FAILED) {
-        fail(err, err_len, "cannot map %s: %s", path, strerror(map_errno));
+        error_set(err, err_len, "cannot map %s: %s", path, strerror(map_errno));
         return NULL;
     }
     const struct stats_file *stats = map;
     if (memcmp(stats->magic, STATS_MAGIC, sizeof(STATS_MAGIC)) != 0) {
-        fail(err, err_len, "%s: not a stats file (bad magic)", path);
+        error_set(err, err_len, "%s: not a stats file (bad magic)", path);
     } else if (stats->layout_version != STATS_LAYOUT_VERSION) {
-        fail(err, err_len, "%s: stats layout version %u, expected %u", path, stats->layout_version,
-             STATS_LAYOUT_VERSION);
+        error_set(err, err_len, "%s: stats layout version %u, expected %u", path,
+                  stats->layout_version, STATS_LAYOUT_VERSION);
     } else if (stats->worker_count < 1 || stats->worker_count > STATS_WORKERS_MAX) {
-        fail(err, err_len, "%s: %u workers, expected 1 to %d", path, stats->worker_count,
-             STATS_WORKERS_MAX);
+        error_set(err, err_len, "%s: %u workers, expected 1 to %d", path, stats->worker_count,
+                  STATS_WORKERS_MAX);
     } else {
         return stats;
     }

@@ -2,6 +2,8 @@
  * §4.1, RFC 6891). Pure functions over caller-owned buffers, see wire.h. */
 #include "wire.h"
 
+#include "error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -201,17 +203,6 @@ enum wire_verdict wire_parse_query(const uint8_t *packet, size_t len, struct wir
     return WIRE_QUERY_OK;
 }
 
-__attribute__((format(printf, 3, 4))) static void err_set(char *err, size_t err_len,
-                                                          const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Length in the text of the label starting at text, up to its unescaped '.'. */
 static size_t text_label_span(const char *text)
 {
@@ -228,7 +219,7 @@ static size_t text_label_span(const char *text)
 int wire_name_from_text(const char *text, uint8_t *out, size_t *out_len, char *err, size_t err_len)
 {
     if (text[0] == '\0') {
-        err_set(err, err_len, "name is empty");
+        error_set(err, err_len, "name is empty");
         return -1;
     }
     if (strcmp(text, ".") == 0) {
@@ -246,7 +237,7 @@ int wire_name_from_text(const char *text, uint8_t *out, size_t *out_len, char *e
         unsigned char ch = (unsigned char)*p;
         if (ch == '\0' || ch == '.') {
             if (w == label + 1) {
-                err_set(err, err_len, "empty label in name \"%s\"", text);
+                error_set(err, err_len, "empty label in name \"%s\"", text);
                 return -1;
             }
             out[label] = (uint8_t)(w - label - 1);
@@ -265,17 +256,17 @@ int wire_name_from_text(const char *text, uint8_t *out, size_t *out_len, char *e
             unsigned char e = (unsigned char)p[1];
             if (e >= '0' && e <= '9') {
                 if (!(p[2] >= '0' && p[2] <= '9' && p[3] >= '0' && p[3] <= '9')) {
-                    err_set(err, err_len,
-                            "bad escape in name \"%s\": \\ followed by a digit needs three "
-                            "digits (\\DDD)",
-                            text);
+                    error_set(err, err_len,
+                              "bad escape in name \"%s\": \\ followed by a digit needs three "
+                              "digits (\\DDD)",
+                              text);
                     return -1;
                 }
                 value = (unsigned)(e - '0') * 100 + (unsigned)(p[2] - '0') * 10 +
                         (unsigned)(p[3] - '0');
                 if (value > 255) {
-                    err_set(err, err_len, "bad escape \\%.3s in name \"%s\": above 255", p + 1,
-                            text);
+                    error_set(err, err_len, "bad escape \\%.3s in name \"%s\": above 255", p + 1,
+                              text);
                     return -1;
                 }
                 p += 4;
@@ -283,21 +274,21 @@ int wire_name_from_text(const char *text, uint8_t *out, size_t *out_len, char *e
                 value = e;
                 p += 2;
             } else {
-                err_set(err, err_len,
-                        "bad escape in name \"%s\": \\ must be followed by a printable "
-                        "character or three digits",
-                        text);
+                error_set(err, err_len,
+                          "bad escape in name \"%s\": \\ must be followed by a printable "
+                          "character or three digits",
+                          text);
                 return -1;
             }
         } else if (ch == ' ') {
-            err_set(err, err_len, "space in name \"%s\" (write it as \\032)", text);
+            error_set(err, err_len, "space in name \"%s\" (write it as \\032)", text);
             return -1;
         } else if (ch < 0x20 || ch == 0x7F) {
-            err_set(err, err_len, "control character 0x%02x in name \"%s\"", ch, text);
+            error_set(err, err_len, "control character 0x%02x in name \"%s\"", ch, text);
             return -1;
         } else if (ch > 0x7F) {
-            err_set(err, err_len, "non-ASCII octet 0x%02x in name \"%s\" (write it as \\%03u)", ch,
-                    text, ch);
+            error_set(err, err_len, "non-ASCII octet 0x%02x in name \"%s\" (write it as \\%03u)",
+                      ch, text, ch);
             return -1;
         } else {
             value = ch;
@@ -305,14 +296,14 @@ int wire_name_from_text(const char *text, uint8_t *out, size_t *out_len, char *e
         }
 
         if (w - label - 1 == WIRE_LABEL_MAX) {
-            err_set(err, err_len, "label \"%.*s\" is longer than %d octets",
-                    (int)text_label_span(label_text), label_text, WIRE_LABEL_MAX);
+            error_set(err, err_len, "label \"%.*s\" is longer than %d octets",
+                      (int)text_label_span(label_text), label_text, WIRE_LABEL_MAX);
             return -1;
         }
         /* keep one octet for the root label */
         if (w >= WIRE_NAME_MAX - 1) {
-            err_set(err, err_len, "name \"%s\" is longer than %d octets in wire form", text,
-                    WIRE_NAME_MAX);
+            error_set(err, err_len, "name \"%s\" is longer than %d octets in wire form", text,
+                      WIRE_NAME_MAX);
             return -1;
         }
         out[w++] = (uint8_t)value;
