@@ -155,6 +155,15 @@ static int envelope_fields(struct json_object *obj, struct sync_envelope *env, c
     return 0;
 }
 
+/* The body is not NUL-terminated: look at exactly len octets. */
+static bool only_whitespace(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
+            return false;
+    return true;
+}
+
 int sync_envelope_parse(const char *body, size_t len, struct sync_envelope *env, char *reason,
                         size_t reason_len)
 {
@@ -178,7 +187,7 @@ int sync_envelope_parse(const char *body, size_t len, struct sync_envelope *env,
                  error != json_tokener_success && error != json_tokener_continue
                      ? json_tokener_error_desc(error)
                      : "it ends too soon");
-    } else if (strspn(body + used, " \t\r\n") != len - used) {
+    } else if (!only_whitespace(body + used, len - used)) {
         snprintf(reason, reason_len, "the body is not JSON: text after the object");
     } else if (!json_object_is_type(obj, json_type_object)) {
         snprintf(reason, reason_len, "the body is not a JSON object");

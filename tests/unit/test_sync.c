@@ -138,6 +138,26 @@ static char *with_member(const char *body, const char *name, const char *value)
     return out;
 }
 
+static void test_envelope_reads_only_the_octets_it_is_given(void **state)
+{
+    (void)state;
+    /* A request body is not NUL-terminated: what lies after it in memory
+     * (whitespace, then anything) is not part of it. */
+    char *body = push_body(&fx.signer, 9, CONFIG_A);
+    size_t len = strlen(body);
+    char *buffer = malloc(len + 5);
+    assert_non_null(buffer);
+    memcpy(buffer, body, len);
+    memcpy(buffer + len, "   x", 4);
+    buffer[len + 4] = '\0';
+    struct sync_envelope env;
+    char reason[256];
+    assert_int_equal(sync_envelope_parse(buffer, len, &env, reason, sizeof(reason)), 0);
+    sync_envelope_free(&env);
+    free(buffer);
+    free(body);
+}
+
 /* ---- step 1: the envelope ---- */
 
 static void test_envelope_round_trips(void **state)
@@ -609,6 +629,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_envelope_round_trips, setup),
+        cmocka_unit_test_setup(test_envelope_reads_only_the_octets_it_is_given, setup),
         cmocka_unit_test_setup(test_envelope_members_may_come_in_any_order_with_extras, setup),
         cmocka_unit_test_setup(test_body_that_is_not_json_is_a_bad_request, setup),
         cmocka_unit_test_setup(test_empty_body_is_a_bad_request, setup),
