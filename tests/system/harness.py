@@ -134,6 +134,13 @@ def CONTROL_PLANE_LINE(line):
     return "nanodns-dataplane" not in line
 
 
+def READY_LINE(line):
+    """The control plane's "info: serving N records ..." line; a control
+    plane on a broken file also logs "... serving the last good config" at
+    start, before anything answers."""
+    return CONTROL_PLANE_LINE(line) and "info: serving " in line
+
+
 class Server:
     """One `nanodns start` process. Use start() then stop(); stderr is
     collected by a reader thread (so the pipe never fills)."""
@@ -179,7 +186,7 @@ class Server:
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         if wait_ready:
-            if not self.wait_for_line("serving ", READY_TIMEOUT, CONTROL_PLANE_LINE):
+            if not self.wait_for_line("serving ", READY_TIMEOUT, READY_LINE):
                 rc = self.proc.poll()
                 self.kill()
                 raise RuntimeError(
