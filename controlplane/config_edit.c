@@ -13,18 +13,6 @@
 
 #include "json_locate.h"
 
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static size_t skip_ws(const char *text, size_t len, size_t pos)
-{
-    while (pos < len && is_ws(text[pos]))
-        pos++;
-    return pos;
-}
-
 /* Offset just past the JSON string whose opening quote is at pos. */
 static size_t skip_string(const char *text, size_t len, size_t pos)
 {
@@ -72,9 +60,9 @@ static bool layout_read(const struct json_locator *loc, size_t object, struct la
     out->indent = text + object + 1;
     out->indent_len = key - object - 1;
     size_t name_end = skip_string(text, loc->len, key);
-    size_t value = skip_ws(text, loc->len, name_end);
+    size_t value = json_skip_whitespace(text, loc->len, name_end);
     if (value < loc->len && text[value] == ':')
-        value = skip_ws(text, loc->len, value + 1);
+        value = json_skip_whitespace(text, loc->len, value + 1);
     if (value - name_end <= LAYOUT_MAX) {
         out->colon = text + name_end;
         out->colon_len = value - name_end;
@@ -124,7 +112,7 @@ int config_text_set_version(const char *text, size_t len, uint64_t version, char
     const char *why;
     if (json_locate_check(text, len, &bad_offset, &why) < 0)
         return -1;
-    size_t top = skip_ws(text, len, 0);
+    size_t top = json_skip_whitespace(text, len, 0);
     if (top >= len || text[top] != '{')
         return -1;
 

@@ -12,7 +12,7 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static size_t skip_ws(const char *text, size_t len, size_t pos)
+size_t json_skip_whitespace(const char *text, size_t len, size_t pos)
 {
     while (pos < len && is_ws(text[pos]))
         pos++;
@@ -193,7 +193,7 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
     size_t depth = 0;
     int rc = 0;
 
-    c.pos = skip_ws(text, len, 0);
+    c.pos = json_skip_whitespace(text, len, 0);
     for (;;) {
         /* A value is expected at c.pos. */
         if (c.pos >= len) {
@@ -207,7 +207,7 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
                 break;
             }
             stack[depth++] = ch;
-            c.pos = skip_ws(text, len, c.pos + 1);
+            c.pos = json_skip_whitespace(text, len, c.pos + 1);
             if (c.pos < len && text[c.pos] == (ch == '{' ? '}' : ']')) {
                 depth--;
                 c.pos++;
@@ -228,7 +228,7 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
 
         /* After a value: a separator, the end of its container, or the end. */
         for (;;) {
-            c.pos = skip_ws(text, len, c.pos);
+            c.pos = json_skip_whitespace(text, len, c.pos);
             if (depth == 0) {
                 if (c.pos < len)
                     rc = check_fail(&c, "unexpected character after the JSON value");
@@ -249,7 +249,7 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
                                                             : "expected ',' or ']'");
                 goto done;
             }
-            c.pos = skip_ws(text, len, c.pos + 1);
+            c.pos = json_skip_whitespace(text, len, c.pos + 1);
             if (c.pos < len && text[c.pos] == close) {
                 rc = check_fail(&c, "trailing comma");
                 goto done;
@@ -267,12 +267,12 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
             }
             if ((rc = check_string(&c)) < 0)
                 goto done;
-            c.pos = skip_ws(text, len, c.pos);
+            c.pos = json_skip_whitespace(text, len, c.pos);
             if (c.pos >= len || text[c.pos] != ':') {
                 rc = check_fail(&c, "expected ':' after the member name");
                 goto done;
             }
-            c.pos = skip_ws(text, len, c.pos + 1);
+            c.pos = json_skip_whitespace(text, len, c.pos + 1);
             break; /* the member's value */
         }
     }
@@ -452,20 +452,20 @@ bool json_locate_next_member(const struct json_locator *loc, size_t *cursor, siz
     if (pos < len && text[pos] == '{') {
         pos++;
     } else {
-        pos = skip_ws(text, len, pos);
+        pos = json_skip_whitespace(text, len, pos);
         if (pos >= len || text[pos] != ',')
             return false;
         pos++;
     }
-    pos = skip_ws(text, len, pos);
+    pos = json_skip_whitespace(text, len, pos);
     if (pos >= len || text[pos] != '"')
         return false;
     *key_offset = pos;
     pos = skip_string(text, len, pos);
-    pos = skip_ws(text, len, pos);
+    pos = json_skip_whitespace(text, len, pos);
     if (pos < len && text[pos] == ':')
         pos++;
-    pos = skip_ws(text, len, pos);
+    pos = json_skip_whitespace(text, len, pos);
     *cursor = skip_value(text, len, pos);
     return true;
 }
@@ -477,22 +477,22 @@ static bool find_member(const char *text, size_t len, size_t container, const ch
     if (container >= len || text[container] != '{')
         return false;
     bool found = false;
-    size_t pos = skip_ws(text, len, container + 1);
+    size_t pos = json_skip_whitespace(text, len, container + 1);
     while (pos < len && text[pos] == '"') {
         size_t k = pos;
-        pos = skip_ws(text, len, skip_string(text, len, pos));
+        pos = json_skip_whitespace(text, len, skip_string(text, len, pos));
         if (pos < len && text[pos] == ':')
             pos++;
-        pos = skip_ws(text, len, pos);
+        pos = json_skip_whitespace(text, len, pos);
         if (key_equals(text, len, k, key, key_len)) {
             *key_offset = k;
             *value_offset = pos;
             found = true;
         }
-        pos = skip_ws(text, len, skip_value(text, len, pos));
+        pos = json_skip_whitespace(text, len, skip_value(text, len, pos));
         if (pos >= len || text[pos] != ',')
             break;
-        pos = skip_ws(text, len, pos + 1);
+        pos = json_skip_whitespace(text, len, pos + 1);
     }
     return found;
 }
@@ -505,15 +505,15 @@ static bool find_element(const char *text, size_t len, size_t pos, size_t from, 
     if (from_bracket) {
         if (pos >= len || text[pos] != '[')
             return false;
-        pos = skip_ws(text, len, pos + 1);
+        pos = json_skip_whitespace(text, len, pos + 1);
         if (pos >= len || text[pos] == ']')
             return false;
     }
     while (from < target) {
-        pos = skip_ws(text, len, skip_value(text, len, pos));
+        pos = json_skip_whitespace(text, len, skip_value(text, len, pos));
         if (pos >= len || text[pos] != ',')
             return false;
-        pos = skip_ws(text, len, pos + 1);
+        pos = json_skip_whitespace(text, len, pos + 1);
         from++;
     }
     *value_offset = pos;
@@ -548,7 +548,7 @@ size_t json_locate(struct json_locator *loc, const struct json_locate_step *path
 {
     const char *text = loc->text;
     size_t len = loc->len;
-    size_t top = skip_ws(text, len, 0);
+    size_t top = json_skip_whitespace(text, len, 0);
     size_t cur = top, key = top;
     size_t i = 0;
 

@@ -18,6 +18,10 @@ struct json_locate_step {
 
 #define JSON_LOCATE_DEPTH 16
 
+/* The offset of the first octet at or after pos that is not JSON
+ * whitespace (len when there is none). */
+size_t json_skip_whitespace(const char *text, size_t len, size_t pos);
+
 struct json_locator {
     const char *text;
     size_t len;
