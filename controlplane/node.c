@@ -615,6 +615,26 @@ static void candidate_free(struct candidate *c)
 
 /* Validate text (the file's bytes) and build the candidate with the next
  * version. Findings (errors) go to m. */
+/* Apply the command line's overrides to a validated candidate and compile
+ * its image. On failure the candidate is freed and m says why (name: the
+ * config's origin, for the message). */
+static int candidate_compile(struct node *node, struct candidate *c, const char *name,
+                             struct messages *m)
+{
+    if (overrides_apply(&c->cfg, &node->overrides) < 0) {
+        messages_add(m, "out of memory");
+        candidate_free(c);
+        return -1;
+    }
+    char err[768];
+    if (compile_config(&c->cfg, &c->image, &c->image_len, err, sizeof(err)) < 0) {
+        messages_addf(m, "%s: cannot compile: %s", name, err);
+        candidate_free(c);
+        return -1;
+    }
+    return 0;
+}
+
 static int candidate_prepare(struct node *node, const char *text, size_t len, struct candidate *c,
                              struct messages *m)
 {
@@ -655,17 +675,8 @@ static int candidate_prepare(struct node *node, const char *text, size_t len, st
         return -1;
     }
     config_diags_free(&diags);
-    if (overrides_apply(&c->cfg, &node->overrides) < 0) {
-        messages_add(m, "out of memory");
-        candidate_free(c);
+    if (candidate_compile(node, c, node->config_path, m) < 0)
         return -1;
-    }
-    char err[768];
-    if (compile_config(&c->cfg, &c->image, &c->image_len, err, sizeof(err)) < 0) {
-        messages_addf(m, "%s: cannot compile: %s", node->config_path, err);
-        candidate_free(c);
-        return -1;
-    }
     return 0;
 }
 
@@ -893,17 +904,8 @@ static int remote_prepare(struct node *node, const char *bytes, size_t len, uint
         candidate_free(c);
         return -1;
     }
-    if (overrides_apply(&c->cfg, &node->overrides) < 0) {
-        messages_add(m, "out of memory");
-        candidate_free(c);
+    if (candidate_compile(node, c, name, m) < 0)
         return -1;
-    }
-    char err[768];
-    if (compile_config(&c->cfg, &c->image, &c->image_len, err, sizeof(err)) < 0) {
-        messages_addf(m, "%s: cannot compile: %s", name, err);
-        candidate_free(c);
-        return -1;
-    }
     c->text = malloc(len + 1);
     if (c->text == NULL) {
         messages_add(m, "out of memory");
