@@ -1625,6 +1625,53 @@ static void test_with_only_forward_zones_names_outside_them_are_refused(void **s
     served_close(s);
 }
 
+/* Issue 4: a large blocklist compiles into the image and is matched with
+ * one table probe per label of the query, whatever the number of rules. */
+static void test_hundred_thousand_suffix_rules_block_below_each_suffix(void **state)
+{
+    (void)state;
+    enum { RULES = 100000 };
+    struct image_input_rewrite *rules = calloc(RULES, sizeof *rules);
+    uint8_t(*names)[WIRE_NAME_MAX] = calloc(RULES, WIRE_NAME_MAX);
+    assert_non_null(rules);
+    assert_non_null(names);
+    for (int i = 0; i < RULES; i++) {
+        char text[64], err[128];
+        size_t len;
+        snprintf(text, sizeof text, "tracker%d.example", i);
+        assert_int_equal(wire_name_from_text(text, names[i], &len, err, sizeof err), 0);
+        rules[i] = (struct image_input_rewrite){names[i], (uint8_t)len, true};
+    }
+    struct image_input in = {.config_version = 1,
+                             .settings = {.edns_payload = 1232},
+                             .rewrites = rules,
+                             .rewrite_count = RULES};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char err[256];
+    assert_int_equal(image_build(&in, &buf, &len, err, sizeof err), 0);
+    struct image img;
+    assert_int_equal(image_open(&img, buf, len, err, sizeof err), 0);
+    assert_int_equal(img.rewrite_count, RULES);
+
+    struct msg *m = ask(&img, "a.b.tracker99999.example", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    msg_free(m);
+    m = ask(&img, "x.tracker0.example", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    msg_free(m);
+    /* "*.suffix" leaves the suffix itself and its siblings alone */
+    m = ask(&img, "tracker5.example", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+    m = ask(&img, "x.tracker100000.example", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+    free(buf);
+    free(names);
+    free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest main_tests[] = {
@@ -1659,6 +1706,7 @@ int main(void)
         cmocka_unit_test(test_rewrite_star_blocks_names_one_label_below),
         cmocka_unit_test(test_rewrite_star_blocks_names_at_any_depth_below),
         cmocka_unit_test(test_rewrite_star_does_not_block_the_name_itself),
+        cmocka_unit_test(test_hundred_thousand_suffix_rules_block_below_each_suffix),
         cmocka_unit_test(test_rewrite_outside_every_zone_is_nxdomain_without_soa),
         cmocka_unit_test(test_name_outside_every_zone_is_refused),
         cmocka_unit_test(test_parent_of_a_zone_is_refused),
