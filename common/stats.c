@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,6 +97,14 @@ struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len
     if (!right_size || !stats_header_matches(stats, worker_count))
         stats_reset(stats, worker_count);
     return stats;
+}
+
+uint64_t stats_now_unix_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 const struct stats_file *stats_open_reader(const char *path, char *err, size_t err_len)

@@ -90,6 +90,14 @@ struct stats_file {
     struct stats_worker workers[STATS_WORKERS_MAX];
 };
 
+/* The data plane moves heartbeat_unix_ms every second; a heartbeat older
+ * (or, after the clock stepped back, newer) than this means it is not
+ * answering. */
+#define STATS_HEARTBEAT_MAX_AGE_MS 3000
+
+/* The clock of the *_unix_ms fields: CLOCK_REALTIME in milliseconds. */
+uint64_t stats_now_unix_ms(void);
+
 /* Bump a counter owned by this worker (single writer: no atomic RMW needed). */
 static inline void stats_add(stats_counter *c, uint64_t n)
 {

@@ -40,8 +40,6 @@
 
 #define PEER_HEALTH_MAX_SIZE (64 * 1024) /* a peer's /health answer */
 
-#define HEARTBEAT_STALE_MS 3000 /* as node_dataplane_alive: for the reason /health gives */
-
 /* Status codes event2/http.h has no name for. */
 #define HTTP_UNAUTHORIZED 401
 #define HTTP_FORBIDDEN 403
@@ -244,13 +242,6 @@ static struct json_object *json_uptime(double seconds)
     return json_object_new_double_s(seconds, text);
 }
 
-static uint64_t now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Why /health says unavailable, for the operator reading it. */
 static void dataplane_down_reason(const struct node *node, char *out, size_t out_len)
 {
@@ -259,13 +250,13 @@ static void dataplane_down_reason(const struct node *node, char *out, size_t out
         return;
     }
     uint64_t heartbeat = stats_get(&node->stats->heartbeat_unix_ms);
-    uint64_t now = now_unix_ms();
+    uint64_t now = stats_now_unix_ms();
     if (heartbeat == 0)
         snprintf(out, out_len, "the data plane has not reported yet");
-    else if (now > heartbeat && now - heartbeat > HEARTBEAT_STALE_MS)
+    else if (now > heartbeat && now - heartbeat > STATS_HEARTBEAT_MAX_AGE_MS)
         snprintf(out, out_len, "the data plane's heartbeat is %.1f s old",
                  (double)(now - heartbeat) / 1000.0);
-    else if (heartbeat > now + HEARTBEAT_STALE_MS)
+    else if (heartbeat > now + STATS_HEARTBEAT_MAX_AGE_MS)
         snprintf(out, out_len, "the data plane's heartbeat is in the future (clock stepped back?)");
     else
         snprintf(out, out_len, "the data plane (pid %llu) is not running",

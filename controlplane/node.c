@@ -30,9 +30,8 @@
 
 #define HOT_RELOAD_INTERVAL_S 5 /* as the original */
 #define STATS_WATCH_INTERVAL_S 1
-#define HEARTBEAT_MAX_AGE_MS 3000 /* the data plane moves it every second */
-#define SAVED_CONFIG_MODE 0600    /* only the control plane reads it */
-#define IMAGE_MODE 0644           /* the data plane may run as another user */
+#define SAVED_CONFIG_MODE 0600 /* only the control plane reads it */
+#define IMAGE_MODE 0644        /* the data plane may run as another user */
 /* Times a reload starts over when the file changes while it is being
  * reloaded, before it goes ahead with what it read last. */
 #define RELOAD_RACE_RETRIES 3
@@ -520,13 +519,6 @@ void node_stats_open(struct node *node)
     node->stats_ino = st.st_ino;
 }
 
-static uint64_t now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static bool pid_alive(pid_t pid)
 {
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
@@ -537,10 +529,10 @@ bool node_dataplane_alive(const struct node *node)
     if (node->stats == NULL)
         return false;
     uint64_t heartbeat = stats_get(&node->stats->heartbeat_unix_ms);
-    uint64_t now = now_unix_ms();
+    uint64_t now = stats_now_unix_ms();
     /* Either way: a clock stepped back makes the heartbeat look new. */
-    if (heartbeat == 0 || now > heartbeat + HEARTBEAT_MAX_AGE_MS ||
-        heartbeat > now + HEARTBEAT_MAX_AGE_MS)
+    if (heartbeat == 0 || now > heartbeat + STATS_HEARTBEAT_MAX_AGE_MS ||
+        heartbeat > now + STATS_HEARTBEAT_MAX_AGE_MS)
         return false;
     uint64_t pid = stats_get(&node->stats->pid);
     return pid <= INT32_MAX && pid_alive((pid_t)pid);

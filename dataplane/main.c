@@ -108,14 +108,6 @@ static unsigned long long image_version(const struct image *img)
     return (unsigned long long)img->header->config_version;
 }
 
-static uint64_t realtime_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* What the control plane's /ready and /metrics show of the image. */
 static void stats_image_served(struct dataplane *dp)
 {
@@ -240,7 +232,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct dataplane *dp = arg;
-    stats_set(&dp->stats->heartbeat_unix_ms, realtime_ms());
+    stats_set(&dp->stats->heartbeat_unix_ms, stats_now_unix_ms());
 }
 
 static void on_querylog_timer(evutil_socket_t fd, short what, void *arg)
@@ -689,9 +681,9 @@ int main(int argc, char **argv)
     }
     dp.server.stats = &dp.stats->workers[0];
     stats_set(&dp.stats->pid, (uint64_t)getpid());
-    stats_set(&dp.stats->started_unix_ms, realtime_ms());
+    stats_set(&dp.stats->started_unix_ms, stats_now_unix_ms());
     stats_set(&dp.stats->image_version, 0); /* a predecessor's, until ours is mapped */
-    stats_set(&dp.stats->heartbeat_unix_ms, realtime_ms());
+    stats_set(&dp.stats->heartbeat_unix_ms, stats_now_unix_ms());
 
     struct listen_socket *sockets = NULL;
     int socket_count = listen_sockets_collect(listen, listen_count, &sockets);
@@ -783,7 +775,7 @@ int main(int argc, char **argv)
     log_info("serving image version %llu (%u records) on %zu UDP and %zu TCP sockets",
              image_version(dp.server.image), dp.server.image->settings->record_count, dp.udp_count,
              dp.tcp_count);
-    stats_set(&dp.stats->heartbeat_unix_ms, realtime_ms());
+    stats_set(&dp.stats->heartbeat_unix_ms, stats_now_unix_ms());
     notify("READY=1");
 
     if (event_base_dispatch(dp.server.base) < 0) {

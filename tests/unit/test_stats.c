@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -497,6 +498,15 @@ static void test_each_worker_has_its_own_cache_lines(void **state)
 
 #define FILE_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+static void test_now_is_unix_time_in_milliseconds(void **state)
+{
+    (void)state;
+    uint64_t before = (uint64_t)time(NULL) * 1000u;
+    uint64_t now = stats_now_unix_ms();
+    uint64_t after = ((uint64_t)time(NULL) + 1) * 1000u;
+    assert_true(now >= before && now < after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +527,7 @@ int main(void)
         FILE_TEST(test_reader_refuses_another_layout_version_with_message),
         FILE_TEST(test_reader_refuses_a_worker_count_out_of_range),
         FILE_TEST(test_reader_refuses_a_directory),
+        cmocka_unit_test(test_now_is_unix_time_in_milliseconds),
         cmocka_unit_test(test_close_accepts_null),
         FILE_TEST(test_sum_adds_every_worker),
         FILE_TEST(test_sum_ignores_workers_beyond_worker_count),
