@@ -28,9 +28,11 @@ struct forward;
 #define SERVER_UDP_CONTROL_SIZE                                                                    \
     (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
 
+/* CMSG_* need cmsghdr alignment. Not a union with a struct cmsghdr: its
+ * flexible array member would make this a variable-sized type, which ISO C
+ * does not allow inside struct server_reply. */
 union server_udp_control {
-    char buf[SERVER_UDP_CONTROL_SIZE];
-    struct cmsghdr align; /* CMSG_* need cmsghdr alignment */
+    _Alignas(struct cmsghdr) char buf[SERVER_UDP_CONTROL_SIZE];
 };
 
 /* Where an answer that is built later (a forwarded query's) goes: a copy

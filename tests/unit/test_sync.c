@@ -275,9 +275,10 @@ static void test_hash_that_is_not_64_hex_digits_is_a_bad_request(void **state)
 {
     (void)state;
     char *body = push_body(&fx.signer, 8, CONFIG_A);
-    static const char *const HASHES[] = {"", "abc",
-                                         "zz00000000000000000000000000000000000000000000"
-                                         "000000000000000000"};
+    /* 64 characters, but not hex digits. */
+    static const char NOT_HEX[] = "zz00000000000000000000000000000000000000000000"
+                                  "000000000000000000";
+    static const char *const HASHES[] = {"", "abc", NOT_HEX};
     for (size_t i = 0; i < sizeof(HASHES) / sizeof(HASHES[0]); i++) {
         char *text = with_member(body, "hash", HASHES[i]);
         assert_int_equal(judge_text(text), SYNC_BAD_REQUEST);
