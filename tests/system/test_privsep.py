@@ -10,6 +10,7 @@ process) drops privileges the same way."""
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -290,7 +291,13 @@ def test_data_plane_run_as_its_unit_user_serves_with_only_its_stats_file_writabl
     os.chown(stats, user.pw_uid, user.pw_gid)
     control = services.control(config("10.0.0.1"))
 
-    data = services.data(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+    # The build tree may be where that user cannot go (a checkout in /root is
+    # 0700): run a copy from the public directory, as from an installed bindir.
+    command = harness.unit_command("nanodns-dataplane.service", "ExecStart", services.state_dir)
+    assert command[0] == harness.DATAPLANE, command
+    command[0] = os.path.join(str(services.root), "nanodns-dataplane")
+    shutil.copy2(harness.DATAPLANE, command[0])
+    data = services.data(args=command, user=user.pw_uid, group=user.pw_gid, extra_groups=[])
     assert addresses(data) == ["10.0.0.1"]
     st = os.stat(stats)
     assert st.st_size > 0, "the data plane did not set up its stats file"
