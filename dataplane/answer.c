@@ -287,13 +287,16 @@ static void header_finish(uint8_t *buf, uint16_t flags, const uint16_t counts[3]
     wire_put16(buf + 10, counts[2]);
 }
 
-static size_t append_opt(uint8_t *buf, size_t len, uint16_t payload, uint8_t extended_rcode)
+/* The OPT of a response to q, which sent one: version 0, and the query's
+ * DO bit copied (RFC 3225 §3), though we sign nothing. */
+static size_t append_opt(uint8_t *buf, size_t len, uint16_t payload, uint8_t extended_rcode,
+                         const struct wire_query *q)
 {
     uint8_t *p = buf + len;
     p[0] = 0; /* root owner */
     wire_put16(p + 1, WIRE_TYPE_OPT);
     wire_put16(p + 3, payload);
-    wire_put32(p + 5, (uint32_t)extended_rcode << 24); /* version 0, DO clear: we do not sign */
+    wire_put32(p + 5, ((uint32_t)extended_rcode << 24) | (q->edns_do ? WIRE_EDNS_DO : 0u));
     wire_put16(p + 9, 0);
     return len + OPT_RR_SIZE;
 }
@@ -315,8 +318,8 @@ static size_t answer_error(const struct image *img, const uint8_t *packet, uint8
     if (info->recursion)
         flags |= WIRE_FLAG_RA;
     if (q->has_edns && echo_question) {
-        len =
-            append_opt(response, len, (uint16_t)img->settings->edns_payload, (uint8_t)(rcode >> 4));
+        len = append_opt(response, len, (uint16_t)img->settings->edns_payload,
+                         (uint8_t)(rcode >> 4), q);
         counts[2] = 1;
     }
     header_finish(response, flags, counts, echo_question ? 1 : 0);
@@ -475,7 +478,7 @@ finish:
     if (info->recursion)
         flags |= WIRE_FLAG_RA;
     if (q->has_edns) {
-        r.len = append_opt(response, r.len, (uint16_t)img->settings->edns_payload, 0);
+        r.len = append_opt(response, r.len, (uint16_t)img->settings->edns_payload, 0, q);
         r.counts[SECTION_ADDITIONAL]++;
     }
     header_finish(response, flags, r.counts, 1);

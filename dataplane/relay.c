@@ -14,6 +14,7 @@ void relay_client_init(struct relay_client *client, const struct wire_query *q,
     client->id = q->id;
     client->flags = q->flags;
     client->has_edns = q->has_edns;
+    client->edns_do = q->has_edns && q->edns_do;
     client->edns_payload = q->edns_payload;
     /* answer_query forwards only sound questions: uncompressed, so their
      * length is the lowercase copy's. */
@@ -80,6 +81,14 @@ static size_t opt_write(uint8_t *p, uint16_t payload, uint32_t ttl)
     wire_put32(p + 5, ttl);
     wire_put16(p + 9, 0);
     return RELAY_OPT_SIZE;
+}
+
+/* An OPT TTL with the client's DO bit in it: RFC 3225 §3 copies the
+ * query's DO into the response, whatever the upstream (or the cached
+ * answer, asked with the same DO) says. */
+static uint32_t opt_ttl_for(const struct relay_client *client, uint32_t ttl)
+{
+    return (ttl & ~(uint32_t)WIRE_EDNS_DO) | (client->edns_do ? WIRE_EDNS_DO : 0u);
 }
 
 size_t relay_query_build(uint8_t *out, uint16_t id, const struct cache_key *key)
@@ -221,9 +230,10 @@ size_t relay_answer(uint8_t *buf, size_t len, size_t cap, const struct relay_cli
         l.opt_start = 0;
     } else if (client->has_edns && l.opt_start != 0) {
         wire_put16(buf + l.opt_start + 3, edns_payload);
+        wire_put32(buf + l.opt_start + 5, opt_ttl_for(client, opt_ttl));
     } else if (client->has_edns && len + RELAY_OPT_SIZE <= limit) {
         l.opt_start = len;
-        len += opt_write(buf + len, edns_payload, 0);
+        len += opt_write(buf + len, edns_payload, opt_ttl_for(client, 0));
         l.counts[2]++;
     } else if (client->has_edns) {
         len = limit + 1; /* no room for the OPT it must carry: truncate below */
@@ -236,7 +246,7 @@ size_t relay_answer(uint8_t *buf, size_t len, size_t cap, const struct relay_cli
         len = l.question_end;
         uint16_t additional = 0;
         if (client->has_edns) {
-            len += opt_write(buf + len, edns_payload, opt_ttl);
+            len += opt_write(buf + len, edns_payload, opt_ttl_for(client, opt_ttl));
             additional = 1;
         }
         header_counts(buf, 0, 0, additional);
@@ -259,7 +269,8 @@ size_t relay_error(uint8_t *out, const struct relay_client *client, uint16_t rco
     len += client->question_len;
     uint16_t additional = 0;
     if (client->has_edns) {
-        len += opt_write(out + len, edns_payload, (uint32_t)(rcode >> 4) << 24);
+        len +=
+            opt_write(out + len, edns_payload, opt_ttl_for(client, (uint32_t)(rcode >> 4) << 24));
         additional = 1;
     }
     header_counts(out, 0, 0, additional);

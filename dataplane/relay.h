@@ -28,6 +28,7 @@ struct relay_client {
     uint16_t id;
     uint16_t flags; /* the query's header flags: RD and CD are echoed */
     bool has_edns;
+    bool edns_do;                        /* its DO bit, copied into its answer */
     uint16_t edns_payload;               /* the UDP size the client offered */
     uint16_t question_len;               /* octets in question */
     uint8_t question[WIRE_NAME_MAX + 4]; /* QNAME QTYPE QCLASS as sent (original case) */
@@ -81,7 +82,8 @@ struct relay_result {
  * client's ID and question bytes, RD as it asked, RA=1; rcode, the other
  * flags and every section as the upstream sent them. The OPT goes when the
  * client sent none (RFC 6891 §7), with any additional record behind it;
- * else it offers edns_payload (one is added if the upstream sent none).
+ * else it offers edns_payload and carries the client's DO bit (one is
+ * added if the upstream sent none).
  * Over limit octets, the answer is the header, the question (and OPT) with
  * TC=1 (RFC 2181 §9). cap is the room in buf (at least len + an OPT is
  * best). Returns the new length, 0 when buf does not parse. */
@@ -89,7 +91,8 @@ size_t relay_answer(uint8_t *buf, size_t len, size_t cap, const struct relay_cli
                     size_t limit, uint16_t edns_payload, struct relay_result *result);
 
 /* An answer of our own for client: header (RA=1), question, and an OPT
- * when it sent one: SERVFAIL when the upstreams fail, say. out holds
+ * (with its DO bit) when it sent one: SERVFAIL when the upstreams fail,
+ * say. out holds
  * WIRE_HEADER_SIZE + sizeof client->question + RELAY_OPT_SIZE octets.
  * Returns the length. */
 size_t relay_error(uint8_t *out, const struct relay_client *client, uint16_t rcode,

@@ -36,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct relay_client client = {.id = (uint16_t)(id ^ 0x5a5a),
                                   .flags = WIRE_FLAG_RD,
                                   .has_edns = (data[2] & 1) != 0,
+                                  .edns_do = (data[2] & 2) != 0,
                                   .edns_payload = 1232,
                                   .question_len = (uint16_t)(name_len + 4)};
     memcpy(client.question, name, name_len);

@@ -111,6 +111,18 @@ def test_a_second_ask_is_answered_from_the_cache(cached, up):
     assert up.count("hit.cache.example") == 1
 
 
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_a_cache_hit_carries_the_clients_do_bit(cached, up, proto):
+    # RFC 3225 §3; the fake answers with DO clear whatever it was asked
+    name = "do-%s.cache.example" % proto
+    up.add(name, "A", "192.0.2.9")
+    for _ in range(2):
+        r = cached.ask(name, "A", proto=proto, use_edns=0, want_dnssec=True)
+        assert texts(r.answer[0]) == ["192.0.2.9"]
+        assert r.ednsflags & dns.flags.DO
+    assert up.count(name) == 1  # the second answer came from the cache
+
+
 def test_a_cache_hit_keeps_the_client_id_and_question_case(cached, up):
     up.add("case.cache.example", "A", "192.0.2.2")
     cached.ask("case.cache.example", "A")

@@ -365,6 +365,38 @@ def test_opt_in_the_answer_when_the_client_sent_one(forwarder, fakes):
     assert addresses(r, "edns.fwd.example") == ["192.0.2.51"]
 
 
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+@pytest.mark.parametrize("dnssec_ok", [True, False])
+def test_the_clients_do_bit_is_copied_into_the_forwarded_answer(forwarder, fakes, proto,
+                                                               dnssec_ok):
+    # RFC 3225 §3. The fake answers with DO clear whatever it was asked
+    # (dnspython's make_response), so DO=1 back comes from the client's query.
+    name = "do-%s-%d.fwd.example" % (proto, dnssec_ok)
+    add_everywhere(fakes, name, "A", ["192.0.2.53"])
+    r = forwarder.ask(name, "A", proto=proto, use_edns=0, want_dnssec=dnssec_ok)
+    assert addresses(r, name) == ["192.0.2.53"]
+    assert r.edns == 0
+    assert bool(r.ednsflags & dns.flags.DO) == dnssec_ok
+    upstream = [q for fake in fakes for q in fake.received(name)]
+    assert upstream and all(bool(dns.message.from_wire(q.wire).ednsflags & dns.flags.DO)
+                            == dnssec_ok for q in upstream)
+
+
+@pytest.mark.parametrize("dnssec_ok", [True, False])
+def test_kdig_dnssec_gets_do_back_on_a_forwarded_nxdomain(forwarder, fakes, dnssec_ok):
+    name = "nx-do-%d.fwd.example" % dnssec_ok
+    for proto in ("udp", "tcp"):
+        rc, out, err = harness.kdig(
+            "@" + forwarder.host, "-p", str(forwarder.port),
+            "+tcp" if proto == "tcp" else "+notcp", "+dnssec" if dnssec_ok else "+edns",
+            "+timeout=2", "+retry=0", name, "A",
+        )
+        assert rc == 0, err
+        assert "status: NXDOMAIN" in out, out
+        assert "(%s)" % proto.upper() in out, out
+        assert (";; Version: 0; flags: do;" in out) == dnssec_ok, out
+
+
 def test_a_tcp_client_gets_the_forwarded_answer(forwarder, fakes):
     add_everywhere(fakes, "tcp.fwd.example", "A", ["192.0.2.52"])
     r = forwarder.ask("tcp.fwd.example", "A", proto="tcp")

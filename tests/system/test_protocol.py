@@ -2,6 +2,7 @@
 truncation and the UDP size limits, TCP (RFC 7766: pipelining, split
 writes, idle timeout, connection limit) and minimal ANY (RFC 8482)."""
 
+import re
 import socket
 import time
 
@@ -150,10 +151,48 @@ def test_query_without_edns_gets_no_opt(server, proto):
     assert dns.message.from_wire(raw).edns == -1
 
 
-def test_do_bit_is_not_set_in_answer(server):
-    r = server.query(query("www.x.test", use_edns=0, want_dnssec=True))
+DO_CASES = [
+    ("www.x.test", "A", dns.rcode.NOERROR, 1),  # positive
+    ("nothere.x.test", "A", dns.rcode.NXDOMAIN, 0),
+    ("www.x.test", "AAAA", dns.rcode.NOERROR, 0),  # NODATA
+]
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+@pytest.mark.parametrize("name,rdtype,rcode,answers", DO_CASES)
+@pytest.mark.parametrize("dnssec_ok", [True, False])
+def test_do_bit_of_the_query_is_copied_into_the_answer(
+    server, proto, name, rdtype, rcode, answers, dnssec_ok
+):
+    # RFC 3225 §3
+    r = server.query(query(name, rdtype, use_edns=0, want_dnssec=dnssec_ok), proto)
+    assert r.rcode() == rcode
+    assert len(r.answer) == answers
     assert r.edns == 0
-    assert not r.ednsflags & dns.flags.DO
+    assert bool(r.ednsflags & dns.flags.DO) == dnssec_ok
+
+
+def kdig_edns_flags(server, proto, *args):
+    """kdig's answer to args over proto: (status text, the EDNS flags it shows)."""
+    rc, out, err = harness.kdig(
+        "@" + server.host, "-p", str(server.port), "+tcp" if proto == "tcp" else "+notcp",
+        "+timeout=2", "+retry=0", *args
+    )
+    assert rc == 0, err
+    assert "(%s)" % proto.upper() in out, out  # ";; From 127.0.0.1@PORT(UDP)"
+    status = re.search(r"status: (\w+)", out)
+    flags = re.search(r";; Version: 0; flags: ?([a-z ]*); UDP size", out)
+    assert status and flags, out
+    return status.group(1), flags.group(1).split()
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+@pytest.mark.parametrize("name,rdtype,rcode,answers", DO_CASES)
+def test_kdig_dnssec_query_gets_do_back(server, proto, name, rdtype, rcode, answers):
+    status, flags = kdig_edns_flags(server, proto, "+dnssec", name, rdtype)
+    assert (status, flags) == (dns.rcode.to_text(rcode), ["do"])
+    status, flags = kdig_edns_flags(server, proto, "+edns", name, rdtype)
+    assert (status, flags) == (dns.rcode.to_text(rcode), [])
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])

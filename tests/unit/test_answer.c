@@ -1131,17 +1131,74 @@ static void test_opt_on_negative_answers_too(void **state)
     msg_free(m);
 }
 
-static void test_do_bit_is_not_set_in_the_answer(void **state)
+/* RFC 3225 §3: ask q with DO set, then clear, over UDP and TCP; the
+ * answer's OPT must carry the same DO bit, with rcode want_rcode (extended
+ * rcodes: the OPT's upper bits too). */
+static void assert_do_bit_is_copied(const struct image *img, struct query q, int want_rcode)
 {
-    struct query q = {.name = "www.x.test",
-                      .type = WIRE_TYPE_A,
-                      .edns = true,
-                      .payload = 1232,
-                      .dnssec_ok = true};
-    struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
-    assert_non_null(m->opt);
-    assert_false(m->opt->ttl & WIRE_EDNS_DO);
-    msg_free(m);
+    static const enum answer_transport transports[] = {ANSWER_UDP, ANSWER_TCP};
+    q.edns = true;
+    if (q.payload == 0)
+        q.payload = 1232;
+    for (int t = 0; t < 2; t++) {
+        for (int dnssec_ok = 0; dnssec_ok < 2; dnssec_ok++) {
+            q.dnssec_ok = dnssec_ok;
+            uint8_t packet[600];
+            size_t len = query_make(packet, &q);
+            struct msg *m = ask_packet(img, packet, len, transports[t]);
+            assert_non_null(m->opt);
+            assert_int_equal(rcode(m) | (m->opt->ttl >> 24) << 4, want_rcode);
+            assert_int_equal((m->opt->ttl & WIRE_EDNS_DO) != 0, dnssec_ok);
+            assert_int_equal(m->opt->ttl & 0x7FFF, 0); /* the rest of Z stays clear */
+            msg_free(m);
+        }
+    }
+}
+
+static void test_do_bit_is_copied_into_a_positive_answer(void **state)
+{
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "www.x.test", .type = WIRE_TYPE_A},
+                            WIRE_RCODE_NOERROR);
+}
+
+static void test_do_bit_is_copied_into_nxdomain(void **state)
+{
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "nothere.x.test", .type = WIRE_TYPE_A},
+                            WIRE_RCODE_NXDOMAIN);
+}
+
+static void test_do_bit_is_copied_into_nodata(void **state)
+{
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "www.x.test", .type = WIRE_TYPE_AAAA},
+                            WIRE_RCODE_NOERROR);
+}
+
+static void test_do_bit_is_copied_into_a_blocked_answer(void **state)
+{
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "bad.x.test", .type = WIRE_TYPE_A},
+                            WIRE_RCODE_NXDOMAIN);
+}
+
+static void test_do_bit_is_copied_into_refused(void **state)
+{
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "nowhere.example.org", .type = WIRE_TYPE_A},
+                            WIRE_RCODE_REFUSED);
+    /* an error answer of its own (answer_error) */
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "www.x.test", .type = WIRE_TYPE_A, .class = 3},
+                            WIRE_RCODE_REFUSED);
+}
+
+static void test_do_bit_is_copied_into_badvers(void **state)
+{
+    assert_do_bit_is_copied(image_of(state),
+                            (struct query){.name = "www.x.test", .type = WIRE_TYPE_A, .version = 1},
+                            WIRE_RCODE_BADVERS);
 }
 
 static void test_edns_version_1_is_badvers(void **state)
@@ -1209,6 +1266,22 @@ static void test_udp_answer_over_our_edns_payload_is_truncated(void **state)
     assert_non_null(m->opt);
     assert_true(m->len <= 1232);
     msg_free(m);
+}
+
+static void test_do_bit_is_copied_into_a_truncated_answer(void **state)
+{
+    for (int dnssec_ok = 0; dnssec_ok < 2; dnssec_ok++) {
+        struct query q = {.name = "big90.x.test",
+                          .type = WIRE_TYPE_A,
+                          .edns = true,
+                          .payload = 4096,
+                          .dnssec_ok = dnssec_ok};
+        struct msg *m = ask_on(image_of(state), q, ANSWER_UDP);
+        assert_true(m->flags & WIRE_FLAG_TC);
+        assert_non_null(m->opt);
+        assert_int_equal((m->opt->ttl & WIRE_EDNS_DO) != 0, dnssec_ok);
+        msg_free(m);
+    }
 }
 
 static void test_udp_answer_over_the_client_payload_is_truncated(void **state)
@@ -1720,7 +1793,12 @@ int main(void)
         cmocka_unit_test(test_opt_in_answer_carries_the_configured_payload),
         cmocka_unit_test(test_no_opt_without_edns_in_the_query),
         cmocka_unit_test(test_opt_on_negative_answers_too),
-        cmocka_unit_test(test_do_bit_is_not_set_in_the_answer),
+        cmocka_unit_test(test_do_bit_is_copied_into_a_positive_answer),
+        cmocka_unit_test(test_do_bit_is_copied_into_nxdomain),
+        cmocka_unit_test(test_do_bit_is_copied_into_nodata),
+        cmocka_unit_test(test_do_bit_is_copied_into_a_blocked_answer),
+        cmocka_unit_test(test_do_bit_is_copied_into_refused),
+        cmocka_unit_test(test_do_bit_is_copied_into_badvers),
         cmocka_unit_test(test_edns_version_1_is_badvers),
         cmocka_unit_test(test_badvers_opt_still_advertises_our_payload),
         cmocka_unit_test(test_packet_shorter_than_a_header_is_dropped),
@@ -1743,6 +1821,7 @@ int main(void)
         cmocka_unit_test(test_udp_answer_over_512_without_edns_is_truncated),
         cmocka_unit_test(test_udp_answer_within_the_edns_payload_fits),
         cmocka_unit_test(test_udp_answer_over_our_edns_payload_is_truncated),
+        cmocka_unit_test(test_do_bit_is_copied_into_a_truncated_answer),
         cmocka_unit_test(test_udp_answer_over_the_client_payload_is_truncated),
         cmocka_unit_test(test_tcp_answer_is_complete),
         cmocka_unit_test(test_tcp_answer_of_60_kib_is_complete),

@@ -547,7 +547,59 @@ static void test_opt_offers_our_payload_to_a_client_with_edns(void **state)
     const uint8_t *opt = final_opt(b.buf, len);
     assert_non_null(opt);
     assert_int_equal(wire_get16(opt + 3), 1400);
-    assert_int_equal(wire_get32(opt + 5), WIRE_EDNS_DO); /* the upstream's DO stays */
+    assert_int_equal(wire_get32(opt + 5), WIRE_EDNS_DO); /* the client's DO */
+}
+
+/* The OPT TTL the client gets when it asks with DO=client_do and the
+ * upstream answers with an OPT TTL of upstream_ttl. */
+static uint32_t relayed_opt_ttl(bool client_do, uint32_t upstream_ttl)
+{
+    struct asking a;
+    asking_init(&a, (struct query){.name = "www.example.org",
+                                   .type = WIRE_TYPE_A,
+                                   .edns = true,
+                                   .payload = 1232,
+                                   .dnssec_ok = client_do});
+    struct builder b;
+    build_answer(&b, &a, 1, 1, false);
+    build_opt(&b, 1232, upstream_ttl);
+    build_finish(&b);
+    struct relay_result r;
+    size_t len = relay(&b, &a, ANSWER_UDP, &r);
+    const uint8_t *opt = final_opt(b.buf, len);
+    assert_non_null(opt);
+    return wire_get32(opt + 5);
+}
+
+static void test_the_clients_do_bit_replaces_the_upstreams(void **state)
+{
+    (void)state;
+    /* RFC 3225 §3: the DO of the query is copied into the response */
+    assert_int_equal(relayed_opt_ttl(false, WIRE_EDNS_DO), 0);
+    assert_int_equal(relayed_opt_ttl(true, 0), WIRE_EDNS_DO);
+    /* the upstream's extended rcode stays */
+    assert_int_equal(relayed_opt_ttl(true, 0x0A000000u), 0x0A000000u | WIRE_EDNS_DO);
+    assert_int_equal(relayed_opt_ttl(false, 0x0A000000u | WIRE_EDNS_DO), 0x0A000000u);
+}
+
+static void test_an_added_opt_carries_the_clients_do_bit(void **state)
+{
+    (void)state;
+    for (int dnssec_ok = 0; dnssec_ok < 2; dnssec_ok++) {
+        struct asking a;
+        asking_init(&a, (struct query){.name = "www.example.org",
+                                       .type = WIRE_TYPE_A,
+                                       .edns = true,
+                                       .payload = 1232,
+                                       .dnssec_ok = dnssec_ok});
+        struct builder b;
+        build_answer(&b, &a, 1, 1, false); /* the upstream sent no OPT */
+        struct relay_result r;
+        size_t len = relay(&b, &a, ANSWER_UDP, &r);
+        const uint8_t *opt = final_opt(b.buf, len);
+        assert_non_null(opt);
+        assert_int_equal(wire_get32(opt + 5), dnssec_ok ? WIRE_EDNS_DO : 0);
+    }
 }
 
 static void test_opt_is_added_when_the_upstream_sent_none(void **state)
@@ -598,6 +650,29 @@ static void test_truncated_answer_keeps_an_opt_for_an_edns_client(void **state)
     assert_int_equal(len, (size_t)WIRE_HEADER_SIZE + a.client.question_len + 11);
     assert_non_null(final_opt(b.buf, len));
     assert_int_equal(wire_get16(final_opt(b.buf, len) + 3), 1400);
+}
+
+static void test_truncated_answer_carries_the_clients_do_bit(void **state)
+{
+    (void)state;
+    for (int dnssec_ok = 0; dnssec_ok < 2; dnssec_ok++) {
+        struct asking a;
+        asking_init(&a, (struct query){.name = "www.example.org",
+                                       .type = WIRE_TYPE_A,
+                                       .edns = true,
+                                       .payload = 600,
+                                       .dnssec_ok = dnssec_ok});
+        struct builder b;
+        build_answer(&b, &a, 1, 60, false);
+        build_opt(&b, 1232, dnssec_ok ? 0 : WIRE_EDNS_DO); /* the upstream says the opposite */
+        build_finish(&b);
+        struct relay_result r;
+        size_t len = relay(&b, &a, ANSWER_UDP, &r);
+        assert_true(r.truncated);
+        const uint8_t *opt = final_opt(b.buf, len);
+        assert_non_null(opt);
+        assert_int_equal(wire_get32(opt + 5), dnssec_ok ? WIRE_EDNS_DO : 0);
+    }
 }
 
 static void test_answer_within_the_edns_payload_is_whole(void **state)
@@ -667,6 +742,24 @@ static void test_servfail_of_our_own_echoes_the_question_with_ra(void **state)
     assert_true(flags & WIRE_FLAG_RD);
     assert_memory_equal(out + WIRE_HEADER_SIZE, a.packet + WIRE_HEADER_SIZE, a.client.question_len);
     assert_non_null(final_opt(out, len));
+}
+
+static void test_servfail_of_our_own_carries_the_clients_do_bit(void **state)
+{
+    (void)state;
+    for (int dnssec_ok = 0; dnssec_ok < 2; dnssec_ok++) {
+        struct asking a;
+        asking_init(&a, (struct query){.name = "www.example.org",
+                                       .type = WIRE_TYPE_A,
+                                       .edns = true,
+                                       .payload = 1232,
+                                       .dnssec_ok = dnssec_ok});
+        uint8_t out[WIRE_HEADER_SIZE + sizeof a.client.question + RELAY_OPT_SIZE];
+        size_t len = relay_error(out, &a.client, WIRE_RCODE_SERVFAIL, 1232);
+        const uint8_t *opt = final_opt(out, len);
+        assert_non_null(opt);
+        assert_int_equal(wire_get32(opt + 5), dnssec_ok ? WIRE_EDNS_DO : 0);
+    }
 }
 
 /* ---- the query log ---------------------------------------------------------------- */
@@ -866,13 +959,17 @@ int main(void)
         cmocka_unit_test(test_opt_is_removed_for_a_client_without_edns),
         cmocka_unit_test(test_records_after_a_removed_opt_go_with_it),
         cmocka_unit_test(test_opt_offers_our_payload_to_a_client_with_edns),
+        cmocka_unit_test(test_the_clients_do_bit_replaces_the_upstreams),
         cmocka_unit_test(test_opt_is_added_when_the_upstream_sent_none),
+        cmocka_unit_test(test_an_added_opt_carries_the_clients_do_bit),
         cmocka_unit_test(test_answer_over_512_without_edns_is_truncated_to_the_question),
         cmocka_unit_test(test_truncated_answer_keeps_an_opt_for_an_edns_client),
+        cmocka_unit_test(test_truncated_answer_carries_the_clients_do_bit),
         cmocka_unit_test(test_answer_within_the_edns_payload_is_whole),
         cmocka_unit_test(test_answer_over_tcp_is_whole),
         cmocka_unit_test(test_size_limit_follows_rfc_6891),
         cmocka_unit_test(test_servfail_of_our_own_echoes_the_question_with_ra),
+        cmocka_unit_test(test_servfail_of_our_own_carries_the_clients_do_bit),
         cmocka_unit_test(test_log_line_in_text),
         cmocka_unit_test(test_log_line_in_json),
         cmocka_unit_test(test_log_json_escapes_backslashes_and_quotes_in_names),
