@@ -79,6 +79,37 @@ const struct image_node *image_find_node(const struct image *img, const uint8_t 
                       img->names, name, len, hash);
 }
 
+/* "*." + name into out (WIRE_NAME_MAX octets): its length, or 0 when it
+ * would be too long a name. */
+static size_t wildcard_name(uint8_t *out, const uint8_t *name, size_t len)
+{
+    if (len + 2 > WIRE_NAME_MAX)
+        return 0;
+    out[0] = 1;
+    out[1] = '*';
+    memcpy(out + 2, name, len);
+    return len + 2;
+}
+
+/* True when the name's first label is "*". */
+static bool wildcard_owner(const uint8_t *name, size_t len)
+{
+    return len > 2 && name[0] == 1 && name[1] == '*';
+}
+
+const struct image_node *image_find_wildcard(const struct image *img, const uint8_t *name,
+                                             size_t len, uint32_t hash)
+{
+    uint8_t star[WIRE_NAME_MAX];
+    size_t star_len = wildcard_name(star, name, len);
+    if (star_len == 0)
+        return NULL;
+    /* image_name_hash runs from the last octet back: two more steps. */
+    hash = (hash ^ '*') * HASH_PRIME;
+    hash = (hash ^ 1u) * HASH_PRIME;
+    return image_find_node(img, star, star_len, hash);
+}
+
 const struct image_rewrite *image_find_rewrite(const struct image *img, const uint8_t *name,
                                                size_t len, uint32_t hash)
 {
@@ -326,6 +357,47 @@ static uint32_t build_zone_of(const struct build_map *m, const uint8_t *name, si
     return IMAGE_NONE;
 }
 
+/* RFC 4592 §3.3.1: a wildcard "*.w" answers a missing name below w only
+ * when no name exists between them, empty non-terminals included. Between
+ * a name and its zone's apex those are nodes already; above an apex or
+ * outside every zone they are not: add them for each configured name (the
+ * first named nodes), up to the highest w above it that has a "*" child. */
+static int build_wildcard_enclosers(struct build_map *m, size_t named)
+{
+    bool any = false; /* a "*" label anywhere: most configs have none */
+    for (size_t i = 0; i < named && !any; i++) {
+        const uint8_t *name = m->names.data + m->nodes[i].name_offset;
+        for (size_t at = 0; name[at] != 0 && !any; at += 1u + name[at])
+            any = name[at] == 1 && name[at + 1] == '*';
+    }
+    if (!any)
+        return 0;
+    for (size_t i = 0; i < named; i++) {
+        uint8_t name[WIRE_NAME_MAX], starts[WIRE_LABELS_MAX], star[WIRE_NAME_MAX];
+        size_t len = m->nodes[i].name_len;
+        memcpy(name, m->names.data + m->nodes[i].name_offset, len);
+        unsigned n = wire_name_labels(name, len, starts);
+        unsigned top = 0; /* the highest suffix with a "*" child; 0: none */
+        for (unsigned k = n; k >= 1 && top == 0; k--) {
+            size_t s = k < n ? starts[k] : len - 1;
+            size_t star_len = wildcard_name(star, name + s, len - s);
+            /* the name's own "*" label counts: its parent exists as it does */
+            if (wildcard_owner(name + starts[k - 1], len - starts[k - 1]) ||
+                (star_len && build_map_lookup(m, star, star_len) != IMAGE_NONE))
+                top = k;
+        }
+        for (unsigned k = 1; k <= top; k++) {
+            size_t s = k < n ? starts[k] : len - 1, before = m->count;
+            uint32_t node = build_map_intern(m, name + s, len - s);
+            if (node == IMAGE_NONE)
+                return -1;
+            if (m->count > before) /* above a child zone's apex, say */
+                m->nodes[node].zone = build_zone_of(m, name + s, len - s);
+        }
+    }
+    return 0;
+}
+
 static bool upstream_valid(const struct image_upstream *u)
 {
     return u->family == 4 || u->family == 6;
@@ -445,6 +517,8 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
             map.nodes[node].zone = zone;
         }
     }
+    if (build_wildcard_enclosers(&map, named) < 0)
+        goto oom;
     if (map.count >= IMAGE_NONE) {
         error_set(err, err_len, "too many names");
         goto out;

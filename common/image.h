@@ -94,10 +94,13 @@ struct image_zone {
 
 #define IMAGE_NODE_WILDCARD 0x0001 /* wildcard RRsets follow the node's own */
 
-/* A name we hold data for, a zone apex, or an empty non-terminal inside a
- * zone. Its RRsets are rrsets[rrset_first .. +rrset_count), sorted by type;
- * the RRsets it answers for one label below it (the original's wildcard)
- * follow: [rrset_first + rrset_count .. + wildcard_count). */
+/* A name we hold data for, a zone apex, or an empty non-terminal: inside a
+ * zone, or outside every zone between a name and the parent of an RFC 4592
+ * wildcard above it (image_find_wildcard). Its RRsets are
+ * rrsets[rrset_first .. +rrset_count), sorted by type; the RRsets it
+ * answers for one label below it (the original's wildcard) follow:
+ * [rrset_first + rrset_count .. + wildcard_count). An RFC 4592 wildcard is
+ * a node of its own, named "*.x", with nothing else to mark it. */
 struct image_node {
     uint32_t name_offset; /* in NAMES, lowercase wire form */
     uint16_t name_len;
@@ -260,6 +263,13 @@ void image_name_suffix_hashes(const uint8_t *name, size_t len, const uint8_t *st
 /* The node for a lowercase name, or NULL. */
 const struct image_node *image_find_node(const struct image *img, const uint8_t *name, size_t len,
                                          uint32_t hash);
+
+/* The node of the RFC 4592 wildcard "*.<name>" for a lowercase name and
+ * its image_name_hash, or NULL. A wildcard is an ordinary node whose
+ * first label is "*"; the answering code finds it from the closest
+ * encloser of a name that does not exist. */
+const struct image_node *image_find_wildcard(const struct image *img, const uint8_t *name,
+                                             size_t len, uint32_t hash);
 
 /* The forward zone entry for a lowercase name (exactly that name), or NULL. */
 const struct image_forward_zone *image_find_forward_zone(const struct image *img,

@@ -94,9 +94,23 @@ static void lookup(const struct image *img, const struct lookup_name *ln, struct
         *out = (struct lookup){LOOKUP_EMPTY, node, false, node->zone};
         return;
     }
-    uint32_t zone = parent ? parent->zone : (ln->labels > 1 ? zone_from(img, ln, 2) : IMAGE_NONE);
-    if (zone != IMAGE_NONE)
-        *out = (struct lookup){LOOKUP_NXDOMAIN, NULL, false, zone};
+    /* RFC 4592 §3.3.1: no such name. Its closest encloser is its longest
+     * existing ancestor (an empty non-terminal counts); a "*" child of
+     * that answers for it, else it is NXDOMAIN there. */
+    unsigned k = 1;
+    const struct image_node *encloser = parent;
+    while (!encloser && k < ln->labels)
+        encloser = find_suffix(img, ln, ++k);
+    if (!encloser)
+        return;
+    size_t start = ln->starts[k];
+    const struct image_node *star =
+        image_find_wildcard(img, ln->name + start, ln->len - start, ln->hashes[k]);
+    if (star)
+        *out = (struct lookup){star->rrset_count > 0 ? LOOKUP_DATA : LOOKUP_EMPTY, star, false,
+                               star->zone};
+    else if (encloser->zone != IMAGE_NONE)
+        *out = (struct lookup){LOOKUP_NXDOMAIN, NULL, false, encloser->zone};
 }
 
 static bool is_blocked(const struct image *img, const struct lookup_name *ln)

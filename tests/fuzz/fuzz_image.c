@@ -57,6 +57,10 @@ static const char *const SEED_CONFIGS[] = {
             {"name": "loopb.x.test", "type": "CNAME", "value": "loopa.x.test"},
             {"name": "a.b.x.test", "type": "A", "value": "10.0.0.2"},
             {"name": "app.x.test", "type": "A", "value": "10.0.0.9", "wildcard": true},
+            {"name": "*.w.x.test", "type": "A", "value": "10.0.4.1"},
+            {"name": "*.cn.x.test", "type": "CNAME", "value": "foo.w.x.test"},
+            {"name": "a.ent.w.x.test", "type": "A", "value": "10.0.4.3"},
+            {"name": "*.dev.lan", "type": "MX", "value": "mail.x.test", "priority": 10},
             {"name": "80.0.0.10.in-addr.arpa", "type": "PTR", "value": "www.x.test"},
             {"name": "host.sub.x.test", "type": "A", "value": "10.0.1.1"},
             {"name": "standalone.other", "type": "A", "value": "10.9.9.9"}
@@ -89,6 +93,8 @@ static const struct {
     {"nothere.x.test", WIRE_TYPE_A}, {"bad.x.test", WIRE_TYPE_A},
     {"a.ads.x.test", WIRE_TYPE_MX},  {"_sip._tcp.x.test", WIRE_TYPE_SRV},
     {"elsewhere.org", WIRE_TYPE_A},  {".", WIRE_TYPE_NS},
+    {"a.b.w.x.test", WIRE_TYPE_A},   {"q.ent.w.x.test", WIRE_TYPE_A},
+    {"q.cn.x.test", WIRE_TYPE_A},    {"Laptop.dev.lan", WIRE_TYPE_MX},
 };
 
 /* Queries made from names found in the image: at most this many nodes. */

@@ -146,6 +146,34 @@ static const char FORWARD_ZONE_ONLY_CONFIG[] = JSON({
     "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}]
 });
 
+/* RFC 4592 wildcards: owners whose first label is "*". */
+static const char STAR_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "log_queries": false},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        },
+        "apex.test": {"ns": ["ns1.x.test"]},
+        "in.sub.apex.test": {"ns": ["ns1.x.test"]}
+    },
+    "records": [
+        {"name": "ns1.x.test", "type": "A", "value": "10.0.0.53"},
+        {"name": "*.w.x.test", "type": "A", "value": "10.0.4.1"},
+        {"name": "*.w.x.test", "type": "TXT", "value": "from the wildcard"},
+        {"name": "sub.w.x.test", "type": "A", "value": "10.0.4.2"},
+        {"name": "a.ent.w.x.test", "type": "A", "value": "10.0.4.3"},
+        {"name": "*.cn.x.test", "type": "CNAME", "value": "target.x.test"},
+        {"name": "target.x.test", "type": "A", "value": "10.0.4.4"},
+        {"name": "via.x.test", "type": "CNAME", "value": "name.w.x.test"},
+        {"name": "a.*.e.x.test", "type": "A", "value": "10.0.4.5"},
+        {"name": "*.apex.test", "type": "A", "value": "10.0.4.6"},
+        {"name": "*.dev.lan", "type": "A", "value": "10.0.5.1"},
+        {"name": "host.b.dev.lan", "type": "A", "value": "10.0.5.2"}
+    ]
+});
+
 /* clang-format on */
 
 /* Answers of known sizes, generated: big60.x.test has 60 A records (16
@@ -231,6 +259,12 @@ static int main_setup(void **state)
 static int acl_setup(void **state)
 {
     *state = served_open(ACL_CONFIG);
+    return 0;
+}
+
+static int star_setup(void **state)
+{
+    *state = served_open(STAR_CONFIG);
     return 0;
 }
 
@@ -950,6 +984,223 @@ static void test_name_with_own_data_below_a_wildcard_is_nodata_for_other_types(v
     struct msg *m = ask(image_of(state), "real.app.x.test", WIRE_TYPE_AAAA);
     assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
     assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+/* ==== 6b. RFC 4592 wildcards: "*.w" answers missing names below w ========= */
+
+/* One A record in the answer, owned by owner (case as given), with address. */
+static void assert_one_a(const struct msg *m, const char *owner, const char *address)
+{
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    const struct msg_rr *rr = rr_at(m, ANSWER, 0);
+    assert_int_equal(rr->type, WIRE_TYPE_A);
+    assert_string_equal(owner_text(rr), owner);
+    assert_string_equal(address_text(m, rr), address);
+}
+
+static void test_star_wildcard_answers_one_label_below_with_the_query_name_as_owner(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.w.x.test", WIRE_TYPE_A);
+    assert_one_a(m, "foo.w.x.test", "10.0.4.1");
+    assert_int_equal(m->counts[AUTHORITY], 0);
+    msg_free(m);
+}
+
+static void test_star_wildcard_answers_several_labels_below(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.b.c.w.x.test", WIRE_TYPE_A);
+    assert_one_a(m, "a.b.c.w.x.test", "10.0.4.1");
+    msg_free(m);
+}
+
+static void test_star_wildcard_does_not_answer_its_parent(void **state)
+{
+    /* w.x.test exists (an empty non-terminal): NODATA, not the wildcard */
+    struct msg *m = ask(image_of(state), "w.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_answers_a_query_for_its_own_name(void **state)
+{
+    struct msg *m = ask(image_of(state), "*.w.x.test", WIRE_TYPE_A);
+    assert_one_a(m, "*.w.x.test", "10.0.4.1");
+    msg_free(m);
+}
+
+static void test_star_wildcard_is_blocked_below_an_existing_name(void **state)
+{
+    /* RFC 4592 §3.3.1: the closest encloser is sub.w.x.test, with no "*" */
+    struct msg *m = ask(image_of(state), "foo.sub.w.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_adds_no_types_to_an_existing_name(void **state)
+{
+    struct msg *m = ask(image_of(state), "sub.w.x.test", WIRE_TYPE_TXT);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_is_blocked_below_an_empty_non_terminal(void **state)
+{
+    /* ent.w.x.test exists only because a.ent.w.x.test does */
+    struct msg *m = ask(image_of(state), "foo.ent.w.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_does_not_answer_an_empty_non_terminal(void **state)
+{
+    struct msg *m = ask(image_of(state), "ent.w.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_without_the_type_is_nodata_with_soa(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.w.x.test", WIRE_TYPE_AAAA);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_answers_every_type_it_holds(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.w.x.test", WIRE_TYPE_TXT);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    const struct msg_rr *rr = rr_at(m, ANSWER, 0);
+    assert_int_equal(rr->type, WIRE_TYPE_TXT);
+    assert_string_equal(owner_text(rr), "foo.w.x.test");
+    assert_int_equal(rr->rdlength, 1 + strlen("from the wildcard"));
+    assert_memory_equal(m->wire + rr->rdata_at + 1, "from the wildcard", rr->rdlength - 1);
+    msg_free(m);
+}
+
+static void test_star_wildcard_any_over_tcp_is_every_rrset_with_the_query_name(void **state)
+{
+    struct msg *m = ask_on(
+        image_of(state), (struct query){.name = "foo.w.x.test", .type = WIRE_TYPE_ANY}, ANSWER_TCP);
+    assert_int_equal(m->counts[ANSWER], 2);
+    assert_non_null(find_rr(m, ANSWER, "foo.w.x.test", WIRE_TYPE_A));
+    assert_non_null(find_rr(m, ANSWER, "foo.w.x.test", WIRE_TYPE_TXT));
+    msg_free(m);
+}
+
+static void test_star_wildcard_owner_keeps_the_query_case(void **state)
+{
+    struct msg *m = ask(image_of(state), "FoO.W.x.TeSt", WIRE_TYPE_A);
+    assert_one_a(m, "FoO.W.x.TeSt", "10.0.4.1");
+    msg_free(m);
+}
+
+static void test_star_wildcard_cname_is_followed(void **state)
+{
+    struct msg *m = ask(image_of(state), "foo.cn.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 2);
+    const struct msg_rr *cname = rr_at(m, ANSWER, 0);
+    assert_int_equal(cname->type, WIRE_TYPE_CNAME);
+    assert_string_equal(owner_text(cname), "foo.cn.x.test");
+    assert_string_equal(target_text(cname), "target.x.test");
+    const struct msg_rr *a = rr_at(m, ANSWER, 1);
+    assert_string_equal(owner_text(a), "target.x.test");
+    assert_string_equal(address_text(m, a), "10.0.4.4");
+    msg_free(m);
+}
+
+static void test_cname_target_below_a_star_wildcard_is_answered_by_it(void **state)
+{
+    struct msg *m = ask(image_of(state), "via.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 2);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "name.w.x.test");
+    const struct msg_rr *a = rr_at(m, ANSWER, 1);
+    assert_string_equal(owner_text(a), "name.w.x.test");
+    assert_string_equal(address_text(m, a), "10.0.4.1");
+    msg_free(m);
+}
+
+static void test_star_wildcard_at_a_zone_apex(void **state)
+{
+    struct msg *m = ask(image_of(state), "host.apex.test", WIRE_TYPE_A);
+    assert_one_a(m, "host.apex.test", "10.0.4.6");
+    msg_free(m);
+    m = ask(image_of(state), "apex.test", WIRE_TYPE_A); /* the apex itself: NODATA */
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "apex.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_is_blocked_above_a_child_zone(void **state)
+{
+    /* sub.apex.test exists: the zone in.sub.apex.test is below it */
+    struct msg *m = ask(image_of(state), "foo.sub.apex.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_soa_authority(m, "apex.test", 300);
+    msg_free(m);
+    m = ask(image_of(state), "sub.apex.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "apex.test", 300);
+    msg_free(m);
+}
+
+static void test_star_wildcard_outside_every_zone(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.b.dev.lan", WIRE_TYPE_A);
+    /* b.dev.lan exists (host.b.dev.lan): a.b.dev.lan is not the wildcard's */
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+    m = ask(image_of(state), "laptop.dev.lan", WIRE_TYPE_A);
+    assert_one_a(m, "laptop.dev.lan", "10.0.5.1");
+    assert_int_equal(m->counts[AUTHORITY], 0);
+    msg_free(m);
+}
+
+static void test_empty_star_wildcard_is_nodata(void **state)
+{
+    /* *.e.x.test exists only because a.*.e.x.test does */
+    struct msg *m = ask(image_of(state), "foo.e.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+}
+
+static void test_star_label_inside_a_name_is_literal(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.*.e.x.test", WIRE_TYPE_A);
+    assert_one_a(m, "a.*.e.x.test", "10.0.4.5");
+    msg_free(m);
+    m = ask(image_of(state), "a.foo.e.x.test", WIRE_TYPE_A);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+}
+
+static void test_names_with_no_star_wildcard_above_stay_nxdomain(void **state)
+{
+    struct msg *m = ask(image_of(state), "nothere.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
     assert_soa_authority(m, "x.test", 300);
     msg_free(m);
 }
@@ -1817,6 +2068,28 @@ int main(void)
         cmocka_unit_test(test_names_in_answers_are_compressed),
         cmocka_unit_test(test_negative_answer_soa_is_compressed),
     };
+    const struct CMUnitTest star_tests[] = {
+        cmocka_unit_test(test_star_wildcard_answers_one_label_below_with_the_query_name_as_owner),
+        cmocka_unit_test(test_star_wildcard_answers_several_labels_below),
+        cmocka_unit_test(test_star_wildcard_does_not_answer_its_parent),
+        cmocka_unit_test(test_star_wildcard_answers_a_query_for_its_own_name),
+        cmocka_unit_test(test_star_wildcard_is_blocked_below_an_existing_name),
+        cmocka_unit_test(test_star_wildcard_adds_no_types_to_an_existing_name),
+        cmocka_unit_test(test_star_wildcard_is_blocked_below_an_empty_non_terminal),
+        cmocka_unit_test(test_star_wildcard_does_not_answer_an_empty_non_terminal),
+        cmocka_unit_test(test_star_wildcard_without_the_type_is_nodata_with_soa),
+        cmocka_unit_test(test_star_wildcard_answers_every_type_it_holds),
+        cmocka_unit_test(test_star_wildcard_any_over_tcp_is_every_rrset_with_the_query_name),
+        cmocka_unit_test(test_star_wildcard_owner_keeps_the_query_case),
+        cmocka_unit_test(test_star_wildcard_cname_is_followed),
+        cmocka_unit_test(test_cname_target_below_a_star_wildcard_is_answered_by_it),
+        cmocka_unit_test(test_star_wildcard_at_a_zone_apex),
+        cmocka_unit_test(test_star_wildcard_is_blocked_above_a_child_zone),
+        cmocka_unit_test(test_star_wildcard_outside_every_zone),
+        cmocka_unit_test(test_empty_star_wildcard_is_nodata),
+        cmocka_unit_test(test_star_label_inside_a_name_is_literal),
+        cmocka_unit_test(test_names_with_no_star_wildcard_above_stay_nxdomain),
+    };
     const struct CMUnitTest sized_tests[] = {
         cmocka_unit_test(test_udp_answer_over_512_without_edns_is_truncated),
         cmocka_unit_test(test_udp_answer_within_the_edns_payload_fits),
@@ -1848,6 +2121,8 @@ int main(void)
     failed += cmocka_run_group_tests_name("answer: access lists and forwarding", acl_tests,
                                           acl_setup, served_teardown);
     failed += cmocka_run_group_tests_name("answer: no upstream", no_upstream_tests, main_setup,
+                                          served_teardown);
+    failed += cmocka_run_group_tests_name("answer: RFC 4592 wildcards", star_tests, star_setup,
                                           served_teardown);
     failed +=
         cmocka_run_group_tests_name("answer: sizes", sized_tests, sized_setup, served_teardown);

@@ -270,6 +270,50 @@ static void test_summary_serial_adds_config_version_modulo_2_32(void **state)
     free(text);
 }
 
+/* The summary config_print_summary writes for the config loaded in f (malloc'd). */
+static char *summary_of(struct fixture *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    config_print_summary(&f->cfg, out);
+    fclose(out);
+    return text;
+}
+
+static void test_summary_lists_each_star_wildcard_owner_once(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"records\": ["
+                             "{\"name\": \"*.Dev.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"},"
+                             "{\"name\": \"*.dev.lan\", \"type\": \"TXT\", \"value\": \"t\"},"
+                             "{\"name\": \"*.a.lan\", \"type\": \"A\", \"value\": \"10.0.0.2\"},"
+                             "{\"name\": \"a.*.b.lan\", \"type\": \"A\", \"value\": \"10.0.0.3\"},"
+                             "{\"name\": \"app.lan\", \"type\": \"A\", \"value\": \"10.0.0.4\","
+                             " \"wildcard\": true}]}"),
+                     0);
+    char *text = summary_of(f);
+    /* in the config's order, each name once as first written; a "*"
+     * inside a name is literal */
+    const char *wildcards = strstr(text, "  Wildcard: ");
+    assert_non_null(wildcards);
+    assert_string_equal(wildcards, "  Wildcard: *.Dev.lan\n"
+                                   "  Wildcard: *.a.lan\n");
+    free(text);
+}
+
+static void test_summary_has_no_wildcard_line_without_star_owners(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"records\": [{\"name\": \"app.lan\", \"type\": \"A\","
+                             " \"value\": \"10.0.0.4\", \"wildcard\": true}]}"),
+                     0);
+    char *text = summary_of(f);
+    assert_null(strstr(text, "Wildcard"));
+    free(text);
+}
+
 /* ---- JSON syntax ---- */
 
 static void test_syntax_error_has_line_and_column(void **state)
@@ -1648,6 +1692,8 @@ int main(void)
         T(test_soa_defaults_follow_the_zone_name),
         T(test_soa_fields_absent_keep_their_defaults),
         T(test_summary_serial_adds_config_version_modulo_2_32),
+        T(test_summary_lists_each_star_wildcard_owner_once),
+        T(test_summary_has_no_wildcard_line_without_star_owners),
         T(test_syntax_error_has_line_and_column),
         T(test_trailing_comma_is_an_error),
         T(test_comment_is_an_error),

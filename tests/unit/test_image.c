@@ -739,6 +739,111 @@ static void test_name_outside_every_zone_has_no_zone_and_no_empty_non_terminals(
     fixture_free(f);
 }
 
+/* ---- RFC 4592 wildcards: "*.w" is a node of its own ----------------------- */
+
+/* image_find_wildcard of a name given as text: the "*" child's node or NULL. */
+static const struct image_node *wildcard_of(const struct image *img, const char *text)
+{
+    struct name n = name_of(text);
+    return image_find_wildcard(img, n.wire, n.len, image_name_hash(n.wire, n.len));
+}
+
+static void test_wildcard_owner_is_found_from_its_parent(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_rr(f, "*.W.x.test", WIRE_TYPE_A, 300, false, rdata_a(10, 0, 4, 1));
+    fixture_build(f);
+
+    const struct image_node *star = wildcard_of(&f->img, "w.x.test");
+    assert_non_null(star);
+    assert_ptr_equal(star, node_of(&f->img, "*.w.x.test"));
+    assert_int_equal(star->rrset_count, 1);
+    assert_int_equal(star->zone, 0);
+    assert_null(wildcard_of(&f->img, "x.test"));
+    assert_null(wildcard_of(&f->img, "*.w.x.test"));
+    fixture_free(f);
+}
+
+static void test_wildcard_of_a_name_too_long_for_a_star_label_is_none(void **state)
+{
+    (void)state;
+    struct fixture *f = small_image();
+    /* three labels of 63, one of 53, x.test: 254 octets, and "*." in
+     * front would make 256 */
+    char text[300];
+    size_t at = 0;
+    for (int i = 0; i < 4; i++) {
+        size_t label = i < 3 ? 63 : 53;
+        memset(text + at, 'a', label);
+        at += label;
+        text[at++] = '.';
+    }
+    strcpy(text + at, "x.test");
+    struct name n = name_of(text);
+    assert_int_equal(n.len, 254);
+    assert_null(image_find_wildcard(&f->img, n.wire, n.len, image_name_hash(n.wire, n.len)));
+    fixture_free(f);
+}
+
+static void
+test_names_between_a_wildcard_parent_and_names_below_it_are_nodes_outside_zones(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_rr(f, "*.dev.lan", WIRE_TYPE_A, 300, false, rdata_a(10, 0, 5, 1));
+    fixture_rr(f, "host.b.dev.lan", WIRE_TYPE_A, 300, false, rdata_a(10, 0, 5, 2));
+    fixture_rr(f, "host.sub.other", WIRE_TYPE_A, 300, false, rdata_a(10, 9, 9, 9));
+    fixture_build(f);
+
+    /* RFC 4592 §3.3.1: b.dev.lan exists and blocks *.dev.lan below it */
+    const char *between[] = {"b.dev.lan", "dev.lan"};
+    for (size_t i = 0; i < 2; i++) {
+        const struct image_node *node = node_of(&f->img, between[i]);
+        if (!node)
+            fail_msg("no node for the empty non-terminal %s", between[i]);
+        assert_int_equal(node->rrset_count, 0);
+        assert_int_equal(node->zone, IMAGE_NONE);
+    }
+    /* nothing above the wildcard's parent, nothing for names not below one */
+    assert_null(node_of(&f->img, "lan"));
+    assert_null(node_of(&f->img, "sub.other"));
+    fixture_free(f);
+}
+
+static void test_names_added_above_a_child_zone_belong_to_the_parent_zone(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_zone(f, "a.b.x.test", 3600, 300);
+    fixture_rr(f, "*.x.test", WIRE_TYPE_A, 300, false, rdata_a(10, 0, 7, 1));
+    fixture_build(f);
+
+    /* b.x.test exists (a.b.x.test is below it) and blocks *.x.test */
+    const struct image_node *between = node_of(&f->img, "b.x.test");
+    assert_non_null(between);
+    assert_int_equal(between->rrset_count, 0);
+    assert_int_equal(between->zone, 0);
+    fixture_free(f);
+}
+
+static void test_a_star_label_inside_a_name_makes_an_empty_wildcard_outside_zones(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_rr(f, "a.*.e.lan", WIRE_TYPE_A, 300, false, rdata_a(10, 0, 6, 1));
+    fixture_build(f);
+
+    const struct image_node *star = wildcard_of(&f->img, "e.lan");
+    assert_non_null(star);
+    assert_int_equal(star->rrset_count, 0);
+    assert_non_null(node_of(&f->img, "e.lan"));
+    fixture_free(f);
+}
+
 static void test_name_belongs_to_its_closest_enclosing_zone(void **state)
 {
     (void)state;
@@ -1877,6 +1982,12 @@ int main(void)
         cmocka_unit_test(test_empty_non_terminals_inside_a_zone_are_nodes),
         cmocka_unit_test(test_no_node_above_the_apex),
         cmocka_unit_test(test_name_outside_every_zone_has_no_zone_and_no_empty_non_terminals),
+        cmocka_unit_test(test_wildcard_owner_is_found_from_its_parent),
+        cmocka_unit_test(test_wildcard_of_a_name_too_long_for_a_star_label_is_none),
+        cmocka_unit_test(
+            test_names_between_a_wildcard_parent_and_names_below_it_are_nodes_outside_zones),
+        cmocka_unit_test(test_names_added_above_a_child_zone_belong_to_the_parent_zone),
+        cmocka_unit_test(test_a_star_label_inside_a_name_makes_an_empty_wildcard_outside_zones),
         cmocka_unit_test(test_name_belongs_to_its_closest_enclosing_zone),
         cmocka_unit_test(test_negative_ttl_is_the_minimum_when_smaller_than_the_soa_ttl),
         cmocka_unit_test(test_negative_ttl_is_the_soa_ttl_when_smaller_than_the_minimum),
