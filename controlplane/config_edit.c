@@ -1,10 +1,12 @@
-/* Text edits to a config that keep its layout, and its checksum. See
- * config_edit.h. The edit works on the text, not on json-c's tree: a
+/* Text edits to a config that keep its layout, its checksum and its
+ * digest. See config_edit.h. The edit works on the text, not on json-c's
+ * tree (the digest does, being about what the text says): a
  * re-serialised file would lose the operator's order, spacing and number
  * spellings, and the reload writes the file back after every change. */
 #include "config_edit.h"
 
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -156,4 +158,132 @@ void config_checksum(const void *data, size_t len, char out[CONFIG_CHECKSUM_LEN 
     unsigned char hash[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(hash, data, len);
     sodium_bin2hex(out, CONFIG_CHECKSUM_LEN + 1, hash, CONFIG_CHECKSUM_LEN / 2);
+}
+
+/* ---- the digest ---- */
+
+/* Members sorted without an allocation up to this many (a record, the
+ * server section); larger objects (zones) get a malloc'd array. */
+#define DIGEST_MEMBERS_ON_STACK 16
+
+/* Each value goes in as a tag, then a length or the value itself, so that
+ * no two different trees feed the hash the same octets. */
+static void digest_tag(crypto_generichash_state *st, char tag, uint64_t n)
+{
+    uint8_t buf[9];
+    buf[0] = (uint8_t)tag;
+    for (int i = 0; i < 8; i++)
+        buf[1 + i] = (uint8_t)(n >> (8 * i));
+    crypto_generichash_update(st, buf, sizeof(buf));
+}
+
+static void digest_string(crypto_generichash_state *st, char tag, const char *s, size_t len)
+{
+    digest_tag(st, tag, len);
+    crypto_generichash_update(st, (const unsigned char *)s, len);
+}
+
+static int member_name_order(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether the root member name with value v is left out: a "server" that
+ * holds nothing but config_version is the same config as none. */
+static bool digest_skips_server(const char *name, struct json_object *v)
+{
+    if (strcmp(name, "server") != 0 || !json_object_is_type(v, json_type_object))
+        return false;
+    int n = json_object_object_length(v);
+    return n == 0 || (n == 1 && json_object_object_get_ex(v, "config_version", NULL));
+}
+
+static int digest_value(crypto_generichash_state *st, struct json_object *v, int depth);
+
+/* An object's members in name order (json-c keeps them as written).
+ * depth 0 is the root, 1 a member of the root; in_server: this is the
+ * root's "server", whose config_version is left out. */
+static int digest_object(crypto_generichash_state *st, struct json_object *obj, int depth,
+                         bool in_server)
+{
+    size_t count = (size_t)json_object_object_length(obj);
+    const char *on_stack[DIGEST_MEMBERS_ON_STACK];
+    const char **names = on_stack;
+    if (count > DIGEST_MEMBERS_ON_STACK && (names = malloc(count * sizeof(*names))) == NULL)
+        return -1;
+    size_t n = 0;
+    json_object_object_foreach(obj, name, value)
+    {
+        if (in_server && strcmp(name, "config_version") == 0)
+            continue;
+        if (depth == 0 && digest_skips_server(name, value))
+            continue;
+        names[n++] = name;
+    }
+    qsort(names, n, sizeof(*names), member_name_order);
+    digest_tag(st, 'o', n);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct json_object *value = json_object_object_get(obj, names[i]);
+        digest_string(st, 'k', names[i], strlen(names[i]));
+        if (depth == 0 && strcmp(names[i], "server") == 0 &&
+            json_object_is_type(value, json_type_object))
+            rc = digest_object(st, value, depth + 1, true);
+        else
+            rc = digest_value(st, value, depth + 1);
+    }
+    if (names != on_stack)
+        free(names);
+    return rc;
+}
+
+static int digest_value(crypto_generichash_state *st, struct json_object *v, int depth)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        digest_tag(st, 'n', 0);
+        return 0;
+    case json_type_boolean:
+        digest_tag(st, 'b', json_object_get_boolean(v) ? 1 : 0);
+        return 0;
+    case json_type_int:
+        /* Both readings: int64 saturates above 2^63 - 1, uint64 at 0
+         * below 0; together they name any integer json-c holds. */
+        digest_tag(st, 'i', (uint64_t)json_object_get_int64(v));
+        digest_tag(st, 'u', json_object_get_uint64(v));
+        return 0;
+    case json_type_double: {
+        /* The value, not its spelling: 1.5 and 1.50 are one number. */
+        double d = json_object_get_double(v);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof(bits));
+        digest_tag(st, 'd', bits);
+        return 0;
+    }
+    case json_type_string:
+        digest_string(st, 's', json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        return 0;
+    case json_type_array: {
+        size_t n = json_object_array_length(v);
+        digest_tag(st, 'a', n);
+        for (size_t i = 0; i < n; i++)
+            if (digest_value(st, json_object_array_get_idx(v, i), depth + 1) < 0)
+                return -1;
+        return 0;
+    }
+    case json_type_object:
+        return digest_object(st, v, depth, false);
+    }
+    return -1;
+}
+
+void config_digest(struct json_object *root, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, CONFIG_DIGEST_SIZE);
+    if (digest_value(&st, root, 0) < 0) {
+        randombytes_buf(out, CONFIG_DIGEST_SIZE);
+        return;
+    }
+    crypto_generichash_final(&st, out, CONFIG_DIGEST_SIZE);
 }

@@ -1,7 +1,8 @@
 /* Edits to a config's text that keep the operator's layout (a reload
- * writes server.config_version back into the file), and the checksum a
- * config is shown with. Pure functions over caller-owned buffers; results
- * are malloc'd and owned by the caller. */
+ * writes server.config_version back into the file), the checksum a config
+ * is shown with, and the digest that tells a reload whether a file says
+ * anything new. Pure functions over caller-owned buffers and trees;
+ * results are malloc'd and owned by the caller. */
 #ifndef NANODNS_CONFIG_EDIT_H
 #define NANODNS_CONFIG_EDIT_H
 
@@ -23,5 +24,18 @@ int config_text_set_version(const char *text, size_t len, uint64_t version, char
 /* The first 16 hex digits of the SHA-256 of data, as the original shows a
  * config's checksum. */
 void config_checksum(const void *data, size_t len, char out[CONFIG_CHECKSUM_LEN + 1]);
+
+struct json_object;
+
+#define CONFIG_DIGEST_SIZE 32
+
+/* What the parsed config root says, as a BLAKE2b-256 digest that leaves
+ * out how it is written and its version: two texts differing only in
+ * white space, member order, string escapes or server.config_version (a
+ * "server" holding nothing else counts as absent) have the same digest.
+ * Anything else that differs (a value, a number's type: 300 and 300.0, an
+ * explicit default) changes it. Out of memory, out is random, so it
+ * matches nothing. */
+void config_digest(struct json_object *root, uint8_t out[CONFIG_DIGEST_SIZE]);
 
 #endif

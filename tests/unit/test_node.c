@@ -1,9 +1,11 @@
 /* Unit tests of the node's pure parts: writing server.config_version back
  * into the operator's text without disturbing its layout
- * (controlplane/config_edit.c), the config checksum, and server.user, the
- * data plane's user (controlplane/config.c). */
+ * (controlplane/config_edit.c), the config checksum, the digest by which a
+ * reload tells a file that says nothing new, and server.user, the data
+ * plane's user (controlplane/config.c). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -207,13 +209,141 @@ static void test_checksum_is_the_first_16_hex_digits_of_sha256(void **state)
     assert_string_equal(sum, "e3b0c44298fc1c14");
 }
 
-/* ---- server.user ---- */
-
 static int load(const char *text, struct config *cfg, struct config_diags *diags)
 {
     config_diags_init(diags, "nanodns.json");
     return config_load_buffer(text, strlen(text), cfg, diags);
 }
+
+/* ---- config_digest: does a reloaded file say anything new? ---- */
+
+/* Whether two valid configs have the same digest (a reload of b over a
+ * changes nothing). */
+static bool same_config(const char *a, const char *b)
+{
+    struct config ca, cb;
+    struct config_diags da, db;
+    if (load(a, &ca, &da) != 0 || load(b, &cb, &db) != 0) {
+        config_diags_print(&da, stderr);
+        config_diags_print(&db, stderr);
+        fail_msg("a config that should be valid does not load");
+    }
+    bool same = memcmp(ca.digest, cb.digest, sizeof(ca.digest)) == 0;
+    config_free(&ca);
+    config_free(&cb);
+    config_diags_free(&da);
+    config_diags_free(&db);
+    return same;
+}
+
+#define RECORDS                                                                                    \
+    "\"records\": [{\"name\": \"www.r.test\", \"type\": \"A\", \"value\": \"10.0.0.80\"}]"
+
+static void test_digest_is_the_same_for_the_same_text(void **state)
+{
+    (void)state;
+    const char *text = "{\"server\": {\"port\": 5353}, " RECORDS "}";
+    assert_true(same_config(text, text));
+}
+
+static void test_digest_leaves_out_white_space(void **state)
+{
+    (void)state;
+    assert_true(same_config("{\"server\": {\"port\": 5353}, " RECORDS "}",
+                            "{\n  \"server\":{ \"port\" :5353 },\n\n  " RECORDS "\n}\n"));
+}
+
+static void test_digest_leaves_out_member_order(void **state)
+{
+    (void)state;
+    assert_true(same_config("{\"server\": {\"port\": 5353, \"hot_reload\": false}, " RECORDS "}",
+                            "{" RECORDS ", \"server\": {\"hot_reload\": false, \"port\": 5353}}"));
+    assert_true(same_config(
+        "{" RECORDS "}",
+        "{\"records\": [{\"value\": \"10.0.0.80\", \"type\": \"A\", \"name\": \"www.r.test\"}]}"));
+}
+
+static void test_digest_leaves_out_string_escapes(void **state)
+{
+    (void)state;
+    assert_true(same_config("{" RECORDS "}", "{\"records\": [{\"name\": \"www.r.test\", \"type\": "
+                                             "\"\\u0041\", \"value\": \"10.0.0.80\"}]}"));
+}
+
+static void test_digest_leaves_out_config_version(void **state)
+{
+    (void)state;
+    assert_true(same_config("{\"server\": {\"port\": 5353, \"config_version\": 3}, " RECORDS "}",
+                            "{\"server\": {\"port\": 5353, \"config_version\": 9}, " RECORDS "}"));
+    assert_true(same_config("{\"server\": {\"port\": 5353}, " RECORDS "}",
+                            "{\"server\": {\"port\": 5353, \"config_version\": 9}, " RECORDS "}"));
+    /* A server section holding only the version is no server section. */
+    assert_true(same_config("{" RECORDS "}", "{\"server\": {\"config_version\": 2}, " RECORDS "}"));
+    assert_true(same_config("{" RECORDS "}", "{\"server\": {}, " RECORDS "}"));
+}
+
+/* What the reload writes back is the config it read. */
+static void test_digest_of_a_written_back_version_is_the_same(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\n  \"server\": {\n    \"port\": 5353,\n    \"config_version\": 7\n  },\n  " RECORDS
+        "\n}\n",
+        "{\"server\": {\"port\": 5353}, " RECORDS "}",
+        "{" RECORDS "}",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        char *out = set_version(texts[i], 12);
+        assert_true(same_config(texts[i], out));
+        free(out);
+    }
+}
+
+static void test_digest_changes_with_a_record(void **state)
+{
+    (void)state;
+    assert_false(same_config(
+        "{" RECORDS "}",
+        "{\"records\": [{\"name\": \"www.r.test\", \"type\": \"A\", \"value\": \"10.0.0.81\"}]}"));
+    assert_false(same_config("{" RECORDS "}", "{\"records\": []}"));
+}
+
+/* The image does not carry these: a digest of the image alone would take
+ * a new peer or key for no change at all. */
+static void test_digest_changes_with_settings_the_image_does_not_carry(void **state)
+{
+    (void)state;
+    static const char *const edits[] = {
+        "{\"server\": {\"hot_reload\": false}}",
+        "{\"server\": {\"mgmt_port\": 9053}}",
+        "{\"server\": {\"mgmt_host\": \"127.0.0.1\"}}",
+        "{\"server\": {\"sync_key\": \"node.key\"}}",
+        "{\"server\": {\"peers\": [\"10.0.0.2:9053\"]}}",
+        "{\"server\": {\"host\": \"127.0.0.1\"}}",
+        "{\"server\": {\"port\": 5353}}",
+        "{\"server\": {\"user\": \"nanodns\"}}",
+    };
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)
+        assert_false(same_config("{}", edits[i]));
+}
+
+/* Not worth a second parse and compile to find: a value written out as
+ * its default is an edit, and gets a version. */
+static void test_digest_changes_with_a_default_written_out(void **state)
+{
+    (void)state;
+    assert_false(same_config("{}", "{\"server\": {\"port\": 53}}"));
+}
+
+static void test_digest_changes_with_a_version_elsewhere(void **state)
+{
+    (void)state;
+    assert_false(same_config("{\"zones\": {\"r.test\": {\"soa\": {\"serial\": 1}}}}",
+                             "{\"zones\": {\"r.test\": {\"soa\": {\"serial\": 2}}}}"));
+}
+
+/* ---- server.user ---- */
 
 static void test_user_is_absent_by_default(void **state)
 {
@@ -297,6 +427,16 @@ int main(void)
         cmocka_unit_test(test_leading_white_space_is_kept),
         cmocka_unit_test(test_text_that_is_not_an_object_is_refused),
         cmocka_unit_test(test_checksum_is_the_first_16_hex_digits_of_sha256),
+        cmocka_unit_test(test_digest_is_the_same_for_the_same_text),
+        cmocka_unit_test(test_digest_leaves_out_white_space),
+        cmocka_unit_test(test_digest_leaves_out_member_order),
+        cmocka_unit_test(test_digest_leaves_out_string_escapes),
+        cmocka_unit_test(test_digest_leaves_out_config_version),
+        cmocka_unit_test(test_digest_of_a_written_back_version_is_the_same),
+        cmocka_unit_test(test_digest_changes_with_a_record),
+        cmocka_unit_test(test_digest_changes_with_settings_the_image_does_not_carry),
+        cmocka_unit_test(test_digest_changes_with_a_default_written_out),
+        cmocka_unit_test(test_digest_changes_with_a_version_elsewhere),
         cmocka_unit_test(test_user_is_absent_by_default),
         cmocka_unit_test(test_user_is_read),
         cmocka_unit_test(test_user_that_is_not_a_user_name_is_an_error_at_its_value),
