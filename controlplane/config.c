@@ -1255,11 +1255,104 @@ static int server_defaults(struct loader *ld, struct config_server *s)
             return -1;
         s->upstream_count++;
     }
+    /* mgmt_host stays the original's "0.0.0.0": its documented clusters
+     * and health checks (HAProxy, Kubernetes probes) reach the API from
+     * other hosts without naming it. `init` writes 127.0.0.1, and
+     * check_mgmt_exposure warns where the default exposes a keyless node. */
     if (set_string(ld, &s->host, "0.0.0.0", 7) < 0 ||
         set_string(ld, &s->mgmt_host, "0.0.0.0", 7) < 0 ||
         set_string(ld, &s->log_level, "INFO", 4) < 0)
         return -1;
     return 0;
+}
+
+/* server.mgmt_host and server.mgmt_port: the node's API, and where
+ * nanoctl finds it (config_load_management). */
+static void load_mgmt(struct loader *ld, struct json_object *server)
+{
+    struct config_server *s = &ld->cfg->server;
+    load_ip_string(ld, server, "mgmt_host", &s->mgmt_host);
+    read_u16(ld, server, "mgmt_port", "management port", 0, 65535, &s->mgmt_port);
+}
+
+/* host is an address load_ip_string accepted. */
+static bool is_loopback_address(const char *host)
+{
+    static const uint8_t loopback6[16] = {[15] = 1};
+    static const uint8_t mapped_prefix[12] = {[10] = 0xff, [11] = 0xff};
+    uint8_t a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127; /* 127.0.0.0/8, RFC 1122 §3.2.1.3 */
+    if (inet_pton(AF_INET6, host, a) != 1)
+        return false;
+    return memcmp(a, loopback6, 16) == 0 || (memcmp(a, mapped_prefix, 12) == 0 && a[12] == 127);
+}
+
+/* With neither a sync_key nor keyed peers, nothing the API receives from
+ * another host can be authenticated (api.c: reload is loopback-only then,
+ * and /sync accepts only pushes signed by a listed key): all it offers
+ * other hosts is this node's data, to anyone. Say so. */
+static void check_mgmt_exposure(struct loader *ld, struct json_object *server)
+{
+    const struct config_server *s = &ld->cfg->server;
+    bool keyed = s->sync_key != NULL;
+    for (size_t i = 0; i < s->peer_count && !keyed; i++)
+        keyed = s->peer_has_key[i];
+    if (s->mgmt_port == 0 || keyed || is_loopback_address(s->mgmt_host))
+        return;
+    struct json_object *host;
+    bool written = json_object_object_get_ex(server, "mgmt_host", &host);
+    if (written && strcmp(json_object_get_string(host), s->mgmt_host) != 0)
+        return; /* a bad mgmt_host, reported already */
+    push_key(ld, written ? "mgmt_host" : "mgmt_port");
+    report(ld, CONFIG_WARNING, false,
+           "the API listens beyond loopback%s on a node without keys: any host reaching port "
+           "%u reads the whole config (GET /config/raw) and metrics, and none can reload or "
+           "sync; set mgmt_host to \"127.0.0.1\", or for a cluster give the nodes keys "
+           "(sync_key, peers with public_key)",
+           written ? "" : " (0.0.0.0: mgmt_host is absent)", (unsigned)s->mgmt_port);
+    pop(ld);
+}
+
+/* Settings that only matter to forwarding, while nothing can be forwarded:
+ * most likely an upstream list emptied by mistake. */
+static void check_nothing_forwarded(struct loader *ld, struct json_object *server)
+{
+    static const char *const forwarding_keys[] = {
+        "upstream_timeout", "upstream_port", "max_inflight", "allow_recursion",
+        "cache_enabled",    "cache_ttl",     "cache_size"};
+    struct json_object *v;
+    if (!json_object_object_get_ex(server, "upstream", &v) ||
+        json_object_get_type(v) != json_type_array || json_object_array_length(v) != 0)
+        return;
+    if (json_object_object_get_ex(server, "forward_zones", &v) &&
+        (json_object_get_type(v) != json_type_object || json_object_object_length(v) > 0))
+        return;
+    char keys[160];
+    size_t used = 0, count = 0;
+    keys[0] = '\0';
+    for (size_t i = 0; i < COUNT(forwarding_keys); i++) {
+        const char *key = forwarding_keys[i];
+        if (!json_object_object_get_ex(server, key, &v))
+            continue;
+        /* Turning them off says the same as the empty list. */
+        if ((strcmp(key, "allow_recursion") == 0 && json_object_get_type(v) == json_type_array &&
+             json_object_array_length(v) == 0) ||
+            (strcmp(key, "cache_enabled") == 0 && json_object_get_type(v) == json_type_boolean &&
+             !json_object_get_boolean(v)))
+            continue;
+        if (count++ > 0)
+            text_append(keys, sizeof(keys), &used, ", ", 2, false);
+        text_append(keys, sizeof(keys), &used, key, strlen(key), false);
+    }
+    if (count == 0)
+        return;
+    push_key(ld, "upstream");
+    report(ld, CONFIG_WARNING, false,
+           "empty, and there are no forward_zones: nothing is forwarded (names outside our "
+           "zones get REFUSED), so %s %s no effect; add servers here, or remove %s",
+           keys, count > 1 ? "have" : "has", count > 1 ? "those settings" : "that setting");
+    pop(ld);
 }
 
 static void load_server(struct loader *ld, struct json_object *server)
@@ -1320,10 +1413,10 @@ static void load_server(struct loader *ld, struct json_object *server)
 
     read_bool(ld, server, "log_queries", &s->log_queries);
     read_bool(ld, server, "hot_reload", &s->hot_reload);
-    load_ip_string(ld, server, "mgmt_host", &s->mgmt_host);
-    read_u16(ld, server, "mgmt_port", "management port", 0, 65535, &s->mgmt_port);
+    load_mgmt(ld, server);
     load_peers(ld, server);
     load_sync_key(ld, server);
+    check_mgmt_exposure(ld, server);
     /* json-c saturates integers from 2^64 up, so a bound below that is
      * the only way to see them; 2^63 - 1 versions are plenty. */
     read_uint(ld, server, "config_version", "config version", 0, INT64_MAX, &s->config_version);
@@ -1378,6 +1471,7 @@ static void load_server(struct loader *ld, struct json_object *server)
     }
     if (rc != 0)
         pop(ld);
+    check_nothing_forwarded(ld, server);
 }
 
 /* After the server section (present or not): the upstream strings in
@@ -2041,20 +2135,27 @@ static struct zone_ref *check_zones(struct loader *ld)
     return zones;
 }
 
-static bool is_apex(const struct zone_ref *zones, size_t count, const struct config_record *r)
+/* The zone whose apex is name, or NULL; zones sorted by check_zones. */
+static const struct config_zone *zone_at(const struct zone_ref *zones, size_t count,
+                                         const uint8_t *name, size_t len)
 {
     size_t lo = 0, hi = count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = name_compare(r->owner, r->owner_len, zones[mid].z->apex, zones[mid].z->apex_len);
+        int c = name_compare(name, len, zones[mid].z->apex, zones[mid].z->apex_len);
         if (c == 0)
-            return true;
+            return zones[mid].z;
         if (c < 0)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return false;
+    return NULL;
+}
+
+static bool is_apex(const struct zone_ref *zones, size_t count, const struct config_record *r)
+{
+    return zone_at(zones, count, r->owner, r->owner_len) != NULL;
 }
 
 /* The CNAME rules of one owner name, refs[begin..end). */
@@ -2181,6 +2282,300 @@ static void check_records(struct loader *ld, const struct zone_ref *zones)
     free(good);
 }
 
+/* ---- where the data is: records outside the zones, targets inside ---- */
+
+/* Findings of one kind listed one by one; the first past them says how
+ * many more there are (a zone-less config of the original's can have
+ * thousands of records, each outside every zone). */
+#define LISTED_MAX 10
+
+/* A name in lowercase, the start of each suffix (k = labels: the root)
+ * and the hash of each (image_name_suffix_hashes). */
+struct name_view {
+    uint8_t lower[WIRE_NAME_MAX];
+    size_t len;
+    unsigned labels;
+    uint8_t starts[WIRE_LABELS_MAX];
+    uint32_t hashes[WIRE_LABELS_MAX];
+};
+
+static void name_view_init(struct name_view *v, const uint8_t *name, size_t len)
+{
+    memcpy(v->lower, name, len);
+    wire_name_lower(v->lower, len);
+    v->len = len;
+    v->labels = wire_name_labels(v->lower, len, v->starts);
+    v->starts[v->labels] = (uint8_t)(len - 1);
+    image_name_suffix_hashes(v->lower, len, v->starts, v->labels + 1, v->hashes);
+}
+
+/* The closest zone at or above v, its apex being suffix *apex_k of v. */
+static const struct config_zone *zone_enclosing(const struct zone_ref *zones, size_t count,
+                                                const struct name_view *v, unsigned *apex_k)
+{
+    for (unsigned k = 0; k <= v->labels && count > 0; k++) {
+        const struct config_zone *z =
+            zone_at(zones, count, v->lower + v->starts[k], v->len - v->starts[k]);
+        if (z) {
+            *apex_k = k;
+            return z;
+        }
+    }
+    return NULL;
+}
+
+#define NAME_DATA 1u           /* a record has this owner */
+#define NAME_EXISTS 2u         /* an owner, or above one; the names above it are in the set */
+#define NAME_WILDCARD_BELOW 4u /* a record here has the original's "wildcard": true */
+
+/* Every record owner and every name above one, hashed: each target is
+ * then a few probes, and the whole check O(records). The names point into
+ * cfg->records, which outlives the set. */
+struct name_entry {
+    const uint8_t *name; /* NULL: a free slot */
+    uint32_t hash;       /* image_name_hash of the name in lowercase */
+    uint8_t len;
+    uint8_t flags;
+};
+
+struct name_set {
+    struct name_entry *slots;
+    size_t mask; /* slots - 1; the table is at most half full */
+    size_t count;
+};
+
+/* name's entry, or the free slot where it would go (flags 0). */
+static struct name_entry *name_set_slot(const struct name_set *set, const uint8_t *name, size_t len,
+                                        uint32_t hash)
+{
+    for (size_t i = hash & set->mask;; i = (i + 1) & set->mask) {
+        struct name_entry *e = &set->slots[i];
+        if (e->name == NULL ||
+            (e->hash == hash && e->len == len && name_compare(e->name, e->len, name, len) == 0))
+            return e;
+    }
+}
+
+static unsigned name_set_flags(const struct name_set *set, const uint8_t *name, size_t len,
+                               uint32_t hash)
+{
+    return set->slots ? name_set_slot(set, name, len, hash)->flags : 0; /* none: no records */
+}
+
+/* name's entry, added without flags when new; NULL when out of memory. */
+static struct name_entry *name_set_add(struct name_set *set, const uint8_t *name, size_t len,
+                                       uint32_t hash)
+{
+    if ((set->count + 1) * 2 > (set->slots ? set->mask + 1 : 0)) {
+        size_t capacity = set->slots ? (set->mask + 1) * 2 : 1024;
+        struct name_set bigger = {calloc(capacity, sizeof(struct name_entry)), capacity - 1,
+                                  set->count};
+        if (!bigger.slots)
+            return NULL;
+        for (size_t i = 0; set->slots && i <= set->mask; i++)
+            if (set->slots[i].name)
+                *name_set_slot(&bigger, set->slots[i].name, set->slots[i].len, set->slots[i].hash) =
+                    set->slots[i];
+        free(set->slots);
+        *set = bigger;
+    }
+    struct name_entry *e = name_set_slot(set, name, len, hash);
+    if (e->name == NULL) {
+        *e = (struct name_entry){name, hash, (uint8_t)len, 0};
+        set->count++;
+    }
+    return e;
+}
+
+static int name_set_build(struct name_set *set, const struct config *cfg)
+{
+    struct name_view v;
+    for (size_t i = 0; i < cfg->record_count; i++) {
+        const struct config_record *r = &cfg->records[i];
+        name_view_init(&v, r->owner, r->owner_len);
+        /* Up from the owner until a name whose ancestors are in already. */
+        for (unsigned k = 0; k < v.labels; k++) {
+            struct name_entry *e =
+                name_set_add(set, r->owner + v.starts[k], r->owner_len - v.starts[k], v.hashes[k]);
+            if (!e)
+                return -1;
+            if (k == 0)
+                e->flags |= NAME_DATA | (r->wildcard ? NAME_WILDCARD_BELOW : 0);
+            if (e->flags & NAME_EXISTS)
+                break;
+            e->flags |= NAME_EXISTS;
+        }
+    }
+    return 0;
+}
+
+/* Whether v, in a zone whose apex is its suffix apex_k, has something to
+ * answer with: the apex's SOA and NS, records of its own, the original's
+ * wildcard on its parent, or else an RFC 4592 "*" child of its closest
+ * encloser. *exists: it is a name without data (an empty non-terminal). */
+static bool target_has_data(const struct name_set *set, const struct name_view *v, unsigned apex_k,
+                            bool *exists)
+{
+    if (apex_k == 0)
+        return true;
+    unsigned flags = name_set_flags(set, v->lower, v->len, v->hashes[0]);
+    *exists = (flags & NAME_EXISTS) != 0;
+    if (flags & NAME_DATA)
+        return true;
+    if (name_set_flags(set, v->lower + v->starts[1], v->len - v->starts[1], v->hashes[1]) &
+        NAME_WILDCARD_BELOW)
+        return true;
+    if (*exists)
+        return false; /* RFC 4592 §2.2.2: a name that exists is no wildcard's */
+    uint8_t star[WIRE_NAME_MAX] = {1, '*'};
+    for (unsigned k = 1; k <= apex_k; k++) {
+        const uint8_t *above = v->lower + v->starts[k];
+        size_t n = v->len - v->starts[k];
+        if (n + 2 <= WIRE_NAME_MAX) {
+            memcpy(star + 2, above, n);
+            if (name_set_flags(set, star, n + 2, image_name_hash(star, n + 2)) & NAME_DATA)
+                return true;
+        }
+        /* RFC 4592 §3.3.1: only the closest encloser's wildcard applies */
+        if (name_set_flags(set, above, n, v->hashes[k]) & NAME_EXISTS)
+            return false;
+    }
+    return false;
+}
+
+/* Where a target is written: records[index] (its object at offset), or
+ * zones.<zone>.ns[index]. */
+struct target_place {
+    const struct config_zone *zone; /* NULL: a record */
+    size_t index, offset;
+};
+
+struct target_findings {
+    size_t count;
+    struct target_place first_unlisted;
+};
+
+__attribute__((format(printf, 3, 4))) static void
+report_target(struct loader *ld, const struct target_place *at, const char *fmt, ...)
+{
+    char message[sizeof(((struct config_diag *)0)->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    if (!at->zone) {
+        report_record(ld, CONFIG_WARNING, at->index, at->offset, "value", "%s", message);
+        return;
+    }
+    push_key(ld, "zones");
+    push_key(ld, at->zone->name);
+    push_key(ld, "ns");
+    push_index(ld, at->index);
+    report(ld, CONFIG_WARNING, false, "%s", message);
+    for (int i = 0; i < 4; i++)
+        pop(ld);
+}
+
+/* A name that a CNAME, MX, NS or SRV record points at: when it is inside
+ * one of our zones, we are the ones who must hold its data. */
+static void check_target(struct loader *ld, const struct zone_ref *zones,
+                         const struct name_set *set, uint16_t type, const uint8_t *target,
+                         size_t len, const struct target_place *at, struct target_findings *found)
+{
+    struct name_view v;
+    unsigned apex_k;
+    bool exists = false;
+    name_view_init(&v, target, len);
+    const struct config_zone *zone = zone_enclosing(zones, ld->cfg->zone_count, &v, &apex_k);
+    if (!zone || target_has_data(set, &v, apex_k, &exists))
+        return;
+    if (found->count++ == LISTED_MAX)
+        found->first_unlisted = *at;
+    if (found->count > LISTED_MAX)
+        return;
+    char qt[QUOTE_CAP], qz[QUOTE_CAP];
+    report_target(ld, at,
+                  "%s target %s is inside zone %s but has no records, so whoever follows it "
+                  "gets %s; add %s",
+                  record_type_name(type), name_text(qt, target, len),
+                  quote(qz, zone->name, strlen(zone->name)), exists ? "no data" : "NXDOMAIN",
+                  type == WIRE_TYPE_CNAME ? "its records" : "its A or AAAA record");
+}
+
+/* Targets of zones.<zone>.ns (when that list loaded whole: with_zone_ns)
+ * and of the records. */
+static void check_targets(struct loader *ld, const struct zone_ref *zones, bool with_zone_ns)
+{
+    const struct config *cfg = ld->cfg;
+    if (cfg->zone_count == 0)
+        return; /* nothing is inside our zones */
+    struct name_set set = {0};
+    if (name_set_build(&set, cfg) < 0) {
+        free(set.slots);
+        report_out_of_memory(ld);
+        return;
+    }
+    struct target_findings found = {0};
+    for (size_t z = 0; z < cfg->zone_count && with_zone_ns; z++)
+        for (size_t k = 0; k < cfg->zones[z].ns_count; k++)
+            check_target(ld, zones, &set, WIRE_TYPE_NS, cfg->zones[z].ns[k],
+                         cfg->zones[z].ns_len[k], &(struct target_place){&cfg->zones[z], k, 0},
+                         &found);
+    for (size_t p = 0; p < cfg->record_count; p++) {
+        const struct config_record *r = &cfg->records[p];
+        struct wire_rdata_layout layout;
+        bool pointer = r->type == WIRE_TYPE_CNAME || r->type == WIRE_TYPE_MX ||
+                       r->type == WIRE_TYPE_NS || r->type == WIRE_TYPE_SRV;
+        if (!ld->record_ok[p] || !pointer || !wire_rdata_layout(r->type, &layout) ||
+            r->rdata_len <= layout.names_offset)
+            continue;
+        check_target(ld, zones, &set, r->type, r->rdata + layout.names_offset,
+                     r->rdata_len - layout.names_offset,
+                     &(struct target_place){NULL, ld->record_index[p], ld->record_offset[p]},
+                     &found);
+    }
+    if (found.count > LISTED_MAX)
+        report_target(ld, &found.first_unlisted,
+                      "%zu more CNAME, MX, NS or SRV targets from here on are inside our zones "
+                      "but have no records (only the first %d are listed)",
+                      found.count - LISTED_MAX, LISTED_MAX);
+    free(set.slots);
+}
+
+/* The original answers every record, zone or not; so do we, and say what
+ * a name outside the zones misses. */
+static void check_outside_zones(struct loader *ld, const struct zone_ref *zones)
+{
+    const struct config *cfg = ld->cfg;
+    size_t count = 0, first_unlisted = 0;
+    struct name_view v;
+    unsigned apex_k;
+    for (size_t p = 0; p < cfg->record_count; p++) {
+        const struct config_record *r = &cfg->records[p];
+        if (!ld->record_ok[p])
+            continue;
+        name_view_init(&v, r->owner, r->owner_len);
+        if (zone_enclosing(zones, cfg->zone_count, &v, &apex_k))
+            continue;
+        if (count++ == LISTED_MAX)
+            first_unlisted = p;
+        if (count > LISTED_MAX)
+            continue;
+        char q[QUOTE_CAP];
+        report_record(ld, CONFIG_WARNING, ld->record_index[p], ld->record_offset[p], "name",
+                      "%s is outside every zone: it is answered anyway, as the original does, "
+                      "but that name is never forwarded and its negative answers carry no SOA; "
+                      "add its zone to \"zones\" if the name is ours",
+                      name_text(q, r->owner, r->owner_len));
+    }
+    if (count > LISTED_MAX)
+        report_record(ld, CONFIG_WARNING, ld->record_index[first_unlisted],
+                      ld->record_offset[first_unlisted], "name",
+                      "%zu more records from here on are outside every zone (answered anyway, as "
+                      "the original does; only the first %d are listed)",
+                      count - LISTED_MAX, LISTED_MAX);
+}
+
 /* ---- loading ---- */
 
 static int diag_pointer_compare(const void *a, const void *b)
@@ -2216,6 +2611,24 @@ static void diags_sort(struct config_diags *d, size_t first)
 }
 
 static const char *const TOP_KEYS[] = {"server", "zones", "records", "rewrites"};
+
+/* Every table check_object is given: what the man page must document
+ * (tests/unit/test_config.c checks nanodns.8 against it). */
+static const struct config_key_table KEY_TABLES[] = {
+    {"", TOP_KEYS, COUNT(TOP_KEYS)},
+    {"server", SERVER_KEYS, COUNT(SERVER_KEYS)},
+    {"server.peers[]", PEER_KEYS, COUNT(PEER_KEYS)},
+    {"zones.<zone>", ZONE_KEYS, COUNT(ZONE_KEYS)},
+    {"zones.<zone>.soa", SOA_KEYS, COUNT(SOA_KEYS)},
+    {"records[]", RECORD_KEYS, COUNT(RECORD_KEYS)},
+    {"rewrites[]", REWRITE_KEYS, COUNT(REWRITE_KEYS)},
+};
+
+const struct config_key_table *config_key_tables(size_t *count)
+{
+    *count = COUNT(KEY_TABLES);
+    return KEY_TABLES;
+}
 
 void config_free(struct config *cfg)
 {
@@ -2374,9 +2787,13 @@ int config_load_buffer_at(const char *text, size_t len, const char *config_path,
                 pop(&ld);
             }
             struct zone_ref *zones = check_zones(&ld);
-            if (zones)
+            if (zones) {
                 check_records(&ld, zones);
+                check_outside_zones(&ld, zones);
+                check_targets(&ld, zones, diags->errors == errors);
+            }
             free(zones);
+            config_digest(root, cfg->digest);
         }
     }
     json_object_put(root);
@@ -2392,9 +2809,10 @@ int config_load_buffer_at(const char *text, size_t len, const char *config_path,
     return 0;
 }
 
-int config_load_file(const char *path, struct config *cfg, struct config_diags *diags)
+/* The whole file at path into *text (malloc'd); a failure is one error
+ * with line 0. */
+static int file_read(const char *path, char **text_out, size_t *len_out, struct config_diags *diags)
 {
-    memset(cfg, 0, sizeof(*cfg));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         char message[sizeof(((struct config_diag *)0)->message)];
@@ -2440,9 +2858,65 @@ int config_load_file(const char *path, struct config *cfg, struct config_diags *
         free(text);
         return -1;
     }
+    *text_out = text;
+    *len_out = len;
+    return 0;
+}
+
+int config_load_file(const char *path, struct config *cfg, struct config_diags *diags)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    char *text;
+    size_t len;
+    if (file_read(path, &text, &len, diags) < 0)
+        return -1;
     int rc = config_load_buffer_at(text, len, path, cfg, diags);
     free(text);
     return rc;
+}
+
+int config_load_management(const char *path, struct config *cfg, struct config_diags *diags)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    char *text;
+    size_t len;
+    if (file_read(path, &text, &len, diags) < 0)
+        return -1;
+    struct loader ld;
+    memset(&ld, 0, sizeof(ld));
+    ld.cfg = cfg;
+    ld.diags = diags;
+    ld.config_path = path;
+    json_locator_init(&ld.loc, text, len);
+    size_t errors = diags->errors;
+
+    bool parsed;
+    struct json_object *root = parse(&ld, text, len, &parsed);
+    if (parsed && server_defaults(&ld, &cfg->server) == 0) {
+        struct json_object *server;
+        if (json_object_get_type(root) != json_type_object) {
+            report(&ld, CONFIG_ERROR, false,
+                   "the configuration must be a JSON object ({} is the smallest), not %s",
+                   type_name(root));
+        } else if (json_object_object_get_ex(root, "server", &server)) {
+            push_key(&ld, "server");
+            if (json_object_get_type(server) != json_type_object) {
+                report_type(&ld, server, "an object");
+            } else {
+                load_mgmt(&ld, server);
+                load_sync_key(&ld, server);
+            }
+            pop(&ld);
+        }
+    }
+    json_object_put(root);
+    json_locator_free(&ld.loc);
+    free(text);
+    if (diags->errors != errors) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- output ---- */
@@ -2563,7 +3037,7 @@ const char CONFIG_EXAMPLE_JSON[] = "{\n"
                                    "    \"log_level\": \"INFO\",\n"
                                    "    \"log_queries\": true,\n"
                                    "    \"hot_reload\": true,\n"
-                                   "    \"mgmt_host\": \"0.0.0.0\",\n"
+                                   "    \"mgmt_host\": \"127.0.0.1\",\n"
                                    "    \"mgmt_port\": 9053,\n"
                                    "    \"peers\": [],\n"
                                    "    \"config_version\": 1\n"
@@ -2615,6 +3089,12 @@ const char CONFIG_EXAMPLE_JSON[] = "{\n"
                                    "      \"type\": \"MX\",\n"
                                    "      \"value\": \"mail.internal.lan\",\n"
                                    "      \"priority\": 10,\n"
+                                   "      \"ttl\": 3600\n"
+                                   "    },\n"
+                                   "    {\n"
+                                   "      \"name\": \"mail.internal.lan\",\n"
+                                   "      \"type\": \"A\",\n"
+                                   "      \"value\": \"192.168.1.25\",\n"
                                    "      \"ttl\": 3600\n"
                                    "    },\n"
                                    "    {\n"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cidr.h"
+#include "config_edit.h"
 #include "image.h"
 #include "wire.h"
 
@@ -141,6 +142,10 @@ struct config {
     size_t record_count;
     struct config_rewrite *rewrites;
     size_t rewrite_count;
+    /* config_digest of the text loaded: equal for two texts that say the
+     * same but for layout and server.config_version (a reload of such a
+     * file changes nothing). */
+    uint8_t digest[CONFIG_DIGEST_SIZE];
 };
 
 /* Parse and validate a config held in memory. All findings go to diags
@@ -160,10 +165,32 @@ int config_load_buffer_at(const char *text, size_t len, const char *config_path,
  * error with line 0. */
 int config_load_file(const char *path, struct config *cfg, struct config_diags *diags);
 
+/* What a management client (nanoctl) needs of the config file at path:
+ * server.mgmt_host, server.mgmt_port and server.sync_key, read and checked
+ * as config_load_file does, with the node's defaults; the rest of
+ * cfg->server holds the defaults, and nothing else is loaded or checked,
+ * so a file the node would refuse for another reason still names the
+ * node. Returns 0, or -1 with the findings in diags (a file that cannot be
+ * read, is not JSON, or has one of those keys wrong). */
+int config_load_management(const char *path, struct config *cfg, struct config_diags *diags);
+
 void config_free(struct config *cfg);
 
-/* The example config `nanodns init` writes: the original's example. */
+/* The example config `nanodns init` writes: the original's example, with
+ * the management API on loopback and an address for its MX target. */
 extern const char CONFIG_EXAMPLE_JSON[];
+
+/* The keys the loader accepts in one kind of object ("server",
+ * "records[]"; "" is the top level). Objects keyed by names (zones,
+ * server.forward_zones) have no table. */
+struct config_key_table {
+    const char *object;
+    const char *const *keys;
+    size_t count;
+};
+
+/* Every such table, *count of them. */
+const struct config_key_table *config_key_tables(size_t *count);
 
 /* The summary `nanodns check` prints for a valid config. */
 void config_print_summary(const struct config *cfg, FILE *out);

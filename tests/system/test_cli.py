@@ -2,10 +2,13 @@
 file:line:col and JSON path), and start's failures and clean stop."""
 
 import json
+import pathlib
 import re
 import signal
+import subprocess
 
 import dns.rcode
+import pytest
 
 import harness
 from harness import run_nanodns
@@ -46,6 +49,26 @@ BAD_IPV4 = """{
   ]
 }
 """
+
+# One finding per line for each warning about where the data is; the other
+# targets have data (ns1 a record, www.app the original's wildcard) or leave
+# our zones.
+WARNINGS = """{
+  "server": {"upstream": [], "cache_ttl": 60, "mgmt_port": 0, "hot_reload": false},
+  "zones": {"x.test": {"ns": ["ns1.x.test", "ns2.x.test"]}},
+  "records": [
+    {"name": "ns1.x.test", "type": "A", "value": "10.0.0.53"},
+    {"name": "www.other", "type": "A", "value": "10.0.0.80"},
+    {"name": "x.test", "type": "MX", "value": "mail.x.test", "priority": 10},
+    {"name": "app.x.test", "type": "A", "value": "10.0.0.81", "wildcard": true},
+    {"name": "a.x.test", "type": "CNAME", "value": "www.app.x.test"},
+    {"name": "b.x.test", "type": "CNAME", "value": "www.example.com"}
+  ]
+}
+"""
+
+# What the original's `nanodns init` wrote.
+ORIGINAL_EXAMPLE = pathlib.Path(__file__).parents[1] / "data" / "config" / "original_example.json"
 
 # Line 5: "tll" for "ttl".
 UNKNOWN_KEY = """{
@@ -121,13 +144,88 @@ def test_init_force_overwrites(tmp_path):
 # check ---------------------------------------------------------------------------
 
 
-def test_check_accepts_the_example(tmp_path):
+def test_check_accepts_the_example_without_a_warning(tmp_path):
     out = tmp_path / "nanodns.json"
     assert run_nanodns("init", str(out)).returncode == 0
     proc = run_nanodns("check", str(out))
     assert proc.returncode == 0, output(proc)
     assert "OK Config is valid." in proc.stdout
-    assert re.search(r"Records\s*:\s*8\b", proc.stdout), proc.stdout
+    # the original's 8 records and an address for the MX target
+    assert re.search(r"Records\s*:\s*9\b", proc.stdout), proc.stdout
+    assert proc.stderr == ""
+
+
+def test_init_puts_the_management_api_on_loopback(tmp_path):
+    out = tmp_path / "nanodns.json"
+    assert run_nanodns("init", str(out)).returncode == 0
+    server = json.loads(out.read_text())["server"]
+    assert server["mgmt_host"] == "127.0.0.1"
+    assert server["mgmt_port"] == 9053
+
+
+def test_check_accepts_the_originals_example_with_two_warnings():
+    """What the original's `nanodns init` wrote: its API on 0.0.0.0 without
+    keys, and an MX target with no address."""
+    path = str(ORIGINAL_EXAMPLE)
+    text = ORIGINAL_EXAMPLE.read_text()
+    proc = run_nanodns("check", path)
+    assert proc.returncode == 0, output(proc)
+    assert "OK Config is valid." in proc.stdout
+    warnings = proc.stderr.splitlines()
+    assert len(warnings) == 2, proc.stderr
+    api = "%s:17:%d: warning: server.mgmt_host: the API listens beyond loopback" % (
+        path,
+        column_of(text, 17, '"0.0.0.0"'),
+    )
+    mail = '%s:67:%d: warning: records[4].value: MX target "mail.internal.lan" is inside' % (
+        path,
+        column_of(text, 67, '"mail.internal.lan"'),
+    )
+    assert warnings[0].startswith(api), warnings[0]
+    assert "reads the whole config (GET /config/raw)" in warnings[0]
+    assert warnings[1].startswith(mail), warnings[1]
+
+
+def warning_lines(proc, path, json_path):
+    """(line, column) of each warning check printed about json_path."""
+    pattern = re.escape(path) + r":(\d+):(\d+): warning: " + re.escape(json_path) + ": "
+    return [
+        (int(m.group(1)), int(m.group(2)))
+        for m in (re.match(pattern, l) for l in proc.stderr.splitlines())
+        if m
+    ]
+
+
+def test_check_warns_about_forwarding_settings_with_nothing_to_forward(tmp_path):
+    path = harness.write_config(tmp_path, WARNINGS)
+    proc = run_nanodns("check", path)
+    assert proc.returncode == 0, output(proc)
+    assert warning_lines(proc, path, "server.upstream") == [(2, column_of(WARNINGS, 2, "[]"))]
+    assert "so cache_ttl has no effect" in proc.stderr
+
+
+def test_check_warns_about_a_record_outside_every_zone(tmp_path):
+    path = harness.write_config(tmp_path, WARNINGS)
+    proc = run_nanodns("check", path)
+    assert proc.returncode == 0, output(proc)
+    assert warning_lines(proc, path, "records[1].name") == [
+        (6, column_of(WARNINGS, 6, '"www.other"'))
+    ]
+    assert '"www.other" is outside every zone: it is answered anyway' in proc.stderr
+
+
+def test_check_warns_about_a_target_in_our_zone_without_data(tmp_path):
+    path = harness.write_config(tmp_path, WARNINGS)
+    proc = run_nanodns("check", path)
+    assert proc.returncode == 0, output(proc)
+    assert warning_lines(proc, path, "records[2].value") == [
+        (7, column_of(WARNINGS, 7, '"mail.x.test"'))
+    ]
+    assert warning_lines(proc, path, "zones.x.test.ns[1]") == [
+        (3, column_of(WARNINGS, 3, '"ns2.x.test"'))
+    ]
+    # ns1 has its address, the wildcard covers www.app, the CNAME leaves our zones
+    assert len(proc.stderr.splitlines()) == 4, proc.stderr
 
 
 def test_check_reports_bad_ipv4_with_file_line_column_and_path(tmp_path):
@@ -199,6 +297,46 @@ def test_start_fails_when_the_port_is_in_use(tmp_path, start_server):
         second.kill()
     # the first one is not disturbed
     assert first.ask("www.x.test", "A").rcode() == dns.rcode.NOERROR
+
+
+def test_start_logs_the_warning_about_the_api_beyond_loopback(public_tmp):
+    """The API on 0.0.0.0 inside a network namespace of our own, which has
+    nothing but loopback: the warning is in start's log, nothing listens
+    beyond loopback."""
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a network namespace (unshare --net needs root)")
+    config = dict(GOOD_CONFIG, server=harness.base_server(mgmt_host="0.0.0.0", mgmt_port=9053))
+    server = harness.Server(public_tmp, config)
+    server.args = [
+        "unshare",
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        'ip link set lo up && exec "$0" "$@"',
+    ] + server.args
+    try:
+        server.start()
+        expected = "%s:%d:%d: warning: server.mgmt_host: the API listens beyond loopback" % (
+            server.config_path,
+            *position_in_file(server.config_path, '"0.0.0.0"'),
+        )
+        assert any(l.startswith(expected) for l in server.stderr_text().splitlines()), (
+            server.stderr_text()
+        )
+        assert server.stop() == 0, server.stderr_text()
+        assert not harness.sanitizer_report(server.stderr_text())
+    finally:
+        server.kill()
+
+
+def position_in_file(path, needle):
+    """1-based (line, column) of the first needle in the file at path."""
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if needle in line:
+                return number, line.index(needle) + 1
+    raise AssertionError("%s not in %s" % (needle, path))
 
 
 def test_sigterm_stops_control_and_data_plane(tmp_path):

@@ -59,6 +59,15 @@ def test_mx(dig):
     assert dig("internal.lan", "MX").split() == ["10", "mail.internal.lan."]
 
 
+def test_mx_target_has_an_address(dig):
+    assert dig("mail.internal.lan", "A").split() == ["192.168.1.25"]
+
+
+def test_mx_answer_carries_the_targets_address(dig):
+    out = dig("internal.lan", "MX", "+noall", "+additional")
+    assert re.search(r"^mail\.internal\.lan\.\s+\d+\s+IN\s+A\s+192\.168\.1\.25$", out, re.M), out
+
+
 def test_txt(dig):
     assert dig("internal.lan", "TXT").strip() == '"v=spf1 ip4:192.168.1.0/24 ~all"'
 

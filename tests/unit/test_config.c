@@ -112,25 +112,35 @@ static void assert_rdata(const struct config_record *r, const uint8_t *want, siz
 
 /* ---- the original's example ---- */
 
-static void test_original_example_loads_clean(void **state)
+/* The warning about the management API beyond loopback, port 9053. */
+#define API_EXPOSED_9053                                                                           \
+    "the API listens beyond loopback on a node without keys: any host reaching port 9053 reads "   \
+    "the whole config (GET /config/raw) and metrics, and none can reload or sync; set mgmt_host "  \
+    "to \"127.0.0.1\", or for a cluster give the nodes keys (sync_key, peers with public_key)"
+
+static void test_builtin_example_loads_without_a_finding(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(load(f, CONFIG_EXAMPLE_JSON), 0);
+    if (f->diags.count != 0)
+        show(f);
     assert_int_equal(f->diags.errors, 0);
     assert_int_equal(f->diags.warnings, 0);
-    assert_int_equal(f->cfg.record_count, 8);
+    assert_int_equal(f->cfg.record_count, 9);
     assert_int_equal(f->cfg.zone_count, 1);
     assert_int_equal(f->cfg.rewrite_count, 2);
+    assert_string_equal(f->cfg.server.mgmt_host, "127.0.0.1");
     assert_int_equal(f->cfg.server.mgmt_port, 9053);
     assert_string_equal(f->cfg.zones[0].name, "internal.lan");
     assert_int_equal(f->cfg.zones[0].ns_count, 1);
-    assert_true(f->cfg.records[7].wildcard);
+    assert_true(f->cfg.records[8].wildcard);
 }
 
+/* The fixture is what the original's `nanodns init` writes. */
 static void test_original_example_summary_matches_the_original(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(load(f, CONFIG_EXAMPLE_JSON), 0);
+    assert_int_equal(config_load_file(CONFIG_DATA "original_example.json", &f->cfg, &f->diags), 0);
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
@@ -147,16 +157,52 @@ static void test_original_example_summary_matches_the_original(void **state)
     free(text);
 }
 
-static void test_example_fixture_is_the_builtin_example(void **state)
+static void test_original_example_warns_about_its_api_and_its_mail_target(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(config_load_file(CONFIG_DATA "original_example.json", &f->cfg, &f->diags), 0);
+    if (f->diags.count != 2)
+        show(f);
+    assert_int_equal(f->diags.errors, 0);
+    assert_int_equal(f->diags.warnings, 2);
+    assert_diag(f, "server.mgmt_host", CONFIG_WARNING, 17, 18, API_EXPOSED_9053);
+    assert_diag(f, "records[4].value", CONFIG_WARNING, 67, 16,
+                "MX target \"mail.internal.lan\" is inside zone \"internal.lan\" but has no "
+                "records, so whoever follows it gets NXDOMAIN; add its A or AAAA record");
+}
+
+/* `nanodns init` writes the original's example (json.dump, indent 2) with
+ * two changes: the API on loopback, and an address for the MX target. */
+static void
+test_builtin_example_is_the_originals_with_a_loopback_api_and_a_mail_address(void **state)
 {
     (void)state;
+    static const char api_before[] = "\"mgmt_host\": \"0.0.0.0\"";
+    static const char api_after[] = "\"mgmt_host\": \"127.0.0.1\"";
+    static const char mx_record_end[] = "\"value\": \"mail.internal.lan\",\n"
+                                        "      \"priority\": 10,\n"
+                                        "      \"ttl\": 3600\n"
+                                        "    },\n";
+    static const char mail_record[] = "    {\n"
+                                      "      \"name\": \"mail.internal.lan\",\n"
+                                      "      \"type\": \"A\",\n"
+                                      "      \"value\": \"192.168.1.25\",\n"
+                                      "      \"ttl\": 3600\n"
+                                      "    },\n";
     FILE *in = fopen(CONFIG_DATA "original_example.json", "rb");
     assert_non_null(in);
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf), in);
+    char original[8192], edited[8192];
+    size_t n = fread(original, 1, sizeof(original) - 1, in);
     fclose(in);
-    assert_int_equal(n, strlen(CONFIG_EXAMPLE_JSON));
-    assert_memory_equal(buf, CONFIG_EXAMPLE_JSON, n);
+    original[n] = '\0';
+    char *api = strstr(original, api_before);
+    char *mx = strstr(original, mx_record_end);
+    assert_non_null(api);
+    assert_non_null(mx);
+    mx += strlen(mx_record_end);
+    snprintf(edited, sizeof(edited), "%.*s%s%.*s%s%s", (int)(api - original), original, api_after,
+             (int)(mx - api - strlen(api_before)), api + strlen(api_before), mail_record, mx);
+    assert_string_equal(edited, CONFIG_EXAMPLE_JSON);
 }
 
 static void test_load_file_reads_the_example_fixture(void **state)
@@ -888,6 +934,110 @@ static void test_empty_sync_key_is_an_error(void **state)
     assert_finding(f, "server.sync_key", CONFIG_ERROR, "an empty sync_key names no file");
 }
 
+/* ---- config_load_management: what nanoctl reads ---- */
+
+/* text written to DIR/nanodns.json in a new directory; path gets its name.
+ * The caller removes both (management_file_remove). */
+static void management_file_write(char dir[24], char path[64], const char *text)
+{
+    snprintf(dir, 24, "/tmp/test_config.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, 64, "%s/nanodns.json", dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fputs(text, out);
+    assert_int_equal(fclose(out), 0);
+}
+
+static void management_file_remove(const char *dir, const char *path)
+{
+    remove(path);
+    remove(dir);
+}
+
+static void test_management_load_reads_the_api_address_and_the_key_beside_the_file(void **state)
+{
+    struct fixture *f = *state;
+    char dir[24], path[64], want[64];
+    management_file_write(dir, path,
+                          "{\"server\": {\"mgmt_host\": \"127.0.0.5\", \"mgmt_port\": 9153,\n"
+                          "             \"sync_key\": \"node.key\"}}\n");
+    int rc = config_load_management(path, &f->cfg, &f->diags);
+    management_file_remove(dir, path);
+    assert_int_equal(rc, 0);
+    assert_string_equal(f->cfg.server.mgmt_host, "127.0.0.5");
+    assert_int_equal(f->cfg.server.mgmt_port, 9153);
+    snprintf(want, sizeof(want), "%s/node.key", dir);
+    assert_string_equal(f->cfg.server.sync_key, want);
+}
+
+static void test_management_load_has_the_nodes_defaults(void **state)
+{
+    struct fixture *f = *state;
+    char dir[24], path[64];
+    management_file_write(dir, path, "{\"server\": {\"mgmt_port\": 9053}}\n");
+    int rc = config_load_management(path, &f->cfg, &f->diags);
+    management_file_remove(dir, path);
+    assert_int_equal(rc, 0);
+    struct config node;
+    struct config_diags diags;
+    config_diags_init(&diags, "node.json");
+    assert_int_equal(config_load_buffer("{}", 2, &node, &diags), 0);
+    assert_string_equal(f->cfg.server.mgmt_host, node.server.mgmt_host);
+    assert_null(f->cfg.server.sync_key);
+    config_free(&node);
+    config_diags_free(&diags);
+}
+
+static void test_management_load_ignores_what_the_node_would_refuse_elsewhere(void **state)
+{
+    struct fixture *f = *state;
+    char dir[24], path[64];
+    management_file_write(dir, path,
+                          "{\"server\": {\"mgmt_port\": 9053, \"tll\": 3},\n"
+                          " \"records\": [{\"name\": \"x.test\", \"type\": \"A\", \"value\": "
+                          "\"10.0.0.300\"}]}\n");
+    int rc = config_load_management(path, &f->cfg, &f->diags);
+    management_file_remove(dir, path);
+    if (rc != 0)
+        show(f);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->diags.errors, 0);
+    assert_int_equal(f->cfg.server.mgmt_port, 9053);
+}
+
+static void test_management_load_reports_a_bad_mgmt_port_at_its_value(void **state)
+{
+    struct fixture *f = *state;
+    char dir[24], path[64];
+    management_file_write(dir, path, "{\n  \"server\": {\n    \"mgmt_port\": \"9053\"\n  }\n}\n");
+    int rc = config_load_management(path, &f->cfg, &f->diags);
+    management_file_remove(dir, path);
+    assert_int_equal(rc, -1);
+    assert_one_error(f, "server.mgmt_port", 3, 18, "expected an integer, got a string");
+}
+
+static void test_management_load_of_text_that_is_not_json_is_an_error_at_its_place(void **state)
+{
+    struct fixture *f = *state;
+    char dir[24], path[64];
+    management_file_write(dir, path, "{\n  \"server\": {\n    \"mgmt_port\" 9053\n  }\n}\n");
+    int rc = config_load_management(path, &f->cfg, &f->diags);
+    management_file_remove(dir, path);
+    assert_int_equal(rc, -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_int_equal(f->diags.items[0].line, 3);
+}
+
+static void test_management_load_of_a_missing_file_is_one_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(config_load_management(CONFIG_DATA "no-such-file.json", &f->cfg, &f->diags),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_non_null(strstr(f->diags.items[0].message, "No such file"));
+}
+
 static void test_sync_key_must_be_a_string(void **state)
 {
     struct fixture *f = *state;
@@ -1323,12 +1473,12 @@ static void test_compiled_image_applies_the_access_lists(void **state)
 static void test_cname_beside_other_data_is_an_error(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(load(f,
-                          "{\"records\": [\n"
-                          "  {\"name\": \"www.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
-                          "  {\"name\": \"WWW.lan\", \"type\": \"CNAME\", \"value\": \"web.lan\"}\n"
-                          "]}\n"),
-                     -1);
+    assert_int_equal(
+        load(f, "{\"zones\": {\"lan\": {}}, \"records\": [\n"
+                "  {\"name\": \"www.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                "  {\"name\": \"WWW.lan\", \"type\": \"CNAME\", \"value\": \"web.example\"}\n"
+                "]}\n"),
+        -1);
     assert_one_error(f, "records[1].type", 3, 31,
                      "a CNAME at \"WWW.lan\" beside other data: records[0] is A at the same name "
                      "(RFC 1034 §3.6.2)");
@@ -1362,11 +1512,12 @@ static void test_cname_at_zone_apex_is_an_error(void **state)
 static void test_two_cnames_at_one_name_is_an_error(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(load(f, "{\"records\": [\n"
-                             "  {\"name\": \"x.lan\", \"type\": \"CNAME\", \"value\": \"a.lan\"},\n"
-                             "  {\"name\": \"x.lan\", \"type\": \"CNAME\", \"value\": \"b.lan\"}\n"
-                             "]}\n"),
-                     -1);
+    assert_int_equal(
+        load(f, "{\"zones\": {\"lan\": {}}, \"records\": [\n"
+                "  {\"name\": \"x.lan\", \"type\": \"CNAME\", \"value\": \"a.example\"},\n"
+                "  {\"name\": \"x.lan\", \"type\": \"CNAME\", \"value\": \"b.example\"}\n"
+                "]}\n"),
+        -1);
     assert_one_error(f, "records[1].type", 3, 29,
                      "more than one CNAME at \"x.lan\" (records[0] is one already; RFC 2181 "
                      "§10.1)");
@@ -1376,7 +1527,7 @@ static void test_ttl_mismatch_in_rrset_is_a_warning(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(
-        load(f, "{\"records\": [\n"
+        load(f, "{\"zones\": {\"lan\": {}}, \"records\": [\n"
                 "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", \"ttl\": 300},\n"
                 "  {\"name\": \"A.lan\", \"type\": \"a\", \"value\": \"10.0.0.2\", \"ttl\": 60}\n"
                 "]}\n"),
@@ -1393,7 +1544,7 @@ static void test_wildcard_record_is_another_rrset(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(
-        load(f, "{\"records\": [\n"
+        load(f, "{\"zones\": {\"lan\": {}}, \"records\": [\n"
                 "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", \"ttl\": 300},\n"
                 "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.2\", \"ttl\": 60, "
                 "\"wildcard\": true}\n"
@@ -1405,7 +1556,7 @@ static void test_wildcard_record_is_another_rrset(void **state)
 static void test_duplicate_record_is_a_warning(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(load(f, "{\"records\": [\n"
+    assert_int_equal(load(f, "{\"zones\": {\"lan\": {}}, \"records\": [\n"
                              "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
                              "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\"}\n"
                              "]}\n"),
@@ -1488,7 +1639,7 @@ static void test_print_format_is_file_line_column_path_message(void **state)
 {
     struct fixture *f = *state;
     assert_int_equal(
-        load(f, "{\"records\": [\n"
+        load(f, "{\"zones\": {\"lan\": {}}, \"records\": [\n"
                 "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.1\", \"ttl\": 300},\n"
                 "  {\"name\": \"a.lan\", \"type\": \"A\", \"value\": \"10.0.0.2\", \"ttl\": 60},\n"
                 "  {\"name\": \"b.lan\", \"type\": \"A\", \"value\": \"10.0.0.300\"}\n"
@@ -1505,6 +1656,374 @@ static void test_print_format_is_file_line_column_path_message(void **state)
                               "nanodns.json:4:43: records[2].value: \"10.0.0.300\" is not an IPv4 "
                               "address\n");
     free(text);
+}
+
+/* ---- warnings about the API, forwarding, and where the data is ---- */
+
+static void assert_no_finding(const struct fixture *f)
+{
+    if (f->diags.count != 0)
+        show(f);
+    assert_int_equal(f->diags.count, 0);
+}
+
+static void test_api_beyond_loopback_without_keys_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"mgmt_host\": \"0.0.0.0\", \"mgmt_port\": 9053}}"), 0);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, "server.mgmt_host", CONFIG_WARNING, 1, 26, API_EXPOSED_9053);
+}
+
+static void test_api_on_the_default_host_without_keys_is_a_warning_at_its_port(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"mgmt_port\": 9053}}"), 0);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, "server.mgmt_port", CONFIG_WARNING, 1, 26,
+                "the API listens beyond loopback (0.0.0.0: mgmt_host is absent) on a node "
+                "without keys: any host reaching port 9053 reads the whole config (GET "
+                "/config/raw) and metrics, and none can reload or sync; set mgmt_host to "
+                "\"127.0.0.1\", or for a cluster give the nodes keys (sync_key, peers with "
+                "public_key)");
+}
+
+static void test_api_on_loopback_is_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const hosts[] = {"127.0.0.1", "127.0.0.53", "::1", "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        char json[128];
+        snprintf(json, sizeof(json), "{\"server\": {\"mgmt_host\": \"%s\", \"mgmt_port\": 9053}}",
+                 hosts[i]);
+        assert_int_equal(load(f, json), 0);
+        assert_no_finding(f);
+        config_free(&f->cfg);
+    }
+}
+
+static void test_bad_api_address_is_an_error_and_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"mgmt_host\": \"nowhere\", \"mgmt_port\": 9053}}"),
+                     -1);
+    assert_one_error(f, "server.mgmt_host", 1, 26, "\"nowhere\" is not an IP address");
+}
+
+static void test_api_that_is_off_is_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"mgmt_host\": \"0.0.0.0\", \"mgmt_port\": 0}}"), 0);
+    assert_no_finding(f);
+}
+
+static void test_api_of_a_node_with_keys_is_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"mgmt_host\": \"::\", \"mgmt_port\": 9053, "
+                             "\"sync_key\": \"node.key\", \"peers\": [{\"address\": "
+                             "\"10.0.0.11:9053\", \"public_key\": \"" KEY_A "\"}]}}"),
+                     0);
+    assert_no_finding(f);
+}
+
+static void test_empty_upstream_with_forwarding_settings_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [], \"upstream_timeout\": 2, "
+                             "\"cache_enabled\": true, \"cache_size\": 10}}"),
+                     0);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, "server.upstream", CONFIG_WARNING, 1, 25,
+                "empty, and there are no forward_zones: nothing is forwarded (names outside our "
+                "zones get REFUSED), so upstream_timeout, cache_enabled, cache_size have no "
+                "effect; add servers here, or remove those settings");
+    config_free(&f->cfg);
+    config_diags_free(&f->diags);
+    assert_int_equal(load(f, "{\"server\": {\"max_inflight\": 10, \"upstream\": []}}"), 0);
+    assert_finding(f, "server.upstream", CONFIG_WARNING,
+                   "so max_inflight has no effect; add servers here, or remove that setting");
+}
+
+static void test_empty_upstream_alone_or_with_forwarding_off_is_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [], \"cache_enabled\": false, "
+                             "\"allow_recursion\": []}}"),
+                     0);
+    assert_no_finding(f);
+}
+
+static void test_empty_upstream_with_forward_zones_is_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"upstream\": [], \"max_inflight\": 10, "
+                             "\"forward_zones\": {\"corp.example\": [\"10.1.1.1\"]}}}"),
+                     0);
+    assert_no_finding(f);
+}
+
+static void test_record_outside_every_zone_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"www.x.test\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                "  {\"name\": \"www.other\", \"type\": \"A\", \"value\": \"10.0.0.2\"}\n"
+                "]}\n"),
+        0);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, "records[1].name", CONFIG_WARNING, 3, 12,
+                "\"www.other\" is outside every zone: it is answered anyway, as the original "
+                "does, but that name is never forwarded and its negative answers carry no SOA; "
+                "add its zone to \"zones\" if the name is ours");
+}
+
+/* A zone-less config of the original's: every record is outside. */
+static void test_records_outside_zones_past_ten_are_counted_in_one_warning(void **state)
+{
+    struct fixture *f = *state;
+    char json[4096];
+    size_t len = (size_t)snprintf(json, sizeof(json), "{\"records\": [\n");
+    for (int i = 0; i < 25; i++)
+        len += (size_t)snprintf(json + len, sizeof(json) - len,
+                                "  {\"name\": \"h%d.other\", \"type\": \"A\", \"value\": "
+                                "\"10.0.0.1\"}%s\n",
+                                i, i < 24 ? "," : "");
+    snprintf(json + len, sizeof(json) - len, "]}\n");
+    assert_int_equal(load(f, json), 0);
+    assert_int_equal(f->diags.warnings, 11);
+    assert_finding(f, "records[9].name", CONFIG_WARNING, "\"h9.other\" is outside every zone");
+    assert_diag(f, "records[10].name", CONFIG_WARNING, 12, 12,
+                "15 more records from here on are outside every zone (answered anyway, as the "
+                "original does; only the first 10 are listed)");
+}
+
+static void test_mx_target_in_our_zone_without_data_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f,
+                          "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                          "  {\"name\": \"x.test\", \"type\": \"MX\", \"value\": \"mail.x.test\"}\n"
+                          "]}\n"),
+                     0);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, "records[0].value", CONFIG_WARNING, 2, 45,
+                "MX target \"mail.x.test\" is inside zone \"x.test\" but has no records, so "
+                "whoever follows it gets NXDOMAIN; add its A or AAAA record");
+}
+
+static void test_cname_ns_and_srv_targets_without_data_are_warnings(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"c.x.test\", \"type\": \"CNAME\", \"value\": \"Gone.X.test\"},\n"
+                "  {\"name\": \"sub.x.test\", \"type\": \"NS\", \"value\": \"ns.sub.x.test\"},\n"
+                "  {\"name\": \"_s._tcp.x.test\", \"type\": \"SRV\", \"value\": \"srv.x.test\", "
+                "\"port\": 80}\n"
+                "]}\n"),
+        0);
+    assert_int_equal(f->diags.warnings, 3);
+    assert_finding(f, "records[0].value", CONFIG_WARNING,
+                   "CNAME target \"Gone.X.test\" is inside zone \"x.test\" but has no records, so "
+                   "whoever follows it gets NXDOMAIN; add its records");
+    assert_finding(f, "records[1].value", CONFIG_WARNING, "NS target \"ns.sub.x.test\"");
+    assert_finding(f, "records[2].value", CONFIG_WARNING, "SRV target \"srv.x.test\"");
+}
+
+static void test_zone_name_server_without_an_address_is_a_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {\"ns\": [\"ns1.x.test\", \"ns.elsewhere.example\"]}}}"),
+        0);
+    assert_int_equal(f->diags.count, 1);
+    assert_diag(f, "zones.x.test.ns[0]", CONFIG_WARNING, 1, 30,
+                "NS target \"ns1.x.test\" is inside zone \"x.test\" but has no records, so "
+                "whoever follows it gets NXDOMAIN; add its A or AAAA record");
+}
+
+static void test_target_that_only_has_names_below_it_gets_no_data(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"a.b.x.test\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                "  {\"name\": \"c.x.test\", \"type\": \"CNAME\", \"value\": \"b.x.test\"}\n"
+                "]}\n"),
+        0);
+    assert_finding(f, "records[1].value", CONFIG_WARNING, "whoever follows it gets no data");
+}
+
+static void test_target_one_label_below_an_original_wildcard_has_data(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"app.x.test\", \"type\": \"A\", \"value\": \"10.0.0.1\", "
+                "\"wildcard\": true},\n"
+                "  {\"name\": \"c.x.test\", \"type\": \"CNAME\", \"value\": \"q.APP.x.test\"}\n"
+                "]}\n"),
+        0);
+    assert_no_finding(f);
+}
+
+static void test_target_below_an_rfc4592_wildcard_has_data(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"*.w.x.test\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                "  {\"name\": \"c.x.test\", \"type\": \"CNAME\", \"value\": \"a.b.w.x.test\"}\n"
+                "]}\n"),
+        0);
+    assert_no_finding(f);
+}
+
+/* RFC 4592 §3.3.1: b.x.test exists, so it is the closest encloser of
+ * q.b.x.test, and only "*.b.x.test" could answer for it; b.x.test itself
+ * exists, so no wildcard answers for it (§2.2.2). */
+static void test_wildcard_above_the_closest_encloser_covers_no_target(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"*.x.test\", \"type\": \"A\", \"value\": \"10.0.0.1\"},\n"
+                "  {\"name\": \"h.b.x.test\", \"type\": \"A\", \"value\": \"10.0.0.2\"},\n"
+                "  {\"name\": \"c.x.test\", \"type\": \"CNAME\", \"value\": \"q.b.x.test\"},\n"
+                "  {\"name\": \"d.x.test\", \"type\": \"CNAME\", \"value\": \"q.x.test\"},\n"
+                "  {\"name\": \"e.x.test\", \"type\": \"CNAME\", \"value\": \"b.x.test\"}\n"
+                "]}\n"),
+        0);
+    assert_int_equal(f->diags.count, 2);
+    assert_finding(f, "records[2].value", CONFIG_WARNING, "CNAME target \"q.b.x.test\"");
+    /* b.x.test exists without data: no wildcard answers for it */
+    assert_finding(f, "records[4].value", CONFIG_WARNING, "gets no data");
+}
+
+/* "." (RFC 7505 null MX, RFC 2782 "no service") is the root: no zone of ours. */
+static void test_apex_targets_null_targets_and_outside_targets_are_no_warning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        load(f, "{\"zones\": {\"x.test\": {}, \"sub.x.test\": {}}, \"records\": [\n"
+                "  {\"name\": \"x.test\", \"type\": \"MX\", \"value\": \".\", \"priority\": 0},\n"
+                "  {\"name\": \"_s._tcp.x.test\", \"type\": \"SRV\", \"value\": \".\", "
+                "\"port\": 0},\n"
+                "  {\"name\": \"c.x.test\", \"type\": \"CNAME\", \"value\": \"sub.x.test\"},\n"
+                "  {\"name\": \"d.x.test\", \"type\": \"CNAME\", \"value\": \"www.example.com\"}\n"
+                "]}\n"),
+        0);
+    assert_no_finding(f);
+}
+
+/* Every CNAME's target looked up among every owner: a quadratic check
+ * would take minutes here. Half of the targets are missing. */
+static void test_targets_of_many_records_are_checked_in_linear_time(void **state)
+{
+    struct fixture *f = *state;
+    enum { PAIRS = 50000 };
+    size_t cap = (size_t)PAIRS * 140 + 64, len = 0;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    len += (size_t)snprintf(json, cap, "{\"zones\": {\"x.test\": {}}, \"records\": [\n");
+    for (int i = 0; i < PAIRS; i++)
+        len += (size_t)snprintf(json + len, cap - len,
+                                "{\"name\": \"c%d.x.test\", \"type\": \"CNAME\", \"value\": "
+                                "\"t%d.x.test\"},\n{\"name\": \"%c%d.x.test\", \"type\": \"A\", "
+                                "\"value\": \"10.0.0.1\"}%s\n",
+                                i, i, i % 2 ? 'u' : 't', i, i + 1 < PAIRS ? "," : "");
+    len += (size_t)snprintf(json + len, cap - len, "]}\n");
+    assert_int_equal(config_load_buffer(json, len, &f->cfg, &f->diags), 0);
+    /* t1, t3, ... have no record (u1, u3, ... have): odd CNAMEs point at them */
+    assert_int_equal(f->diags.warnings, 11);
+    assert_finding(f, "records[38].value", CONFIG_WARNING, "CNAME target \"t19.x.test\"");
+    assert_finding(f, "records[42].value", CONFIG_WARNING,
+                   "24990 more CNAME, MX, NS or SRV targets");
+    free(json);
+}
+
+/* ---- the man page ---- */
+
+/* The text of the CONFIGURATION section of nanodns.8 that is set in bold
+ * (.B, .BR, .RB, .BI, .IB lines, and \fB...\fR), escapes resolved, one
+ * space between pieces. */
+static char *man_bold_configuration(void)
+{
+    FILE *in = fopen(TEST_DATA_DIR "/../../controlplane/nanodns.8", "rb");
+    assert_non_null(in);
+    static char page[256 * 1024];
+    size_t n = fread(page, 1, sizeof(page) - 1, in);
+    fclose(in);
+    page[n] = '\0';
+    char *section = strstr(page, "\n.SH CONFIGURATION\n");
+    assert_non_null(section);
+    char *end = strstr(section + 1, "\n.SH ");
+    if (end)
+        *end = '\0';
+    char *bold = calloc(1, n + 1), *w = bold;
+    assert_non_null(bold);
+    for (const char *line = section + 1; *line != '\0';) {
+        size_t line_len = strcspn(line, "\n");
+        bool bold_line = strncmp(line, ".B ", 3) == 0 || strncmp(line, ".BR ", 4) == 0 ||
+                         strncmp(line, ".RB ", 4) == 0 || strncmp(line, ".BI ", 4) == 0 ||
+                         strncmp(line, ".IB ", 4) == 0;
+        bool in_bold = bold_line;
+        for (size_t i = bold_line ? 3 : 0; i < line_len; i++) {
+            if (line[i] == '\\' && i + 2 < line_len && line[i + 1] == 'f') {
+                in_bold = bold_line || line[i + 2] == 'B';
+                *w++ = ' ';
+                i += 2;
+            } else if (line[i] == '\\' && i + 3 < line_len && line[i + 1] == '(') {
+                if (in_bold)
+                    *w++ = strncmp(line + i + 2, "dq", 2) == 0 ? '"' : ' ';
+                i += 3;
+            } else if (line[i] == '\\' && i + 1 < line_len) {
+                if (in_bold)
+                    *w++ = line[i + 1];
+                i++;
+            } else if (in_bold) {
+                *w++ = line[i];
+            }
+        }
+        *w++ = ' ';
+        line += line_len + (line[line_len] == '\n');
+    }
+    *w = '\0';
+    return bold;
+}
+
+static bool is_word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static bool has_word(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = strstr(text, word); p; p = strstr(p + 1, word))
+        if ((p == text || !is_word_char(p[-1])) && !is_word_char(p[n]))
+            return true;
+    return false;
+}
+
+static void test_every_key_the_loader_accepts_is_in_the_man_page(void **state)
+{
+    (void)state;
+    char *bold = man_bold_configuration();
+    size_t tables, missing = 0;
+    const struct config_key_table *t = config_key_tables(&tables);
+    assert_true(tables >= 7);
+    for (size_t i = 0; i < tables; i++)
+        for (size_t k = 0; k < t[i].count; k++)
+            if (!has_word(bold, t[i].keys[k])) {
+                fprintf(stderr, "nanodns.8 CONFIGURATION: no bold \"%s\" (a key of %s)\n",
+                        t[i].keys[k], t[i].object[0] ? t[i].object : "the top level");
+                missing++;
+            }
+    free(bold);
+    assert_int_equal(missing, 0);
 }
 
 /* ---- RDATA ---- */
@@ -1661,7 +2180,7 @@ static void test_large_config_with_many_warnings_loads(void **state)
     size_t cap = (size_t)RECORDS * 96 + 64, len = 0;
     char *json = malloc(cap);
     assert_non_null(json);
-    len += (size_t)snprintf(json + len, cap - len, "{\"records\": [\n");
+    len += (size_t)snprintf(json + len, cap - len, "{\"zones\": {\"lan\": {}}, \"records\": [\n");
     for (int i = 0; i < RECORDS; i++)
         len +=
             (size_t)snprintf(json + len, cap - len,
@@ -1682,9 +2201,10 @@ static void test_large_config_with_many_warnings_loads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_original_example_loads_clean),
+        T(test_builtin_example_loads_without_a_finding),
         T(test_original_example_summary_matches_the_original),
-        T(test_example_fixture_is_the_builtin_example),
+        T(test_original_example_warns_about_its_api_and_its_mail_target),
+        T(test_builtin_example_is_the_originals_with_a_loopback_api_and_a_mail_address),
         T(test_load_file_reads_the_example_fixture),
         T(test_missing_file_is_one_error_without_position),
         T(test_empty_object_gives_the_defaults),
@@ -1748,6 +2268,12 @@ int main(void)
         T(test_config_load_file_resolves_sync_key_against_its_folder),
         T(test_empty_sync_key_is_an_error),
         T(test_sync_key_must_be_a_string),
+        T(test_management_load_reads_the_api_address_and_the_key_beside_the_file),
+        T(test_management_load_has_the_nodes_defaults),
+        T(test_management_load_ignores_what_the_node_would_refuse_elsewhere),
+        T(test_management_load_reports_a_bad_mgmt_port_at_its_value),
+        T(test_management_load_of_text_that_is_not_json_is_an_error_at_its_place),
+        T(test_management_load_of_a_missing_file_is_one_error),
         T(test_config_version_from_2_63_is_out_of_range),
         T(test_log_level_is_case_insensitive),
         T(test_upstream_timeout_takes_fractions),
@@ -1795,6 +2321,27 @@ int main(void)
         T(test_rewrite_redirect_is_unsupported),
         T(test_every_error_is_reported_in_one_pass),
         T(test_print_format_is_file_line_column_path_message),
+        T(test_api_beyond_loopback_without_keys_is_a_warning),
+        T(test_api_on_the_default_host_without_keys_is_a_warning_at_its_port),
+        T(test_api_on_loopback_is_no_warning),
+        T(test_bad_api_address_is_an_error_and_no_warning),
+        T(test_api_that_is_off_is_no_warning),
+        T(test_api_of_a_node_with_keys_is_no_warning),
+        T(test_empty_upstream_with_forwarding_settings_is_a_warning),
+        T(test_empty_upstream_alone_or_with_forwarding_off_is_no_warning),
+        T(test_empty_upstream_with_forward_zones_is_no_warning),
+        T(test_record_outside_every_zone_is_a_warning),
+        T(test_records_outside_zones_past_ten_are_counted_in_one_warning),
+        T(test_mx_target_in_our_zone_without_data_is_a_warning),
+        T(test_cname_ns_and_srv_targets_without_data_are_warnings),
+        T(test_zone_name_server_without_an_address_is_a_warning),
+        T(test_target_that_only_has_names_below_it_gets_no_data),
+        T(test_target_one_label_below_an_original_wildcard_has_data),
+        T(test_target_below_an_rfc4592_wildcard_has_data),
+        T(test_wildcard_above_the_closest_encloser_covers_no_target),
+        T(test_apex_targets_null_targets_and_outside_targets_are_no_warning),
+        T(test_targets_of_many_records_are_checked_in_linear_time),
+        T(test_every_key_the_loader_accepts_is_in_the_man_page),
         T(test_txt_of_600_octets_is_three_strings),
         T(test_empty_txt_is_one_empty_string),
         T(test_txt_of_255_octets_is_one_string),
