@@ -485,7 +485,16 @@ static void handle_reload(struct api *api, struct evhttp_request *req)
     int rc = node_reload(node, &result);
     struct json_object *body;
     int code;
-    if (rc == 0 && result.ok) {
+    if (rc == 0 && result.ok && result.unchanged) {
+        /* Nothing was published, so nothing was pushed: no peers to wait
+         * for (a round still out for this version is an earlier reload's). */
+        code = HTTP_OK;
+        body = status_object("unchanged", NULL);
+        if (body != NULL) {
+            json_object_object_add(body, "version", json_object_new_uint64(result.version));
+            json_object_object_add(body, "records", json_object_new_uint64(result.records));
+        }
+    } else if (rc == 0 && result.ok) {
         code = HTTP_OK;
         body = status_object("reloaded", NULL);
         if (body != NULL) {

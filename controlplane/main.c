@@ -67,9 +67,12 @@ static const char start_usage_text[] =
     "A reload (SIGHUP, POST /reload, or a changed file with server.hot_reload) sets\n"
     "server.config_version to max(version in the file, version served) + 1, writes\n"
     "it back into the file and publishes; the SOA serial served is each zone's\n"
-    "serial plus config_version. A file that does not validate is refused and the\n"
-    "running config keeps serving; at start, the last good config published in the\n"
-    "state directory is served instead (loudly), or start fails when there is none.\n"
+    "serial plus config_version. A file that says what the running config says\n"
+    "(white space, member order and config_version aside) changes nothing: no new\n"
+    "version, no write-back, no push. A file that does not validate is refused and\n"
+    "the running config keeps serving; at start, the last good config published in\n"
+    "the state directory is served instead (loudly), or start fails when there is\n"
+    "none.\n"
     "\n"
     "Signals: SIGHUP reloads the config file, SIGINT and SIGTERM stop the server.\n";
 

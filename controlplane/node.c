@@ -605,8 +605,6 @@ static void candidate_free(struct candidate *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* Validate text (the file's bytes) and build the candidate with the next
- * version. Findings (errors) go to m. */
 /* Apply the command line's overrides to a validated candidate and compile
  * its image. On failure the candidate is freed and m says why (name: the
  * config's origin, for the message). */
@@ -627,6 +625,10 @@ static int candidate_compile(struct node *node, struct candidate *c, const char 
     return 0;
 }
 
+/* Validate text (the file's bytes) and build the candidate with the next
+ * version. Returns 0; 1 when text says what the config in force says
+ * (nothing is prepared); -1 when it does not validate, with the findings
+ * in m. */
 static int candidate_prepare(struct node *node, const char *text, size_t len, struct candidate *c,
                              struct messages *m)
 {
@@ -641,6 +643,15 @@ static int candidate_prepare(struct node *node, const char *text, size_t len, st
     }
     diags_log_warnings(&diags);
     config_diags_free(&diags);
+
+    /* Our own write-back, a peer's config we wrote, a reload without an
+     * edit, an edit of white space or member order, a version bumped by
+     * hand: the same config. A new version for it would be a new serial
+     * and a push for nothing. */
+    if (memcmp(cfg.digest, node->config.digest, sizeof(cfg.digest)) == 0) {
+        config_free(&cfg);
+        return 1;
+    }
 
     /* The original's rule: max(version on disk, version in memory) + 1, so
      * an operator's own bump counts and a version never goes back. */
@@ -761,15 +772,32 @@ static int reload_text(struct node *node, char *text, size_t len, struct node_re
 {
     struct messages m = {0};
     struct candidate c;
-    bool ok = false;
+    bool ok = false, unchanged = false;
     service_notify_reloading(node);
 
     for (int attempt = 0;; attempt++) {
-        if (candidate_prepare(node, text, len, &c, &m) < 0) {
+        int prepared = candidate_prepare(node, text, len, &c, &m);
+        if (prepared < 0) {
             file_hash_set(node, text, len); /* the poll reports it no more */
             node->config_invalid = true;
             free(text);
             reload_failed(node, &m, out);
+            goto done;
+        }
+        if (prepared > 0) {
+            /* No new version, no write-back, no publish, no push. The file
+             * is good, though: a failure it showed before is over. The key
+             * file is no part of the config; a reload reads it again. */
+            file_hash_set(node, text, len);
+            free(text);
+            node->config_invalid = false;
+            free(node->last_error);
+            node->last_error = NULL;
+            identity_refresh(node);
+            log_info("reload: %s holds nothing new (the config of version %" PRIu64
+                     "): nothing published",
+                     node->config_path, node->version);
+            ok = unchanged = true;
             goto done;
         }
         /* An editor saving again while we worked: write back over the
@@ -821,12 +849,13 @@ static int reload_text(struct node *node, char *text, size_t len, struct node_re
 done:
     if (out != NULL) {
         out->ok = ok;
+        out->unchanged = unchanged;
         out->version = node->version;
         out->records = node->config.record_count;
     }
     if (node->service_ready)
         sd_notify_send("READY=1");
-    if (ok && node->on_reloaded != NULL)
+    if (ok && !unchanged && node->on_reloaded != NULL)
         node->on_reloaded(node->on_reloaded_arg);
     return ok ? 0 : -1;
 }

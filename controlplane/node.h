@@ -93,7 +93,8 @@ struct node {
 
     /* Called after every successful LOCAL reload (POST /reload, SIGHUP,
      * hot reload), once the new config is in force: sync.c pushes it to
-     * the peers. Never after node_apply_remote (no push storms). */
+     * the peers. Never after node_apply_remote (no push storms), nor after
+     * a reload that found nothing new. */
     void (*on_reloaded)(void *arg);
     void *on_reloaded_arg;
     /* The cluster sync (sync.c) when it runs; for the API. */
@@ -146,6 +147,7 @@ void node_stats_open(struct node *node);
 /* The result of a reload, as POST /reload and nanoctl report it. */
 struct node_reload_result {
     bool ok;
+    bool unchanged;   /* ok, and the file said nothing new: nothing was published */
     uint64_t version; /* the version now served */
     size_t records;
     char **errors; /* "nanodns.json:14:22: records[3].value: ..." when !ok */
@@ -154,10 +156,14 @@ struct node_reload_result {
 
 /* Reload as POST /reload does (RFC-free, the original's semantics): read and
  * validate the file; on success set config_version to max(version on disk,
- * version in memory) + 1, write the file back atomically, publish the image
- * and tell the data plane. On failure nothing changes but the failure
- * counters and last_error. Returns 0 when reloaded, -1 otherwise. out may
- * be NULL; otherwise free it with node_reload_result_free. */
+ * version in memory) + 1, write the file back atomically, publish the image,
+ * tell the data plane and call on_reloaded. A file that says what the
+ * config in force says (the same config_digest: only its layout or
+ * server.config_version differ) changes nothing of that: out->unchanged,
+ * and only a failure it showed before is cleared. On failure nothing
+ * changes but the failure counters and last_error. Returns 0 when reloaded
+ * or unchanged, -1 otherwise. out may be NULL; otherwise free it with
+ * node_reload_result_free. */
 int node_reload(struct node *node, struct node_reload_result *out);
 void node_reload_result_free(struct node_reload_result *result);
 

@@ -453,6 +453,15 @@ def kdig(*args, timeout=10):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def kdig_serial(host, port, zone):
+    """The SOA serial of zone as kdig gets it from host:port (an independent
+    client: what caches and secondaries see)."""
+    rc, out, err = kdig("@" + host, "-p", str(port), "+timeout=2", "+retry=0", "+short", zone, "SOA")
+    fields = out.split()
+    assert rc == 0 and len(fields) == 7, "kdig %s SOA: exit %d\n%s%s" % (zone, rc, out, err)
+    return int(fields[2])
+
+
 def run_nanodns(*args, timeout=20, cwd=None):
     """Run the nanodns CLI to completion; CompletedProcess with text output.
     A sanitizer report on its stderr fails the calling test."""

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -720,14 +721,14 @@ def test_reload_from_another_loopback_address_is_accepted(start_public):
     server, api = start_public()
     status, body = api.json("POST", "/reload", source=("127.0.0.2", 0))
     assert status == 200
-    assert body["status"] == "reloaded"
+    assert body["status"] == "unchanged"  # accepted: the file holds nothing new
 
 
 def test_reload_over_ipv6_loopback_is_accepted(start_public):
     server, api = start_public(mgmt_host="::1")
     status, body = api.json("POST", "/reload")
     assert status == 200
-    assert body["status"] == "reloaded"
+    assert body["status"] == "unchanged"
 
 
 def test_reload_over_ipv4_on_a_dual_stack_socket_is_accepted(start_public):
@@ -735,7 +736,7 @@ def test_reload_over_ipv4_on_a_dual_stack_socket_is_accepted(start_public):
     server, api = start_public(mgmt_host="::")
     status, body = Api(api.port, "127.0.0.1").json("POST", "/reload")
     assert status == 200
-    assert body["status"] == "reloaded"
+    assert body["status"] == "unchanged"
 
 
 def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
@@ -759,12 +760,70 @@ def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
     assert metrics["reload_failures"] == 1
     assert "10.0.0.300" in metrics["last_error"]
 
+    # Fixed back to the config in force: nothing to publish, and the
+    # failure is over.
     write_file(server, make_config(api.port))
     status, body = api.json("POST", "/reload")
-    assert status == 200
+    assert (status, body) == (200, {"status": "unchanged", "version": 1, "records": 3})
     metrics = api.get("/metrics")[1]
     assert metrics["config_valid"] is True
     assert metrics["last_error"] is None
+    assert metrics["reloads"] == 0
+
+
+def curl_reload(api):
+    """POST /reload with curl (another independent client): (status, JSON)."""
+    proc = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "-X", "POST", "-w", "\n%{http_code}",
+         "http://%s:%d/reload" % (api.host, api.port)],
+        capture_output=True, text=True, timeout=20,
+    )
+    assert proc.returncode == 0, proc.stderr
+    body, _, code = proc.stdout.rpartition("\n")
+    return int(code), json.loads(body)
+
+
+def file_state(path):
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        return f.read(), st.st_ino, st.st_mtime_ns
+
+
+def test_a_reload_of_a_file_that_holds_nothing_new_is_unchanged(start_public):
+    server, api = start_public()
+    config = make_config(api.port)
+    config["records"].append({"name": "new.x.test", "type": "A", "value": "10.0.0.99"})
+    write_file(server, config)
+    assert curl_reload(api) == (200, {"status": "reloaded", "version": 2, "records": 4, "peers": {}})
+    serial = lambda: harness.kdig_serial(server.host, server.port, "x.test")
+    assert wait_for(lambda: serial() == SOA["serial"] + 2, timeout=1.0)
+    before = file_state(server.config_path)
+
+    # Again, with nothing edited: the file holds version 2, written back.
+    assert curl_reload(api) == (200, {"status": "unchanged", "version": 2, "records": 4})
+    assert serial() == SOA["serial"] + 2
+    assert file_state(server.config_path) == before, "the file was written again"
+    assert api.get("/health")[1]["version"] == 2
+    assert api.get("/metrics")[1]["reloads"] == 1
+
+    # A real edit is the next version.
+    config["records"].append({"name": "newer.x.test", "type": "A", "value": "10.0.0.98"})
+    write_file(server, config)
+    assert curl_reload(api) == (200, {"status": "reloaded", "version": 3, "records": 5, "peers": {}})
+    assert wait_for(lambda: serial() == SOA["serial"] + 3, timeout=1.0)
+
+
+def test_a_reload_of_the_same_config_laid_out_anew_is_unchanged(start_public):
+    server, api = start_public()
+    config = make_config(api.port)
+    # Members in another order, another indentation: the same config.
+    with open(server.config_path, "w") as f:
+        json.dump(config, f, indent=7, sort_keys=True)
+    before = file_state(server.config_path)
+
+    assert curl_reload(api) == (200, {"status": "unchanged", "version": 1, "records": 3})
+    assert harness.kdig_serial(server.host, server.port, "x.test") == SOA["serial"] + 1
+    assert file_state(server.config_path) == before, "the operator's layout was rewritten"
 
 
 def test_reload_with_a_signature_that_does_not_verify_is_401_even_from_loopback(start_public):

@@ -172,6 +172,44 @@ def test_a_reload_on_one_node_is_answered_by_the_others_within_a_second(cluster)
     assert len(set(cluster.served())) == 1, cluster.served()
 
 
+def since(node, mark, text):
+    """stderr lines of node after line number mark that contain text."""
+    with node._cond:
+        return [line for line in node.lines[mark:] if text in line]
+
+
+def test_a_reload_that_finds_nothing_new_pushes_nothing(cluster):
+    node1, node2, node3 = cluster.nodes
+    # node2 logs every API request it gets (debug), /sync included.
+    node2.stop()
+    node2.args += ["--log-level", "DEBUG"]
+    try:
+        node2.start()
+        version, digest = converged(cluster)
+        serials = [harness.kdig_serial(n.host, n.port, "c.test") for n in cluster.nodes]
+        file_before = node1.file_bytes()
+        marks = [len(n.lines) for n in cluster.nodes]
+
+        status, body = node1.reload()
+        assert (status, body) == (200, {"status": "unchanged", "version": version, "records": 6})
+        assert cluster.served() == [(version, digest)] * 3
+        assert [harness.kdig_serial(n.host, n.port, "c.test") for n in cluster.nodes] == serials
+        assert node1.file_bytes() == file_before
+
+        # A real edit after it: pushed, and the only push node2 ever got.
+        node1.set_address("propagated.c.test", "10.1.0.3")
+        assert reload_pushed(node1, applied_by=(node2, node3)) == version + 1
+        assert len(since(node1, marks[0], "sync: pushing version")) == 1, node1.stderr_text()
+        assert len(since(node2, marks[1], "api: POST /sync")) == 1, node2.stderr_text()
+        for node in (node2, node3):
+            assert node.wait_addresses("propagated.c.test", "10.1.0.3", SWITCH_LIMIT) is not None
+            assert harness.kdig_serial(node.host, node.port, "c.test") == SERIAL + version + 1
+    finally:
+        node2.stop()
+        node2.args = node2.args[:-2]
+        node2.start()
+
+
 def test_every_node_shows_the_others_as_trusted_reachable_and_agreeing(cluster):
     converged(cluster)
     for node in cluster.nodes:

@@ -2,11 +2,14 @@
 with config_version bumped and written back, a file that does not validate is
 refused while the old data keeps serving, a start with a broken file serves
 the last good config from the state directory, and no query is lost while the
-server reloads 20 times under load.
+server reloads 20 times under load. A file that says nothing new (issue 10:
+the same config but for white space, member order or config_version)
+changes nothing: no version, no serial, no write-back, no image.
 
 The servers run in directories any user can traverse: started as root, the
 data plane drops to an unprivileged user and must still read each new image."""
 
+import json
 import os
 import re
 import signal
@@ -222,10 +225,12 @@ def test_reload_writes_back_max_of_disk_and_memory_plus_one(public_tmp, servers)
     assert serial(server) == SERIAL + 3
     assert read(server.config_path) == hand_written(3)
 
-    # A reload of an unchanged file still bumps: max(3 on disk, 3 in memory) + 1.
+    # An edit: max(3 on disk, 3 in memory) + 1.
+    write(server.config_path, hand_written(3, www="10.0.0.85"))
     server.proc.send_signal(signal.SIGHUP)
     assert wait_serial(server, SERIAL + 4, 5.0) is not None
-    assert read(server.config_path) == hand_written(4), "the write-back changed more than the version"
+    assert read(server.config_path) == hand_written(4, www="10.0.0.85"), (
+        "the write-back changed more than the version")
     assert os.stat(server.config_path).st_mode & 0o777 == 0o640, "the write-back lost the file's mode"
 
     # The operator's own bump counts: max(10, 4) + 1.
@@ -241,6 +246,121 @@ def test_reload_writes_back_max_of_disk_and_memory_plus_one(public_tmp, servers)
     assert wait_serial(server, SERIAL + 12, 5.0) is not None
     assert read(server.config_path) == hand_written(12, www="10.0.0.91")
     assert count_lines(server, "reloaded: version 12,") == 1
+
+
+# -- a file that says nothing new ----------------------------------------------------
+
+NOTHING_NEW = "holds nothing new"  # the control plane's line for such a reload
+
+
+def published(server):
+    """What a publish replaces: the image's and the saved config's inode and
+    mtime (a publish renames new files over them)."""
+    out = []
+    for name in ("zone.img", "config.json"):
+        st = os.stat(os.path.join(server.state_dir, name))
+        out.append((st.st_ino, st.st_mtime_ns))
+    return out
+
+
+def file_state(path):
+    st = os.stat(path)
+    return read(path), st.st_ino, st.st_mtime_ns
+
+
+def reformatted(text):
+    """The same JSON value, written another way: members in reverse order,
+    four-space indentation."""
+    def reverse(value):
+        if isinstance(value, dict):
+            return {k: reverse(value[k]) for k in reversed(list(value))}
+        if isinstance(value, list):
+            return [reverse(v) for v in value]
+        return value
+
+    out = json.dumps(reverse(json.loads(text)), indent=4) + "\n"
+    assert out != text and json.loads(out) == json.loads(text)
+    return out
+
+
+def test_sighup_of_a_file_that_is_unchanged_changes_nothing(public_tmp, servers):
+    server = servers(public_tmp, hand_written(3))
+    before = (file_state(server.config_path), published(server))
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 3
+
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_line(server, NOTHING_NEW, 5.0) is not None, server.stderr_text()
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 3
+    assert (file_state(server.config_path), published(server)) == before, (
+        "the file was written back or an image published")
+    assert count_lines(server, "reloaded:") == 0
+
+    # A real edit after it gets the next version.
+    write(server.config_path, hand_written(3, www="10.0.0.85"))
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_serial(server, SERIAL + 4, 5.0) is not None
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 4
+    assert read(server.config_path) == hand_written(4, www="10.0.0.85")
+
+
+def test_sighup_after_its_own_write_back_changes_nothing(public_tmp, servers):
+    server = servers(public_tmp, hand_written(3))
+    write(server.config_path, hand_written(3, www="10.0.0.85"))
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_serial(server, SERIAL + 4, 5.0) is not None
+    before = (file_state(server.config_path), published(server))
+
+    # The file now holds version 4, written back by the node: the same config.
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_line(server, NOTHING_NEW, 5.0) is not None, server.stderr_text()
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 4
+    assert (file_state(server.config_path), published(server)) == before
+    assert count_lines(server, "reloaded:") == 1
+
+
+def test_white_space_and_member_order_are_no_change(public_tmp, servers):
+    server = servers(public_tmp, hand_written(3))
+    before = published(server)
+    text = reformatted(hand_written(3))
+    write(server.config_path, text)
+    state = file_state(server.config_path)
+
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_line(server, NOTHING_NEW, 5.0) is not None, server.stderr_text()
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 3
+    assert file_state(server.config_path) == state, "the operator's layout was rewritten"
+    assert published(server) == before
+
+
+def test_a_version_bumped_by_hand_alone_is_no_change_but_counts_at_the_next_edit(public_tmp, servers):
+    server = servers(public_tmp, hand_written(3))
+    write(server.config_path, hand_written(10))
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_line(server, NOTHING_NEW, 5.0) is not None, server.stderr_text()
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 3
+    assert read(server.config_path) == hand_written(10)
+
+    # max(10 on disk, 3 in memory) + 1
+    write(server.config_path, hand_written(10, www="10.0.0.86"))
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_serial(server, SERIAL + 11, 5.0) is not None
+    assert read(server.config_path) == hand_written(11, www="10.0.0.86")
+
+
+def test_hot_reload_of_a_reformatted_file_changes_nothing(public_tmp, servers):
+    server = servers(public_tmp, hand_written(1, hot_reload=True), extra_args=["--log-level", "DEBUG"])
+    before = published(server)
+    write(server.config_path, reformatted(hand_written(1, hot_reload=True)))
+    state = file_state(server.config_path)
+
+    assert wait_line(server, NOTHING_NEW, HOT_RELOAD_WAIT) is not None, server.stderr_text()
+    assert harness.kdig_serial(server.host, server.port, "r.test") == SERIAL + 1
+    assert file_state(server.config_path) == state
+    assert published(server) == before
+    # The next poll reads the same file: it is not taken up again.
+    assert wait_line(server, "unchanged", HOT_RELOAD_WAIT, after=NOTHING_NEW) is not None, server.stderr_text()
+    assert count_lines(server, NOTHING_NEW) == 1
+    assert count_lines(server, "reloaded:") == 0
 
 
 def test_invalid_edit_is_refused_and_the_old_data_keeps_serving(public_tmp, servers):
