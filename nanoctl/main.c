@@ -4,9 +4,14 @@
  * (including a config file that gives no management address, and a --key
  * file that cannot be read), 3 the node could not be reached.
  *
+ * The node is -s, or the one a config names: -c, else ./nanodns.json,
+ * else the system config, else DEFAULT_SERVER. The config is read by the
+ * node's own loader (config.h), so nanoctl takes its defaults as the node
+ * does.
+ *
  * reload is signed (envelope.h), so that a node accepts it from another
- * host too, with the key file given by --key, or else with the one a config
- * (-c, or the default one) names in server.sync_key when we can read it. */
+ * host too, with the key file given by --key, or else with the one the
+ * config names in server.sync_key when we can read it. */
 #include <errno.h>
 #include <getopt.h>
 #include <arpa/inet.h>
@@ -18,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include "config.h"
 #include "envelope.h"
 #include "http_client.h"
 
@@ -33,7 +40,11 @@ enum {
     EXIT_UNREACHABLE = 3, /* no HTTP answer at all */
 };
 
+/* Where the node is looked for without -c or -s, in this order. */
+#define CWD_CONFIG_PATH "./nanodns.json" /* the quickstart's file, beside the operator */
 #define DEFAULT_CONFIG_PATH "/etc/nanodns/nanodns.json"
+#define SYSTEM_CONFIG_ENV "NANOCTL_SYSTEM_CONFIG" /* another path for the system config */
+#define DEFAULT_SERVER "127.0.0.1:9053"           /* the example config's API */
 #define DEFAULT_TIMEOUT_S 5.0
 #define MAX_TIMEOUT_S 3600.0
 /* The version of --json output's shape, for scripts: bumped when it changes
@@ -44,7 +55,7 @@ enum {
 
 static const char usage_text[] =
     "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--key FILE] [--json] [--timeout SECONDS]\n"
-    "               COMMAND\n"
+    "               [--verbose] COMMAND\n"
     "\n"
     "Manage a running NanoDNS node through its HTTP management API.\n"
     "\n"
@@ -60,13 +71,16 @@ static const char usage_text[] =
     "options:\n"
     "  -c, --config FILE       read the management address (server.mgmt_host and\n"
     "                          server.mgmt_port) and the signing key\n"
-    "                          (server.sync_key) from FILE\n"
-    "                          (default " DEFAULT_CONFIG_PATH ")\n"
+    "                          (server.sync_key) from FILE; without -c or -s:\n"
+    "                          " CWD_CONFIG_PATH ", else " DEFAULT_CONFIG_PATH ",\n"
+    "                          else " DEFAULT_SERVER "\n"
     "  -s, --server HOST:PORT  the node's management address; [ADDRESS]:PORT for IPv6\n"
     "  -k, --key FILE          sign reload with the secret key in FILE (nanodns\n"
     "                          keygen), with -s too\n"
     "  -j, --json              print the API's JSON answer, with \"schema_version\": 1\n"
     "  -t, --timeout SECONDS   give up after SECONDS (default 5)\n"
+    "  -v, --verbose           say on stderr which node is used and why (which\n"
+    "                          config, which places were skipped), and the key\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "\n"
@@ -157,149 +171,113 @@ static const char *connect_host_for(const char *listen_host)
     return listen_host;
 }
 
-static char *file_read(const char *path, size_t *len_out, char *err, size_t err_len)
+/* --verbose: how the node was found, to stderr. */
+static void verbose_note(bool verbose, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void verbose_note(bool verbose, const char *fmt, ...)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap)
-            break;
-        char *bigger = realloc(buf, cap * 2);
-        if (bigger == NULL) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    if (buf == NULL) {
-        snprintf(err, err_len, "cannot read %s: out of memory", path);
-    } else if (ferror(f)) {
-        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len_out = len;
-    return buf;
+    if (!verbose)
+        return;
+    fputs("nanoctl: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
-/* Line and column (from 1) of offset in text, for parse errors. */
-static void text_position(const char *text, size_t offset, int *line, int *column)
-{
-    *line = 1;
-    *column = 1;
-    for (size_t i = 0; i < offset; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *column = 1;
-        } else {
-            (*column)++;
-        }
-    }
-}
-
-/* The node's key file named by a config's server.sync_key: a relative path
- * is relative to the config's folder, as the node reads it. */
-static void sync_key_path(const char *config_path, const char *key, char *out, size_t out_len)
-{
-    const char *slash = strrchr(config_path, '/');
-    if (key[0] == '/' || slash == NULL)
-        snprintf(out, out_len, "%s", key);
-    else
-        snprintf(out, out_len, "%.*s%s", (int)(slash - config_path + 1), config_path, key);
-}
-
-/* server.mgmt_host and server.mgmt_port of a NanoDNS config, and the path
- * of server.sync_key (empty when there is none). Only those keys are read:
- * the rest of the file is the node's business, and a config the node would
- * refuse still names the node to reload. */
-static int target_from_config(const char *path, struct target *t, char *key_path,
-                              size_t key_path_len, char *err, size_t err_len)
+/* The node's management address (server.mgmt_host, server.mgmt_port) and
+ * signing key (server.sync_key, "" when none) from the config at path, as
+ * the node reads them (config_load_management: its defaults, its checks,
+ * a relative key taken against the file's folder). why says how path was
+ * chosen, for --verbose. Problems are printed; returns 0 or -1. */
+static int target_from_config(const char *path, const char *why, bool verbose, struct target *t,
+                              char *key_path, size_t key_path_len)
 {
     key_path[0] = '\0';
-    size_t len;
-    char *text = file_read(path, &len, err, err_len);
-    if (text == NULL)
+    struct config cfg;
+    struct config_diags diags;
+    config_diags_init(&diags, path);
+    if (config_load_management(path, &cfg, &diags) < 0) {
+        for (size_t i = 0; i < diags.count; i++) {
+            char line[CONFIG_DIAG_TEXT_MAX];
+            config_diag_format(&diags, i, line, sizeof(line));
+            fprintf(stderr, "nanoctl: %s\n", line);
+        }
+        config_diags_free(&diags);
         return -1;
+    }
+    config_diags_free(&diags);
     int rc = -1;
-    struct json_object *root = NULL;
-    struct json_tokener *tok = json_tokener_new();
-    if (tok == NULL) {
-        snprintf(err, err_len, "out of memory");
-        goto out;
-    }
-    if (len > INT32_MAX) {
-        snprintf(err, err_len, "%s: too large to be a NanoDNS config", path);
-        goto out;
-    }
-    root = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (jerr != json_tokener_success) {
-        int line, column;
-        size_t offset = json_tokener_get_parse_end(tok);
-        text_position(text, offset, &line, &column);
-        snprintf(err, err_len, "%s:%d:%d: not valid JSON (%s)", path, line, column,
-                 jerr == json_tokener_continue ? "unexpected end of file"
-                                               : json_tokener_error_desc(jerr));
-        goto out;
-    }
-    struct json_object *server = NULL, *host = NULL, *port = NULL, *key = NULL;
-    if (!json_object_is_type(root, json_type_object)) {
-        snprintf(err, err_len, "%s: not a NanoDNS config (not a JSON object)", path);
-        goto out;
-    }
-    if (json_object_object_get_ex(root, "server", &server) &&
-        !json_object_is_type(server, json_type_object)) {
-        snprintf(err, err_len, "%s: \"server\" is not an object", path);
-        goto out;
-    }
-    const char *mgmt_host = "0.0.0.0"; /* the node's default */
-    if (server != NULL && json_object_object_get_ex(server, "mgmt_host", &host)) {
-        if (!json_object_is_type(host, json_type_string)) {
-            snprintf(err, err_len, "%s: server.mgmt_host is not a string", path);
-            goto out;
-        }
-        mgmt_host = json_object_get_string(host);
-    }
-    int64_t mgmt_port = 0; /* the node's default: the API is off */
-    if (server != NULL && json_object_object_get_ex(server, "mgmt_port", &port)) {
-        if (!json_object_is_type(port, json_type_int) ||
-            (mgmt_port = json_object_get_int64(port)) < 0 || mgmt_port > 65535) {
-            snprintf(err, err_len, "%s: server.mgmt_port is not a port number", path);
-            goto out;
-        }
-    }
-    if (mgmt_port == 0) {
-        snprintf(err, err_len, "the management API is off (mgmt_port is 0) in %s", path);
+    const struct config_server *server = &cfg.server;
+    if (server->mgmt_port == 0) {
+        fprintf(stderr, "nanoctl: the management API is off (mgmt_port is 0) in %s\n", path);
         goto out;
     }
     char port_text[6];
-    snprintf(port_text, sizeof(port_text), "%d", (int)mgmt_port);
-    const char *address = connect_host_for(mgmt_host);
+    snprintf(port_text, sizeof(port_text), "%u", (unsigned)server->mgmt_port);
+    const char *address = connect_host_for(server->mgmt_host);
     if (target_set(t, address, strlen(address), port_text) < 0) {
-        snprintf(err, err_len, "%s: server.mgmt_host is not a usable address", path);
+        fprintf(stderr, "nanoctl: %s: server.mgmt_host is not a usable address\n", path);
         goto out;
     }
-    /* A sync_key that is not a usable string is the node's error to
-     * report; here it only means there is no key to sign with. */
-    if (server != NULL && json_object_object_get_ex(server, "sync_key", &key) &&
-        json_object_is_type(key, json_type_string) && json_object_get_string_len(key) > 0)
-        sync_key_path(path, json_object_get_string(key), key_path, key_path_len);
+    if (server->sync_key != NULL)
+        snprintf(key_path, key_path_len, "%s", server->sync_key);
+    if (address != server->mgmt_host)
+        verbose_note(verbose,
+                     "using %s (%s): node at %s (server.mgmt_host %s is reached over loopback)",
+                     path, why, t->display, server->mgmt_host);
+    else
+        verbose_note(verbose, "using %s (%s): node at %s", path, why, t->display);
     rc = 0;
 out:
-    json_object_put(root);
-    if (tok != NULL)
-        json_tokener_free(tok);
-    free(text);
+    config_free(&cfg);
     return rc;
+}
+
+/* Whether nothing is at path, so that the search goes on; a file that is
+ * there but unusable stops it instead. */
+static bool config_absent(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+/* Neither -c nor -s: ./nanodns.json (where the quickstart runs), then the
+ * system config, then DEFAULT_SERVER. A config that is there but gives no
+ * address is an error, not a reason to look further: the next place may
+ * name another node, and the operator meant this one. */
+static int target_search(bool verbose, struct target *t, char *key_path, size_t key_path_len)
+{
+    const char *system = getenv(SYSTEM_CONFIG_ENV);
+    bool from_env = system != NULL && system[0] != '\0';
+    const struct {
+        const char *path, *why;
+    } places[] = {
+        {CWD_CONFIG_PATH, "found in the current directory"},
+        {from_env ? system : DEFAULT_CONFIG_PATH,
+         from_env ? "the system config, from " SYSTEM_CONFIG_ENV : "the system config"},
+    };
+    for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+        if (config_absent(places[i].path)) {
+            verbose_note(verbose, "%s: not found, skipped", places[i].path);
+            continue;
+        }
+        if (target_from_config(places[i].path, places[i].why, verbose, t, key_path, key_path_len) <
+            0) {
+            fprintf(stderr,
+                    "nanoctl: %s is there but gives no management address, so nanoctl looks no "
+                    "further: fix it, or give -c FILE or -s HOST:PORT\n",
+                    places[i].path);
+            return -1;
+        }
+        return 0;
+    }
+    key_path[0] = '\0';
+    if (target_parse(DEFAULT_SERVER, t) < 0)
+        return -1; /* cannot happen: a constant */
+    verbose_note(verbose, "using the default address %s (no config file found)", t->display);
+    return 0;
 }
 
 /* -- reading the API's answers (fields may be missing: print what is there) -- */
@@ -528,6 +506,14 @@ static void reload_print(struct json_object *answer, const struct target *t)
     uint64_t version = 0, records = 0;
     field_count(answer, "version", &version);
     field_count(answer, "records", &records);
+    const char *status = field_string(answer, "status");
+    if (status != NULL && strcmp(status, "unchanged") == 0) {
+        /* The node published nothing and pushed nothing: say why. */
+        printf("unchanged: version %" PRIu64 ", %" PRIu64
+               " record%s (the file holds nothing new)\n",
+               version, records, records == 1 ? "" : "s");
+        return;
+    }
     printf("reloaded: version %" PRIu64 ", %" PRIu64 " record%s\n", version, records,
            records == 1 ? "" : "s");
     struct json_object *peers = field_object(answer, "peers");
@@ -849,7 +835,7 @@ static int request_sign(const char *key_path, const char *method, const char *pa
  * key_required: it was asked for (--key), so not being able to sign is an
  * error rather than a fallback to unsigned. */
 static int command_run(const struct command *cmd, const struct target *t, bool json, int timeout_ms,
-                       const char *key_path, bool key_required)
+                       const char *key_path, bool key_required, bool verbose)
 {
     struct http_response response;
     char err[256];
@@ -859,10 +845,12 @@ static int command_run(const struct command *cmd, const struct target *t, bool j
      * root, say) is only mentioned when the node refuses. */
     if (strcmp(cmd->name, "reload") == 0 && key_path[0] != '\0' &&
         request_sign(key_path, cmd->method, cmd->path, headers, sizeof(headers), sign_err,
-                     sizeof(sign_err)) < 0 &&
-        key_required) {
-        fprintf(stderr, "nanoctl: cannot sign with --key: %s\n", sign_err);
-        return EXIT_USAGE;
+                     sizeof(sign_err)) < 0) {
+        if (key_required) {
+            fprintf(stderr, "nanoctl: cannot sign with --key: %s\n", sign_err);
+            return EXIT_USAGE;
+        }
+        verbose_note(verbose, "reload goes unsigned: %s", sign_err);
     }
     if (http_request(t->host, t->port, cmd->method, cmd->path, headers, timeout_ms, &response, err,
                      sizeof(err)) < 0) {
@@ -902,17 +890,22 @@ static int command_run(const struct command *cmd, const struct target *t, bool j
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},  {"server", required_argument, NULL, 's'},
-        {"key", required_argument, NULL, 'k'},     {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"server", required_argument, NULL, 's'},
+        {"key", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"verbose", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *server = NULL, *key_option = NULL;
-    bool json = false;
+    bool json = false, verbose = false;
     double timeout_s = DEFAULT_TIMEOUT_S;
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:s:k:jt:hV", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:s:k:jt:hVv", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
@@ -925,6 +918,9 @@ int main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'v':
+            verbose = true;
             break;
         case 't': {
             char *end;
@@ -971,22 +967,27 @@ int main(int argc, char **argv)
             return usage_error("-s wants HOST:PORT or [IPv6]:PORT with a port from 1 to 65535, "
                                "not '%s'",
                                server);
-    } else {
-        char err[PATH_MAX + 256];
-        if (target_from_config(config_path != NULL ? config_path : DEFAULT_CONFIG_PATH, &target,
-                               key_path, sizeof(key_path), err, sizeof(err)) < 0) {
-            fprintf(stderr, "nanoctl: %s\n", err);
-            if (config_path == NULL)
-                fprintf(stderr, "nanoctl: give the config with -c FILE or the address with "
-                                "-s HOST:PORT\n");
+        verbose_note(verbose, "using %s (-s)", target.display);
+    } else if (config_path != NULL) {
+        if (target_from_config(config_path, "-c", verbose, &target, key_path, sizeof(key_path)) < 0)
             return EXIT_USAGE;
-        }
+    } else if (target_search(verbose, &target, key_path, sizeof(key_path)) < 0) {
+        return EXIT_USAGE;
     }
     if (key_option != NULL) {
         if (key_option[0] == '\0' || strlen(key_option) >= sizeof(key_path))
             return usage_error("--key wants the path of a key file");
         snprintf(key_path, sizeof(key_path), "%s", key_option); /* over server.sync_key */
     }
+    if (strcmp(cmd->name, "reload") == 0) {
+        if (key_path[0] == '\0')
+            verbose_note(verbose,
+                         "reload is unsigned (no --key, no server.sync_key): a node takes it "
+                         "from loopback only");
+        else
+            verbose_note(verbose, "reload is signed with %s (%s)", key_path,
+                         key_option != NULL ? "--key" : "server.sync_key");
+    }
     int timeout_ms = (int)(timeout_s * 1000 + 0.999); /* at least 1 ms */
-    return command_run(cmd, &target, json, timeout_ms, key_path, key_option != NULL);
+    return command_run(cmd, &target, json, timeout_ms, key_path, key_option != NULL, verbose);
 }

@@ -33,10 +33,16 @@ RUN_TIMEOUT = 20  # seconds for one nanoctl run, far above its own --timeout
 OK, NODE_FAILURE, USAGE, UNREACHABLE = 0, 1, 2, 3
 
 
-def nanoctl(*args):
-    """Run nanoctl to completion; CompletedProcess with text output."""
+def nanoctl(*args, cwd=None, env=None):
+    """Run nanoctl to completion (in cwd, with env added to this process's
+    environment); CompletedProcess with text output."""
     proc = subprocess.run(
-        [NANOCTL] + [str(a) for a in args], capture_output=True, text=True, timeout=RUN_TIMEOUT
+        [NANOCTL] + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        cwd=cwd,
+        env=dict(os.environ, **env) if env is not None else None,
     )
     report = harness.sanitizer_report(proc.stderr)
     assert not report, "nanoctl %s:\n%s" % (" ".join(map(str, args)), report)
@@ -56,7 +62,7 @@ class FakeNode:
     """A stand-in management API: answers (method, path) with a canned
     (status, body) and records every request it gets."""
 
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", port=0):
         self.routes = {}
         self.requests = []
         node = self
@@ -83,7 +89,7 @@ class FakeNode:
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
             daemon_threads = True
 
-        self.server = Server((host, 0), Handler)
+        self.server = Server((host, port), Handler)
         self.host = host
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(
@@ -325,6 +331,13 @@ def test_reload_prints_the_new_version_and_records(fake):
     proc = nanoctl("-s", fake.address, "reload")
     assert proc.returncode == OK
     assert proc.stdout == "reloaded: version 8, 13 records\n"
+
+
+def test_reload_of_nothing_new_says_unchanged_and_exits_0(fake):
+    fake.route("POST", "/reload", 200, {"status": "unchanged", "version": 8, "records": 13})
+    proc = nanoctl("-s", fake.address, "reload")
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stdout == "unchanged: version 8, 13 records (the file holds nothing new)\n"
 
 
 def test_reload_refused_prints_every_error_and_exits_1(fake):
@@ -776,6 +789,171 @@ def test_config_with_a_bad_mgmt_port_is_a_usage_error(tmp_path):
     assert nanoctl("-c", config, "status").returncode == USAGE
 
 
+# -- finding the node without -c or -s ------------------------------------------
+#
+# ./nanodns.json, then the system config (NANOCTL_SYSTEM_CONFIG stands in
+# for /etc/nanodns/nanodns.json here), then 127.0.0.1:9053.
+
+DEFAULT_SERVER = ("127.0.0.1", 9053)
+
+
+@pytest.fixture
+def places(tmp_path):
+    """(cwd, env): an empty directory to run nanoctl in, and the environment
+    naming a system config that is not there yet (tmp_path/etc.json)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return cwd, {"NANOCTL_SYSTEM_CONFIG": str(tmp_path / "etc.json")}
+
+
+def test_config_in_the_current_directory_is_used(fake, places):
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    proc = nanoctl("status", cwd=cwd, env=env)
+    assert proc.returncode == OK, proc.stderr
+    assert [(m, p) for m, p, _ in fake.requests] == [("GET", "/metrics")]
+    assert proc.stderr == "", "without --verbose nanoctl says nothing of how it found the node"
+
+
+def test_config_in_the_current_directory_wins_over_the_system_config(fake, places):
+    fake.route("GET", "/metrics", 200, METRICS)
+    other = FakeNode()
+    try:
+        other.route("GET", "/metrics", 200, METRICS)
+        cwd, env = places
+        write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+        with open(env["NANOCTL_SYSTEM_CONFIG"], "w") as f:
+            json.dump({"server": {"mgmt_host": "127.0.0.1", "mgmt_port": other.port}}, f)
+        proc = nanoctl("status", cwd=cwd, env=env)
+        assert proc.returncode == OK, proc.stderr
+        assert len(fake.requests) == 1 and other.requests == []
+    finally:
+        other.close()
+
+
+def test_config_in_the_current_directory_signs_reload_with_its_sync_key(fake, places):
+    fake.route("POST", "/reload", 200, RELOADED)
+    cwd, env = places
+    public = write_key(cwd / "node.key")
+    write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port,
+                                "sync_key": "node.key"}})
+    before = int(time.time())
+    proc = nanoctl("reload", cwd=cwd, env=env)
+    after = int(time.time())
+    assert proc.returncode == OK, proc.stderr
+    assert_signed_by(fake.requests[0][2], public, before, after)
+
+
+def test_system_config_is_used_when_the_current_directory_has_none(fake, places):
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    with open(env["NANOCTL_SYSTEM_CONFIG"], "w") as f:
+        json.dump({"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}}, f)
+    proc = nanoctl("--verbose", "status", cwd=cwd, env=env)
+    assert proc.returncode == OK, proc.stderr
+    assert len(fake.requests) == 1
+    assert proc.stderr.splitlines() == [
+        "nanoctl: ./nanodns.json: not found, skipped",
+        "nanoctl: using %s (the system config, from NANOCTL_SYSTEM_CONFIG): node at 127.0.0.1:%d"
+        % (env["NANOCTL_SYSTEM_CONFIG"], fake.port),
+    ]
+
+
+def test_without_any_config_the_default_address_is_used(places):
+    cwd, env = places
+    try:
+        node = FakeNode(*DEFAULT_SERVER)
+    except OSError:
+        pytest.skip("127.0.0.1:9053 is in use on this host")
+    try:
+        node.route("GET", "/metrics", 200, METRICS)
+        proc = nanoctl("status", cwd=cwd, env=env)
+        assert proc.returncode == OK, proc.stderr
+        assert [(m, p) for m, p, _ in node.requests] == [("GET", "/metrics")]
+        assert "127.0.0.1:9053" in line_with(proc.stdout, "node:")
+    finally:
+        node.close()
+
+
+def test_verbose_says_why_each_place_was_skipped_before_the_default(places):
+    cwd, env = places
+    proc = nanoctl("-v", "--timeout", "0.5", "status", cwd=cwd, env=env)
+    assert proc.stderr.splitlines()[:3] == [
+        "nanoctl: ./nanodns.json: not found, skipped",
+        "nanoctl: %s: not found, skipped" % env["NANOCTL_SYSTEM_CONFIG"],
+        "nanoctl: using the default address 127.0.0.1:9053 (no config file found)",
+    ], proc.stderr
+
+
+def test_verbose_names_the_config_the_loopback_it_reaches_and_the_key(fake, places):
+    fake.route("POST", "/reload", 200, RELOADED)
+    cwd, env = places
+    write_key(cwd / "node.key")
+    write_json(cwd, {"server": {"mgmt_host": "0.0.0.0", "mgmt_port": fake.port,
+                                "sync_key": "node.key"}})
+    proc = nanoctl("--verbose", "reload", cwd=cwd, env=env)
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "nanoctl: using ./nanodns.json (found in the current directory): node at 127.0.0.1:%d "
+        "(server.mgmt_host 0.0.0.0 is reached over loopback)" % fake.port,
+        "nanoctl: reload is signed with ./node.key (server.sync_key)",
+    ]
+
+
+def test_verbose_with_server_and_config_says_so(fake, tmp_path):
+    fake.route("GET", "/metrics", 200, METRICS)
+    proc = nanoctl("-v", "-s", fake.address, "status")
+    assert proc.stderr == "nanoctl: using %s (-s)\n" % fake.address
+    config = write_json(tmp_path, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    proc = nanoctl("-v", "-c", config, "status")
+    assert proc.stderr == "nanoctl: using %s (-c): node at %s\n" % (config, fake.address)
+
+
+def test_broken_config_in_the_current_directory_is_an_error_not_a_fallback(fake, places):
+    """The operator meant that node: another place may name another one."""
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    with open(env["NANOCTL_SYSTEM_CONFIG"], "w") as f:
+        json.dump({"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}}, f)
+    write_json(cwd, '{\n  "server": {\n    "mgmt_port" 9053\n  }\n}\n')
+    proc = nanoctl("status", cwd=cwd, env=env)
+    assert proc.returncode == USAGE
+    assert "./nanodns.json:3:" in proc.stderr
+    assert "looks no further" in proc.stderr
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [{"server": {"mgmt_port": 0}}, {"server": {"mgmt_port": "9053"}}, "directory"],
+    ids=["api off", "bad mgmt_port", "not a readable file"],
+)
+def test_unusable_config_in_the_current_directory_exits_2(fake, places, content):
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    with open(env["NANOCTL_SYSTEM_CONFIG"], "w") as f:
+        json.dump({"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}}, f)
+    if content == "directory":
+        (cwd / "nanodns.json").mkdir()  # there, and unreadable even by root
+    else:
+        write_json(cwd, content)
+    proc = nanoctl("status", cwd=cwd, env=env)
+    assert proc.returncode == USAGE, proc.stderr
+    assert "./nanodns.json" in proc.stderr
+    assert fake.requests == []
+
+
+def test_broken_system_config_is_an_error_not_a_fallback(places):
+    cwd, env = places
+    with open(env["NANOCTL_SYSTEM_CONFIG"], "w") as f:
+        f.write("{")
+    proc = nanoctl("status", cwd=cwd, env=env)
+    assert proc.returncode == USAGE
+    assert env["NANOCTL_SYSTEM_CONFIG"] + ":" in proc.stderr
+    assert "127.0.0.1:9053" not in proc.stderr
+
+
 def ipv6_loopback_available():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
@@ -1101,3 +1279,46 @@ def test_real_node_stopped_is_unreachable():
     stop_node(server)
     proc = nanoctl("-s", server.mgmt, "status")
     assert proc.returncode == UNREACHABLE
+
+
+def test_real_node_reload_without_an_edit_is_unchanged(node):
+    before = harness.kdig_serial(node.host, node.port, "ctl.test")
+    proc = nanoctl("-s", node.mgmt, "reload")
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stdout == "unchanged: version 1, 2 records (the file holds nothing new)\n"
+    assert harness.kdig_serial(node.host, node.port, "ctl.test") == before == 101
+    assert line_with(nanoctl("-s", node.mgmt, "status").stdout, "version:").split()[1] == "1"
+
+
+def test_quickstart_folder_nanoctl_finds_the_node_by_its_nanodns_json():
+    """The README's quickstart: `nanodns init nanodns.json`, `nanodns start
+    --config nanodns.json`, then `nanoctl status` from the same folder, with
+    no -c or -s. Only the API's port is moved to a free one (and its address
+    kept on loopback)."""
+    directory = harness.public_tmpdir("nanoctl-quickstart-")
+    server = None
+    try:
+        proc = harness.run_nanodns("init", "nanodns.json", cwd=directory)
+        assert proc.returncode == 0, proc.stderr
+        with open(os.path.join(directory, "nanodns.json")) as f:
+            text = f.read()
+        port = harness.free_port()
+        text, moved = re.subn(r'"mgmt_port": \d+', '"mgmt_port": %d' % port, text)
+        assert moved == 1, text
+        text = re.sub(r'"mgmt_host": "[^"]*"', '"mgmt_host": "127.0.0.1"', text)
+        server = harness.Server(directory, text).start()
+        env = {"NANOCTL_SYSTEM_CONFIG": os.path.join(directory, "absent.json")}
+
+        proc = nanoctl("status", cwd=directory, env=env)
+        assert proc.returncode == OK, proc.stdout + proc.stderr
+        assert "127.0.0.1:%d" % port in line_with(proc.stdout, "node:")
+        assert line_with(proc.stdout, "version:").split()[1] == "1"
+
+        proc = nanoctl("-v", "reload", cwd=directory, env=env)
+        assert proc.returncode == OK, proc.stderr
+        assert proc.stdout.startswith("unchanged: version 1, "), proc.stdout
+        assert "using ./nanodns.json (found in the current directory)" in proc.stderr
+    finally:
+        if server is not None:
+            stop_node(server)
+        shutil.rmtree(directory, ignore_errors=True)
