@@ -1,11 +1,12 @@
-/* The zone image: the compiled, versioned, self-checking form of a config
- * that the data plane answers from. image_build (control plane) writes one
- * into a malloc'd buffer; image_open checks one completely (hash, every
- * offset and length) so that the lookups below can trust it and never
- * allocate. A struct image points into memory it does not own: the caller
- * keeps the buffer (or mapping) alive as long as the struct is used. */
+/* The zone image: a config compiled into the versioned, self-checking form the data plane serves.
+ * A struct image points into a buffer it does not own: keep it mapped while the struct is used. */
 #ifndef NANODNS_IMAGE_H
 #define NANODNS_IMAGE_H
+
+/* image_build (image_build.c, in the control plane) writes one into a
+ * malloc'd buffer; image_open (image.c) checks one completely (hash, every
+ * offset and length) so that the lookups below can trust it and never
+ * allocate. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,7 +36,7 @@ enum image_section_type {
     IMAGE_SECTION_NAMES,        /* wire-form names, lowercase */
     IMAGE_SECTION_REWRITES,     /* struct image_rewrite[] */
     IMAGE_SECTION_REWRITE_INDEX,
-    IMAGE_SECTION_UPSTREAMS,     /* struct image_upstream[]: defaults first, then per forward zone */
+    IMAGE_SECTION_UPSTREAMS, /* struct image_upstream[]: defaults first, then per forward zone */
     IMAGE_SECTION_FORWARD_ZONES, /* struct image_forward_zone[] */
     IMAGE_SECTION_FORWARD_INDEX,
     IMAGE_SECTION_ACLS, /* struct cidr[]: allow_recursion, then allow_query */
@@ -272,9 +273,8 @@ const struct image_node *image_find_wildcard(const struct image *img, const uint
                                              size_t len, uint32_t hash);
 
 /* The forward zone entry for a lowercase name (exactly that name), or NULL. */
-const struct image_forward_zone *image_find_forward_zone(const struct image *img,
-                                                         const uint8_t *name, size_t len,
-                                                         uint32_t hash);
+const struct image_forward_zone *
+image_find_forward_zone(const struct image *img, const uint8_t *name, size_t len, uint32_t hash);
 
 /* May this client recurse (allow_recursion) / query at all (allow_query)? */
 bool image_recursion_allowed(const struct image *img, const struct sockaddr *client);
