@@ -1,6 +1,10 @@
-/* Signed cluster sync: Ed25519 keys (libsodium) and the envelope a node
- * pushes to its peers and attaches to /config/raw. Pure functions over
- * caller-owned buffers, plus reading and writing key files.
+/* Signed cluster sync: Ed25519 keys (libsodium), the signed config envelope, signed requests.
+ * Pure functions over caller-owned buffers, plus reading and writing key files; no state. */
+#ifndef NANODNS_ENVELOPE_H
+#define NANODNS_ENVELOPE_H
+
+/* The envelope is what a node pushes to its peers and attaches to
+ * /config/raw.
  *
  * What is signed, always under a fixed context string so a signature made
  * for one purpose never verifies for another:
@@ -8,8 +12,6 @@
  *            the config bytes (32) | signer public key (32) | config bytes
  *   request: "nanodns-request-v1" NUL | unix time (u64 big-endian) | signer
  *            public key (32) | method NUL | path  (a signed POST /reload) */
-#ifndef NANODNS_ENVELOPE_H
-#define NANODNS_ENVELOPE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,8 +39,7 @@ void envelope_key_generate(struct envelope_key *key);
  * the 64-octet secret key. Written with mode 0600 (atomically); reading
  * refuses a file that others can read or write. Returns 0, or -1 with a
  * message in err. */
-int envelope_key_write(const char *path, const struct envelope_key *key, char *err,
-                       size_t err_len);
+int envelope_key_write(const char *path, const struct envelope_key *key, char *err, size_t err_len);
 int envelope_key_read(const char *path, struct envelope_key *key, char *err, size_t err_len);
 
 /* Base64 of a public key into text (ENVELOPE_PUBLIC_KEY_TEXT octets), and

@@ -1,10 +1,13 @@
-/* The stats file: a small shared mapping the data plane writes and the
- * control plane reads (/metrics, /health, /ready). Each worker owns one
- * struct stats_worker and is its only writer, so counters are bumped with
- * relaxed loads and stores, no locks and no read-modify-write instructions;
- * readers sum the workers and may see a count a moment late, never torn. */
+/* The stats file: the mapping the data plane writes (counters, heartbeat), the control plane reads.
+ * Each worker is the only writer of its counters (relaxed atomics); readers may see them late. */
 #ifndef NANODNS_STATS_H
 #define NANODNS_STATS_H
+
+/* The control plane reads it for /metrics, /health and /ready. Each worker
+ * owns one struct stats_worker and is its only writer, so counters are
+ * bumped with relaxed loads and stores, no locks and no read-modify-write
+ * instructions; readers sum the workers and may see a count a moment late,
+ * never torn. */
 
 #include <stdatomic.h>
 #include <stdbool.h>
