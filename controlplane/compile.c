@@ -28,6 +28,46 @@ static size_t soa_rdata(const struct config_zone *zone, uint64_t config_version,
     return at + 20;
 }
 
+/* The model's upstream as the image lays it out. */
+static void upstream_to_image(const struct config_upstream *u, struct image_upstream *out)
+{
+    *out = (struct image_upstream){.family = u->family, .port = u->port};
+    memcpy(out->addr, u->addr, sizeof(out->addr));
+}
+
+/* count of them into out; returns count. compile_config puts
+ * server.upstream first, then each forward zone's, in one array. */
+static size_t upstreams_to_image(const struct config_upstream *in, size_t count,
+                                 struct image_upstream *out)
+{
+    for (size_t i = 0; i < count; i++)
+        upstream_to_image(&in[i], &out[i]);
+    return count;
+}
+
+/* The data-plane settings the image carries. */
+static struct image_settings settings_from_config(const struct config *cfg)
+{
+    const struct config_server *server = &cfg->server;
+    /* The validator keeps upstream_timeout in (0, 3600] seconds; a timeout
+     * below half a millisecond still waits one. */
+    uint32_t timeout_ms = (uint32_t)(server->upstream_timeout * 1000.0 + 0.5);
+    int level = log_level_parse(server->log_level ? server->log_level : "INFO");
+    return (struct image_settings){
+        .edns_payload = server->edns_payload,
+        .tcp_idle_timeout_ms = server->tcp_idle_timeout * 1000u,
+        .tcp_max_connections = server->tcp_max_connections,
+        .log_level = level < 0 ? LOG_LEVEL_INFO : (uint32_t)level,
+        .record_count = (uint32_t)cfg->record_count,
+        .upstream_timeout_ms = timeout_ms ? timeout_ms : 1,
+        .max_inflight = server->max_inflight,
+        .cache_enabled = server->cache_enabled,
+        .cache_size = server->cache_size,
+        .cache_ttl = server->cache_ttl,
+        .log_queries = server->log_queries,
+        .log_format = server->log_format == CONFIG_LOG_JSON ? IMAGE_LOG_JSON : IMAGE_LOG_TEXT};
+}
+
 int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, char *err,
                    size_t err_len)
 {
@@ -45,8 +85,12 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
     const struct config_server *server = &cfg->server;
     struct image_input_forward_zone *forward_zones =
         calloc(server->forward_zone_count + 1, sizeof *forward_zones);
+    size_t upstream_total = server->upstreams ? server->upstream_count : 0;
+    for (size_t i = 0; i < server->forward_zone_count; i++)
+        upstream_total += server->forward_zones[i].upstream_count;
+    struct image_upstream *upstreams = calloc(upstream_total + 1, sizeof *upstreams);
     int rc = -1;
-    if (!rrs || !soas || !apexes || !apex_lens || !rewrites || !forward_zones) {
+    if (!rrs || !soas || !apexes || !apex_lens || !rewrites || !forward_zones || !upstreams) {
         snprintf(err, err_len, "out of memory");
         goto out;
     }
@@ -78,32 +122,20 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
         rewrites[i] = (struct image_input_rewrite){cfg->rewrites[i].name, cfg->rewrites[i].name_len,
                                                    cfg->rewrites[i].below};
 
+    size_t default_count = server->upstreams ? server->upstream_count : 0;
+    size_t used = upstreams_to_image(server->upstreams, default_count, upstreams);
     for (size_t i = 0; i < server->forward_zone_count; i++) {
         const struct config_forward_zone *fz = &server->forward_zones[i];
-        forward_zones[i] = (struct image_input_forward_zone){fz->name, fz->name_len, fz->upstreams,
-                                                             fz->upstream_count};
+        forward_zones[i] = (struct image_input_forward_zone){fz->name, fz->name_len,
+                                                             upstreams + used, fz->upstream_count};
+        used += upstreams_to_image(fz->upstreams, fz->upstream_count, upstreams + used);
     }
 
-    /* The validator keeps upstream_timeout in (0, 3600] seconds; a timeout
-     * below half a millisecond still waits one. */
-    uint32_t timeout_ms = (uint32_t)(server->upstream_timeout * 1000.0 + 0.5);
-    int level = log_level_parse(server->log_level ? server->log_level : "INFO");
     struct image_input in = {
         .config_version = server->config_version,
-        .settings = {.edns_payload = server->edns_payload,
-                     .tcp_idle_timeout_ms = server->tcp_idle_timeout * 1000u,
-                     .tcp_max_connections = server->tcp_max_connections,
-                     .log_level = level < 0 ? LOG_LEVEL_INFO : (uint32_t)level,
-                     .record_count = (uint32_t)cfg->record_count,
-                     .upstream_timeout_ms = timeout_ms ? timeout_ms : 1,
-                     .max_inflight = server->max_inflight,
-                     .cache_enabled = server->cache_enabled,
-                     .cache_size = server->cache_size,
-                     .cache_ttl = server->cache_ttl,
-                     .log_queries = server->log_queries,
-                     .log_format = server->log_format},
-        .upstreams = server->upstreams,
-        .upstream_count = server->upstreams ? server->upstream_count : 0,
+        .settings = settings_from_config(cfg),
+        .upstreams = upstreams,
+        .upstream_count = default_count,
         .forward_zones = forward_zones,
         .forward_zone_count = server->forward_zone_count,
         .recursion_acl = server->allow_recursion,
@@ -126,5 +158,6 @@ out:
     free(apex_lens);
     free(rewrites);
     free(forward_zones);
+    free(upstreams);
     return rc;
 }

@@ -1,5 +1,5 @@
-/* Turns a validated config into a zone image (the data plane's only view
- * of the configuration). */
+/* Config to zone image: the one place the config model meets the image format (image.h).
+ * Reads the config it is given; the image it makes is malloc'd and the caller's. */
 #ifndef NANODNS_COMPILE_H
 #define NANODNS_COMPILE_H
 

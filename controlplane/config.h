@@ -1,6 +1,5 @@
-/* The configuration model: the original NanoDNS JSON format, parsed with
- * json-c (strict RFC 8259) and validated. Every string and array in struct
- * config is owned by it and freed by config_free. */
+/* The config model: the original NanoDNS JSON parsed (json-c, strict RFC 8259) and validated.
+ * A struct config owns all it holds (config_free); one thread at a time. No image: compile.h. */
 #ifndef NANODNS_CONFIG_H
 #define NANODNS_CONFIG_H
 
@@ -11,7 +10,6 @@
 
 #include "cidr.h"
 #include "config_edit.h"
-#include "image.h"
 #include "wire.h"
 
 /* One finding of the validator. line and column are 1-based and point at
@@ -82,12 +80,25 @@ struct config_rewrite {
     bool below; /* blocks every name strictly below name, at any depth */
 };
 
+/* A server to forward to: an address (no host name) and a port. */
+struct config_upstream {
+    uint8_t family; /* 4 or 6 */
+    uint16_t port;  /* host order */
+    uint8_t addr[16];
+};
+
+/* server.log_format: how the data plane writes its query log. */
+enum config_log_format {
+    CONFIG_LOG_TEXT, /* "text" */
+    CONFIG_LOG_JSON, /* "json": JSON Lines */
+};
+
 /* server.forward_zones: names at or below name go to these servers. */
 struct config_forward_zone {
     char *text;                  /* the key as written */
     uint8_t name[WIRE_NAME_MAX]; /* wire form, case as written */
     uint8_t name_len;
-    struct image_upstream *upstreams; /* port: upstream_port where the entry has none */
+    struct config_upstream *upstreams; /* port: upstream_port where the entry has none */
     size_t upstream_count;
 };
 
@@ -96,18 +107,18 @@ struct config_server {
     uint16_t port;   /* 53 */
     char **upstream; /* ["8.8.8.8", "1.1.1.1"] */
     size_t upstream_count;
-    struct image_upstream *upstreams; /* upstream[i] parsed; port: upstream_port if it has none */
-    double upstream_timeout;          /* 3 (seconds) */
-    uint16_t upstream_port;           /* 53 */
-    bool cache_enabled;               /* true */
-    uint32_t cache_ttl;               /* 300 */
-    uint32_t cache_size;              /* 1000 */
-    char *log_level;                  /* "INFO": DEBUG, INFO, WARNING, ERROR */
-    bool log_queries;                 /* true */
-    bool hot_reload;                  /* true */
-    char *mgmt_host;                  /* "0.0.0.0" */
-    uint16_t mgmt_port;               /* 0 = off */
-    char **peers;                     /* each member's management address, "host:port" */
+    struct config_upstream *upstreams; /* upstream[i] parsed; port: upstream_port if it has none */
+    double upstream_timeout;           /* 3 (seconds) */
+    uint16_t upstream_port;            /* 53 */
+    bool cache_enabled;                /* true */
+    uint32_t cache_ttl;                /* 300 */
+    uint32_t cache_size;               /* 1000 */
+    char *log_level;                   /* "INFO": DEBUG, INFO, WARNING, ERROR */
+    bool log_queries;                  /* true */
+    bool hot_reload;                   /* true */
+    char *mgmt_host;                   /* "0.0.0.0" */
+    uint16_t mgmt_port;                /* 0 = off */
+    char **peers;                      /* each member's management address, "host:port" */
     size_t peer_count;
     /* peers given as {"address", "public_key"}: peer_has_key[i] and the
      * key; the original's plain "host:port" entries have none and are
@@ -131,7 +142,7 @@ struct config_server {
     size_t allow_recursion_count;
     struct cidr *allow_query; /* absent (count 0): everyone may query */
     size_t allow_query_count;
-    uint32_t log_format; /* IMAGE_LOG_TEXT ("text") or IMAGE_LOG_JSON ("json") */
+    enum config_log_format log_format; /* CONFIG_LOG_TEXT */
 };
 
 struct config {

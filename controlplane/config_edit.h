@@ -1,8 +1,5 @@
-/* Edits to a config's text that keep the operator's layout (a reload
- * writes server.config_version back into the file), the checksum a config
- * is shown with, and the digest that tells a reload whether a file says
- * anything new. Pure functions over caller-owned buffers and trees;
- * results are malloc'd and owned by the caller. */
+/* Edits to a config's text that keep its layout (config_version written back); its checksum and
+ * digest. Pure functions over caller-owned buffers and trees; results malloc'd, the caller's. */
 #ifndef NANODNS_CONFIG_EDIT_H
 #define NANODNS_CONFIG_EDIT_H
 

@@ -1,7 +1,5 @@
-/* Where things stand in JSON text: json-c keeps no positions, so the config
- * validator scans the text again to give each finding a line and column.
- * The locator borrows the text (the caller keeps it alive) and owns only
- * its line index; json_locator_free releases that. */
+/* Where things stand in JSON text (json-c keeps no positions): a line and column per finding.
+ * A locator borrows the text (the caller keeps it alive) and owns only its line index. */
 #ifndef NANODNS_JSON_LOCATE_H
 #define NANODNS_JSON_LOCATE_H
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for controlplane/config.c: any bytes go to
+/* libFuzzer target for the config loader (controlplane/config_*.c): any bytes go to
  * config_load_buffer; it must neither crash nor leak, and what it reports
  * or loads must print. */
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests of controlplane/config.c: loading the original NanoDNS JSON
+/* Unit tests of the config loader (controlplane/config_*.c): loading the original NanoDNS JSON
  * format, and every finding the validator makes, with its position. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1079,14 +1079,20 @@ static void test_edns_payload_below_512_is_out_of_range(void **state)
 
 /* ---- forwarding, access lists, query log ---- */
 
-static void assert_upstream(const struct image_upstream *u, const char *address, uint16_t port)
+/* An upstream of the config (struct config_upstream) or of the image
+ * (struct image_upstream): both have these three fields. */
+#define assert_upstream(u, address, want_port)                                                     \
+    assert_upstream_is((u)->family, (u)->port, (u)->addr, address, want_port)
+
+static void assert_upstream_is(unsigned u_family, unsigned u_port, const uint8_t *u_addr,
+                               const char *address, uint16_t port)
 {
     uint8_t addr[16] = {0};
     int family = strchr(address, ':') ? AF_INET6 : AF_INET;
     assert_int_equal(inet_pton(family, address, addr), 1);
-    assert_int_equal(u->family, family == AF_INET6 ? 6 : 4);
-    assert_int_equal(u->port, port);
-    assert_memory_equal(u->addr, addr, 16);
+    assert_int_equal(u_family, family == AF_INET6 ? 6 : 4);
+    assert_int_equal(u_port, port);
+    assert_memory_equal(u_addr, addr, 16);
 }
 
 static void test_default_recursion_list_is_the_internal_networks(void **state)
@@ -1327,6 +1333,26 @@ static void test_allow_query_bad_prefix_is_an_error(void **state)
     assert_one_error(f, "server.allow_query[0]", 1, 29,
                      "\"fe80::1/10\" has bits set past the prefix length (did you mean "
                      "fe80::/10?)");
+}
+
+/* Each control character is quoted as four octets (\x01): a long prefix
+ * of them is quoted short, in a buffer large enough for the quote. */
+static void test_long_prefix_of_control_characters_is_quoted_short(void **state)
+{
+    struct fixture *f = *state;
+    char json[1024] = "{\"server\": {\"allow_query\": [\"";
+    for (int i = 0; i < 110; i++)
+        strcat(json, "\\u0001");
+    strcat(json, "\"]}}");
+    assert_int_equal(load(f, json), -1);
+    assert_int_equal(f->diags.errors, 1);
+    const struct config_diag *d = diag_at(f, "server.allow_query[0]");
+    char want[1024] = "\"";
+    for (int i = 0; i < 100; i++)
+        strcat(want, "\\x01");
+    strcat(want, "...\" is not an address prefix");
+    want[sizeof(d->message) - 1] = '\0'; /* a finding holds that much of it */
+    assert_string_equal(d->message, want);
 }
 
 static void test_log_format_json(void **state)
@@ -2300,6 +2326,7 @@ int main(void)
         T(test_allow_query_is_parsed),
         T(test_empty_allow_query_is_an_error),
         T(test_allow_query_bad_prefix_is_an_error),
+        T(test_long_prefix_of_control_characters_is_quoted_short),
         T(test_log_format_json),
         T(test_log_format_bad_value_is_an_error),
         T(test_unknown_key_suggests_the_new_server_keys),

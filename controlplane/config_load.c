@@ -1,0 +1,310 @@
+/* Loading a config: the text parsed (json-c, strict, and json_locate_check
+ * for what that lets through), then each section read by its own file
+ * (config_server.c, config_zones.c, ...) and the checks across them run.
+ * Every finding is reported, an error does not stop the pass; any error and
+ * the whole model is freed. See config.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "config_loader.h"
+
+/* A syntax error: the whole text is refused at its first one. */
+static void report_syntax(struct loader *ld, size_t offset, const char *message, const char *detail)
+{
+    unsigned line, column;
+    char text[sizeof(((struct config_diag *)0)->message)];
+    if (detail && strcmp(detail, message) != 0)
+        snprintf(text, sizeof(text), "JSON syntax error: %s (%s)", message, detail);
+    else
+        snprintf(text, sizeof(text), "JSON syntax error: %s", message);
+    json_locate_line_column(&ld->loc, offset, &line, &column);
+    config_diags_add(ld->diags, CONFIG_ERROR, line, column, "", text);
+}
+
+/* Parse with json-c (RFC 8259, strict), then with json_locate_check for
+ * what json-c's strict mode still lets through. NULL when refused; *ok
+ * tells a refusal from the valid JSON text "null". */
+static struct json_object *parse(struct loader *ld, const char *text, size_t len, bool *ok)
+{
+    *ok = false;
+    if (len > INT_MAX) {
+        config_diags_add(ld->diags, CONFIG_ERROR, 0, 0, "", "file too large");
+        return NULL;
+    }
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        config_diags_add(ld->diags, CONFIG_ERROR, 0, 0, "", "out of memory");
+        return NULL;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+
+    size_t check_offset;
+    const char *check_message;
+    int checked = json_locate_check(text, len, &check_offset, &check_message);
+    if (err == json_tokener_continue) {
+        /* json-c stops at the end of the text waiting for more; a lone
+         * number or literal is complete, though, and only the wrong type. */
+        if (checked == 0) {
+            unsigned line, column;
+            size_t top = json_locate(&ld->loc, NULL, 0, false);
+            char c = top < len ? text[top] : '\0';
+            json_locate_line_column(&ld->loc, top, &line, &column);
+            config_diags_add(ld->diags, CONFIG_ERROR, line, column, "",
+                             c == 'n' ? "the configuration must be a JSON object ({} is the "
+                                        "smallest), not null"
+                             : c == 't' || c == 'f' ? "the configuration must be a JSON object ({} "
+                                                      "is the smallest), not a boolean"
+                                                    : "the configuration must be a JSON object ({} "
+                                                      "is the smallest), not a number");
+            return NULL;
+        }
+        report_syntax(ld, check_offset, check_message, NULL);
+        return NULL;
+    }
+    if (err != json_tokener_success) {
+        const char *desc = json_tokener_error_desc(err);
+        const char *nul = memchr(text, '\0', end < len ? end + 1 : len);
+        if (nul)
+            report_syntax(ld, (size_t)(nul - text), desc, "the file holds a NUL byte");
+        else if (end == 0 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+            report_syntax(ld, 0, desc,
+                          "the file starts with a byte order mark, which JSON "
+                          "does not allow: RFC 8259 §8.1");
+        else
+            report_syntax(ld, end, desc, checked < 0 && check_offset == end ? check_message : NULL);
+        json_object_put(root);
+        return NULL;
+    }
+    if (checked < 0) {
+        report_syntax(ld, check_offset, check_message, NULL);
+        json_object_put(root);
+        return NULL;
+    }
+    *ok = true;
+    return root;
+}
+
+/* A loader for text, cfg emptied. */
+static void loader_begin(struct loader *ld, const char *text, size_t len, const char *config_path,
+                         struct config *cfg, struct config_diags *diags)
+{
+    memset(ld, 0, sizeof(*ld));
+    memset(cfg, 0, sizeof(*cfg));
+    ld->cfg = cfg;
+    ld->diags = diags;
+    ld->config_path = config_path;
+    json_locator_init(&ld->loc, text, len);
+}
+
+static void loader_end(struct loader *ld)
+{
+    free(ld->record_index);
+    free(ld->record_offset);
+    free(ld->record_ok);
+    json_locator_free(&ld->loc);
+}
+
+/* The parsed text, over the defaults: NULL when it is refused (reported),
+ * or not an object (reported too, *root kept for the caller to put). */
+static struct json_object *load_root(struct loader *ld, const char *text, size_t len,
+                                     struct json_object **root)
+{
+    bool parsed;
+    *root = parse(ld, text, len, &parsed);
+    if (!parsed || config_server_defaults(ld, &ld->cfg->server) < 0)
+        return NULL;
+    if (json_object_get_type(*root) != json_type_object) {
+        loader_report(ld, CONFIG_ERROR, false,
+                      "the configuration must be a JSON object ({} is the smallest), not %s",
+                      loader_type_name(*root));
+        return NULL;
+    }
+    return *root;
+}
+
+/* A top-level section, read with the path at its key. */
+static void load_section(struct loader *ld, struct json_object *root, const char *key,
+                         void (*load)(struct loader *ld, struct json_object *section))
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(root, key, &v))
+        return;
+    loader_push_key(ld, key);
+    load(ld, v);
+    loader_pop(ld);
+}
+
+static void load_sections(struct loader *ld, struct json_object *root)
+{
+    loader_check_object(ld, root, CONFIG_TOP_KEYS, COUNT(CONFIG_TOP_KEYS));
+    load_section(ld, root, "server", config_server_load);
+    /* The upstreams once the server section is read (present or not):
+     * upstream_port may come after them. */
+    config_upstreams_finish(ld);
+    load_section(ld, root, "zones", config_zones_load);
+    load_section(ld, root, "records", config_records_load);
+    load_section(ld, root, "rewrites", config_rewrites_load);
+}
+
+/* The checks across records and zones; the targets of zones.<zone>.ns
+ * only when no error came before (a list that did not load whole would
+ * make them wrong). */
+static void check_across(struct loader *ld, size_t errors_before)
+{
+    struct zone_ref *zones = config_check_zones(ld);
+    if (zones) {
+        config_check_records(ld, zones);
+        config_check_outside_zones(ld, zones);
+        config_check_targets(ld, zones, ld->diags->errors == errors_before);
+    }
+    free(zones);
+}
+
+int config_load_buffer(const char *text, size_t len, struct config *cfg, struct config_diags *diags)
+{
+    return config_load_buffer_at(text, len, NULL, cfg, diags);
+}
+
+int config_load_buffer_at(const char *text, size_t len, const char *config_path, struct config *cfg,
+                          struct config_diags *diags)
+{
+    struct loader ld;
+    loader_begin(&ld, text, len, config_path, cfg, diags);
+    size_t errors = diags->errors, first_diag = diags->count;
+    struct json_object *root;
+    if (load_root(&ld, text, len, &root)) {
+        load_sections(&ld, root);
+        check_across(&ld, errors);
+        config_digest(root, cfg->digest);
+    }
+    json_object_put(root);
+    loader_end(&ld);
+    config_diags_sort(diags, first_diag);
+    if (diags->errors != errors) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The whole file at path into *text (malloc'd); a failure is one error
+ * with line 0. */
+static int file_read(const char *path, char **text_out, size_t *len_out, struct config_diags *diags)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        char message[sizeof(((struct config_diag *)0)->message)];
+        snprintf(message, sizeof(message), "cannot open: %s", strerror(errno));
+        config_diags_add(diags, CONFIG_ERROR, 0, 0, "", message);
+        return -1;
+    }
+    /* Read to the end rather than trusting st_size: pipes and /proc files
+     * have none. */
+    size_t len = 0, cap = 65536;
+    char *text = malloc(cap);
+    int saved = 0;
+    for (;;) {
+        if (!text) {
+            saved = ENOMEM;
+            break;
+        }
+        if (len == cap) {
+            char *bigger = cap <= SIZE_MAX / 2 ? realloc(text, cap * 2) : NULL;
+            if (!bigger) {
+                saved = ENOMEM;
+                break;
+            }
+            text = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, text + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            saved = errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (saved != 0) {
+        char message[sizeof(((struct config_diag *)0)->message)];
+        snprintf(message, sizeof(message), "cannot read: %s", strerror(saved));
+        config_diags_add(diags, CONFIG_ERROR, 0, 0, "", message);
+        free(text);
+        return -1;
+    }
+    *text_out = text;
+    *len_out = len;
+    return 0;
+}
+
+int config_load_file(const char *path, struct config *cfg, struct config_diags *diags)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    char *text;
+    size_t len;
+    if (file_read(path, &text, &len, diags) < 0)
+        return -1;
+    int rc = config_load_buffer_at(text, len, path, cfg, diags);
+    free(text);
+    return rc;
+}
+
+int config_load_management(const char *path, struct config *cfg, struct config_diags *diags)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    char *text;
+    size_t len;
+    if (file_read(path, &text, &len, diags) < 0)
+        return -1;
+    struct loader ld;
+    loader_begin(&ld, text, len, path, cfg, diags);
+    size_t errors = diags->errors;
+    struct json_object *root, *server;
+    if (load_root(&ld, text, len, &root) && json_object_object_get_ex(root, "server", &server)) {
+        loader_push_key(&ld, "server");
+        if (json_object_get_type(server) != json_type_object) {
+            loader_report_type(&ld, server, "an object");
+        } else {
+            config_server_load_mgmt(&ld, server);
+            config_peers_load_sync_key(&ld, server);
+        }
+        loader_pop(&ld);
+    }
+    json_object_put(root);
+    loader_end(&ld);
+    free(text);
+    if (diags->errors != errors) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct config *cfg)
+{
+    config_server_free(&cfg->server);
+    for (size_t i = 0; i < cfg->zone_count; i++)
+        config_zone_free(&cfg->zones[i]);
+    free(cfg->zones);
+    for (size_t i = 0; i < cfg->record_count; i++)
+        free(cfg->records[i].rdata);
+    free(cfg->records);
+    free(cfg->rewrites);
+    memset(cfg, 0, sizeof(*cfg));
+}
