@@ -1,8 +1,7 @@
-/* Unit tests of the node's pure parts: writing server.config_version back
- * into the operator's text without disturbing its layout
- * (controlplane/config_edit.c), the config checksum, the digest by which a
- * reload tells a file that says nothing new, and server.user, the data
- * plane's user (controlplane/config.c). */
+/* Unit tests of controlplane/config_edit.c: writing server.config_version
+ * back into the operator's text without disturbing its layout, the config
+ * checksum, the digest by which a reload tells a file that says nothing
+ * new; and server.user, the data plane's user (controlplane/config_server.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
