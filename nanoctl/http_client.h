@@ -1,7 +1,5 @@
-/* nanoctl's HTTP client: one blocking HTTP/1.0 request to a node's
- * management API, with one deadline for the whole exchange (connect, send,
- * read). The answer's body is malloc'ed and owned by the caller, who frees
- * it with http_response_free. */
+/* nanoctl's HTTP client: one blocking HTTP/1.0 request to a node's API, one deadline for it all.
+ * The answer's body is malloc'd and the caller's (http_response_free). */
 #ifndef NANOCTL_HTTP_CLIENT_H
 #define NANOCTL_HTTP_CLIENT_H
 
