@@ -1,23 +1,36 @@
-/* The HTTP management API (libevent evhttp): /health, /ready, /metrics,
- * /config/raw, /cluster, POST /reload, POST /sync. Read-only endpoints
- * answer anyone who can reach mgmt_host. POST /reload answers loopback
- * clients, and, on a node with a sync key, requests signed by a listed key
- * (403 unsigned, 401 badly signed); POST /sync answers anyone, and changes
- * something only for a push signed by a listed key (sync.c). */
+/* The HTTP management API (evhttp): /health, /ready, /metrics, /config/raw, /cluster, /reload,
+ * /sync. On the daemon's event loop; it borrows the node, the sync and the data-plane link. */
 #ifndef NANODNS_API_H
 #define NANODNS_API_H
+
+/* Read-only endpoints answer anyone who can reach mgmt_host. POST /reload
+ * answers loopback clients, and, on a node with a sync key, requests
+ * signed by a listed key (403 unsigned, 401 badly signed); POST /sync
+ * answers anyone, and changes something only for a push signed by a
+ * listed key (sync.c). */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct dataplane_link;
+struct event_base;
 struct node;
-struct api;
 struct sockaddr;
+struct sync;
+struct api;
 
-/* Listen on host:port on node->base. Returns NULL with a message in err
- * (for example when the port is taken). */
-struct api *api_start(struct node *node, const char *host, uint16_t port, char *err,
+/* What the API reports on and acts through. */
+struct api_context {
+    struct event_base *base;
+    struct node *node;
+    struct sync *sync;           /* NULL: POST /sync answers 503 */
+    struct dataplane_link *link; /* the data plane's stats */
+};
+
+/* Listen on host:port. Returns NULL with a message in err (for example
+ * when the port is taken). */
+struct api *api_start(const struct api_context *context, const char *host, uint16_t port, char *err,
                       size_t err_len);
 /* Stops listening, closes every client (a GET /cluster still waiting for
  * its peers and a POST /reload waiting for its push included) and frees

@@ -1,9 +1,10 @@
-/* What GET /metrics reports, rendered from a plain snapshot: JSON in the
- * original NanoDNS shape, or the Prometheus text format (0.0.4). Pure
- * functions with no node and no event loop, so tests feed fixed figures;
- * the snapshot only borrows its strings, the results belong to the caller. */
+/* What GET /metrics reports, rendered from a plain snapshot: JSON or Prometheus text (0.0.4).
+ * Pure functions: the snapshot only borrows its strings, the results belong to the caller. */
 #ifndef NANODNS_METRICS_H
 #define NANODNS_METRICS_H
+
+/* JSON in the original NanoDNS shape, or the Prometheus text format. No
+ * node and no event loop, so tests feed fixed figures. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,29 +1,32 @@
-/* What this node serves, as the control plane knows it: the config in
- * force, its version and checksum, reload history, and the data plane's
- * stats mapping. One struct node lives in start_run for the life of the
- * daemon; everything here runs on its one event loop thread. */
+/* The config this node serves: the one in force, how a reload changes it, its publishing.
+ * One struct node lives in start_run for the daemon's life; one event loop thread, no locks. */
 #ifndef NANODNS_NODE_H
 #define NANODNS_NODE_H
+
+/* The load at start (with the state directory's last good config when the
+ * file is broken), the reload (validate, bump config_version, write the
+ * file back, publish) and the commit of a config from elsewhere (a peer's:
+ * sync_apply.c). What follows a change (telling the data plane, the sync
+ * key, the hot-reload poll, the push) belongs to others: the node tells
+ * them through struct node_events. */
 
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 #include <time.h>
 
 #include "config.h"
 #include "envelope.h"
-#include "stats.h"
-
-struct event;
-struct sync;
-struct event_base;
+#include "message_list.h"
 
 /* In the state directory beside zone.img: the exact config bytes the
  * published image was compiled from (what a start with a broken file falls
  * back to). Written before zone.img, both replaced atomically. */
 #define NODE_CONFIG_FILE_NAME "config.json"
+
+/* Mode of what only the control plane reads in the state directory. */
+#define NODE_PRIVATE_FILE_MODE 0600
 
 /* Command-line values that win over the file's, at start and on every
  * reload (the image carries the log level and cache setting, so they are
@@ -37,8 +40,24 @@ struct node_overrides {
     int32_t mgmt_port;     /* -1: server.mgmt_port (0 turns the API off) */
 };
 
+/* What the rest of the daemon hears from the node (start.c wires them).
+ * Each may be NULL; each runs inside the node call that caused it. */
+struct node_events {
+    /* A config went in force (a reload, a peer's), or a reload found the
+     * file saying nothing new: what is read from the config or from the
+     * files it names (the sync key, the hot-reload poll) is read again. */
+    void (*config_changed)(void *arg);
+    /* A new image is published after a reload or a peer's config: tell
+     * the data plane. */
+    void (*image_published)(void *arg);
+    /* A LOCAL reload (POST /reload, SIGHUP, hot reload) put a new config
+     * in force: push it to the peers. Never after a peer's config (no push
+     * storms), nor after a reload that found nothing new. */
+    void (*reloaded)(void *arg);
+    void *arg;
+};
+
 struct node {
-    struct event_base *base;
     char config_path[PATH_MAX]; /* the operator's file; "" when running on defaults */
     char state_dir[PATH_MAX];
 
@@ -52,18 +71,6 @@ struct node {
     char checksum[17]; /* first 16 hex digits of the SHA-256 of config_text, as the original */
     uint8_t config_hash[ENVELOPE_HASH_SIZE]; /* the whole SHA-256 of config_text */
 
-    /* This node's sync identity, read again with every config put in
-     * force (server.sync_key may change): its key, its own entry in
-     * server.peers (the one listing its public key; -1 when none), and
-     * the signature of config_text at version (what /config/raw and a push
-     * carry). has_key false: no sync_key, or it cannot be read; the node
-     * then signs nothing and pushes nothing. */
-    bool has_key;
-    struct envelope_key key;
-    long self_peer;
-    uint8_t config_signature[ENVELOPE_SIGNATURE_SIZE];
-
-    time_t started_unix;
     struct timespec started_monotonic;
     uint64_t reloads; /* images published after the first */
     uint64_t
@@ -74,45 +81,21 @@ struct node {
     bool config_invalid;
     char *last_error; /* every finding of the last failed load, one per line; NULL when none */
 
-    const struct stats_file *stats; /* the data plane's counters; NULL until it exists */
-
-    /* ---- private to node.c and start.c ---- */
-    struct node_overrides overrides;
-    char image_path[PATH_MAX];
-    char saved_config_path[PATH_MAX]; /* STATE/config.json */
-    char stats_path[PATH_MAX];        /* STATE/stats */
-    dev_t stats_dev;                  /* of the file node->stats maps */
-    ino_t stats_ino;
-
-    /* How to tell the data plane that a new image is published: set by
-     * start.c when it runs the data plane itself (it knows its child and
-     * whether it is ready yet). NULL: the data plane runs on its own (under
-     * systemd), and gets SIGHUP at the pid its stats file gives. */
-    void (*dataplane_notify)(void *arg);
-    void *dataplane_notify_arg;
-
-    /* Called after every successful LOCAL reload (POST /reload, SIGHUP,
-     * hot reload), once the new config is in force: sync.c pushes it to
-     * the peers. Never after node_apply_remote (no push storms), nor after
-     * a reload that found nothing new. */
-    void (*on_reloaded)(void *arg);
-    void *on_reloaded_arg;
-    /* The cluster sync (sync.c) when it runs; for the API. */
-    struct sync *sync;
+    struct node_events events;
 
     /* READY=1 went to the service manager: reloads are announced to it
      * with RELOADING=1 ... READY=1. */
     bool service_ready;
 
-    /* Hot reload compares the file's content with what we last loaded,
-     * wrote back or refused (SHA-256), so our own write-back is not a
-     * change and a broken file is reported once, not every 5 s. */
+    /* ---- private to node.c ---- */
+    struct node_overrides overrides;
+    char image_path[PATH_MAX];
+    char saved_config_path[PATH_MAX]; /* STATE/config.json */
+    /* What we last loaded, wrote or refused from the operator's file
+     * (SHA-256): the hot-reload poll takes only other content for a change,
+     * so our own write-back is none and a broken file is reported once. */
     unsigned char file_hash[32];
     bool file_hash_known;
-    bool file_unreadable; /* the last poll could not read the file (reported once) */
-    char *key_error;      /* why sync_key could not be read, as last reported (reported once) */
-    struct event *hot_reload_timer;
-    struct event *stats_timer;
 };
 
 /* Fill node for config_path (NULL: the built-in defaults) and state_dir.
@@ -131,19 +114,6 @@ int node_load_initial(struct node *node);
  * STATE/zone.img, each replaced atomically. The state directory exists. */
 int node_publish(struct node *node);
 
-/* Start the hot-reload poll (when server.hot_reload and there is a file)
- * and the stats watch on node->base. */
-int node_watch_start(struct node *node);
-
-/* Tell the data plane that a new image is published: the dataplane_notify
- * hook, else SIGHUP at the pid in the stats file (when that process is a
- * live data plane and we may signal it). */
-void node_tell_dataplane(struct node *node);
-
-/* Map the data plane's stats file when it is not mapped yet (or was
- * replaced). Quiet when it does not exist yet. */
-void node_stats_open(struct node *node);
-
 /* The result of a reload, as POST /reload and nanoctl report it. */
 struct node_reload_result {
     bool ok;
@@ -157,7 +127,7 @@ struct node_reload_result {
 /* Reload as POST /reload does (RFC-free, the original's semantics): read and
  * validate the file; on success set config_version to max(version on disk,
  * version in memory) + 1, write the file back atomically, publish the image,
- * tell the data plane and call on_reloaded. A file that says what the
+ * then events.image_published and events.reloaded. A file that says what the
  * config in force says (the same config_digest: only its layout or
  * server.config_version differ) changes nothing of that: out->unchanged,
  * and only a failure it showed before is cleared. On failure nothing
@@ -165,31 +135,58 @@ struct node_reload_result {
  * or unchanged, -1 otherwise. out may be NULL; otherwise free it with
  * node_reload_result_free. */
 int node_reload(struct node *node, struct node_reload_result *out);
+/* The same with the file's bytes as just read (taken over): the hot-reload
+ * poll read them already. */
+int node_reload_text(struct node *node, char *text, size_t len, struct node_reload_result *out);
 void node_reload_result_free(struct node_reload_result *result);
 
-/* Put in force a config a peer sent or we pulled, already authenticated
- * and judged to win over ours (sync.c): validate bytes (their
- * server.config_version must be version), write them over the operator's
- * file atomically as they are (no version bump: the version is inside),
- * publish, tell the data plane. The hot-reload poll does not take this
- * write for a local change, and on_reloaded is not called. Returns 0; -1
- * when bytes do not validate (out->errors says why), and nothing
- * changes; -2 when they could not be published (the operator's file may
- * hold them already, as after a reload that fails the same way). out as
- * for node_reload. */
-int node_apply_remote(struct node *node, const char *bytes, size_t len, uint64_t version,
-                      struct node_reload_result *out);
-
-/* Where this node is reached: its own entry in server.peers, else
- * mgmt_host:mgmt_port. */
-void node_self_address(const struct node *node, char *out, size_t out_len);
+/* Whether text is what the node last loaded, wrote back or refused from
+ * the operator's file (the hot-reload poll's test for a change). */
+bool node_file_unchanged(const struct node *node, const char *text, size_t len);
 
 /* Seconds since the control plane started. */
 double node_uptime(const struct node *node);
 
-/* The data plane's state from the stats file: answering (heartbeat within
- * 3 s, and its pid alive), and the image version it serves (0 when none). */
-bool node_dataplane_alive(const struct node *node);
-uint64_t node_dataplane_version(const struct node *node);
+/* ---- a config from elsewhere put in force (sync_apply.c) ---- */
+
+/* What would go in force: the text, its config, its image. Owned by
+ * whoever prepares it until node_commit, which frees it either way. */
+struct node_candidate {
+    char *text;
+    size_t len;
+    struct config cfg;
+    uint8_t *image;
+    size_t image_len;
+};
+void node_candidate_free(struct node_candidate *c);
+
+/* The operator's file, as the config loader takes it (a relative
+ * server.sync_key is resolved against its folder); NULL on the defaults. */
+const char *node_file_path(const struct node *node);
+
+/* Apply the command line's overrides to a validated candidate and compile
+ * its image. On failure the candidate is freed and errors say why (name:
+ * the config's origin, for the message). */
+int node_candidate_compile(struct node *node, struct node_candidate *c, const char *name,
+                           struct message_list *errors);
+
+/* Put c in force (its file is written already): the state directory, then
+ * memory, then events.config_changed and events.image_published. c is
+ * freed either way; on failure nothing changed but the state directory
+ * write that failed, and errors say why. */
+int node_commit(struct node *node, struct node_candidate *c, struct message_list *errors);
+
+/* Replace the operator's file with text, keeping its mode and owner (a
+ * symbolic link is followed: its target is replaced). On success it is
+ * what the hot-reload poll knows. -1 with why in err. */
+int node_file_write(struct node *node, const char *text, size_t len, char *err, size_t err_len);
+
+/* The file validates again: config_invalid and last_error are cleared. */
+void node_failure_clear(struct node *node);
+
+/* RELOADING=1 and READY=1 around a change, once the service manager was
+ * told READY=1 (sd_notify(3)). */
+void node_notify_reloading(const struct node *node);
+void node_notify_ready(const struct node *node);
 
 #endif

@@ -1,15 +1,17 @@
-/* Requests from this node to its peers' management APIs, on libevent's
- * evhttp client: one connection per request, a bounded time for each, the
- * answer copied out. Used by GET /cluster (api.c) and by the push and pull
- * of the cluster sync (sync.c). Everything runs on the node's event loop.
+/* Requests from this node to its peers' management APIs (evhttp client), each bounded in time.
+ * A request belongs to whoever started it; everything runs on the node's one event loop. */
+#ifndef NANODNS_PEER_CLIENT_H
+#define NANODNS_PEER_CLIENT_H
+
+/* One connection per request, a bounded time for each, the answer copied
+ * out. Used by GET /cluster (api_cluster.c) and by the push and pull of the
+ * cluster sync (sync_push.c, sync_pull.c).
  *
  * Ownership: a request belongs to whoever started it, who frees it with
  * peer_request_free, from its done callback or later. The done callback
  * runs exactly once, never inside libevent's own callbacks (libevent 2.1
  * still uses a connection after its request callback returns, so it must
  * not be freed there), and never from inside peer_request_start. */
-#ifndef NANODNS_PEER_CLIENT_H
-#define NANODNS_PEER_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

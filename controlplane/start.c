@@ -1,7 +1,9 @@
 /* `nanodns start`: load the config, publish the image, open the sockets,
- * run the data plane (supervisor.c), the HTTP API, reloads, the cluster
- * sync (sync.c). One process, one libevent loop, no threads: every field
- * of struct daemon is touched only from that loop (or before it runs). */
+ * run the data plane (supervisor.c) and watch it (dataplane_link.c), the
+ * HTTP API, reloads (node.c, config_watch.c), the cluster sync (sync.h).
+ * struct daemon owns them all and carries the node's events to the rest.
+ * One process, one libevent loop, no threads: every field of struct daemon
+ * is touched only from that loop (or before it runs). */
 #include "start.h"
 
 #include <errno.h>
@@ -24,7 +26,8 @@
 
 #include "api.h"
 #include "config.h"
-#include "image.h"
+#include "config_watch.h"
+#include "dataplane_link.h"
 #include "log.h"
 #include "node.h"
 #include "sd_notify.h"
@@ -44,7 +47,9 @@ struct daemon {
     const struct start_options *opts;
     struct event_base *base;
     struct node node;
+    struct dataplane_link *link;
     struct supervisor *sup; /* NULL with --external-dataplane */
+    struct config_watch *watch;
     struct api *api;
     struct sync *sync;
 
@@ -293,7 +298,7 @@ static void serving_say(struct daemon *d)
 static void on_dataplane_ready(void *arg, bool first)
 {
     struct daemon *d = arg;
-    node_stats_open(&d->node);
+    dataplane_link_child_ready(d->link);
     if (first)
         serving_say(d);
     else
@@ -357,14 +362,37 @@ static int signals_setup(struct daemon *d)
     return 0;
 }
 
+/* ---- the node's events ---- */
+
+static void on_config_changed(void *arg)
+{
+    struct daemon *d = arg;
+    sync_config_changed(d->sync);
+    config_watch_follow(d->watch);
+}
+
+static void on_image_published(void *arg)
+{
+    struct daemon *d = arg;
+    dataplane_link_image_published(d->link);
+}
+
+static void on_reloaded(void *arg)
+{
+    struct daemon *d = arg;
+    sync_push_config(d->sync);
+}
+
 /* ---- the whole run ---- */
 
 static void daemon_free(struct daemon *d)
 {
     if (d->api != NULL)
         api_free(d->api); /* lets go of the pushes it waits for */
+    config_watch_free(d->watch);
     sync_free(d->sync);
     supervisor_free(d->sup); /* kills a data plane left by a failed start */
+    dataplane_link_free(d->link);
     node_free(&d->node);
     for (size_t i = 0; i < 3; i++) {
         if (d->signal_events[i] != NULL)
@@ -379,8 +407,8 @@ static void daemon_free(struct daemon *d)
     }
 }
 
-/* Everything up to the loop. Returns -1 after logging. */
-static int daemon_setup(struct daemon *d)
+/* The state directory chosen and the config loaded, its log level set. */
+static int daemon_load(struct daemon *d)
 {
     const struct start_options *opts = d->opts;
     struct node_overrides overrides = {
@@ -399,15 +427,97 @@ static int daemon_setup(struct daemon *d)
     }
     if (node_load_initial(&d->node) < 0)
         return -1;
-    const struct config_server *server = &d->node.config.server;
-    int level = log_level_parse(server->log_level);
+    int level = log_level_parse(d->node.config.server.log_level);
     log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
     log_info("nanodns %s starting (config %s)", NANODNS_VERSION,
              opts->config_path != NULL ? opts->config_path : "built-in defaults");
     if (opts->config_path == NULL)
         log_warning("no --config given: running on the built-in defaults");
+    return 0;
+}
 
-    if (!opts->external_dataplane) {
+/* The loop and everything on it but the data plane: signals, the data
+ * plane's stats, hot reload, the sync (pushes after each local reload, a
+ * pull 10 s from now and every 30 s), the API; then the node's events. */
+static int daemon_services_start(struct daemon *d)
+{
+    const struct config_server *server = &d->node.config.server;
+    d->base = event_base_new();
+    if (d->base == NULL) {
+        log_error("cannot create the event loop");
+        return -1;
+    }
+    if (signals_setup(d) < 0)
+        return -1;
+    d->link = dataplane_link_new(d->base, d->state_dir);
+    if (d->link == NULL)
+        return -1;
+    d->watch = config_watch_start(&d->node, d->base);
+    if (d->watch == NULL)
+        return -1;
+    d->sync = sync_start(&d->node, d->base);
+    if (d->sync == NULL) {
+        log_error("cannot start the cluster sync: out of memory");
+        return -1;
+    }
+    if (server->mgmt_port != 0) {
+        char err[512];
+        struct api_context context = {
+            .base = d->base, .node = &d->node, .sync = d->sync, .link = d->link};
+        d->api = api_start(&context, server->mgmt_host, server->mgmt_port, err, sizeof(err));
+        if (d->api == NULL) {
+            log_error("cannot start the management API: %s", err);
+            return -1;
+        }
+    }
+    d->node.events = (struct node_events){
+        .config_changed = on_config_changed,
+        .image_published = on_image_published,
+        .reloaded = on_reloaded,
+        .arg = d,
+    };
+    return 0;
+}
+
+/* The data plane, with the sockets; under systemd, the one that runs is
+ * told about the image just published. */
+static int daemon_dataplane_start(struct daemon *d)
+{
+    if (d->opts->external_dataplane) {
+        dataplane_link_image_published(d->link);
+        serving_say(d);
+        return 0;
+    }
+    if (supervisor_find_dataplane(d->dataplane_path, sizeof(d->dataplane_path)) < 0)
+        return -1;
+    struct supervisor_config sc = {
+        .base = d->base,
+        .dataplane_path = d->dataplane_path,
+        .state_dir = d->state_dir,
+        .stats_path = dataplane_link_stats_path(d->link),
+        .user = dataplane_user(d),
+        .log_level = d->opts->log_level,
+        .udp_fd = d->udp_fd,
+        .tcp_fd = d->tcp_fd,
+        .on_ready = on_dataplane_ready,
+        .on_failed = on_dataplane_failed,
+        .on_stopped = on_dataplane_stopped,
+        .arg = d,
+    };
+    d->sup = supervisor_create(&sc);
+    if (d->sup == NULL)
+        return -1;
+    dataplane_link_attach(d->link, d->sup);
+    return supervisor_spawn(d->sup);
+}
+
+/* Everything up to the loop. Returns -1 after logging. */
+static int daemon_setup(struct daemon *d)
+{
+    if (daemon_load(d) < 0)
+        return -1;
+    const struct config_server *server = &d->node.config.server;
+    if (!d->opts->external_dataplane) {
         /* The sockets before the state directory: a second instance on the
          * same port fails here, before it touches the first one's files. */
         if (server->port == 0) {
@@ -419,62 +529,9 @@ static int daemon_setup(struct daemon *d)
     }
     if (state_dir_setup(d) < 0 || node_publish(&d->node) < 0)
         return -1;
-
-    d->base = event_base_new();
-    if (d->base == NULL) {
-        log_error("cannot create the event loop");
+    if (daemon_services_start(d) < 0)
         return -1;
-    }
-    d->node.base = d->base;
-    if (signals_setup(d) < 0 || node_watch_start(&d->node) < 0)
-        return -1;
-    /* Pushes after each local reload, a pull 10 s from now and every 30 s. */
-    d->sync = sync_start(&d->node);
-    if (d->sync == NULL) {
-        log_error("cannot start the cluster sync: out of memory");
-        return -1;
-    }
-
-    if (server->mgmt_port != 0) {
-        char err[512];
-        d->api = api_start(&d->node, server->mgmt_host, server->mgmt_port, err, sizeof(err));
-        if (d->api == NULL) {
-            log_error("cannot start the management API: %s", err);
-            return -1;
-        }
-    }
-
-    if (opts->external_dataplane) {
-        /* systemd runs the data plane: tell the one there is (if any)
-         * about the image just published. */
-        node_stats_open(&d->node);
-        node_tell_dataplane(&d->node);
-        serving_say(d);
-        return 0;
-    }
-
-    if (supervisor_find_dataplane(d->dataplane_path, sizeof(d->dataplane_path)) < 0)
-        return -1;
-    struct supervisor_config sc = {
-        .base = d->base,
-        .dataplane_path = d->dataplane_path,
-        .state_dir = d->state_dir,
-        .stats_path = d->node.stats_path,
-        .user = dataplane_user(d),
-        .log_level = opts->log_level,
-        .udp_fd = d->udp_fd,
-        .tcp_fd = d->tcp_fd,
-        .on_ready = on_dataplane_ready,
-        .on_failed = on_dataplane_failed,
-        .on_stopped = on_dataplane_stopped,
-        .arg = d,
-    };
-    d->sup = supervisor_create(&sc);
-    if (d->sup == NULL)
-        return -1;
-    d->node.dataplane_notify = supervisor_image_published;
-    d->node.dataplane_notify_arg = d->sup;
-    return supervisor_spawn(d->sup);
+    return daemon_dataplane_start(d);
 }
 
 int start_run(const struct start_options *opts)

@@ -1,11 +1,14 @@
-/* `nanodns start`: the control-plane daemon. It validates and compiles the
+/* `nanodns start`: the control-plane daemon, which publishes the image and runs all the rest.
+ * start_run owns every part of it for the process's life; one libevent loop, no threads. */
+#ifndef NANODNS_START_H
+#define NANODNS_START_H
+
+/* It validates and compiles the
  * config, publishes the zone image, opens the DNS sockets, runs the data
  * plane with them (the LISTEN_FDS protocol) and supervises it (restart on
  * a crash), runs the HTTP API and hot reload, reloads on SIGHUP, stops in
  * order on SIGINT/SIGTERM. With external_dataplane, systemd runs the data
  * plane and this process only publishes and manages. */
-#ifndef NANODNS_START_H
-#define NANODNS_START_H
 
 #include <stdbool.h>
 #include <stddef.h>

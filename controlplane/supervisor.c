@@ -40,10 +40,9 @@ struct supervisor {
     char notify_address[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "@nanodns-notify-..." */
     int notify_fd;
 
-    pid_t child;         /* the data plane, or -1 */
-    bool child_ready;    /* the running data plane sent READY=1 */
-    bool ever_ready;     /* some data plane was ready once: later deaths are restarts */
-    bool reload_pending; /* published while the child was starting: SIGHUP it once ready */
+    pid_t child;      /* the data plane, or -1 */
+    bool child_ready; /* the running data plane sent READY=1 */
+    bool ever_ready;  /* some data plane was ready once: later deaths are restarts */
     bool stopping;
     struct timespec child_started;
     unsigned backoff_ms; /* delay before the next restart */
@@ -168,11 +167,6 @@ static void dataplane_ready(struct supervisor *sup)
     evtimer_del(sup->ready_timer);
     bool first = !sup->ever_ready;
     sup->ever_ready = true;
-    if (sup->reload_pending) {
-        sup->reload_pending = false;
-        if (kill(sup->child, SIGHUP) < 0)
-            log_warning("cannot signal the data plane: %s", strerror(errno));
-    }
     sup->config.on_ready(sup->config.arg, first);
 }
 
@@ -316,27 +310,11 @@ int supervisor_spawn(struct supervisor *sup)
     }
     sup->child = pid;
     sup->child_ready = false;
-    /* A new data plane maps the newest image itself. */
-    sup->reload_pending = false;
     clock_gettime(CLOCK_MONOTONIC, &sup->child_started);
     log_info("started %s (pid %ld)", sup->config.dataplane_path, (long)pid);
     struct timeval tv = {.tv_sec = READY_TIMEOUT_S};
     evtimer_add(sup->ready_timer, &tv);
     return 0;
-}
-
-void supervisor_image_published(void *arg)
-{
-    struct supervisor *sup = arg;
-    if (sup->child <= 0)
-        return; /* the next one starts with the new image */
-    if (!sup->child_ready) {
-        /* It may have mapped the old image already: tell it once ready. */
-        sup->reload_pending = true;
-        return;
-    }
-    if (kill(sup->child, SIGHUP) < 0)
-        log_warning("cannot signal the data plane: %s", strerror(errno));
 }
 
 static void exit_status_describe(int status, char *out, size_t out_len)
@@ -457,6 +435,11 @@ void supervisor_stop(struct supervisor *sup)
 pid_t supervisor_child(const struct supervisor *sup)
 {
     return sup->child;
+}
+
+bool supervisor_child_ready(const struct supervisor *sup)
+{
+    return sup->child > 0 && sup->child_ready;
 }
 
 struct supervisor *supervisor_create(const struct supervisor_config *config)

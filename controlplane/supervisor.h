@@ -1,11 +1,13 @@
-/* The data plane as our child: started with the DNS sockets (the
- * LISTEN_FDS protocol, as systemd hands them over) and a private notify
- * socket for READY=1, told about new images with SIGHUP, restarted with
- * backoff when it dies, stopped with SIGTERM then SIGKILL. Runs on the
- * control plane's event loop; it borrows the sockets and every string in
- * struct supervisor_config, which must outlive it. */
+/* The data plane as our child: spawned with the DNS sockets, restarted with backoff, stopped.
+ * Runs on the control plane's event loop; borrows the sockets and the strings of its config. */
 #ifndef NANODNS_SUPERVISOR_H
 #define NANODNS_SUPERVISOR_H
+
+/* The sockets go over with the LISTEN_FDS protocol, as systemd hands them
+ * over, and READY=1 comes back on a private notify socket. A dead data
+ * plane is started again, 200 ms to 5 s later; stopping is SIGTERM, then
+ * SIGKILL. Telling it about a new image is dataplane_link.c's job. The
+ * sockets and every string in struct supervisor_config must outlive it. */
 
 #include <limits.h>
 #include <stdbool.h>
@@ -45,16 +47,14 @@ struct supervisor *supervisor_create(const struct supervisor_config *config);
 /* Start the data plane. Returns -1 after logging. */
 int supervisor_spawn(struct supervisor *sup);
 
-/* A new image is published: SIGHUP the data plane now, or as soon as it
- * is ready. (A node_dataplane_notify hook.) */
-void supervisor_image_published(void *sup);
-
 /* SIGTERM the data plane, SIGKILL it after 5 s; on_stopped follows (at
  * once when none runs). */
 void supervisor_stop(struct supervisor *sup);
 
 /* The running data plane's pid, or -1. */
 pid_t supervisor_child(const struct supervisor *sup);
+/* Whether it has sent READY=1 (and serves). */
+bool supervisor_child_ready(const struct supervisor *sup);
 
 /* Frees everything; kills a data plane still running (a failed start). */
 void supervisor_free(struct supervisor *sup);

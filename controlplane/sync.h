@@ -1,11 +1,15 @@
-/* Signed config sync between the nodes of a cluster (DESIGN.md "Cluster
- * sync"): how a POST /sync is judged (pure functions over caller-owned
- * buffers, unit-tested), the push to every peer after a local reload, and
- * the pull 10 s after start and every 30 s after. One struct sync lives
- * beside the node in start_run; it runs on the node's one event loop, and
- * no peer, slow or dead, ever blocks it, the API or DNS. */
+/* Signed config sync between the nodes of a cluster (DESIGN.md "Cluster sync").
+ * Judging is pure, over caller-owned buffers; the running sync lives on the node's event loop. */
 #ifndef NANODNS_SYNC_H
 #define NANODNS_SYNC_H
+
+/* How a POST /sync is judged is sync.c (unit-tested). The running sync:
+ * the answer to a push (sync_receive.c), the push to every peer after a
+ * local reload (sync_push.c), the pull 10 s after start and every 30 s
+ * after (sync_pull.c), a peer's config put in force (sync_apply.c), this
+ * node's key and place among the peers (sync_identity.c), and the state
+ * they share (sync_run.c). One struct sync lives beside the node in
+ * start_run; no peer, slow or dead, ever blocks the loop, the API or DNS. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,9 +19,11 @@
 #include "envelope.h"
 
 struct config_server;
+struct event_base;
 struct json_object;
 struct node;
 struct sync;
+struct sync_identity;
 
 /* What a POST /sync comes to, in the order the checks are made. */
 enum sync_status {
@@ -94,13 +100,25 @@ int sync_hash_parse(const char *text, uint8_t hash[ENVELOPE_HASH_SIZE]);
 
 /* ---- the running sync ---- */
 
-/* Start on node->base: hook the pushes into node->on_reloaded, set
- * node->sync, and the pull timers (first pull after 10 s, then every 30
- * s). NULL when memory runs out. */
-struct sync *sync_start(struct node *node);
+/* Start for node on base: read this node's identity and set the pull
+ * timer (first pull after 10 s, then every 30 s). NULL when memory runs
+ * out. */
+struct sync *sync_start(struct node *node, struct event_base *base);
 /* Cancels whatever is under way. Call after api_free (which lets go of
  * every push it waits for) and before node_free. */
 void sync_free(struct sync *sync);
+
+/* The node's events.config_changed: the config in force changed (or its
+ * key file may have): read this node's identity again. */
+void sync_config_changed(struct sync *sync);
+
+/* The node's events.reloaded: a local reload put a new config in force;
+ * push it to every peer but this node (nothing without a key). */
+void sync_push_config(struct sync *sync);
+
+/* This node's key, entry in server.peers and signature of the config in
+ * force (sync_identity.h), as last read. */
+const struct sync_identity *sync_identity_of(const struct sync *sync);
 
 /* POST /sync with body from remote (its address, for the log): the status
  * code and the JSON answer (*answer: the caller puts it). */

@@ -18,48 +18,6 @@
 #include "api.h"
 #include "node.h"
 
-/* api.c calls into the node; nothing here reaches those calls. */
-int node_reload(struct node *node, struct node_reload_result *out)
-{
-    (void)node;
-    (void)out;
-    return -1;
-}
-void node_reload_result_free(struct node_reload_result *result)
-{
-    (void)result;
-}
-double node_uptime(const struct node *node)
-{
-    (void)node;
-    return 0;
-}
-bool node_dataplane_alive(const struct node *node)
-{
-    (void)node;
-    return false;
-}
-uint64_t node_dataplane_version(const struct node *node)
-{
-    (void)node;
-    return 0;
-}
-int node_apply_remote(struct node *node, const char *bytes, size_t len, uint64_t version,
-                      struct node_reload_result *out)
-{
-    (void)node;
-    (void)bytes;
-    (void)len;
-    (void)version;
-    (void)out;
-    return -1;
-}
-void node_self_address(const struct node *node, char *out, size_t out_len)
-{
-    (void)node;
-    snprintf(out, out_len, "127.0.0.1:9053");
-}
-
 static bool ipv4_allowed(const char *text)
 {
     struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(40000)};

@@ -1,0 +1,88 @@
+/* What the API's files share: struct api, the reply helpers and the handlers api.c routes to.
+ * Private to controlplane/api*.c; everything runs on the daemon's one event loop. */
+#ifndef NANODNS_API_INTERNAL_H
+#define NANODNS_API_INTERNAL_H
+
+/* api.c serves (listening, connection cap, routing, replies);
+ * api_status.c answers /health, /ready, /metrics and /config/raw;
+ * api_reload.c POST /reload and POST /sync; api_cluster.c GET /cluster.
+ * Two kinds of request stay pending: a GET /cluster while this node asks
+ * its peers, a POST /reload while its push goes out. Each is answered
+ * exactly once, by its own file or by api_free through the *_cancel_all
+ * functions below. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+
+#include "api.h"
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+struct json_object;
+struct sockaddr_storage;
+struct cluster_query;
+struct reload_wait;
+
+/* Status codes event2/http.h has no name for. */
+#define HTTP_UNAUTHORIZED 401
+#define HTTP_FORBIDDEN 403
+#define HTTP_UNPROCESSABLE 422 /* RFC 9110 §15.5.21: the file is at fault, not the request */
+
+struct api {
+    struct api_context context;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct peer_client *client; /* GET /cluster's requests to the peers; made on first use */
+
+    /* Connection accounting (libevent 2.1 has no evhttp_set_max_connections):
+     * each new connection's bufferevent is held (incref) until the adopt
+     * event, which runs once evhttp's accept callback has returned, finds
+     * its evhttp_connection and sets a close callback that counts it out. */
+    unsigned connections;
+    bool listener_paused;
+    bool cap_reported; /* the first pause was logged as a warning */
+    bool stopping;     /* api_free has begun: close callbacks only count */
+    struct event *adopt_event;
+    struct bufferevent **adopting;
+    size_t adopting_count, adopting_capacity;
+
+    struct cluster_query *queries; /* GET /cluster requests still waiting for peers */
+    struct reload_wait *reloads;   /* POST /reload answers waiting for their push */
+};
+
+/* ---- replies (api.c) ---- */
+
+/* Send body (the caller frees it) with the headers every answer carries. */
+void api_reply(struct evhttp_request *req, int code, const char *content_type,
+               struct evbuffer *body);
+/* Answer req with a JSON document and put it. Takes ownership of body. */
+void api_reply_json(struct evhttp_request *req, int code, struct json_object *body);
+/* {"status": status} plus, when reason is not NULL, "reason". */
+struct json_object *api_status_object(const char *status, const char *reason);
+/* The client's address, from the socket itself (getpeername), as a
+ * sockaddr and as text; false when it cannot be known. */
+bool api_request_peer(struct evhttp_request *req, struct sockaddr_storage *address, char *text,
+                      size_t text_len);
+/* The lowercase hex of a config hash as a JSON string. */
+struct json_object *api_hash_json(const uint8_t hash[32]);
+
+/* ---- handlers ---- */
+
+void api_handle_health(struct api *api, struct evhttp_request *req);
+void api_handle_ready(struct api *api, struct evhttp_request *req);
+void api_handle_metrics(struct api *api, struct evhttp_request *req);
+void api_handle_config_raw(struct api *api, struct evhttp_request *req);
+void api_handle_cluster(struct api *api, struct evhttp_request *req);
+void api_handle_reload(struct api *api, struct evhttp_request *req);
+void api_handle_sync(struct api *api, struct evhttp_request *req);
+
+/* ---- pending requests, answered and freed when the API stops ---- */
+
+void api_cluster_cancel_all(struct api *api);
+void api_reload_cancel_all(struct api *api);
+
+#endif
