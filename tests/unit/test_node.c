@@ -1,0 +1,533 @@
+/* The node's reload (controlplane/node.c), on a config file and a state
+ * directory in a temporary directory, with the rest of the daemon replaced
+ * by counters of the node's events: a file that says nothing new publishes
+ * nothing; a changed one is published as version max(file, memory) + 1 and
+ * written back; a broken one keeps the config in force; a start with a
+ * broken file serves the state directory's last good config. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomic_file.h"
+#include "config.h"
+#include "image.h"
+#include "log.h"
+#include "node.h"
+
+/* What the daemon would hear from the node. */
+struct events_seen {
+    int config_changed;
+    int image_published;
+    int reloaded;
+};
+
+struct fixture {
+    char dir[64];
+    char config_path[PATH_MAX];
+    char state_dir[PATH_MAX];
+    struct node node;
+    struct events_seen seen;
+};
+
+static void on_config_changed(void *arg)
+{
+    ((struct events_seen *)arg)->config_changed++;
+}
+
+static void on_image_published(void *arg)
+{
+    ((struct events_seen *)arg)->image_published++;
+}
+
+static void on_reloaded(void *arg)
+{
+    ((struct events_seen *)arg)->reloaded++;
+}
+
+/* A config of version (0: no config_version in the file) with one record. */
+static char *config_text(unsigned version, const char *address)
+{
+    char version_member[64] = "";
+    if (version != 0)
+        snprintf(version_member, sizeof(version_member), "\"config_version\": %u, ", version);
+    char *text = NULL;
+    int n =
+        asprintf(&text,
+                 "{\n"
+                 "  \"server\": {%s\"upstream\": [], \"mgmt_port\": 0, \"hot_reload\": false},\n"
+                 "  \"zones\": {\"x.test\": {}},\n"
+                 "  \"records\": [{\"name\": \"www.x.test\", \"type\": \"A\", \"value\": \"%s\"}]\n"
+                 "}\n",
+                 version_member, address);
+    assert_true(n > 0);
+    return text;
+}
+
+static void file_put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static char *file_get(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    char err[256];
+    assert_int_equal(atomic_file_read(path, &text, &len, err, sizeof(err)), 0);
+    return text;
+}
+
+/* The config_version a text says. */
+static uint64_t version_of(const char *text)
+{
+    struct config cfg;
+    struct config_diags diags;
+    config_diags_init(&diags, "text");
+    assert_int_equal(config_load_buffer(text, strlen(text), &cfg, &diags), 0);
+    uint64_t version = cfg.server.config_version;
+    config_free(&cfg);
+    config_diags_free(&diags);
+    return version;
+}
+
+/* The config version of the image published in the state directory. */
+static uint64_t published_version(const struct fixture *f)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", f->state_dir, IMAGE_FILE_NAME);
+    struct image img;
+    void *map;
+    size_t map_len;
+    char err[512];
+    assert_int_equal(image_map_file(path, &img, &map, &map_len, err, sizeof(err)), 0);
+    uint64_t version = img.header->config_version;
+    image_unmap(map, map_len);
+    return version;
+}
+
+static char *saved_config(const struct fixture *f)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", f->state_dir, NODE_CONFIG_FILE_NAME);
+    return file_get(path);
+}
+
+/* node_init for the fixture's file (config_path false: the defaults). */
+static void node_open(struct fixture *f, bool with_file)
+{
+    struct node_overrides overrides = {.log_level = -1, .mgmt_port = -1};
+    assert_int_equal(
+        node_init(&f->node, with_file ? f->config_path : NULL, f->state_dir, &overrides), 0);
+}
+
+static void events_hook(struct fixture *f)
+{
+    memset(&f->seen, 0, sizeof(f->seen));
+    f->node.events = (struct node_events){
+        .config_changed = on_config_changed,
+        .image_published = on_image_published,
+        .reloaded = on_reloaded,
+        .arg = &f->seen,
+    };
+}
+
+/* The node as start_run leaves it: the file loaded and published. */
+static void node_start(struct fixture *f, const char *text)
+{
+    file_put(f->config_path, text);
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), 0);
+    assert_int_equal(node_publish(&f->node), 0);
+    events_hook(f);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_node.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->config_path, sizeof(f->config_path), "%s/nanodns.json", f->dir);
+    snprintf(f->state_dir, sizeof(f->state_dir), "%s/state", f->dir);
+    assert_int_equal(mkdir(f->state_dir, 0755), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    node_free(&f->node);
+    char command[PATH_MAX + 16];
+    snprintf(command, sizeof(command), "rm -rf '%s'", f->dir);
+    if (system(command) != 0)
+        fprintf(stderr, "cannot remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- a file that says nothing new ---- */
+
+static void test_an_unchanged_file_publishes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_true(result.ok);
+    assert_true(result.unchanged);
+    assert_int_equal(result.version, 3);
+    assert_int_equal(f->node.version, 3);
+    assert_int_equal(f->node.reloads, 0);
+    assert_int_equal(f->seen.image_published, 0);
+    assert_int_equal(f->seen.reloaded, 0);
+    /* The key file is no part of the config: it is read again. */
+    assert_int_equal(f->seen.config_changed, 1);
+    char *now = file_get(f->config_path);
+    assert_string_equal(now, text); /* no write-back */
+    free(now);
+    node_reload_result_free(&result);
+    free(text);
+}
+
+static void test_a_file_that_differs_only_in_layout_publishes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    /* The same config on one line, and with a version bumped by hand. */
+    file_put(
+        f->config_path,
+        "{\"records\": [{\"value\": \"10.0.0.80\", \"type\": \"A\", \"name\": \"www.x.test\"}],"
+        " \"zones\": {\"x.test\": {}}, \"server\": {\"config_version\": 9, \"upstream\": [],"
+        " \"mgmt_port\": 0, \"hot_reload\": false}}");
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_true(result.unchanged);
+    assert_int_equal(f->node.version, 3);
+    assert_int_equal(f->seen.image_published, 0);
+    assert_int_equal(f->seen.reloaded, 0);
+    node_reload_result_free(&result);
+    free(text);
+}
+
+/* ---- a changed file ---- */
+
+static void test_a_changed_file_is_published_as_the_next_version(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    char *edited = config_text(3, "10.0.0.81");
+    file_put(f->config_path, edited);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_true(result.ok);
+    assert_false(result.unchanged);
+    assert_int_equal(result.version, 4);
+    assert_int_equal(result.records, 1);
+    assert_int_equal(f->node.version, 4);
+    assert_int_equal(f->node.reloads, 1);
+    assert_int_equal(published_version(f), 4);
+    assert_int_equal(f->seen.config_changed, 1);
+    assert_int_equal(f->seen.image_published, 1);
+    assert_int_equal(f->seen.reloaded, 1);
+    node_reload_result_free(&result);
+    free(edited);
+    free(text);
+}
+
+static void test_a_changed_file_is_written_back_with_its_version(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    char *edited = config_text(3, "10.0.0.81");
+    file_put(f->config_path, edited);
+
+    assert_int_equal(node_reload(&f->node, NULL), 0);
+    char *now = file_get(f->config_path);
+    assert_int_equal(version_of(now), 4);
+    assert_non_null(strstr(now, "10.0.0.81"));
+    /* The state directory holds the bytes in force, which the file holds. */
+    char *saved = saved_config(f);
+    assert_string_equal(saved, now);
+    assert_string_equal(f->node.config_text, now);
+    /* Our own write-back is no change for the hot-reload poll. */
+    assert_true(node_file_unchanged(&f->node, now, strlen(now)));
+    free(saved);
+    free(now);
+    free(edited);
+    free(text);
+}
+
+static void test_the_version_goes_past_a_bump_in_the_file(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    char *edited = config_text(10, "10.0.0.81");
+    file_put(f->config_path, edited);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_int_equal(result.version, 11);
+    assert_int_equal(f->node.version, 11);
+    node_reload_result_free(&result);
+    free(edited);
+    free(text);
+}
+
+static void test_the_version_never_goes_back_to_the_files(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(5, "10.0.0.80");
+    node_start(f, text);
+    char *edited = config_text(1, "10.0.0.81");
+    file_put(f->config_path, edited);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_int_equal(result.version, 6);
+    node_reload_result_free(&result);
+    free(edited);
+    free(text);
+}
+
+static void test_a_file_without_a_version_starts_from_memory(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(4, "10.0.0.80");
+    node_start(f, text);
+    char *edited = config_text(0, "10.0.0.81");
+    file_put(f->config_path, edited);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_int_equal(result.version, 5);
+    node_reload_result_free(&result);
+    free(edited);
+    free(text);
+}
+
+/* ---- a broken file ---- */
+
+static void test_a_broken_file_keeps_the_config_in_force(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    char *in_force = strdup(f->node.config_text);
+    char *broken = config_text(3, "10.0.0.300");
+    file_put(f->config_path, broken);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), -1);
+    assert_false(result.ok);
+    assert_true(result.error_count > 0);
+    assert_non_null(strstr(result.errors[0], "10.0.0.300"));
+    assert_int_equal(result.version, 3);
+    assert_int_equal(f->node.version, 3);
+    assert_string_equal(f->node.config_text, in_force);
+    assert_true(f->node.config_invalid);
+    assert_int_equal(f->node.reload_failures, 1);
+    assert_non_null(f->node.last_error);
+    assert_int_equal(f->seen.image_published, 0);
+    assert_int_equal(f->seen.reloaded, 0);
+    assert_int_equal(published_version(f), 3);
+    char *saved = saved_config(f);
+    assert_string_equal(saved, in_force);
+    char *now = file_get(f->config_path);
+    assert_string_equal(now, broken); /* never written back */
+    /* Refused once, it is no change for the hot-reload poll any more. */
+    assert_true(node_file_unchanged(&f->node, now, strlen(now)));
+    free(now);
+    free(saved);
+    node_reload_result_free(&result);
+    free(broken);
+    free(in_force);
+    free(text);
+}
+
+static void test_a_file_that_is_not_json_keeps_the_config_in_force(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    file_put(f->config_path, "{ \"server\": ");
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), -1);
+    assert_true(result.error_count > 0);
+    assert_int_equal(f->node.version, 3);
+    assert_true(f->node.config_invalid);
+    node_reload_result_free(&result);
+    free(text);
+}
+
+static void test_a_good_reload_after_a_broken_one_clears_the_failure(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    char *broken = config_text(3, "10.0.0.300");
+    file_put(f->config_path, broken);
+    assert_int_equal(node_reload(&f->node, NULL), -1);
+    char *fixed = config_text(3, "10.0.0.81");
+    file_put(f->config_path, fixed);
+
+    assert_int_equal(node_reload(&f->node, NULL), 0);
+    assert_false(f->node.config_invalid);
+    assert_null(f->node.last_error);
+    assert_int_equal(f->node.version, 4);
+    assert_int_equal(f->node.reload_failures, 1);
+    free(fixed);
+    free(broken);
+    free(text);
+}
+
+static void test_a_broken_file_put_back_as_it_was_clears_the_failure(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    file_put(f->config_path, "{");
+    assert_int_equal(node_reload(&f->node, NULL), -1);
+    file_put(f->config_path, text);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_true(result.unchanged);
+    assert_false(f->node.config_invalid);
+    assert_null(f->node.last_error);
+    assert_int_equal(f->node.version, 3);
+    node_reload_result_free(&result);
+    free(text);
+}
+
+static void test_a_missing_file_keeps_the_config_in_force(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    assert_int_equal(unlink(f->config_path), 0);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), -1);
+    assert_int_equal(result.error_count, 1);
+    assert_non_null(strstr(result.errors[0], "cannot read"));
+    assert_int_equal(f->node.version, 3);
+    assert_true(f->node.config_invalid);
+    node_reload_result_free(&result);
+    free(text);
+}
+
+static void test_a_node_on_the_defaults_has_no_file_to_reload(void **state)
+{
+    struct fixture *f = *state;
+    node_open(f, false);
+    assert_int_equal(node_load_initial(&f->node), 0);
+    events_hook(f);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), -1);
+    assert_int_equal(result.error_count, 1);
+    assert_non_null(strstr(result.errors[0], "without --config"));
+    assert_int_equal(f->seen.config_changed, 0);
+    node_reload_result_free(&result);
+}
+
+/* ---- the start ---- */
+
+static void test_a_start_with_a_broken_file_serves_the_last_good_config(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    node_free(&f->node);
+    file_put(f->config_path, "{ broken");
+
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), 0);
+    assert_true(f->node.config_invalid);
+    assert_non_null(f->node.last_error);
+    assert_int_equal(f->node.version, 3);
+    assert_string_equal(f->node.config_text, text);
+    free(text);
+}
+
+static void test_a_start_with_a_broken_file_and_nothing_saved_fails(void **state)
+{
+    struct fixture *f = *state;
+    file_put(f->config_path, "{ broken");
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), -1);
+}
+
+static void test_a_start_takes_the_files_version_as_it_is(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(7, "10.0.0.80");
+    node_start(f, text);
+    assert_int_equal(f->node.version, 7);
+    assert_int_equal(published_version(f), 7);
+    char *now = file_get(f->config_path);
+    assert_string_equal(now, text);
+    free(now);
+    free(text);
+}
+
+int main(void)
+{
+    log_init("test_node", LOG_LEVEL_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_an_unchanged_file_publishes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_that_differs_only_in_layout_publishes_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_changed_file_is_published_as_the_next_version, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_changed_file_is_written_back_with_its_version, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_version_goes_past_a_bump_in_the_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_version_never_goes_back_to_the_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_without_a_version_starts_from_memory, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_broken_file_keeps_the_config_in_force, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_that_is_not_json_keeps_the_config_in_force,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_good_reload_after_a_broken_one_clears_the_failure,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_broken_file_put_back_as_it_was_clears_the_failure,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_missing_file_keeps_the_config_in_force, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_node_on_the_defaults_has_no_file_to_reload, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_with_a_broken_file_serves_the_last_good_config,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_with_a_broken_file_and_nothing_saved_fails,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_takes_the_files_version_as_it_is, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
