@@ -12,9 +12,8 @@
 #include <sys/socket.h>
 
 #include "image.h"
+#include "transport.h"
 #include "wire.h"
-
-enum answer_transport { ANSWER_UDP, ANSWER_TCP };
 
 /* How a response came about, for counters and query logs. */
 enum answer_source {

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "answer.h"
 #include "cache.h"
 #include "image.h"
+#include "transport.h"
 #include "wire.h"
 
 /* What we offer upstream: the DNS Flag Day 2020 size, which avoids IP
