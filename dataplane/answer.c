@@ -350,48 +350,194 @@ static bool forwardable(const struct image *img, const struct wire_query *q)
     return relay_servers(img, q->qname_lower, q->qname_len, &first) > 0;
 }
 
+/* What an answer says besides its records. */
+struct outcome {
+    uint16_t rcode;
+    enum answer_source source;
+    bool authoritative;
+};
+
+/* The transport's size limit: 512, or the EDNS size the client offered
+ * capped by ours, over UDP (RFC 6891 §6.2.5); 65535 over TCP. */
+static size_t size_limit(const struct image *img, const struct wire_query *q,
+                         enum answer_transport transport)
+{
+    if (transport != ANSWER_UDP)
+        return 65535;
+    if (!q->has_edns)
+        return UDP_PLAIN_LIMIT;
+    size_t offered = q->edns_payload < img->settings->edns_payload ? q->edns_payload
+                                                                   : img->settings->edns_payload;
+    return offered > UDP_PLAIN_LIMIT ? offered : UDP_PLAIN_LIMIT;
+}
+
+/* The header's ID and the question as the client sent it (its case
+ * echoed), which later names compress against. */
+static void response_start(struct response *r, const uint8_t *packet, const struct wire_query *q)
+{
+    wire_put16(r->buf, q->id);
+    memcpy(r->buf + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
+           q->question_end - WIRE_HEADER_SIZE);
+    wire_compressor_init(&r->compressor);
+    wire_compressor_add(&r->compressor, r->buf, WIRE_HEADER_SIZE);
+}
+
+/* A name a rewrite rule blocks: NXDOMAIN, with the SOA of the zone it
+ * falls in (authoritative then), if any. */
+static int write_blocked(struct response *r, const struct image *img, const struct lookup_name *ln,
+                         struct outcome *o)
+{
+    uint32_t zone = zone_from(img, ln, 0);
+    *o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_BLOCKED, zone != IMAGE_NONE};
+    return write_negative_soa(r, img, zone);
+}
+
+/* RFC 8482 §4.1: ANY gets the node's RRsets; over UDP one RRset stands
+ * for all of them. */
+static int write_any(struct response *r, const struct image *img, const struct lookup *found,
+                     enum answer_transport transport, const struct owner *owner)
+{
+    const struct image_node *node = found->node;
+    uint32_t first = node->rrset_first + (found->wildcard ? node->rrset_count : 0);
+    uint32_t count = found->wildcard ? node->wildcard_count : node->rrset_count;
+    if (transport == ANSWER_UDP && count > 1)
+        count = 1;
+    int rc = 0;
+    for (uint32_t i = 0; i < count && rc == 0; i++)
+        rc = write_rrset(r, SECTION_ANSWER, img, &img->rrsets[first + i], owner, NULL);
+    return rc;
+}
+
+/* The RRset asked for, and for MX, NS and SRV our addresses of their
+ * targets in the additional section. */
+static int write_answer_rrset(struct response *r, const struct image *img,
+                              const struct image_rrset *rrset, const struct owner *owner)
+{
+    size_t targets_at[ADDITIONAL_TARGETS_MAX];
+    int rc = write_rrset(r, SECTION_ANSWER, img, rrset, owner, targets_at);
+    if (rc == 0 && (rrset->type == WIRE_TYPE_MX || rrset->type == WIRE_TYPE_NS ||
+                    rrset->type == WIRE_TYPE_SRV))
+        write_additional(r, img, rrset, targets_at);
+    return rc;
+}
+
+/* RFC 1034 §4.3.2 step 3a: the CNAME, then its target is the name looked
+ * up: *owner (its text kept in owner_copy) and *ln become the target's. */
+static int write_cname(struct response *r, const struct image *img, const struct image_rrset *cname,
+                       struct owner *owner, uint8_t owner_copy[WIRE_NAME_MAX],
+                       struct lookup_name *ln)
+{
+    uint32_t pos = cname->rdata_offset;
+    uint16_t rdlength;
+    const uint8_t *target = image_rr_next(img, &pos, &rdlength);
+    size_t target_at = SIZE_MAX;
+    if (write_rr(r, owner, WIRE_TYPE_CNAME, cname->ttl, target, rdlength, &target_at) < 0)
+        return -1;
+    r->counts[SECTION_ANSWER]++;
+    memcpy(owner_copy, target, rdlength);
+    *owner = (struct owner){target_at, owner_copy, rdlength};
+    uint8_t lower[WIRE_NAME_MAX];
+    memcpy(lower, target, rdlength);
+    wire_name_lower(lower, rdlength);
+    lookup_name_init(ln, lower, rdlength);
+    return 0;
+}
+
+/* Our data for the question, from its lookup (found): the RRset, or a
+ * negative answer with the zone's SOA, following CNAMEs within our data
+ * (CNAME_CHAIN_MAX links, each name once). A name that is not ours at all
+ * is REFUSED. Returns -1 when what must be there does not fit. */
+static int write_records(struct response *r, const struct image *img, const uint8_t *packet,
+                         const struct wire_query *q, enum answer_transport transport,
+                         struct lookup_name *ln, struct lookup *found, struct outcome *o)
+{
+    struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q->qname_len};
+    uint8_t owner_copy[WIRE_NAME_MAX];
+    const struct image_node *visited[CNAME_CHAIN_MAX + 1];
+    for (int link = 0; link <= CNAME_CHAIN_MAX; link++) {
+        if (link > 0)
+            lookup(img, ln, found);
+        if (found->kind == LOOKUP_OUTSIDE) {
+            if (link == 0)
+                *o = (struct outcome){WIRE_RCODE_REFUSED, ANSWER_SOURCE_REFUSED, false};
+            return 0; /* a CNAME out of our data ends the chain */
+        }
+        if (found->kind != LOOKUP_DATA) {
+            if (found->kind == LOOKUP_NXDOMAIN)
+                o->rcode = WIRE_RCODE_NXDOMAIN;
+            return write_negative_soa(r, img, found->zone);
+        }
+        const struct image_node *node = found->node;
+        for (int i = 0; i < link; i++)
+            if (visited[i] == node)
+                return 0; /* a CNAME loop: each name once is enough */
+        visited[link] = node;
+        if (q->qtype == WIRE_TYPE_ANY)
+            return write_any(r, img, found, transport, &owner);
+        const struct image_rrset *rrset = image_node_rrset(img, node, q->qtype, found->wildcard);
+        if (rrset)
+            return write_answer_rrset(r, img, rrset, &owner);
+        const struct image_rrset *cname =
+            image_node_rrset(img, node, WIRE_TYPE_CNAME, found->wildcard);
+        if (!cname)
+            return write_negative_soa(r, img, found->zone);
+        if (link == CNAME_CHAIN_MAX)
+            return 0;
+        if (write_cname(r, img, cname, &owner, owner_copy, ln) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Flags, counts and OPT around what was written (rc < 0: it did not fit,
+ * RFC 2181 §9: say so with TC=1 and send nothing partial). Returns the
+ * response's length. */
+static size_t response_finish(struct response *r, const struct image *img,
+                              const struct wire_query *q, const struct outcome *o, int rc,
+                              struct answer_info *info)
+{
+    bool truncated = rc < 0;
+    if (truncated) {
+        r->len = q->question_end;
+        memset(r->counts, 0, sizeof r->counts);
+    }
+    uint16_t flags = WIRE_FLAG_QR | (q->flags & (WIRE_FLAG_RD | WIRE_FLAG_CD)) | o->rcode;
+    if (o->authoritative)
+        flags |= WIRE_FLAG_AA;
+    if (truncated)
+        flags |= WIRE_FLAG_TC;
+    if (info->recursion)
+        flags |= WIRE_FLAG_RA;
+    if (q->has_edns) {
+        r->len = append_opt(r->buf, r->len, (uint16_t)img->settings->edns_payload, 0, q);
+        r->counts[SECTION_ADDITIONAL]++;
+    }
+    header_finish(r->buf, flags, r->counts, 1);
+    info->rcode = o->rcode;
+    info->source = o->source;
+    info->truncated = truncated;
+    return r->len;
+}
+
 /* A well-formed query from a client allowed to ask: blocked, ours,
- * forwarded or refused. */
+ * forwarded (nothing written, source ANSWER_SOURCE_FORWARD) or refused. */
 static size_t answer_from_image(const struct image *img, const uint8_t *packet,
                                 enum answer_transport transport, uint8_t *response,
                                 struct answer_info *info)
 {
     const struct wire_query *q = &info->query;
-    size_t size_limit = 65535;
-    if (transport == ANSWER_UDP) {
-        size_limit = UDP_PLAIN_LIMIT;
-        if (q->has_edns) {
-            size_t offered = q->edns_payload < img->settings->edns_payload
-                                 ? q->edns_payload
-                                 : img->settings->edns_payload;
-            size_limit = offered > UDP_PLAIN_LIMIT ? offered : UDP_PLAIN_LIMIT;
-        }
-    }
     struct response r = {.buf = response,
                          .len = q->question_end,
-                         .limit = size_limit - (q->has_edns ? OPT_RR_SIZE : 0)};
-
+                         .limit = size_limit(img, q, transport) - (q->has_edns ? OPT_RR_SIZE : 0)};
+    struct outcome o = {WIRE_RCODE_NOERROR, ANSWER_SOURCE_LOCAL, true};
     struct lookup_name ln;
     lookup_name_init(&ln, q->qname_lower, q->qname_len);
-    uint16_t rcode = WIRE_RCODE_NOERROR;
-    enum answer_source source = ANSWER_SOURCE_LOCAL;
-    bool authoritative = true, truncated = false;
-    int rc = 0;
 
     if (is_blocked(img, &ln)) {
-        rcode = WIRE_RCODE_NXDOMAIN;
-        source = ANSWER_SOURCE_BLOCKED;
-        uint32_t zone = zone_from(img, &ln, 0);
-        authoritative = zone != IMAGE_NONE;
-        wire_put16(response, q->id);
-        memcpy(response + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
-               q->question_end - WIRE_HEADER_SIZE);
-        wire_compressor_init(&r.compressor);
-        wire_compressor_add(&r.compressor, response, WIRE_HEADER_SIZE);
-        rc = write_negative_soa(&r, img, zone);
-        goto finish;
+        response_start(&r, packet, q);
+        int rc = write_blocked(&r, img, &ln, &o);
+        return response_finish(&r, img, q, &o, rc, info);
     }
-
     struct lookup found;
     lookup(img, &ln, &found);
     if (found.kind == LOOKUP_OUTSIDE && info->recursion && forwardable(img, q)) {
@@ -400,106 +546,9 @@ static size_t answer_from_image(const struct image *img, const uint8_t *packet,
         info->source = ANSWER_SOURCE_FORWARD;
         return 0;
     }
-
-    wire_put16(response, q->id);
-    memcpy(response + WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE,
-           q->question_end - WIRE_HEADER_SIZE);
-    wire_compressor_init(&r.compressor);
-    wire_compressor_add(&r.compressor, response, WIRE_HEADER_SIZE);
-
-    struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q->qname_len};
-    uint8_t owner_copy[WIRE_NAME_MAX];
-    const struct image_node *visited[CNAME_CHAIN_MAX + 1];
-    for (int link = 0; link <= CNAME_CHAIN_MAX; link++) {
-        if (link > 0)
-            lookup(img, &ln, &found);
-        if (found.kind == LOOKUP_OUTSIDE) {
-            if (link == 0) {
-                rcode = WIRE_RCODE_REFUSED;
-                source = ANSWER_SOURCE_REFUSED;
-                authoritative = false;
-            }
-            break;
-        }
-        if (found.kind != LOOKUP_DATA) {
-            if (found.kind == LOOKUP_NXDOMAIN)
-                rcode = WIRE_RCODE_NXDOMAIN;
-            rc = write_negative_soa(&r, img, found.zone);
-            break;
-        }
-        const struct image_node *node = found.node;
-        bool loop = false;
-        for (int i = 0; i < link; i++)
-            loop |= visited[i] == node;
-        if (loop)
-            break; /* a CNAME loop: each name once is enough */
-        visited[link] = node;
-        if (q->qtype == WIRE_TYPE_ANY) {
-            /* RFC 8482 §4.1: over UDP one RRset stands for all of them. */
-            uint32_t first = node->rrset_first + (found.wildcard ? node->rrset_count : 0);
-            uint32_t count = found.wildcard ? node->wildcard_count : node->rrset_count;
-            if (transport == ANSWER_UDP && count > 1)
-                count = 1;
-            for (uint32_t i = 0; i < count && rc == 0; i++)
-                rc = write_rrset(&r, SECTION_ANSWER, img, &img->rrsets[first + i], &owner, NULL);
-            break;
-        }
-        const struct image_rrset *rrset = image_node_rrset(img, node, q->qtype, found.wildcard);
-        if (rrset) {
-            size_t targets_at[ADDITIONAL_TARGETS_MAX];
-            rc = write_rrset(&r, SECTION_ANSWER, img, rrset, &owner, targets_at);
-            if (rc == 0 && (rrset->type == WIRE_TYPE_MX || rrset->type == WIRE_TYPE_NS ||
-                            rrset->type == WIRE_TYPE_SRV))
-                write_additional(&r, img, rrset, targets_at);
-            break;
-        }
-        const struct image_rrset *cname =
-            image_node_rrset(img, node, WIRE_TYPE_CNAME, found.wildcard);
-        if (!cname || link == CNAME_CHAIN_MAX) {
-            if (!cname)
-                rc = write_negative_soa(&r, img, found.zone);
-            break;
-        }
-        /* RFC 1034 §4.3.2 step 3a: the CNAME, then its target. */
-        uint32_t pos = cname->rdata_offset;
-        uint16_t rdlength;
-        const uint8_t *target = image_rr_next(img, &pos, &rdlength);
-        size_t target_at = SIZE_MAX;
-        rc = write_rr(&r, &owner, WIRE_TYPE_CNAME, cname->ttl, target, rdlength, &target_at);
-        if (rc < 0)
-            break;
-        r.counts[SECTION_ANSWER]++;
-        memcpy(owner_copy, target, rdlength);
-        owner = (struct owner){target_at, owner_copy, rdlength};
-        uint8_t lower[WIRE_NAME_MAX];
-        memcpy(lower, target, rdlength);
-        wire_name_lower(lower, rdlength);
-        lookup_name_init(&ln, lower, rdlength);
-    }
-
-finish:
-    if (rc < 0) {
-        /* RFC 2181 §9: what must be there does not fit: say so, send nothing partial. */
-        truncated = true;
-        r.len = q->question_end;
-        memset(r.counts, 0, sizeof r.counts);
-    }
-    uint16_t flags = WIRE_FLAG_QR | (q->flags & (WIRE_FLAG_RD | WIRE_FLAG_CD)) | rcode;
-    if (authoritative)
-        flags |= WIRE_FLAG_AA;
-    if (truncated)
-        flags |= WIRE_FLAG_TC;
-    if (info->recursion)
-        flags |= WIRE_FLAG_RA;
-    if (q->has_edns) {
-        r.len = append_opt(response, r.len, (uint16_t)img->settings->edns_payload, 0, q);
-        r.counts[SECTION_ADDITIONAL]++;
-    }
-    header_finish(response, flags, r.counts, 1);
-    info->rcode = rcode;
-    info->source = source;
-    info->truncated = truncated;
-    return r.len;
+    response_start(&r, packet, q);
+    int rc = write_records(&r, img, packet, q, transport, &ln, &found, &o);
+    return response_finish(&r, img, q, &o, rc, info);
 }
 
 enum answer_action answer_query(const struct image *img, const uint8_t *packet, size_t len,
