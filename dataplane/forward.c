@@ -1,8 +1,7 @@
 /* Forwarding to the upstream servers (forward.h): one struct pending per
  * question in flight, with its waiting clients, its current upstream
  * socket (a new connected UDP socket per attempt, TCP after a truncated
- * answer) and one timer for the attempt. Also the server glue that
- * answers built later need: server_reply_send and the query log line. */
+ * answer) and one timer for the attempt. */
 #include "forward.h"
 
 #include <arpa/inet.h>
@@ -18,17 +17,16 @@
 
 #include "cache.h"
 #include "log.h"
+#include "monotonic.h"
 #include "relay.h"
+#include "upstream_health.h"
 
 #define FORWARD_BUCKETS_MIN 1024
 #define FORWARD_WAITERS_INITIAL 4
-/* Servers whose failures are remembered; the least recently used slot
- * makes room. */
-#define FORWARD_HEALTH_SLOTS 64
 #define TCP_MESSAGE_MAX 65535
 
 struct waiter {
-    struct server_reply reply;
+    struct reply reply;
     struct relay_client client;
 };
 
@@ -66,16 +64,12 @@ struct pending {
     unsigned waiter_count, waiter_cap;
 };
 
-struct health {
-    struct image_upstream server; /* family, port, addr: the key */
-    bool used;
-    unsigned failures;      /* in a row */
-    uint64_t skip_until_ms; /* put last until then */
-    uint64_t last_used_ms;
-};
-
 struct forward {
-    struct server *server;
+    struct event_base *base;
+    const struct image *image;  /* the one served now (forward_image_changed) */
+    struct stats_worker *stats; /* upstream and cache counters */
+    forward_answered_fn answered;
+    void *answered_arg;
 
     struct cache *cache; /* NULL: caching off */
     uint32_t cache_size, cache_ttl;
@@ -88,73 +82,33 @@ struct forward {
     struct pending *all;
     unsigned inflight;
 
-    struct health health[FORWARD_HEALTH_SLOTS];
+    struct upstream_health health;
 
     uint8_t receive[TCP_MESSAGE_MAX + 1]; /* UDP answers land here */
     uint8_t answer[ANSWER_BUFFER_SIZE];   /* one client's answer at a time */
 };
 
-static uint64_t now_ms(void)
-{
-    return server_now_ns() / 1000000u;
-}
-
 static uint16_t edns_payload(const struct forward *fw)
 {
-    return (uint16_t)fw->server->image->settings->edns_payload;
-}
-
-/* ---- the server glue ---------------------------------------------------- */
-
-void server_log(struct server *server, const struct sockaddr *client, const uint8_t *qname,
-                size_t qname_len, uint16_t qtype, uint16_t rcode, enum answer_source source,
-                uint64_t received_ns)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-        ts.tv_sec = ts.tv_nsec = 0;
-    uint64_t now = server_now_ns();
-    struct querylog_entry entry = {
-        .time_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u,
-        .client = client,
-        .qname = qname,
-        .qname_len = qname_len,
-        .qtype = qtype,
-        .rcode = rcode,
-        .source = source,
-        .latency_ns = received_ns != 0 && now > received_ns ? now - received_ns : 0,
-    };
-    enum querylog_format format =
-        server->image->settings->log_format == IMAGE_LOG_JSON ? QUERYLOG_JSON : QUERYLOG_TEXT;
-    if (querylog_record(server->querylog, &entry, format) < 0)
-        stats_add(&server->stats->querylog_dropped, 1);
-}
-
-void server_reply_send(struct server *server, const struct server_reply *reply,
-                       const uint8_t *answer, size_t len)
-{
-    if (reply->transport == ANSWER_UDP)
-        udp_reply_send(server, reply, answer, len);
-    else
-        tcp_reply_send(server, reply, answer, len);
+    return (uint16_t)fw->image->settings->edns_payload;
 }
 
 /* ---- the cache ------------------------------------------------------------ */
 
 /* The stats file shows the totals since start, across caches replaced. */
-static void cache_stats_publish(struct forward *fw)
+static void forward_cache_publish_stats(struct forward *fw)
 {
     struct cache_stats now = {0, 0, 0, 0};
     if (fw->cache != NULL)
         cache_get_stats(fw->cache, &now);
-    struct stats_worker *s = fw->server->stats;
+    struct stats_worker *s = fw->stats;
     stats_set(&s->cache_hits, fw->cache_base.hits + now.hits);
     stats_set(&s->cache_misses, fw->cache_base.misses + now.misses);
     stats_set(&s->cache_evictions, fw->cache_base.evictions + now.evictions);
     stats_set(&s->cache_entries, now.entries);
 }
 
-static void cache_drop(struct forward *fw)
+static void forward_cache_drop(struct forward *fw)
 {
     if (fw->cache == NULL)
         return;
@@ -167,17 +121,18 @@ static void cache_drop(struct forward *fw)
     fw->cache = NULL;
 }
 
-void forward_image_changed(struct forward *fw)
+void forward_image_changed(struct forward *fw, const struct image *img)
 {
-    const struct image_settings *settings = fw->server->image->settings;
+    fw->image = img;
+    const struct image_settings *settings = img->settings;
     bool wanted = settings->cache_enabled != 0 && settings->cache_size > 0;
     if (!wanted) {
-        cache_drop(fw);
+        forward_cache_drop(fw);
     } else if (fw->cache != NULL && fw->cache_size == settings->cache_size &&
                fw->cache_ttl == settings->cache_ttl) {
         cache_flush(fw->cache);
     } else {
-        cache_drop(fw);
+        forward_cache_drop(fw);
         fw->cache = cache_new(settings->cache_size, settings->cache_ttl);
         if (fw->cache == NULL)
             log_warning("out of memory for a cache of %u entries: forwarding without a cache",
@@ -188,7 +143,7 @@ void forward_image_changed(struct forward *fw)
     /* Answers to queries started before now may come from servers the new
      * image no longer names: they are passed on, not kept. */
     fw->cache_epoch++;
-    cache_stats_publish(fw);
+    forward_cache_publish_stats(fw);
 }
 
 size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
@@ -199,8 +154,8 @@ size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
         return 0;
     struct cache_key key;
     relay_key_init(&key, &info->query);
-    size_t len = cache_lookup(fw->cache, &key, now_ms(), response, ANSWER_BUFFER_SIZE);
-    cache_stats_publish(fw);
+    size_t len = cache_lookup(fw->cache, &key, monotonic_now_ms(), response, ANSWER_BUFFER_SIZE);
+    forward_cache_publish_stats(fw);
     if (len == 0)
         return 0;
     struct relay_client client;
@@ -217,75 +172,10 @@ size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
     return len;
 }
 
-/* ---- server health -------------------------------------------------------- */
+/* ---- upstream servers ------------------------------------------------------ */
 
-static bool same_server(const struct image_upstream *a, const struct image_upstream *b)
-{
-    size_t addr_len = a->family == 4 ? 4 : 16;
-    return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, addr_len) == 0;
-}
-
-static struct health *health_find(struct forward *fw, const struct image_upstream *server,
-                                  bool create)
-{
-    struct health *oldest = &fw->health[0];
-    for (size_t i = 0; i < FORWARD_HEALTH_SLOTS; i++) {
-        struct health *h = &fw->health[i];
-        if (h->used && same_server(&h->server, server))
-            return h;
-        if (!h->used || (oldest->used && h->last_used_ms < oldest->last_used_ms))
-            oldest = h;
-    }
-    if (!create)
-        return NULL;
-    memset(oldest, 0, sizeof(*oldest));
-    oldest->used = true;
-    oldest->server = *server;
-    return oldest;
-}
-
-static bool health_skipped(struct forward *fw, const struct image_upstream *server, uint64_t now)
-{
-    struct health *h = health_find(fw, server, false);
-    return h != NULL && h->failures >= FORWARD_FAILURES_TO_SKIP && now < h->skip_until_ms;
-}
-
-static void health_record(struct forward *fw, const struct image_upstream *server, bool ok)
-{
-    uint64_t now = now_ms();
-    struct health *h = health_find(fw, server, !ok);
-    if (h == NULL)
-        return; /* a success for a server with no failures on record */
-    h->last_used_ms = now;
-    if (ok) {
-        h->failures = 0;
-        return;
-    }
-    h->failures++;
-    if (h->failures >= FORWARD_FAILURES_TO_SKIP)
-        h->skip_until_ms = now + FORWARD_SKIP_MS;
-}
-
-/* The order to try servers in: those not failing first, in the configured
- * order; those that failed FORWARD_FAILURES_TO_SKIP times in a row in the
- * last FORWARD_SKIP_MS after them, so they are tried only when every other
- * server fails too, and never all skipped. */
-static void servers_order(struct forward *fw, struct pending *p)
-{
-    uint64_t now = now_ms();
-    unsigned n = 0;
-    bool skipped[FORWARD_SERVERS_MAX];
-    for (unsigned i = 0; i < p->server_count; i++) {
-        skipped[i] = health_skipped(fw, &p->servers[i], now);
-        if (!skipped[i])
-            p->order[n++] = i;
-    }
-    for (unsigned i = 0; i < p->server_count; i++)
-        if (skipped[i])
-            p->order[n++] = i;
-}
-
-static socklen_t server_sockaddr(const struct image_upstream *server, struct sockaddr_storage *out)
+static socklen_t upstream_sockaddr(const struct image_upstream *server,
+                                   struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof(*out));
     if (server->family == 4) {
@@ -302,7 +192,7 @@ static socklen_t server_sockaddr(const struct image_upstream *server, struct soc
     return sizeof(*in6);
 }
 
-static const char *server_text(const struct image_upstream *server, char *out, size_t cap)
+static const char *upstream_text(const struct image_upstream *server, char *out, size_t cap)
 {
     char addr[INET6_ADDRSTRLEN] = "?";
     inet_ntop(server->family == 4 ? AF_INET : AF_INET6, server->addr, addr, sizeof(addr));
@@ -423,17 +313,15 @@ static void pending_destroy(struct pending *p)
 static void pending_finish(struct pending *p, const uint8_t *response, size_t len)
 {
     struct forward *fw = p->fw;
-    struct server *server = fw->server;
     /* Out of the table first: the answers below may let a TCP client's
      * next queries in, and those must not join a query that is over. */
     table_remove(fw, p);
     if (response != NULL && fw->cache != NULL && p->cache_epoch == fw->cache_epoch) {
-        if (cache_store(fw->cache, &p->key, response, len, now_ms()) < 0)
+        if (cache_store(fw->cache, &p->key, response, len, monotonic_now_ms()) < 0)
             log_debug("forward: out of memory for a cache entry");
-        cache_stats_publish(fw);
+        forward_cache_publish_stats(fw);
     }
     uint16_t payload = edns_payload(fw);
-    bool logging = server_logging(server);
     for (unsigned i = 0; i < p->waiter_count; i++) {
         struct waiter *w = &p->waiters[i];
         struct relay_result result = {WIRE_RCODE_SERVFAIL, false};
@@ -451,12 +339,15 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
             result = (struct relay_result){WIRE_RCODE_SERVFAIL, false};
             source = ANSWER_SOURCE_ERROR;
         }
-        enum stats_transport transport = w->reply.transport == ANSWER_UDP ? STATS_UDP : STATS_TCP;
-        server_count(server, transport, p->key.qtype, result.rcode, source, result.truncated);
-        if (logging)
-            server_log(server, (const struct sockaddr *)&w->reply.client, p->key.qname,
-                       p->key.qname_len, p->key.qtype, result.rcode, source, w->reply.received_ns);
-        server_reply_send(server, &w->reply, fw->answer, answer_len);
+        struct forward_answer answer = {.qname = p->key.qname,
+                                        .qname_len = p->key.qname_len,
+                                        .qtype = p->key.qtype,
+                                        .rcode = result.rcode,
+                                        .source = source,
+                                        .truncated = result.truncated,
+                                        .message = fw->answer,
+                                        .len = answer_len};
+        fw->answered(fw->answered_arg, &w->reply, &answer);
     }
     pending_destroy(p);
 }
@@ -465,7 +356,8 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
  * remember it against the server and go on with the next one. */
 static void pending_next(struct pending *p)
 {
-    health_record(p->fw, &p->servers[p->order[p->attempt]], false);
+    upstream_health_record(&p->fw->health, &p->servers[p->order[p->attempt]], false,
+                           monotonic_now_ms());
     attempt_close(p);
     p->attempt++;
     pending_try(p);
@@ -479,9 +371,9 @@ static void pending_on_timer(evutil_socket_t fd, short what, void *arg)
     if (p->fd >= 0) {
         char text[INET6_ADDRSTRLEN + 8];
         log_debug("forward: %s timed out%s",
-                  server_text(&p->servers[p->order[p->attempt]], text, sizeof(text)),
+                  upstream_text(&p->servers[p->order[p->attempt]], text, sizeof(text)),
                   p->over_tcp ? " over TCP" : "");
-        stats_add(&p->fw->server->stats->upstream_timeouts, 1);
+        stats_add(&p->fw->stats->upstream_timeouts, 1);
     }
     pending_next(p);
 }
@@ -502,7 +394,7 @@ static void attempt_failed_now(struct pending *p)
 static int attempt_arm(struct pending *p, short events, event_callback_fn callback)
 {
     struct timeval timeout = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
-    if (event_assign(&p->io, p->fw->server->base, p->fd, events | EV_PERSIST, callback, p) < 0 ||
+    if (event_assign(&p->io, p->fw->base, p->fd, events | EV_PERSIST, callback, p) < 0 ||
         event_add(&p->io, NULL) < 0)
         return -1;
     p->io_added = true;
@@ -511,7 +403,8 @@ static int attempt_arm(struct pending *p, short events, event_callback_fn callba
 
 static void pending_accept(struct pending *p, const uint8_t *response, size_t len)
 {
-    health_record(p->fw, &p->servers[p->order[p->attempt]], true);
+    upstream_health_record(&p->fw->health, &p->servers[p->order[p->attempt]], true,
+                           monotonic_now_ms());
     pending_finish(p, response, len);
 }
 
@@ -525,7 +418,7 @@ static void attempt_start_tcp(struct pending *p)
     const struct image_upstream *server = &p->servers[p->order[p->attempt]];
     attempt_close(p);
     p->over_tcp = true;
-    stats_add(&fw->server->stats->upstream_tcp_retries, 1);
+    stats_add(&fw->stats->upstream_tcp_retries, 1);
     if (p->tcp_in == NULL && (p->tcp_in = malloc(2 + TCP_MESSAGE_MAX)) == NULL) {
         attempt_failed_now(p);
         return;
@@ -537,13 +430,13 @@ static void attempt_start_tcp(struct pending *p)
     wire_put16(p->query, (uint16_t)p->query_len);
 
     struct sockaddr_storage addr;
-    socklen_t addr_len = server_sockaddr(server, &addr);
+    socklen_t addr_len = upstream_sockaddr(server, &addr);
     p->fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0 ||
         (connect(p->fd, (struct sockaddr *)&addr, addr_len) < 0 && errno != EINPROGRESS) ||
         attempt_arm(p, EV_WRITE, pending_on_tcp) < 0) {
         char text[INET6_ADDRSTRLEN + 8];
-        log_debug("forward: TCP to %s: %s", server_text(server, text, sizeof(text)),
+        log_debug("forward: TCP to %s: %s", upstream_text(server, text, sizeof(text)),
                   strerror(errno));
         attempt_failed_now(p);
     }
@@ -564,7 +457,7 @@ static void pending_on_udp(evutil_socket_t fd, short what, void *arg)
             /* ECONNREFUSED and the like: an ICMP error for our datagram. */
             char text[INET6_ADDRSTRLEN + 8];
             log_debug("forward: %s: %s",
-                      server_text(&p->servers[p->order[p->attempt]], text, sizeof(text)),
+                      upstream_text(&p->servers[p->order[p->attempt]], text, sizeof(text)),
                       strerror(errno));
             pending_next(p);
             return;
@@ -616,8 +509,8 @@ static void pending_on_tcp(evutil_socket_t fd, short what, void *arg)
         if (p->tcp_out_done == out_len) {
             /* Sent: now wait for the answer, within the same deadline. */
             event_del(&p->io);
-            if (event_assign(&p->io, p->fw->server->base, fd, EV_READ | EV_PERSIST, pending_on_tcp,
-                             p) < 0 ||
+            if (event_assign(&p->io, p->fw->base, fd, EV_READ | EV_PERSIST, pending_on_tcp, p) <
+                    0 ||
                 event_add(&p->io, NULL) < 0) {
                 pending_next(p);
             }
@@ -661,7 +554,7 @@ static int attempt_start_udp(struct pending *p)
 {
     const struct image_upstream *server = &p->servers[p->order[p->attempt]];
     struct sockaddr_storage addr;
-    socklen_t addr_len = server_sockaddr(server, &addr);
+    socklen_t addr_len = upstream_sockaddr(server, &addr);
     p->over_tcp = false;
     /* RFC 5452 §9.2: a new socket per query, so an unpredictable source
      * port (the kernel picks one at connect); connected, so the kernel
@@ -677,11 +570,11 @@ static int attempt_start_udp(struct pending *p)
     } while (sent < 0 && errno == EINTR);
     if (sent != (ssize_t)p->query_len || attempt_arm(p, EV_READ, pending_on_udp) < 0)
         goto fail;
-    stats_add(&p->fw->server->stats->upstream_queries, 1);
+    stats_add(&p->fw->stats->upstream_queries, 1);
     return 0;
 fail:;
     char text[INET6_ADDRSTRLEN + 8];
-    log_debug("forward: %s: %s", server_text(server, text, sizeof(text)), strerror(errno));
+    log_debug("forward: %s: %s", upstream_text(server, text, sizeof(text)), strerror(errno));
     return -1;
 }
 
@@ -700,7 +593,7 @@ static void pending_try(struct pending *p)
 
 /* ---- waiting clients -------------------------------------------------------- */
 
-static bool same_udp_client(const struct waiter *w, const struct server_reply *reply, uint16_t id)
+static bool same_udp_client(const struct waiter *w, const struct reply *reply, uint16_t id)
 {
     return w->reply.transport == ANSWER_UDP && reply->transport == ANSWER_UDP &&
            w->client.id == id && w->reply.client_len == reply->client_len &&
@@ -709,7 +602,7 @@ static bool same_udp_client(const struct waiter *w, const struct server_reply *r
 
 /* Add a client to p. Returns -1 when out of memory. */
 static int pending_add_waiter(struct pending *p, const uint8_t *packet, const struct wire_query *q,
-                              const struct server_reply *reply)
+                              const struct reply *reply)
 {
     /* A UDP client asking again (same address, port and ID) while the
      * first query is out gets one answer, not two. */
@@ -746,7 +639,7 @@ static size_t answer_now(struct forward *fw, const uint8_t *packet, struct answe
 
 static struct pending *pending_new(struct forward *fw, const struct cache_key *key, uint32_t hash)
 {
-    const struct image *img = fw->server->image;
+    const struct image *img = fw->image;
     const struct image_upstream *first;
     size_t count = relay_servers(img, key->qname, key->qname_len, &first);
     if (count == 0)
@@ -760,11 +653,11 @@ static struct pending *pending_new(struct forward *fw, const struct cache_key *k
     p->cache_epoch = fw->cache_epoch;
     p->server_count = count < FORWARD_SERVERS_MAX ? (unsigned)count : FORWARD_SERVERS_MAX;
     memcpy(p->servers, first, p->server_count * sizeof(*first));
-    servers_order(fw, p);
+    upstream_health_order(&fw->health, p->servers, p->server_count, p->order, monotonic_now_ms());
     p->timeout_ms = img->settings->upstream_timeout_ms != 0 ? img->settings->upstream_timeout_ms
                                                             : FORWARD_DEFAULT_TIMEOUT_MS;
     p->fd = -1;
-    evtimer_assign(&p->timer, fw->server->base, pending_on_timer, p);
+    evtimer_assign(&p->timer, fw->base, pending_on_timer, p);
     p->next = fw->all;
     if (fw->all != NULL)
         fw->all->prev = p;
@@ -774,7 +667,7 @@ static struct pending *pending_new(struct forward *fw, const struct cache_key *k
 }
 
 size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_info *info,
-                     const struct server_reply *reply, uint8_t *response)
+                     const struct reply *reply, uint8_t *response)
 {
     const struct wire_query *q = &info->query;
     struct cache_key key;
@@ -788,11 +681,11 @@ size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_in
         return answer_now(fw, packet, info, WIRE_RCODE_SERVFAIL, response);
     }
 
-    uint32_t max_inflight = fw->server->image->settings->max_inflight;
+    uint32_t max_inflight = fw->image->settings->max_inflight;
     if (max_inflight == 0)
         max_inflight = FORWARD_DEFAULT_MAX_INFLIGHT;
     if (fw->inflight >= max_inflight) {
-        stats_add(&fw->server->stats->inflight_overflow, 1);
+        stats_add(&fw->stats->inflight_overflow, 1);
         return answer_now(fw, packet, info, WIRE_RCODE_SERVFAIL, response);
     }
     struct pending *p = pending_new(fw, &key, hash);
@@ -812,14 +705,18 @@ size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_in
 
 /* ---- life cycle ------------------------------------------------------------- */
 
-struct forward *forward_new(struct server *server)
+struct forward *forward_new(struct event_base *base, const struct image *img,
+                            struct stats_worker *stats, forward_answered_fn answered, void *arg)
 {
     struct forward *fw = calloc(1, sizeof(*fw));
     if (fw == NULL) {
         log_error("out of memory for forwarding");
         return NULL;
     }
-    fw->server = server;
+    fw->base = base;
+    fw->stats = stats;
+    fw->answered = answered;
+    fw->answered_arg = arg;
     fw->buckets = calloc(FORWARD_BUCKETS_MIN, sizeof(*fw->buckets));
     if (fw->buckets == NULL) {
         log_error("out of memory for forwarding");
@@ -827,7 +724,7 @@ struct forward *forward_new(struct server *server)
         return NULL;
     }
     fw->bucket_mask = FORWARD_BUCKETS_MIN - 1;
-    forward_image_changed(fw);
+    forward_image_changed(fw, img);
     return fw;
 }
 
@@ -837,7 +734,7 @@ void forward_free(struct forward *fw)
         return;
     while (fw->all != NULL)
         pending_destroy(fw->all);
-    cache_drop(fw);
+    forward_cache_drop(fw);
     free(fw->buckets);
     free(fw);
 }

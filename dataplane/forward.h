@@ -3,49 +3,71 @@
  * the upstream servers, in order, with failover, RFC 5452 matching and a
  * TCP retry on truncation. Identical questions in flight share one
  * upstream query; its answer goes through the cache to every waiting
- * client, later, through server_reply_send.
+ * client, later, through the answered callback given to forward_new
+ * (query.c's), with the client's struct reply: forwarding never sends an
+ * answer and never names a transport.
  *
  * Ownership: struct forward owns the cache, every upstream socket and
- * timer, and a copy of every waiting client's reply address. It keeps no
- * pointer into the image across events (server addresses are copied when
- * a query starts), so main.c may swap images at any time between events.
+ * timer, and a copy of every waiting client's reply. It keeps no pointer
+ * into the image across events (server addresses are copied when a query
+ * starts) but the image it was last given, so the owner may swap images
+ * between events as long as it calls forward_image_changed at once.
  * Loop thread only. */
 #ifndef NANODNS_FORWARD_H
 #define NANODNS_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "answer.h"
-#include "server.h"
+#include "image.h"
+#include "reply.h"
+#include "stats.h"
 
 /* Per question in flight: more waiting clients than this start another
  * upstream query. */
 #define FORWARD_WAITERS_MAX 512
 /* Servers tried per query (the first ones of the list). */
 #define FORWARD_SERVERS_MAX 16
-/* A server that failed this many times in a row is put last for a while. */
-#define FORWARD_FAILURES_TO_SKIP 3
-#define FORWARD_SKIP_MS 30000
 /* Defaults for an image that leaves the settings at zero. */
 #define FORWARD_DEFAULT_TIMEOUT_MS 3000
 #define FORWARD_DEFAULT_MAX_INFLIGHT 1024
 
+struct event_base;
 struct forward;
 
-/* NULL after logging when out of memory. The cache follows the image's
- * settings (forward_image_changed). */
-struct forward *forward_new(struct server *server);
+/* One waiting client's answer, built: what its counters and query log
+ * line need, and the message itself. Valid during the callback only. */
+struct forward_answer {
+    const uint8_t *qname; /* lowercase wire form */
+    size_t qname_len;
+    uint16_t qtype;
+    uint16_t rcode;            /* extended */
+    enum answer_source source; /* ANSWER_SOURCE_UPSTREAM; ANSWER_SOURCE_ERROR for our SERVFAIL */
+    bool truncated;
+    const uint8_t *message;
+    size_t len;
+};
+
+/* Called once per waiting client when its answer is ready. */
+typedef void (*forward_answered_fn)(void *arg, const struct reply *reply,
+                                    const struct forward_answer *answer);
+
+/* Forwarding on base for the queries of img, counting into stats (both
+ * borrowed: they must outlive it). NULL after logging when out of memory.
+ * The cache follows img's settings (forward_image_changed). */
+struct forward *forward_new(struct event_base *base, const struct image *img,
+                            struct stats_worker *stats, forward_answered_fn answered, void *arg);
 
 /* Cancel every query in flight (their clients get nothing), close every
  * upstream socket, free the cache. */
 void forward_free(struct forward *fw);
 
-/* A new image is served: flush the cache, or make a new one when its
- * size or TTL cap changed (none when it is disabled). Queries in flight
- * carry on with the servers they started with; their answers are not
- * cached. */
-void forward_image_changed(struct forward *fw);
+/* img is served now: flush the cache, or make a new one when its size or
+ * TTL cap changed (none when it is disabled). Queries in flight carry on
+ * with the servers they started with; their answers are not cached. */
+void forward_image_changed(struct forward *fw, const struct image *img);
 
 /* For a query answer_query said to forward (info->source ==
  * ANSWER_SOURCE_FORWARD; packet is the query): a cached answer, written
@@ -56,10 +78,11 @@ size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
                           uint8_t *response);
 
 /* After a cache miss: join the same question in flight, or send a new
- * upstream query. Returns 0 when the answer will go to reply later; or,
+ * upstream query. Returns 0 when the answer will go to the answered
+ * callback with a copy of reply, later (never from within this call); or,
  * when max_inflight queries are in flight already, the length of a
  * SERVFAIL written into response now (info set as for forward_from_cache). */
 size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_info *info,
-                     const struct server_reply *reply, uint8_t *response);
+                     const struct reply *reply, uint8_t *response);
 
 #endif

@@ -1,50 +1,47 @@
 /* nanodns-dataplane: takes its sockets (LISTEN_FDS, or --listen for
  * development), maps STATE_DIR/zone.img and answers from it on one thread
- * and one event loop, forwarding what is not ours (forward.c). A new image is mapped on SIGHUP, or
- * when a 1-second stat of the file sees it replaced; a bad one is refused and the old one keeps
- * serving. Counters, a heartbeat and the version served go to the stats file. Started as root, it
- * drops to an unprivileged user once the sockets, the stats file and the first image are held. */
+ * and one event loop (udp.c and tcp.c receive, query.c decides). A new
+ * image is mapped on SIGHUP, or when a 1-second stat of the file sees it
+ * replaced; a bad one is refused and the old one keeps serving. Counters, a
+ * heartbeat and the version served go to the stats file. Started as root,
+ * it drops to an unprivileged user (privileges.c) once the sockets, the
+ * stats file and the first image are held. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <limits.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <sodium.h>
 
-#include "forward.h"
+#include "hostport.h"
 #include "image.h"
+#include "image_watch.h"
 #include "log.h"
+#include "privileges.h"
+#include "query.h"
 #include "querylog.h"
 #include "sd_notify.h"
 #include "server.h"
 #include "stats.h"
+#include "tcp.h"
+#include "udp.h"
 
 #define EXIT_RUNTIME 1 /* the image or a socket could not be set up */
 #define EXIT_USAGE 2   /* bad arguments, or no socket to serve on */
 
-#define IMAGE_WATCH_INTERVAL_MS 1000
 /* The control plane calls the data plane dead after 3 s without a beat. */
 #define HEARTBEAT_INTERVAL_MS 1000
-
-/* Users to run as when started as root without --user: the packaged one,
- * else the one every system has. */
-#define DEFAULT_USER "nanodns"
-#define FALLBACK_USER "nobody"
 
 /* A socket to serve on, before the server takes it over. */
 struct listen_socket {
@@ -54,25 +51,16 @@ struct listen_socket {
 
 struct dataplane {
     struct server server;
-    char image_path[PATH_MAX];
-
     /* Shared with the control plane; mapped before the privilege drop and
      * kept to the end, so it stays writable whoever owns the file. */
     struct stats_file *stats;
 
-    /* Two slots: the image being served (current) and the one being
-     * loaded. server.image points at images[current]. */
-    struct image images[2];
-    void *maps[2];
-    size_t map_lens[2];
-    int current;
-
-    /* The file last tried, served or refused: the watch timer reloads
-     * when zone.img is no longer that file. */
-    struct stat image_stat;
-    bool last_load_failed;
-    bool stat_failed;
+    /* zone.img's two slots; server.query.image points at the one served. */
+    struct image_watch image;
     bool log_level_from_command_line;
+
+    /* The query log's owner; lent to server.query. NULL without one. */
+    struct querylog *querylog;
 
     struct udp_listener **udp;
     size_t udp_count;
@@ -92,9 +80,10 @@ static void usage(FILE *out)
             "                      without it, sockets come from systemd (LISTEN_FDS)\n"
             "  --stats FILE        counters and heartbeat for the control plane\n"
             "                      (default: DIR/" STATS_FILE_NAME ")\n"
-            "  --user NAME         when started as root, run as NAME (default: " DEFAULT_USER "\n"
-            "                      when that user exists, else " FALLBACK_USER ")\n"
-            "  --log-level LEVEL   debug, info, warning or error (default: the image's)\n");
+            "  --user NAME         when started as root, run as NAME (default: %s\n"
+            "                      when that user exists, else %s)\n"
+            "  --log-level LEVEL   debug, info, warning or error (default: the image's)\n",
+            PRIVILEGES_DEFAULT_USER, PRIVILEGES_FALLBACK_USER);
 }
 
 static void notify(const char *state)
@@ -103,15 +92,10 @@ static void notify(const char *state)
         log_warning("sd_notify %s: %s", state, strerror(errno));
 }
 
-static unsigned long long image_version(const struct image *img)
-{
-    return (unsigned long long)img->header->config_version;
-}
-
 /* What the control plane's /ready and /metrics show of the image. */
 static void stats_image_served(struct dataplane *dp)
 {
-    const struct image_header *h = dp->server.image->header;
+    const struct image_header *h = image_watch_served(&dp->image)->header;
     stats_set(&dp->stats->image_version, h->config_version);
     stats_set(&dp->stats->image_created_unix, h->created_unix);
     stats_add(&dp->stats->image_loads, 1);
@@ -119,36 +103,9 @@ static void stats_image_served(struct dataplane *dp)
 
 static void apply_log_level(struct dataplane *dp)
 {
-    uint32_t level = dp->server.image->settings->log_level;
+    uint32_t level = image_watch_served(&dp->image)->settings->log_level;
     if (!dp->log_level_from_command_line && level <= LOG_LEVEL_ERROR)
         log_set_level((enum log_level)level);
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-/* Map zone.img into the free slot. The stat comes first: if the file is
- * replaced between the stat and the map we load the newer file and the
- * next tick loads it once more, instead of missing it. */
-static int image_load(struct dataplane *dp, int slot, char *err, size_t err_len)
-{
-    if (stat(dp->image_path, &dp->image_stat) < 0) {
-        snprintf(err, err_len, "%s", strerror(errno));
-        return -1;
-    }
-    if (image_map_file(dp->image_path, &dp->images[slot], &dp->maps[slot], &dp->map_lens[slot], err,
-                       err_len) == 0)
-        return 0;
-    /* The reader may name the file itself; our log lines already do. */
-    size_t path_len = strlen(dp->image_path);
-    if (strncmp(err, dp->image_path, path_len) == 0 && err[path_len] == ':' &&
-        err[path_len + 1] == ' ')
-        memmove(err, err + path_len + 2, strlen(err + path_len + 2) + 1);
-    return -1;
 }
 
 /* Switch to the file now at zone.img, if it is new (or forced after a
@@ -156,33 +113,11 @@ static int image_load(struct dataplane *dp, int slot, char *err, size_t err_len)
  * being built from the old image while it is unmapped. */
 static void image_reload(struct dataplane *dp, bool forced)
 {
-    const struct image *serving = dp->server.image;
-    struct stat now;
-    if (stat(dp->image_path, &now) < 0) {
-        if (!dp->stat_failed || forced)
-            log_warning("cannot stat %s: %s; still serving version %llu", dp->image_path,
-                        strerror(errno), image_version(serving));
-        dp->stat_failed = true;
-        return;
-    }
-    dp->stat_failed = false;
-    if (same_file(&now, &dp->image_stat) && !(forced && dp->last_load_failed)) {
-        if (forced)
-            log_info("image %s unchanged; serving version %llu", dp->image_path,
-                     image_version(serving));
-        return;
-    }
-
-    int slot = 1 - dp->current;
-    char err[256];
-    if (image_load(dp, slot, err, sizeof(err)) < 0) {
-        log_error("refusing image %s: %s; still serving version %llu", dp->image_path, err,
-                  image_version(serving));
-        dp->last_load_failed = true;
+    enum image_watch_change change = image_watch_check(&dp->image, forced);
+    if (change == IMAGE_WATCH_REFUSED)
         stats_add(&dp->stats->image_refusals, 1);
+    if (change != IMAGE_WATCH_LOADED)
         return;
-    }
-    dp->last_load_failed = false;
 
     /* sd_notify(3): RELOADING=1 goes with the monotonic time it began. */
     char reloading[64];
@@ -195,20 +130,15 @@ static void image_reload(struct dataplane *dp, bool forced)
         snprintf(reloading, sizeof(reloading), "RELOADING=1");
     notify(reloading);
 
-    int old = dp->current;
-    dp->current = slot;
-    dp->server.image = &dp->images[slot];
-    image_unmap(dp->maps[old], dp->map_lens[old]);
-    dp->maps[old] = NULL;
-    dp->map_lens[old] = 0;
+    image_watch_switch(&dp->image);
+    /* The cache is flushed too: its answers may come from upstreams the
+     * new image no longer names, or be for names it now holds. */
+    query_image_changed(&dp->server.query, image_watch_served(&dp->image));
     stats_image_served(dp);
-    /* Cached answers may come from upstreams the new image no longer
-     * names, or be for names it now holds. */
-    forward_image_changed(dp->server.forward);
 
     apply_log_level(dp);
-    log_info("serving image version %llu (%u records)", image_version(dp->server.image),
-             dp->server.image->settings->record_count);
+    log_info("serving image version %llu (%u records)", image_watch_version(&dp->image),
+             image_watch_served(&dp->image)->settings->record_count);
     notify("READY=1");
 }
 
@@ -216,7 +146,7 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    log_info("SIGHUP: checking %s", ((struct dataplane *)arg)->image_path);
+    log_info("SIGHUP: checking %s", ((struct dataplane *)arg)->image.path);
     image_reload(arg, true);
 }
 
@@ -240,8 +170,8 @@ static void on_querylog_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct dataplane *dp = arg;
-    if (dp->server.querylog != NULL)
-        querylog_flush(dp->server.querylog);
+    if (dp->querylog != NULL)
+        querylog_flush(dp->querylog);
 }
 
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
@@ -253,49 +183,14 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(dp->server.base);
 }
 
-/* "127.0.0.1:5353", "[::1]:5353". */
+/* "127.0.0.1:5353", "[::1]:5353", "[fe80::1%eth0]:5353" (hostport.h). */
 static int listen_address_parse(const char *text, struct sockaddr_storage *addr,
                                 socklen_t *addr_len)
 {
-    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-    const char *port;
-    size_t host_len;
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (close == NULL || close[1] != ':')
-            return -1;
-        host_len = (size_t)(close - text - 1);
-        text++;
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(text, ':');
-        if (colon == NULL || memchr(text, ':', (size_t)(colon - text)) != NULL)
-            return -1; /* no port, or an IPv6 address without brackets */
-        host_len = (size_t)(colon - text);
-        port = colon + 1;
-    }
-    if (host_len == 0 || host_len >= sizeof(host))
+    struct hostport hp;
+    if (hostport_parse(text, strlen(text), HOSTPORT_ZONE, &hp) < 0)
         return -1;
-    memcpy(host, text, host_len);
-    host[host_len] = '\0';
-
-    char *end;
-    errno = 0;
-    long port_number = strtol(port, &end, 10);
-    if (port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 || port_number < 1 ||
-        port_number > 65535)
-        return -1;
-
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-                             .ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_DGRAM};
-    struct addrinfo *found;
-    if (getaddrinfo(host, port, &hints, &found) != 0)
-        return -1;
-    memcpy(addr, found->ai_addr, found->ai_addrlen);
-    *addr_len = found->ai_addrlen;
-    freeaddrinfo(found);
-    return 0;
+    return hostport_to_sockaddr(&hp, addr, addr_len);
 }
 
 static int listen_socket_open(const struct sockaddr_storage *addr, socklen_t addr_len, int type,
@@ -428,96 +323,11 @@ static int listeners_create(struct dataplane *dp, struct listen_socket *sockets,
     return 0;
 }
 
-/* The user to become: --user, else DEFAULT_USER when it exists, else
- * FALLBACK_USER. Returns NULL after logging when there is none. */
-static const struct passwd *privileges_user(const char *requested)
-{
-    const char *name = requested != NULL ? requested : DEFAULT_USER;
-    errno = 0;
-    const struct passwd *pw = getpwnam(name);
-    if (pw == NULL && requested == NULL) {
-        log_info("user " DEFAULT_USER " does not exist: running as " FALLBACK_USER);
-        name = FALLBACK_USER;
-        errno = 0;
-        pw = getpwnam(name);
-    }
-    if (pw == NULL)
-        log_error("cannot drop privileges: user %s: %s", name,
-                  errno != 0 ? strerror(errno) : "no such user");
-    return pw;
-}
-
-/* Started as root: become an unprivileged user for good (setgroups, then
- * setgid, then setuid: each step needs the privilege the next one drops).
- * In every case, no_new_privs: nothing this process executes can gain
- * privileges (set-user-ID, file capabilities). Returns -1 after logging. */
-static int privileges_drop(const char *requested, const char *image_path)
-{
-    if (geteuid() == 0) {
-        const struct passwd *pw = privileges_user(requested);
-        if (pw == NULL)
-            return -1;
-        /* getpwnam's buffer is overwritten by the next lookup: copy. */
-        char name[64];
-        snprintf(name, sizeof(name), "%s", pw->pw_name);
-        uid_t uid = pw->pw_uid;
-        gid_t gid = pw->pw_gid;
-        if (uid == 0) {
-            log_error("cannot drop privileges: user %s has uid 0", name);
-            return -1;
-        }
-        if (setgroups(0, NULL) < 0) {
-            log_error("cannot drop privileges: setgroups: %s", strerror(errno));
-            return -1;
-        }
-        if (setgid(gid) < 0) {
-            log_error("cannot drop privileges: setgid %u: %s", (unsigned)gid, strerror(errno));
-            return -1;
-        }
-        if (setuid(uid) < 0) {
-            log_error("cannot drop privileges: setuid %u: %s", (unsigned)uid, strerror(errno));
-            return -1;
-        }
-        /* With euid 0, setuid sets the real, effective and saved IDs: there
-         * must be no way back. */
-        uid_t ruid, euid, suid;
-        gid_t rgid, egid, sgid;
-        if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&ruid, &euid, &suid) < 0 ||
-            getresgid(&rgid, &egid, &sgid) < 0 || ruid != uid || euid != uid || suid != uid ||
-            rgid != gid || egid != gid || sgid != gid || getgroups(0, NULL) != 0) {
-            log_error("cannot drop privileges: still able to regain them after becoming %s", name);
-            return -1;
-        }
-        /* The image is re-mapped on every reload: a state directory the
-         * user cannot read would refuse every new version. */
-        if (access(image_path, R_OK) < 0)
-            log_error("user %s cannot read %s (%s): new images will be refused; make the "
-                      "state directory and the image readable by it",
-                      name, image_path, strerror(errno));
-        log_info("running as user %s (uid %u)", name, (unsigned)uid);
-    } else {
-        uid_t uid = geteuid();
-        const struct passwd *pw = getpwuid(uid);
-        if (requested != NULL && (pw == NULL || strcmp(pw->pw_name, requested) != 0))
-            log_warning("--user %s ignored: not started as root", requested);
-        if (pw != NULL)
-            log_info("running as user %s (uid %u)", pw->pw_name, (unsigned)uid);
-        else
-            log_info("running as uid %u", (unsigned)uid);
-    }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-        log_error("cannot set no_new_privs: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 static void dataplane_destroy(struct dataplane *dp)
 {
-    /* Forwarding first: its waiting clients point at listeners and TCP
-     * connections. */
-    forward_free(dp->server.forward);
-    dp->server.forward = NULL;
+    /* The query path first: its forwarded queries' replies point at
+     * listeners and TCP connections. */
+    query_path_destroy(&dp->server.query);
     for (size_t i = 0; i < dp->udp_count; i++)
         udp_listener_destroy(dp->udp[i]);
     for (size_t i = 0; i < dp->tcp_count; i++)
@@ -531,11 +341,10 @@ static void dataplane_destroy(struct dataplane *dp)
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
-    querylog_free(dp->server.querylog); /* what is buffered goes out */
-    dp->server.querylog = NULL;
-    for (int i = 0; i < 2; i++)
-        if (dp->maps[i] != NULL)
-            image_unmap(dp->maps[i], dp->map_lens[i]);
+    querylog_free(dp->querylog); /* what is buffered goes out */
+    dp->querylog = NULL;
+    dp->server.query.querylog = NULL;
+    image_watch_close(&dp->image);
     if (dp->server.base != NULL)
         event_base_free(dp->server.base);
     if (dp->stats != NULL) {
@@ -547,7 +356,19 @@ static void dataplane_destroy(struct dataplane *dp)
     }
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct command_line {
+    const char *state_dir;
+    const char *stats_path; /* NULL: STATE_DIR/stats */
+    const char *user;       /* NULL: the default (privileges.h) */
+    int log_level;          /* -1: the image's */
+    char **listen;          /* the --listen values; owned, free them */
+    size_t listen_count;
+};
+
+/* Read argv into cl. Returns -1 to go on, or the status main exits with
+ * now (--help, --version, a usage error). */
+static int command_line_parse(int argc, char **argv, struct command_line *cl)
 {
     static const struct option options[] = {
         {"state-dir", required_argument, NULL, 's'}, {"listen", required_argument, NULL, 'l'},
@@ -631,150 +452,198 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    log_init("nanodns-dataplane", log_level >= 0 ? (enum log_level)log_level : LOG_LEVEL_INFO);
+    *cl = (struct command_line){.state_dir = state_dir,
+                                .stats_path = stats_path,
+                                .user = user,
+                                .log_level = log_level,
+                                .listen = listen,
+                                .listen_count = listen_count};
+    return -1;
+}
 
-    static struct dataplane dp; /* big (two struct images, paths): not on the stack */
-    dp.log_level_from_command_line = log_level >= 0;
-    int written =
-        snprintf(dp.image_path, sizeof(dp.image_path), "%s/%s", state_dir, IMAGE_FILE_NAME);
-    if (written < 0 || (size_t)written >= sizeof(dp.image_path)) {
-        log_error("--state-dir %s: path too long", state_dir);
-        free(listen);
-        return EXIT_USAGE;
+/* STATE_DIR/zone.img into dp->image and, when --stats names no file,
+ * STATE_DIR/stats into default_stats (cap octets). Returns -1 after
+ * logging when a path is too long. */
+static int dataplane_paths(struct dataplane *dp, const struct command_line *cl, char *default_stats,
+                           size_t cap)
+{
+    if (image_watch_init(&dp->image, cl->state_dir) < 0) {
+        log_error("--state-dir %s: path too long", cl->state_dir);
+        return -1;
     }
-    char default_stats_path[PATH_MAX];
-    if (stats_path == NULL) {
-        written = snprintf(default_stats_path, sizeof(default_stats_path), "%s/%s", state_dir,
-                           STATS_FILE_NAME);
-        if (written < 0 || (size_t)written >= sizeof(default_stats_path)) {
-            log_error("--state-dir %s: path too long", state_dir);
-            free(listen);
-            return EXIT_USAGE;
-        }
-        stats_path = default_stats_path;
+    if (cl->stats_path != NULL)
+        return 0;
+    int written = snprintf(default_stats, cap, "%s/%s", cl->state_dir, STATS_FILE_NAME);
+    if (written < 0 || (size_t)written >= cap) {
+        log_error("--state-dir %s: path too long", cl->state_dir);
+        return -1;
     }
+    return 0;
+}
 
+/* Process-wide settings, before anything is opened. Returns -1 after
+ * logging. */
+static int process_prepare(void)
+{
     /* A client gone mid-answer must not kill the server (sends also pass
      * MSG_NOSIGNAL; this covers everything else). */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         log_error("cannot ignore SIGPIPE: %s", strerror(errno));
-        free(listen);
-        return EXIT_RUNTIME;
+        return -1;
     }
-
     /* Upstream query IDs come from libsodium's generator (RFC 5452 §4.3);
      * initialised while /dev/urandom is surely reachable. */
     if (sodium_init() < 0) {
         log_error("cannot initialise libsodium");
-        free(listen);
-        return EXIT_RUNTIME;
+        return -1;
     }
+    return 0;
+}
 
-    /* Opened while we may still be root: the mapping stays writable after
-     * the privilege drop even though the file belongs to root. */
+/* Map the stats file and say who writes it now. Opened while we may still
+ * be root: the mapping stays writable after the privilege drop even though
+ * the file belongs to root. Returns -1 after logging. */
+static int dataplane_open_stats(struct dataplane *dp, const char *path)
+{
     char err[256];
-    dp.stats = stats_open_writer(stats_path, err, sizeof(err));
-    if (dp.stats == NULL) {
+    dp->stats = stats_open_writer(path, err, sizeof(err));
+    if (dp->stats == NULL) {
         log_error("stats file: %s", err);
-        free(listen);
-        return EXIT_RUNTIME;
+        return -1;
     }
-    dp.server.stats = &dp.stats->workers[0];
-    stats_set(&dp.stats->pid, (uint64_t)getpid());
-    stats_set(&dp.stats->started_unix_ms, stats_now_unix_ms());
-    stats_set(&dp.stats->image_version, 0); /* a predecessor's, until ours is mapped */
-    stats_set(&dp.stats->heartbeat_unix_ms, stats_now_unix_ms());
+    stats_set(&dp->stats->pid, (uint64_t)getpid());
+    stats_set(&dp->stats->started_unix_ms, stats_now_unix_ms());
+    stats_set(&dp->stats->image_version, 0); /* a predecessor's, until ours is mapped */
+    stats_set(&dp->stats->heartbeat_unix_ms, stats_now_unix_ms());
+    return 0;
+}
 
-    struct listen_socket *sockets = NULL;
-    int socket_count = listen_sockets_collect(listen, listen_count, &sockets);
-    free(listen);
-    if (socket_count < 0) {
-        dataplane_destroy(&dp);
-        return EXIT_RUNTIME;
+/* The first image, into slot 0. Returns -1 after logging. */
+static int dataplane_load_first_image(struct dataplane *dp)
+{
+    char err[256];
+    if (image_watch_load_first(&dp->image, err, sizeof(err)) < 0) {
+        log_error("cannot serve image %s: %s", dp->image.path, err);
+        stats_add(&dp->stats->image_refusals, 1);
+        return -1;
     }
-    if (socket_count == 0) {
-        log_error("no sockets to serve on: pass --listen ADDR:PORT or start with LISTEN_FDS");
-        free(sockets);
-        dataplane_destroy(&dp);
-        return EXIT_USAGE;
-    }
+    stats_image_served(dp);
+    apply_log_level(dp);
+    return 0;
+}
 
-    if (image_load(&dp, 0, err, sizeof(err)) < 0) {
-        log_error("cannot serve image %s: %s", dp.image_path, err);
-        stats_add(&dp.stats->image_refusals, 1);
-        listen_sockets_close(sockets, (size_t)socket_count);
-        free(sockets);
-        dataplane_destroy(&dp);
-        return EXIT_RUNTIME;
-    }
-    dp.current = 0;
-    dp.server.image = &dp.images[0];
-    stats_image_served(&dp);
-    apply_log_level(&dp);
-
-    int status = EXIT_RUNTIME;
-    dp.server.base = event_base_new();
-    if (dp.server.base == NULL) {
-        log_error("cannot create the event loop");
-        listen_sockets_close(sockets, (size_t)socket_count);
-        free(sockets);
-        goto out;
-    }
-    if (udp_batch_create(&dp.server) < 0) {
-        log_error("out of memory for UDP buffers");
-        listen_sockets_close(sockets, (size_t)socket_count);
-        free(sockets);
-        goto out;
-    }
-    dp.server.forward = forward_new(&dp.server);
-    if (dp.server.forward == NULL) {
-        listen_sockets_close(sockets, (size_t)socket_count);
-        free(sockets);
-        goto out;
-    }
-    /* The query log's own descriptor for stderr, opened before the
-     * privilege drop (querylog_open_stderr); whether lines are written is
-     * the image's log_queries, so it exists whatever that says now. */
+/* The query log's own descriptor for stderr, opened before the privilege
+ * drop (querylog_open_stderr); whether lines are written is the image's
+ * log_queries, so it exists whatever that says now. NULL, after a
+ * warning, when there can be none. */
+static struct querylog *dataplane_open_querylog(void)
+{
     bool log_is_socket;
     int log_fd = querylog_open_stderr(&log_is_socket);
-    if (log_fd < 0)
+    if (log_fd < 0) {
         log_warning("query log: cannot open stderr: %s; queries will not be logged",
                     strerror(errno));
-    else if ((dp.server.querylog = querylog_new(log_fd, log_is_socket)) == NULL) {
+        return NULL;
+    }
+    struct querylog *log = querylog_new(log_fd, log_is_socket);
+    if (log == NULL) {
         log_warning("query log: out of memory; queries will not be logged");
         close(log_fd);
     }
-    int rc = listeners_create(&dp, sockets, (size_t)socket_count);
-    free(sockets);
-    if (rc < 0)
-        goto out;
+    return log;
+}
 
-    /* Everything that needs root is held now: sockets, stats mapping, image. */
-    if (privileges_drop(user, dp.image_path) < 0)
-        goto out;
+/* The event loop, the UDP buffers, the query log, the query path, and a
+ * listener for every socket: each socket is handed over or closed,
+ * whatever happens. Returns -1 after logging. */
+static int dataplane_start_server(struct dataplane *dp, struct listen_socket *sockets, size_t count)
+{
+    dp->server.base = event_base_new();
+    if (dp->server.base == NULL) {
+        log_error("cannot create the event loop");
+        listen_sockets_close(sockets, count);
+        return -1;
+    }
+    if (udp_batch_create(&dp->server) < 0) {
+        log_error("out of memory for UDP buffers");
+        listen_sockets_close(sockets, count);
+        return -1;
+    }
+    dp->querylog = dataplane_open_querylog();
+    if (query_path_init(&dp->server.query, dp->server.base, image_watch_served(&dp->image),
+                        &dp->stats->workers[0], dp->querylog) < 0) {
+        listen_sockets_close(sockets, count);
+        return -1;
+    }
+    return listeners_create(dp, sockets, count);
+}
 
+/* SIGHUP reloads, SIGTERM and SIGINT stop; timers watch the image, beat
+ * the heart and flush the query log. Returns -1 after logging. */
+static int dataplane_start_events(struct dataplane *dp)
+{
+    struct event_base *base = dp->server.base;
     struct timeval interval = {IMAGE_WATCH_INTERVAL_MS / 1000,
                                (IMAGE_WATCH_INTERVAL_MS % 1000) * 1000};
     struct timeval beat = {HEARTBEAT_INTERVAL_MS / 1000, (HEARTBEAT_INTERVAL_MS % 1000) * 1000};
-    dp.on_hangup = evsignal_new(dp.server.base, SIGHUP, on_hangup, &dp);
-    dp.on_terminate = evsignal_new(dp.server.base, SIGTERM, on_terminate, &dp);
-    dp.on_interrupt = evsignal_new(dp.server.base, SIGINT, on_terminate, &dp);
-    dp.watch = event_new(dp.server.base, -1, EV_PERSIST, on_watch, &dp);
-    dp.heartbeat = event_new(dp.server.base, -1, EV_PERSIST, on_heartbeat, &dp);
     struct timeval flush = {0, QUERYLOG_FLUSH_INTERVAL_MS * 1000};
-    dp.querylog_timer = event_new(dp.server.base, -1, EV_PERSIST, on_querylog_timer, &dp);
-    if (dp.on_hangup == NULL || dp.on_terminate == NULL || dp.on_interrupt == NULL ||
-        dp.watch == NULL || dp.heartbeat == NULL || dp.querylog_timer == NULL ||
-        event_add(dp.on_hangup, NULL) < 0 || event_add(dp.on_terminate, NULL) < 0 ||
-        event_add(dp.on_interrupt, NULL) < 0 || event_add(dp.watch, &interval) < 0 ||
-        event_add(dp.heartbeat, &beat) < 0 || event_add(dp.querylog_timer, &flush) < 0) {
+    dp->on_hangup = evsignal_new(base, SIGHUP, on_hangup, dp);
+    dp->on_terminate = evsignal_new(base, SIGTERM, on_terminate, dp);
+    dp->on_interrupt = evsignal_new(base, SIGINT, on_terminate, dp);
+    dp->watch = event_new(base, -1, EV_PERSIST, on_watch, dp);
+    dp->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, dp);
+    dp->querylog_timer = event_new(base, -1, EV_PERSIST, on_querylog_timer, dp);
+    if (dp->on_hangup == NULL || dp->on_terminate == NULL || dp->on_interrupt == NULL ||
+        dp->watch == NULL || dp->heartbeat == NULL || dp->querylog_timer == NULL ||
+        event_add(dp->on_hangup, NULL) < 0 || event_add(dp->on_terminate, NULL) < 0 ||
+        event_add(dp->on_interrupt, NULL) < 0 || event_add(dp->watch, &interval) < 0 ||
+        event_add(dp->heartbeat, &beat) < 0 || event_add(dp->querylog_timer, &flush) < 0) {
         log_error("cannot register signal and timer events");
-        goto out;
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything after the command line, in order: stats file, sockets,
+ * image, server, privilege drop, events, then the loop until a signal
+ * stops it. Returns main's exit status. */
+static int dataplane_run(const struct command_line *cl)
+{
+    static struct dataplane dp; /* big (two struct images, paths): not on the stack */
+    dp.log_level_from_command_line = cl->log_level >= 0;
+    char default_stats[PATH_MAX];
+    if (dataplane_paths(&dp, cl, default_stats, sizeof(default_stats)) < 0)
+        return EXIT_USAGE;
+    const char *stats_path = cl->stats_path != NULL ? cl->stats_path : default_stats;
+    if (process_prepare() < 0 || dataplane_open_stats(&dp, stats_path) < 0)
+        return EXIT_RUNTIME;
+
+    struct listen_socket *sockets = NULL;
+    int socket_count = listen_sockets_collect(cl->listen, cl->listen_count, &sockets);
+    if (socket_count <= 0) {
+        if (socket_count == 0) {
+            log_error("no sockets to serve on: pass --listen ADDR:PORT or start with LISTEN_FDS");
+            free(sockets);
+        }
+        dataplane_destroy(&dp);
+        return socket_count < 0 ? EXIT_RUNTIME : EXIT_USAGE;
     }
 
+    int status = EXIT_RUNTIME;
+    if (dataplane_load_first_image(&dp) < 0) {
+        listen_sockets_close(sockets, (size_t)socket_count);
+        free(sockets);
+        goto out;
+    }
+    int rc = dataplane_start_server(&dp, sockets, (size_t)socket_count);
+    free(sockets);
+    /* Everything that needs root is held now: sockets, stats mapping, image. */
+    if (rc < 0 || privileges_drop(cl->user, dp.image.path) < 0 || dataplane_start_events(&dp) < 0)
+        goto out;
+
     log_info("serving image version %llu (%u records) on %zu UDP and %zu TCP sockets",
-             image_version(dp.server.image), dp.server.image->settings->record_count, dp.udp_count,
-             dp.tcp_count);
+             image_watch_version(&dp.image), image_watch_served(&dp.image)->settings->record_count,
+             dp.udp_count, dp.tcp_count);
     stats_set(&dp.stats->heartbeat_unix_ms, stats_now_unix_ms());
     notify("READY=1");
 
@@ -786,5 +655,18 @@ int main(int argc, char **argv)
 
 out:
     dataplane_destroy(&dp);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct command_line cl;
+    int exit_now = command_line_parse(argc, argv, &cl);
+    if (exit_now >= 0)
+        return exit_now;
+    log_init("nanodns-dataplane",
+             cl.log_level >= 0 ? (enum log_level)cl.log_level : LOG_LEVEL_INFO);
+    int status = dataplane_run(&cl);
+    free(cl.listen);
     return status;
 }

@@ -1,4 +1,4 @@
-/* TCP, RFC 7766: length-prefixed messages, pipelining (every complete query
+/* TCP (tcp.h), RFC 7766: length-prefixed messages, pipelining (every complete query
  * in the read buffer is answered; those answered from the image or the
  * cache in order, forwarded ones when their answer arrives, RFC 7766 §7),
  * an idle timeout and a cap on open connections. Each connection owns a
@@ -6,7 +6,7 @@
  * answers; closed connections go to a free list with their buffers, so
  * steady state allocates nothing. Only a forwarded answer that finds the
  * write buffer full is queued in memory of its own. */
-#include "server.h"
+#include "tcp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +20,9 @@
 #include <event2/event_struct.h>
 
 #include "answer.h"
-#include "forward.h"
 #include "log.h"
+#include "query.h"
+#include "reply.h"
 
 #define TCP_MESSAGE_MAX (2 + 65535) /* RFC 7766 §8: 2-octet length, then the message */
 #define TCP_READ_SIZE TCP_MESSAGE_MAX
@@ -58,13 +59,15 @@ struct tcp_conn {
     bool backlogged; /* a complete query waits for room in the write buffer */
     bool waiting;    /* a complete query waits for forwarded answers (TCP_FORWARDS_MAX) */
     /* Tells a forwarded answer whether this is still the connection its
-     * query came on (server_reply.generation). */
+     * query came on (reply.route.tcp.generation). */
     uint64_t generation;
     unsigned forwards; /* forwarded queries whose answer has not come yet */
     struct tcp_queued *queued, *queued_last;
     size_t queued_bytes;
-    struct sockaddr_storage peer; /* for the access lists and the query log */
-    socklen_t peer_len;
+    /* Every query's reply, filled at accept: the peer (for the access
+     * lists and the query log), tcp_reply_send, this connection and its
+     * generation; only the receipt time changes per query. */
+    struct reply reply;
     struct event read_event;
     struct event write_event;
     /* Closed when no complete query has arrived by then and nothing was
@@ -78,13 +81,13 @@ struct tcp_conn {
 
 static uint32_t tcp_idle_timeout_ms(const struct server *server)
 {
-    uint32_t ms = server->image->settings->tcp_idle_timeout_ms;
+    uint32_t ms = server->query.image->settings->tcp_idle_timeout_ms;
     return ms != 0 ? ms : TCP_DEFAULT_IDLE_TIMEOUT_MS;
 }
 
 static uint32_t tcp_max_connections(const struct server *server)
 {
-    uint32_t n = server->image->settings->tcp_max_connections;
+    uint32_t n = server->query.image->settings->tcp_max_connections;
     return n != 0 ? n : TCP_DEFAULT_MAX_CONNECTIONS;
 }
 
@@ -139,16 +142,27 @@ static void tcp_close(struct tcp_conn *conn)
     server->tcp_free = conn;
 }
 
+/* Room for len more octets at the end of the write buffer, moving what
+ * is still unsent to its start if need be. */
+static bool tcp_write_room(struct tcp_conn *conn, size_t len)
+{
+    if (TCP_WRITE_SIZE - conn->write_end < len && conn->write_start > 0) {
+        memmove(conn->write_buf, conn->write_buf + conn->write_start,
+                conn->write_end - conn->write_start);
+        conn->write_end -= conn->write_start;
+        conn->write_start = 0;
+    }
+    return TCP_WRITE_SIZE - conn->write_end >= len;
+}
+
 /* Answer every complete query in the read buffer while the write buffer
  * has room for the longest answer. */
 static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now)
 {
-    struct server *server = conn->server;
-    const struct image *img = server->image;
+    struct query_path *query = &conn->server->query;
     size_t pos = 0;
     bool answered = false;
-    uint64_t received_ns = server_logging(server) ? server_now_ns() : 0;
-    struct answer_info info;
+    conn->reply.received_ns = query_receipt_ns(query);
 
     conn->backlogged = false;
     conn->waiting = false;
@@ -156,19 +170,12 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
         size_t query_len = (size_t)conn->read_buf[pos] << 8 | conn->read_buf[pos + 1];
         if (query_len == 0) {
             conn->closing = true; /* not a DNS message: nothing to answer */
-            server_count_dropped(conn->server);
+            query_count_dropped(query);
             break;
         }
         if (conn->read_len - pos < 2 + query_len)
             break; /* the rest of it has not arrived yet */
-
-        if (TCP_WRITE_SIZE - conn->write_end < TCP_MESSAGE_MAX && conn->write_start > 0) {
-            memmove(conn->write_buf, conn->write_buf + conn->write_start,
-                    conn->write_end - conn->write_start);
-            conn->write_end -= conn->write_start;
-            conn->write_start = 0;
-        }
-        if (TCP_WRITE_SIZE - conn->write_end < TCP_MESSAGE_MAX || conn->queued != NULL) {
+        if (!tcp_write_room(conn, TCP_MESSAGE_MAX) || conn->queued != NULL) {
             conn->backlogged = true; /* backpressure: wait until the client reads */
             break;
         }
@@ -178,44 +185,24 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
         }
 
         uint8_t *out = conn->write_buf + conn->write_end;
-        const uint8_t *packet = conn->read_buf + pos + 2;
-        const struct sockaddr *peer = (const struct sockaddr *)&conn->peer;
         size_t len;
-        enum answer_action action =
-            answer_query(img, packet, query_len, peer, ANSWER_TCP, out + 2, &len, &info);
+        enum query_outcome outcome =
+            query_handle(query, conn->read_buf + pos + 2, query_len, &conn->reply, out + 2, &len);
         pos += 2 + query_len;
-        if (action == ANSWER_DROP) {
+        if (outcome == QUERY_DROPPED) {
             /* RFC 8906: only what is not a query gets no answer; the
              * connection carries nothing we understand. */
             conn->closing = true;
-            server_count_dropped(server);
             break;
         }
         answered = true;
-        if (action == ANSWER_FORWARD) {
-            len = forward_from_cache(server->forward, packet, ANSWER_TCP, &info, out + 2);
-            if (len == 0) {
-                struct server_reply reply;
-                reply.transport = ANSWER_TCP;
-                memcpy(&reply.client, &conn->peer, conn->peer_len);
-                reply.client_len = conn->peer_len;
-                reply.received_ns = received_ns;
-                reply.fd = -1;
-                reply.control_len = 0;
-                reply.conn = conn;
-                reply.generation = conn->generation;
-                len = forward_start(server->forward, packet, &info, &reply, out + 2);
-                if (len == 0) {
-                    conn->forwards++; /* answered later, by tcp_reply_send */
-                    continue;
-                }
-            }
+        if (outcome == QUERY_FORWARDED) {
+            conn->forwards++; /* answered later, by tcp_reply_send */
+            continue;
         }
-        server_answered(server, STATS_TCP, &info, peer, received_ns);
         out[0] = (uint8_t)(len >> 8);
         out[1] = (uint8_t)len;
         conn->write_end += 2 + len;
-        answered = true;
     }
 
     if (conn->closing) {
@@ -228,19 +215,6 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
     }
     if (answered)
         tcp_reset_deadline(conn, now);
-}
-
-/* Room for len more octets at the end of the write buffer, moving what
- * is still unsent to its start if need be. */
-static bool tcp_write_room(struct tcp_conn *conn, size_t len)
-{
-    if (TCP_WRITE_SIZE - conn->write_end < len && conn->write_start > 0) {
-        memmove(conn->write_buf, conn->write_buf + conn->write_start,
-                conn->write_end - conn->write_start);
-        conn->write_end -= conn->write_start;
-        conn->write_start = 0;
-    }
-    return TCP_WRITE_SIZE - conn->write_end >= len;
 }
 
 /* Move queued forwarded answers into the write buffer, in order, while
@@ -416,12 +390,13 @@ static void tcp_on_write(evutil_socket_t fd, short what, void *arg)
     tcp_update(conn, &now);
 }
 
-void tcp_reply_send(struct server *server, const struct server_reply *reply, const uint8_t *answer,
-                    size_t len)
+/* reply_send_fn for a forwarded query's answer: queued on its connection
+ * (after what is already queued; RFC 7766 §7 lets answers leave out of
+ * order), or dropped when the connection has closed since. */
+static void tcp_reply_send(const struct reply *reply, const uint8_t *answer, size_t len)
 {
-    (void)server;
-    struct tcp_conn *conn = reply->conn;
-    if (conn->fd < 0 || conn->generation != reply->generation)
+    struct tcp_conn *conn = reply->route.tcp.conn;
+    if (conn->fd < 0 || conn->generation != reply->route.tcp.generation)
         return; /* closed since the query came: nobody to answer */
     conn->forwards--;
     if (tcp_write_room(conn, 2 + len)) {
@@ -493,8 +468,13 @@ static void tcp_accept_one(struct server *server, int fd, const struct sockaddr_
     conn->forwards = 0;
     conn->queued = conn->queued_last = NULL;
     conn->queued_bytes = 0;
-    memcpy(&conn->peer, peer, peer_len);
-    conn->peer_len = peer_len;
+    conn->reply.send = tcp_reply_send;
+    conn->reply.transport = ANSWER_TCP;
+    memcpy(&conn->reply.client, peer, peer_len);
+    conn->reply.client_len = peer_len;
+    conn->reply.received_ns = 0;
+    conn->reply.route.tcp.conn = conn;
+    conn->reply.route.tcp.generation = conn->generation;
     conn->read_len = 0;
     conn->write_start = conn->write_end = 0;
     if (event_assign(&conn->read_event, server->base, fd, EV_READ | EV_PERSIST, tcp_on_read, conn) <

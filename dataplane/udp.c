@@ -1,9 +1,10 @@
-/* UDP: batches of up to UDP_BATCH datagrams in with one recvmmsg, their
- * answers out with one sendmmsg. Every buffer is allocated once at start;
- * answering a batch from the image or the cache allocates nothing and
- * makes no other system call. A query that goes upstream leaves with a
- * copy of its reply address, and its answer later with one sendmsg. */
-#include "server.h"
+/* UDP (udp.h): batches of up to UDP_BATCH datagrams in with one recvmmsg,
+ * their answers out with one sendmmsg. Every buffer is allocated once at
+ * start; answering a batch from the image or the cache allocates nothing
+ * and makes no other system call. A query that goes upstream leaves with a
+ * copy of its reply, and its answer later with one sendmsg
+ * (udp_reply_send). */
+#include "udp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,9 @@
 #include <unistd.h>
 
 #include "answer.h"
-#include "forward.h"
 #include "log.h"
+#include "query.h"
+#include "reply.h"
 
 #define UDP_BATCH 32
 /* Under a flood the socket never drains: after this many full batches the
@@ -31,20 +33,19 @@
 struct udp_batch {
     struct mmsghdr receive_headers[UDP_BATCH];
     struct iovec receive_iov[UDP_BATCH];
-    struct sockaddr_storage peer[UDP_BATCH];
-    union server_udp_control receive_control[UDP_BATCH];
+    union reply_udp_control receive_control[UDP_BATCH];
+
+    /* One per datagram received: recvmmsg writes the client's address
+     * straight into it, and its control message is the one the answer
+     * leaves with; an answer sent now points at it, a forwarded query
+     * takes a copy. */
+    struct reply replies[UDP_BATCH];
 
     struct mmsghdr send_headers[UDP_BATCH];
     struct iovec send_iov[UDP_BATCH];
-    union server_udp_control send_control[UDP_BATCH];
-
-    /* Scratch for one datagram at a time: what answer_query found, and
-     * the reply address a forwarded query takes with it. */
-    struct answer_info info;
-    struct server_reply reply;
 
     uint8_t *receive_buffers;  /* UDP_BATCH x UDP_RECEIVE_SIZE */
-    uint8_t *response_buffers; /* UDP_BATCH x ANSWER_BUFFER_SIZE, as answer_query requires */
+    uint8_t *response_buffers; /* UDP_BATCH x ANSWER_BUFFER_SIZE, as query_handle requires */
 };
 
 int udp_batch_create(struct server *server)
@@ -85,8 +86,8 @@ static void udp_batch_prepare_receive(struct udp_batch *batch, bool want_control
 {
     for (size_t i = 0; i < UDP_BATCH; i++) {
         struct msghdr *h = &batch->receive_headers[i].msg_hdr;
-        h->msg_name = &batch->peer[i];
-        h->msg_namelen = sizeof(batch->peer[i]);
+        h->msg_name = &batch->replies[i].client;
+        h->msg_namelen = sizeof(batch->replies[i].client);
         h->msg_iov = &batch->receive_iov[i];
         h->msg_iovlen = 1;
         h->msg_control = want_control ? batch->receive_control[i].buf : NULL;
@@ -97,7 +98,7 @@ static void udp_batch_prepare_receive(struct udp_batch *batch, bool want_control
 
 /* The control message that makes the answer leave from the address the
  * query was sent to. Returns its length, 0 when the query carried none. */
-static size_t udp_reply_control(struct msghdr *received, union server_udp_control *out)
+static size_t udp_reply_control(struct msghdr *received, union reply_udp_control *out)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(received); c != NULL; c = CMSG_NXTHDR(received, c)) {
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -132,41 +133,58 @@ static size_t udp_reply_control(struct msghdr *received, union server_udp_contro
     return 0;
 }
 
-/* What a forwarded query's answer needs to leave the same way later. */
-static void udp_reply_prepare(struct server_reply *reply, const struct udp_listener *listener,
-                              struct msghdr *in, uint64_t received_ns)
+/* reply_send_fn for a forwarded query's answer: one sendmsg, never
+ * blocking (a full socket buffer drops it, as it would a batch's). */
+static void udp_reply_send(const struct reply *reply, const uint8_t *answer, size_t len)
 {
-    reply->transport = ANSWER_UDP;
-    memcpy(&reply->client, in->msg_name, in->msg_namelen);
-    reply->client_len = in->msg_namelen;
-    reply->received_ns = received_ns;
-    reply->fd = listener->fd;
-    reply->control_len = listener->wildcard ? udp_reply_control(in, &reply->control) : 0;
-    reply->conn = NULL;
-    reply->generation = 0;
-}
-
-void udp_reply_send(struct server *server, const struct server_reply *reply, const uint8_t *answer,
-                    size_t len)
-{
-    (void)server;
-    union server_udp_control control;
-    if (reply->control_len > 0)
-        memcpy(control.buf, reply->control.buf, reply->control_len);
+    union reply_udp_control control;
+    size_t control_len = reply->route.udp.control_len;
+    if (control_len > 0)
+        memcpy(control.buf, reply->route.udp.control.buf, control_len);
     struct sockaddr_storage client = reply->client;
     struct iovec iov = {.iov_base = (void *)answer, .iov_len = len};
     struct msghdr msg = {.msg_name = &client,
                          .msg_namelen = reply->client_len,
                          .msg_iov = &iov,
                          .msg_iovlen = 1,
-                         .msg_control = reply->control_len > 0 ? control.buf : NULL,
-                         .msg_controllen = reply->control_len};
+                         .msg_control = control_len > 0 ? control.buf : NULL,
+                         .msg_controllen = control_len};
     ssize_t sent;
     do {
-        sent = sendmsg(reply->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        sent = sendmsg(reply->route.udp.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0)
         log_debug("udp: dropping a forwarded answer: %s", strerror(errno));
+}
+
+/* Fill the reply recvmmsg left the client's address in: what query_handle
+ * reads, and what a forwarded answer needs to leave the same way later. */
+static void udp_reply_prepare(struct reply *reply, const struct udp_listener *listener,
+                              struct msghdr *in, uint64_t received_ns)
+{
+    reply->send = udp_reply_send;
+    reply->transport = ANSWER_UDP;
+    reply->client_len = in->msg_namelen;
+    reply->received_ns = received_ns;
+    reply->route.udp.fd = listener->fd;
+    reply->route.udp.control_len =
+        listener->wildcard ? udp_reply_control(in, &reply->route.udp.control) : 0;
+}
+
+/* Put reply's answer, response[0..len), in the batch's next send slot. */
+static void udp_send_slot_fill(struct udp_batch *batch, unsigned slot, struct reply *reply,
+                               size_t len)
+{
+    struct msghdr *out = &batch->send_headers[slot].msg_hdr;
+    batch->send_iov[slot].iov_len = len;
+    out->msg_name = &reply->client;
+    out->msg_namelen = reply->client_len;
+    out->msg_iov = &batch->send_iov[slot];
+    out->msg_iovlen = 1;
+    out->msg_flags = 0;
+    size_t control_len = reply->route.udp.control_len;
+    out->msg_control = control_len > 0 ? reply->route.udp.control.buf : NULL;
+    out->msg_controllen = control_len;
 }
 
 static void udp_send_batch(struct udp_listener *listener, struct udp_batch *batch, unsigned count)
@@ -194,14 +212,40 @@ static void udp_send_batch(struct udp_listener *listener, struct udp_batch *batc
     }
 }
 
+/* Answer one batch from recvmmsg; returns how many answers went into
+ * the send slots. */
+static unsigned udp_batch_answer(struct udp_listener *listener, struct udp_batch *batch,
+                                 int received)
+{
+    struct server *server = listener->server;
+    uint64_t received_ns = query_receipt_ns(&server->query);
+    unsigned answers = 0;
+    for (int i = 0; i < received; i++) {
+        struct msghdr *in = &batch->receive_headers[i].msg_hdr;
+        if (in->msg_flags & MSG_TRUNC) {
+            /* larger than any query we answer: not worth a FORMERR */
+            query_count_dropped(&server->query);
+            continue;
+        }
+        struct reply *reply = &batch->replies[i];
+        udp_reply_prepare(reply, listener, in, received_ns);
+        uint8_t *response = batch->send_iov[answers].iov_base;
+        size_t len;
+        if (query_handle(&server->query, batch->receive_iov[i].iov_base,
+                         batch->receive_headers[i].msg_len, reply, response,
+                         &len) != QUERY_ANSWERED)
+            continue; /* dropped, or answered later through udp_reply_send */
+        udp_send_slot_fill(batch, answers, reply, len);
+        answers++;
+    }
+    return answers;
+}
+
 static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct udp_listener *listener = arg;
-    struct server *server = listener->server;
-    struct udp_batch *batch = server->udp_batch;
-    struct answer_info *info = &batch->info;
-    struct server_reply *reply = &batch->reply;
+    struct udp_batch *batch = listener->server->udp_batch;
 
     for (int round = 0; round < UDP_BATCHES_PER_EVENT; round++) {
         udp_batch_prepare_receive(batch, listener->wildcard);
@@ -213,54 +257,7 @@ static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
                 log_debug("udp: receive failed: %s", strerror(errno));
             return;
         }
-
-        const struct image *img = server->image;
-        uint64_t received_ns = server_logging(server) ? server_now_ns() : 0;
-        unsigned answers = 0;
-        for (int i = 0; i < received; i++) {
-            struct msghdr *in = &batch->receive_headers[i].msg_hdr;
-            if (in->msg_flags & MSG_TRUNC) {
-                /* larger than any query we answer: not worth a FORMERR */
-                server_count_dropped(server);
-                continue;
-            }
-
-            const uint8_t *packet = batch->receive_iov[i].iov_base;
-            size_t packet_len = batch->receive_headers[i].msg_len;
-            const struct sockaddr *peer = (const struct sockaddr *)&batch->peer[i];
-            uint8_t *response = batch->send_iov[answers].iov_base;
-            size_t len;
-            enum answer_action action =
-                answer_query(img, packet, packet_len, peer, ANSWER_UDP, response, &len, info);
-            if (action == ANSWER_DROP) {
-                server_count_dropped(server);
-                continue;
-            }
-            if (action == ANSWER_FORWARD) {
-                len = forward_from_cache(server->forward, packet, ANSWER_UDP, info, response);
-                if (len == 0) {
-                    udp_reply_prepare(reply, listener, in, received_ns);
-                    len = forward_start(server->forward, packet, info, reply, response);
-                    if (len == 0)
-                        continue; /* answered later, by udp_reply_send */
-                }
-            }
-            server_answered(server, STATS_UDP, info, peer, received_ns);
-
-            struct msghdr *out = &batch->send_headers[answers].msg_hdr;
-            batch->send_iov[answers].iov_len = len;
-            out->msg_name = in->msg_name;
-            out->msg_namelen = in->msg_namelen;
-            out->msg_iov = &batch->send_iov[answers];
-            out->msg_iovlen = 1;
-            out->msg_flags = 0;
-            size_t control_len = 0;
-            if (listener->wildcard)
-                control_len = udp_reply_control(in, &batch->send_control[answers]);
-            out->msg_control = control_len > 0 ? batch->send_control[answers].buf : NULL;
-            out->msg_controllen = control_len;
-            answers++;
-        }
+        unsigned answers = udp_batch_answer(listener, batch, received);
         if (answers > 0)
             udp_send_batch(listener, batch, answers);
 
