@@ -1,0 +1,347 @@
+/* Unit tests for dataplane/query.c, the one query path behind both
+ * transports: what is answered now (into the caller's buffer) and what
+ * later (through the reply's send callback, recorded here), and that each
+ * answer is counted and logged once. Forwarding goes to a fake upstream on
+ * loopback (upstream_fixture.c); no transport is involved. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "query.h"
+#include "querylog.h"
+#include "reply.h"
+#include "stats.h"
+#include "upstream_fixture.h"
+#include "wire.h"
+
+#define JSON(...) #__VA_ARGS__
+
+/* clang-format off */
+/* x.test is ours (www.x.test has an address, bad.x.test is blocked); the
+ * rest goes to one upstream (%u: its port on 127.0.0.1). log_queries is
+ * %s. */
+static const char QUERY_CONFIG[] = JSON({
+    "server": {"upstream": ["127.0.0.1:%u"], "mgmt_port": 0, "hot_reload": false,
+               "upstream_timeout": 2, "log_queries": %s},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}],
+    "rewrites": [{"match": "bad.x.test", "action": "nxdomain"}]
+});
+/* clang-format on */
+
+/* What the reply's send callback was given. */
+struct sent {
+    unsigned count;
+    uint8_t message[4096];
+    size_t len;
+    struct reply reply;
+};
+
+/* The send callback's one argument is the reply: it finds the recorder
+ * through this (one fixture at a time). */
+static struct sent *recorder;
+
+static void record_send(const struct reply *reply, const uint8_t *answer, size_t len)
+{
+    assert_true(len <= sizeof recorder->message);
+    recorder->count++;
+    memcpy(recorder->message, answer, len);
+    recorder->len = len;
+    recorder->reply = *reply;
+}
+
+struct fixture {
+    struct event_base *base;
+    struct image_fixture image;
+    struct stats_worker *stats;
+    struct fake_upstream upstream;
+    struct query_path path;
+    struct querylog *log;
+    int log_pipe[2];
+    struct sent sent;
+    uint8_t response[ANSWER_BUFFER_SIZE];
+    size_t response_len;
+};
+
+/* A query path over QUERY_CONFIG; with a query log on a pipe when logging. */
+static struct fixture *fixture_new(bool logging)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    f->stats = calloc(1, sizeof *f->stats);
+    assert_non_null(f->stats);
+    fake_upstream_open(&f->upstream);
+    image_fixture_compile(&f->image, QUERY_CONFIG, (unsigned)f->upstream.port,
+                          logging ? "true" : "false");
+    f->log_pipe[0] = f->log_pipe[1] = -1;
+    if (logging) {
+        assert_int_equal(pipe(f->log_pipe), 0);
+        assert_int_equal(fcntl(f->log_pipe[0], F_SETFL, O_NONBLOCK), 0);
+        f->log = querylog_new(f->log_pipe[1], false);
+        assert_non_null(f->log);
+    }
+    assert_int_equal(query_path_init(&f->path, f->base, &f->image.img, f->stats, f->log), 0);
+    recorder = &f->sent;
+    return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    query_path_destroy(&f->path);
+    querylog_free(f->log);
+    if (f->log_pipe[0] >= 0)
+        close(f->log_pipe[0]);
+    fake_upstream_close(&f->upstream);
+    image_fixture_free(&f->image);
+    event_base_free(f->base);
+    free(f->stats);
+    free(f);
+}
+
+/* A reply as a transport fills it, from client (text) and port. */
+static struct reply reply_from(const char *client, uint16_t port, enum answer_transport transport)
+{
+    struct reply reply;
+    memset(&reply, 0, sizeof reply);
+    struct sockaddr_in in = fixture_client(client, port);
+    memcpy(&reply.client, &in, sizeof in);
+    reply.client_len = sizeof in;
+    reply.transport = transport;
+    reply.send = record_send;
+    return reply;
+}
+
+static enum query_outcome handle(struct fixture *f, const struct reply *reply, uint16_t id,
+                                 const char *name)
+{
+    uint8_t packet[512];
+    size_t len = fixture_query(packet, id, name, WIRE_TYPE_A, false);
+    return query_handle(&f->path, packet, len, reply, f->response, &f->response_len);
+}
+
+static uint64_t queries(const struct fixture *f, enum stats_transport transport)
+{
+    return stats_get(&f->stats->queries[transport]);
+}
+
+static uint64_t source(const struct fixture *f, enum stats_source s)
+{
+    return stats_get(&f->stats->sources[s]);
+}
+
+/* The upstream takes one query and answers 192.0.2.last_octet. */
+static void upstream_answers(struct fixture *f, uint8_t last_octet)
+{
+    uint8_t query[512], answer[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    fake_upstream_send(&f->upstream, answer,
+                       fixture_answer(query, len, 0, 300, last_octet, answer));
+}
+
+/* ---- answered now ---- */
+
+static void test_a_name_of_ours_is_answered_now_and_counted_once(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50001, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 0x0101, "www.x.test"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response), 0x0101);
+    assert_true(wire_get16(f->response + 2) & WIRE_FLAG_AA);
+    assert_int_equal(wire_get16(f->response + 6), 1);
+    assert_int_equal(f->sent.count, 0);
+    assert_int_equal(queries(f, STATS_UDP), 1);
+    assert_int_equal(source(f, STATS_SOURCE_LOCAL), 1);
+    assert_int_equal(stats_get(&f->stats->rcodes[stats_rcode_index(WIRE_RCODE_NOERROR)]), 1);
+    fixture_free(f);
+}
+
+static void test_a_name_not_ours_is_refused_to_a_client_that_may_not_recurse(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("192.0.2.99", 50002, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "www.example.org"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response + 2) & 0xF, WIRE_RCODE_REFUSED);
+    assert_int_equal(source(f, STATS_SOURCE_REFUSED), 1);
+    uint8_t nothing[512];
+    assert_int_equal(fake_upstream_receive(&f->upstream, nothing, sizeof nothing, 50), 0);
+    fixture_free(f);
+}
+
+static void test_a_blocked_name_is_nxdomain_counted_as_blocked(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50003, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "bad.x.test"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response + 2) & 0xF, WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(source(f, STATS_SOURCE_BLOCKED), 1);
+    assert_int_equal(source(f, STATS_SOURCE_LOCAL), 0);
+    fixture_free(f);
+}
+
+static void test_queries_over_tcp_count_as_tcp(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50004, ANSWER_TCP);
+    assert_int_equal(handle(f, &reply, 1, "www.x.test"), QUERY_ANSWERED);
+    assert_int_equal(queries(f, STATS_TCP), 1);
+    assert_int_equal(queries(f, STATS_UDP), 0);
+    fixture_free(f);
+}
+
+/* ---- not a query ---- */
+
+static void test_a_packet_that_is_no_query_is_dropped_and_counted_as_dropped(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50005, ANSWER_UDP);
+    const uint8_t garbage[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(
+        query_handle(&f->path, garbage, sizeof garbage, &reply, f->response, &f->response_len),
+        QUERY_DROPPED);
+    assert_int_equal(stats_get(&f->stats->dropped), 1);
+    assert_int_equal(queries(f, STATS_UDP), 0);
+    assert_int_equal(f->sent.count, 0);
+    fixture_free(f);
+}
+
+/* ---- answered later ---- */
+
+static void test_a_forwarded_answer_goes_through_the_reply_later_counted_once(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50006, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 0x0202, "www.example.org"), QUERY_FORWARDED);
+    assert_int_equal(f->sent.count, 0);
+    assert_int_equal(queries(f, STATS_UDP), 0); /* not yet: when it is answered */
+
+    upstream_answers(f, 3);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+    assert_int_equal(wire_get16(f->sent.message), 0x0202);
+    assert_int_equal(fixture_answer_last_octet(f->sent.message, f->sent.len), 3);
+    assert_memory_equal(&f->sent.reply.client, &reply.client, reply.client_len);
+    assert_int_equal(queries(f, STATS_UDP), 1);
+    assert_int_equal(source(f, STATS_SOURCE_UPSTREAM), 1);
+    fixture_run_for(f->base, 50);
+    assert_int_equal(f->sent.count, 1);
+    assert_int_equal(queries(f, STATS_UDP), 1);
+    fixture_free(f);
+}
+
+static void test_a_cached_answer_is_answered_now_counted_as_cache(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply first = reply_from("127.0.0.1", 50007, ANSWER_UDP);
+    assert_int_equal(handle(f, &first, 1, "www.example.org"), QUERY_FORWARDED);
+    upstream_answers(f, 4);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+
+    struct reply second = reply_from("127.0.0.1", 50008, ANSWER_TCP);
+    assert_int_equal(handle(f, &second, 0x0303, "www.example.org"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response), 0x0303);
+    assert_int_equal(fixture_answer_last_octet(f->response, f->response_len), 4);
+    assert_int_equal(f->sent.count, 1);
+    assert_int_equal(source(f, STATS_SOURCE_CACHE), 1);
+    assert_int_equal(queries(f, STATS_TCP), 1);
+    fixture_free(f);
+}
+
+static void test_every_upstream_failing_is_servfail_counted_as_error(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50009, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "www.example.org"), QUERY_FORWARDED);
+    /* The upstream answers with a broken message: the only server failed. */
+    uint8_t query[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    wire_put16(query + 2, WIRE_FLAG_QR | WIRE_FLAG_RD);
+    wire_put16(query + 6, 1); /* an answer record that is not there */
+    fake_upstream_send(&f->upstream, query, len);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+    assert_int_equal(wire_get16(f->sent.message + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+    assert_int_equal(source(f, STATS_SOURCE_ERROR), 1);
+    assert_int_equal(stats_get(&f->stats->rcodes[stats_rcode_index(WIRE_RCODE_SERVFAIL)]), 1);
+    fixture_free(f);
+}
+
+/* ---- the query log ---- */
+
+static void test_each_answer_is_logged_once_now_or_later(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(true);
+    struct reply local = reply_from("127.0.0.1", 50010, ANSWER_UDP);
+    local.received_ns = query_receipt_ns(&f->path);
+    assert_true(local.received_ns != 0);
+    assert_int_equal(handle(f, &local, 1, "www.x.test"), QUERY_ANSWERED);
+    struct reply forwarded = reply_from("127.0.0.1", 50011, ANSWER_UDP);
+    assert_int_equal(handle(f, &forwarded, 2, "www.example.org"), QUERY_FORWARDED);
+    upstream_answers(f, 5);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+
+    querylog_flush(f->log);
+    char lines[4096];
+    ssize_t n = read(f->log_pipe[0], lines, sizeof lines - 1);
+    assert_true(n > 0);
+    lines[n] = '\0';
+    char *first = strchr(lines, '\n');
+    assert_non_null(first);
+    char *second = strchr(first + 1, '\n');
+    assert_non_null(second);
+    assert_string_equal(second + 1, ""); /* two lines, no more */
+    *first = '\0';
+    assert_non_null(strstr(lines, " 127.0.0.1#50010 www.x.test. A NOERROR local "));
+    assert_non_null(strstr(first + 1, " 127.0.0.1#50011 www.example.org. A NOERROR upstream "));
+    fixture_free(f);
+}
+
+static void test_without_log_queries_nothing_is_logged_nor_timed(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    assert_false(query_logging(&f->path));
+    assert_int_equal(query_receipt_ns(&f->path), 0);
+    fixture_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_name_of_ours_is_answered_now_and_counted_once),
+        cmocka_unit_test(test_a_name_not_ours_is_refused_to_a_client_that_may_not_recurse),
+        cmocka_unit_test(test_a_blocked_name_is_nxdomain_counted_as_blocked),
+        cmocka_unit_test(test_queries_over_tcp_count_as_tcp),
+        cmocka_unit_test(test_a_packet_that_is_no_query_is_dropped_and_counted_as_dropped),
+        cmocka_unit_test(test_a_forwarded_answer_goes_through_the_reply_later_counted_once),
+        cmocka_unit_test(test_a_cached_answer_is_answered_now_counted_as_cache),
+        cmocka_unit_test(test_every_upstream_failing_is_servfail_counted_as_error),
+        cmocka_unit_test(test_each_answer_is_logged_once_now_or_later),
+        cmocka_unit_test(test_without_log_queries_nothing_is_logged_nor_timed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
