@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 
+#include "hostport.h"
 #include "log.h"
 
 struct peer_client {
@@ -55,32 +56,6 @@ void peer_client_free(struct peer_client *client)
     if (client->dns != NULL)
         evdns_base_free(client->dns, 0);
     free(client);
-}
-
-int peer_address_parse(const char *address, char *host, size_t host_len, unsigned short *port)
-{
-    const char *colon = strrchr(address, ':');
-    if (colon == NULL || colon == address)
-        return -1;
-    const char *start = address, *end = colon;
-    if (*start == '[') {
-        if (end[-1] != ']')
-            return -1;
-        start++;
-        end--;
-    }
-    size_t len = (size_t)(end - start);
-    if (len == 0 || len >= host_len)
-        return -1;
-    memcpy(host, start, len);
-    host[len] = '\0';
-    char *stop = NULL;
-    errno = 0;
-    unsigned long value = strtoul(colon + 1, &stop, 10);
-    if (errno != 0 || stop == colon + 1 || *stop != '\0' || value == 0 || value > 65535)
-        return -1;
-    *port = (unsigned short)value;
-    return 0;
 }
 
 /* The answer (or its absence) is known: wake the owner from the loop. */
@@ -210,9 +185,8 @@ struct peer_request *peer_request_start(struct peer_client *client, const char *
     }
     client->requests++;
 
-    char host[256];
-    unsigned short port;
-    if (peer_address_parse(address, host, sizeof(host), &port) != 0) {
+    struct hostport target;
+    if (hostport_parse(address, strlen(address), HOSTPORT_NAME, &target) != 0) {
         request_fail(r, "not host:port");
         return r;
     }
@@ -222,7 +196,7 @@ struct peer_request *peer_request_start(struct peer_client *client, const char *
             log_warning("no DNS resolver for peer names; numeric peers still work");
     }
     struct evhttp_connection *conn =
-        evhttp_connection_base_new(client->base, client->dns, host, port);
+        evhttp_connection_base_new(client->base, client->dns, target.host, target.port);
     struct evhttp_request *req = conn != NULL ? evhttp_request_new(on_response, r) : NULL;
     if (req == NULL) {
         if (conn != NULL)
@@ -236,9 +210,8 @@ struct peer_request *peer_request_start(struct peer_client *client, const char *
     evhttp_connection_set_max_headers_size(conn, PEER_MAX_HEADERS_SIZE);
     evhttp_request_set_error_cb(req, on_error);
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    char host_header[300];
-    snprintf(host_header, sizeof(host_header), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-             (unsigned)port);
+    char host_header[HOSTPORT_TEXT_MAX];
+    hostport_format(target.host, target.port, host_header, sizeof(host_header));
     evhttp_add_header(headers, "Host", host_header);
     evhttp_add_header(headers, "Accept", "application/json");
     evhttp_add_header(headers, "Connection", "close"); /* one request per connection */

@@ -60,7 +60,4 @@ const char *peer_request_address(const struct peer_request *request);
 /* Cancels it when it is still under way (done then never runs). */
 void peer_request_free(struct peer_request *request);
 
-/* "host:port" or "[v6]:port" into host and port; -1 when it is neither. */
-int peer_address_parse(const char *address, char *host, size_t host_len, unsigned short *port);
-
 #endif

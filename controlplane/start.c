@@ -28,6 +28,7 @@
 #include "config.h"
 #include "config_watch.h"
 #include "dataplane_link.h"
+#include "hostport.h"
 #include "log.h"
 #include "node.h"
 #include "sd_notify.h"
@@ -244,10 +245,7 @@ static int listen_open(struct daemon *d, const char *host, uint16_t port)
                   gai_strerror(rc));
         return -1;
     }
-    if (ai->ai_family == AF_INET6)
-        snprintf(d->listen_text, sizeof(d->listen_text), "[%s]:%u", host, (unsigned)port);
-    else
-        snprintf(d->listen_text, sizeof(d->listen_text), "%s:%u", host, (unsigned)port);
+    hostport_format(host, port, d->listen_text, sizeof(d->listen_text));
 
     d->udp_fd = socket_open(ai, SOCK_DGRAM, d->listen_text);
     if (d->udp_fd >= 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "hostport.h"
 #include "log.h"
 #include "sync.h"
 
@@ -105,6 +106,5 @@ void sync_identity_self_address(const struct sync_identity *identity,
         return;
     }
     const char *host = server->mgmt_host != NULL ? server->mgmt_host : "";
-    snprintf(out, out_len, strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host,
-             (unsigned)server->mgmt_port);
+    hostport_format(host, server->mgmt_port, out, out_len);
 }
