@@ -11,17 +11,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Two writers in one process never pick the same temporary name; the pid
- * separates processes, O_EXCL catches anything else. */
-static atomic_uint atomic_file_counter;
 
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
@@ -73,20 +68,21 @@ static int directory_sync(const char *path, char *err, size_t err_len)
 int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode, char *err,
                       size_t err_len)
 {
+    /* mkostemp picks a name no other writer holds (O_EXCL), with no state
+     * of ours: common/ keeps none. */
     char tmp[PATH_MAX];
-    unsigned counter = atomic_fetch_add(&atomic_file_counter, 1);
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(), counter);
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
     if (n < 0 || (size_t)n >= sizeof(tmp)) {
         error_set(err, err_len, "create %s: %s", path, strerror(ENAMETOOLONG));
         return -1;
     }
 
-    int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         error_set(err, err_len, "create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    /* open() applies the umask; the caller asked for exactly this mode. */
+    /* mkostemp creates the file 0600; the caller asked for exactly this mode. */
     if (fchmod(fd, mode) < 0) {
         error_set(err, err_len, "chmod %s: %s", tmp, strerror(errno));
         goto fail_open;
