@@ -1,9 +1,10 @@
 /* A blocking HTTP/1.0 client, just enough for the management API: one
  * request per connection, the answer delimited by Content-Length or by the
- * server closing the connection. Asking in HTTP/1.0 means the server must
- * not answer with chunked transfer coding (RFC 9112 §6.1), so there is none
- * to decode. */
+ * server closing the connection (http_response.c reads it). Asking in
+ * HTTP/1.0 means the server must not answer with chunked transfer coding
+ * (RFC 9112 §6.1), so there is none to decode. */
 #include "http_client.h"
+#include "http_response.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,123 +126,27 @@ static int send_all(int fd, const char *data, size_t len, int64_t deadline)
     return 0;
 }
 
-/* Where the header block ends (just past the empty line), or 0 when it has
- * not all arrived. Bare LF line ends are accepted (RFC 9112 §2.2). */
-static size_t header_end(const char *buf, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (buf[i] != '\n')
-            continue;
-        if (buf[i + 1] == '\n')
-            return i + 2;
-        if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
-
-struct head {
-    int status;
-    bool has_length;
-    size_t length;
-    bool chunked;
-};
-
-/* The status line and the two headers we need (RFC 9112 §4, §6). */
-static int head_parse(const char *buf, size_t len, struct head *head, char *err, size_t err_len)
-{
-    int major, minor, status, consumed = 0;
-    *head = (struct head){0};
-    if (len < 12 || strncmp(buf, "HTTP/", 5) != 0 ||
-        sscanf(buf, "HTTP/%1d.%1d %3d%n", &major, &minor, &status, &consumed) != 3 ||
-        status < 100 || status > 599) {
-        snprintf(err, err_len, "the answer is not HTTP (wrong port?)");
-        return -1;
-    }
-    head->status = status;
-    const char *line = memchr(buf, '\n', len);
-    const char *end = buf + len;
-    while (line != NULL && ++line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (eol == NULL)
-            break;
-        size_t n = (size_t)(eol - line);
-        static const char content_length[] = "content-length:";
-        static const char transfer_encoding[] = "transfer-encoding:";
-        if (n > sizeof(content_length) - 1 &&
-            strncasecmp(line, content_length, sizeof(content_length) - 1) == 0) {
-            char *stop;
-            errno = 0;
-            unsigned long long value = strtoull(line + sizeof(content_length) - 1, &stop, 10);
-            if (errno != 0 || stop == line + sizeof(content_length) - 1 ||
-                (*stop != '\r' && *stop != '\n' && *stop != ' ')) {
-                snprintf(err, err_len, "the answer has a malformed Content-Length");
-                return -1;
-            }
-            head->has_length = true;
-            head->length = value > SIZE_MAX ? SIZE_MAX : (size_t)value;
-        } else if (n > sizeof(transfer_encoding) - 1 &&
-                   strncasecmp(line, transfer_encoding, sizeof(transfer_encoding) - 1) == 0) {
-            head->chunked = true;
-        }
-        line = eol;
-    }
-    if (head->chunked) {
-        snprintf(err, err_len, "the answer uses a transfer coding, which HTTP/1.0 does not allow");
-        return -1;
-    }
-    if (head->has_length && head->length > HTTP_RESPONSE_MAX) {
-        snprintf(err, err_len, "the answer is larger than %u octets", HTTP_RESPONSE_MAX);
-        return -1;
-    }
-    return 0;
-}
-
 static int response_read(int fd, int64_t deadline, struct http_response *out, char *err,
                          size_t err_len)
 {
-    size_t cap = READ_CHUNK, len = 0, body_at = 0;
+    size_t cap = READ_CHUNK, len = 0;
     char *buf = malloc(cap);
-    struct head head = {0};
     bool eof = false;
     if (buf == NULL) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
     for (;;) {
-        if (body_at == 0 && (body_at = header_end(buf, len)) != 0 &&
-            head_parse(buf, body_at, &head, err, err_len) < 0)
-            goto fail;
-        /* Say so at once when something else listens there (a DNS port, say). */
-        if (body_at == 0 && (len >= 5 || eof) && len > 0 &&
-            strncmp(buf, "HTTP/", len < 5 ? len : 5) != 0) {
-            snprintf(err, err_len, "the answer is not HTTP (wrong port?)");
-            goto fail;
-        }
-        if (body_at != 0 && head.has_length && len - body_at >= head.length)
-            break;
-        if (eof) {
-            if (body_at == 0) {
-                snprintf(err, err_len,
-                         len == 0 ? "the connection closed without an answer"
-                                  : "the connection closed in the middle of the answer");
-                goto fail;
-            }
-            if (head.has_length) {
-                snprintf(err, err_len, "the connection closed in the middle of the answer");
-                goto fail;
-            }
-            break;
-        }
-        if (len - body_at > HTTP_RESPONSE_MAX) {
-            snprintf(err, err_len, "the answer is larger than %u octets", HTTP_RESPONSE_MAX);
-            goto fail;
+        enum http_parse_result parsed = http_response_parse(buf, len, eof, out, err, err_len);
+        if (parsed != HTTP_PARSE_MORE) {
+            free(buf);
+            return parsed == HTTP_PARSE_DONE ? 0 : -1;
         }
         if (cap - len < READ_CHUNK) {
             char *bigger = realloc(buf, cap * 2);
             if (bigger == NULL) {
                 snprintf(err, err_len, "out of memory");
-                goto fail;
+                break;
             }
             buf = bigger;
             cap *= 2;
@@ -258,26 +162,13 @@ static int response_read(int fd, int64_t deadline, struct http_response *out, ch
                     snprintf(err, err_len, "timed out waiting for the answer");
                 else
                     snprintf(err, err_len, "cannot read the answer: %s", strerror(errno));
-                goto fail;
+                break;
             }
         } else if (errno != EINTR) {
             snprintf(err, err_len, "cannot read the answer: %s", strerror(errno));
-            goto fail;
+            break;
         }
     }
-    size_t body_len = head.has_length ? head.length : len - body_at;
-    out->body = malloc(body_len + 1);
-    if (out->body == NULL) {
-        snprintf(err, err_len, "out of memory");
-        goto fail;
-    }
-    memcpy(out->body, buf + body_at, body_len);
-    out->body[body_len] = '\0';
-    out->body_len = body_len;
-    out->status = head.status;
-    free(buf);
-    return 0;
-fail:
     free(buf);
     return -1;
 }
@@ -322,10 +213,4 @@ int http_request(const char *host, const char *port, const char *method, const c
     int rc = response_read(fd, deadline, out, err, err_len);
     close(fd);
     return rc;
-}
-
-void http_response_free(struct http_response *response)
-{
-    free(response->body);
-    *response = (struct http_response){0};
 }
