@@ -1,6 +1,7 @@
 /* The HTTP management API's server on libevent's evhttp: listening, the
- * connection cap, routing and the replies every handler uses (see
- * api_internal.h for who answers what). One event loop thread. */
+ * connection limits and request deadline, routing and the replies every
+ * handler uses (see api_internal.h for who answers what). One event loop
+ * thread. */
 #include "api_internal.h"
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -24,10 +26,9 @@
 
 #define API_MAX_BODY_SIZE (1024 * 1024) /* larger request bodies get 413 */
 #define API_MAX_HEADERS_SIZE (16 * 1024)
-#define API_TIMEOUT_S 10 /* a client silent this long is disconnected */
-/* Simultaneous client connections. Past this the listener pauses and new
- * clients wait in the kernel's backlog until one closes. */
-#define API_MAX_CONNECTIONS 64
+/* evhttp's own timeout between bytes; it still bounds a client that stops
+ * reading our answer (the request deadline covers reading its request). */
+#define API_TIMEOUT_S 10
 
 /* -- helpers --------------------------------------------------------------- */
 
@@ -185,9 +186,12 @@ static const struct route ROUTES[] = {
     {"/sync", EVHTTP_REQ_POST, "POST", api_handle_sync},
 };
 
+static void client_request_started(struct api *api, struct evhttp_request *req);
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct api *api = arg;
+    client_request_started(api, req);
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
@@ -212,6 +216,68 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* -- connection accounting ------------------------------------------------- */
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* The oldest idle client other than newcomer (of newcomer's address only,
+ * when same_source). */
+static struct api_client *oldest_idle(const struct api_client_list *clients,
+                                      const struct api_client *newcomer, bool same_source)
+{
+    struct api_client *oldest = NULL, *client;
+    TAILQ_FOREACH(client, clients, link)
+    {
+        if (client == newcomer || client->busy ||
+            (same_source && !same_address(&client->address, &newcomer->address)))
+            continue;
+        if (oldest == NULL || client->since_ms < oldest->since_ms)
+            oldest = client;
+    }
+    return oldest;
+}
+
+struct api_client *api_client_to_evict(const struct api_client_list *clients,
+                                       const struct api_client *newcomer, unsigned per_client_max,
+                                       unsigned total, unsigned total_max)
+{
+    unsigned same = 0;
+    const struct api_client *client;
+    TAILQ_FOREACH(client, clients, link)
+    {
+        if (same_address(&client->address, &newcomer->address))
+            same++;
+    }
+    if (same > per_client_max) {
+        struct api_client *victim = oldest_idle(clients, newcomer, true);
+        return victim != NULL ? victim : (struct api_client *)newcomer;
+    }
+    if (total > total_max) {
+        struct api_client *victim = oldest_idle(clients, newcomer, false);
+        return victim != NULL ? victim : (struct api_client *)newcomer;
+    }
+    return NULL;
+}
+
+/* The listener pauses only when every slot holds a request a handler is
+ * working on: then no connection can be evicted, and new clients wait in
+ * the kernel's backlog until one is answered. */
 static void listener_update(struct api *api)
 {
     if (api->stopping || api->bound == NULL)
@@ -219,14 +285,14 @@ static void listener_update(struct api *api)
     struct evconnlistener *listener = evhttp_bound_socket_get_listener(api->bound);
     if (listener == NULL)
         return;
-    bool full = api->connections >= API_MAX_CONNECTIONS;
+    bool full = api->busy >= API_MAX_CONNECTIONS;
     if (full && !api->listener_paused) {
         if (evconnlistener_disable(listener) == 0) {
             api->listener_paused = true;
             /* Loud once; a node at its cap would flap on every close. */
             log_msg(api->cap_reported ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
-                    "api: %u connections open, new clients wait until one closes",
-                    api->connections);
+                    "api: %u requests in progress, new clients wait until one is answered",
+                    api->busy);
             api->cap_reported = true;
         }
     } else if (!full && api->listener_paused) {
@@ -242,10 +308,90 @@ static void connection_gone(struct api *api)
     listener_update(api);
 }
 
+static void client_busy(struct api_client *client, bool busy)
+{
+    if (client->busy == busy)
+        return;
+    client->busy = busy;
+    if (busy)
+        client->api->busy++;
+    else if (client->api->busy > 0)
+        client->api->busy--;
+}
+
+/* evhttp is closing the connection: forget its client. */
 static void on_connection_close(struct evhttp_connection *conn, void *arg)
 {
     (void)conn;
-    connection_gone(arg);
+    struct api_client *client = arg;
+    struct api *api = client->api;
+    client_busy(client, false);
+    TAILQ_REMOVE(&api->clients, client, link);
+    event_free(client->deadline);
+    free(client);
+    connection_gone(api);
+}
+
+/* Close a client's connection: on_connection_close frees client. */
+static void client_close(struct api_client *client, const char *why)
+{
+    char text[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr_storage *a = &client->address;
+    if (a->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, text, sizeof(text));
+    else if (a->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, text, sizeof(text));
+    log_debug("api: closing the connection of %s: %s", text, why);
+    evhttp_connection_free(client->conn);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_close(arg, "no whole request within the deadline");
+}
+
+static void deadline_start(struct api_client *client)
+{
+    static const struct timeval deadline = {.tv_sec = API_REQUEST_DEADLINE_S};
+    client->since_ms = monotonic_ms();
+    evtimer_add(client->deadline, &deadline);
+}
+
+static struct api_client *client_of(struct api *api, struct evhttp_connection *conn)
+{
+    struct api_client *client;
+    TAILQ_FOREACH(client, &api->clients, link)
+    {
+        if (client->conn == conn)
+            return client;
+    }
+    return NULL;
+}
+
+/* Its answer is sent: the connection may carry another request, which
+ * has the deadline again. */
+static void on_answer_sent(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    struct api_client *client = arg;
+    client_busy(client, false);
+    deadline_start(client);
+    listener_update(client->api);
+}
+
+/* A whole request arrived: no deadline while a handler has it. */
+static void client_request_started(struct api *api, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct api_client *client = conn != NULL ? client_of(api, conn) : NULL;
+    if (client == NULL)
+        return;
+    evtimer_del(client->deadline);
+    client_busy(client, true);
+    evhttp_request_set_on_complete_cb(req, on_answer_sent, client);
+    listener_update(api);
 }
 
 /* The bufferevent evhttp will use for a new client connection: counted in
@@ -268,13 +414,39 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
     api->adopting[api->adopting_count++] = bev;
     api->connections++;
     event_active(api->adopt_event, EV_TIMEOUT, 0);
-    listener_update(api);
     return bev;
+}
+
+/* A client for the evhttp_connection of bev, with its deadline running;
+ * NULL when out of memory (the connection is then closed). */
+static struct api_client *client_new(struct api *api, struct bufferevent *bev,
+                                     struct evhttp_connection *conn)
+{
+    struct api_client *client = calloc(1, sizeof(*client));
+    if (client == NULL)
+        return NULL;
+    client->api = api;
+    client->conn = conn;
+    client->deadline = evtimer_new(api->context.base, on_deadline, client);
+    if (client->deadline == NULL) {
+        free(client);
+        return NULL;
+    }
+    socklen_t len = sizeof(client->address);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&client->address, &len) != 0)
+        client->address.ss_family = AF_UNSPEC; /* counted with no one else */
+    TAILQ_INSERT_TAIL(&api->clients, client, link);
+    evhttp_connection_set_closecb(conn, on_connection_close, client);
+    deadline_start(client);
+    return client;
 }
 
 /* By now evhttp has made each new bufferevent part of an evhttp_connection,
  * which it passes as the bufferevent's callback argument (libevent 2.1
- * http.c), or has freed it already (its callbacks are then cleared). */
+ * http.c), or has freed it already (its callbacks are then cleared). Each
+ * gets its client, and room is made for it by closing the oldest idle
+ * connection of its address, or of all, past the caps. */
 static void on_adopt(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -285,11 +457,24 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
         bufferevent_event_cb event_cb = NULL;
         void *cb_arg = NULL;
         bufferevent_getcb(bev, NULL, NULL, &event_cb, &cb_arg);
-        if (event_cb != NULL && cb_arg != NULL)
-            evhttp_connection_set_closecb(cb_arg, on_connection_close, api);
-        else
-            connection_gone(api);
+        struct api_client *client = NULL;
+        if (event_cb != NULL && cb_arg != NULL) {
+            client = client_new(api, bev, cb_arg);
+            if (client == NULL) {
+                log_warning("api: out of memory, closing a new connection");
+                evhttp_connection_free(cb_arg); /* no close callback set: counted out below */
+            }
+        }
         bufferevent_decref(bev);
+        if (client == NULL) {
+            connection_gone(api);
+            continue;
+        }
+        struct api_client *victim = api_client_to_evict(&api->clients, client, API_MAX_PER_CLIENT,
+                                                        api->connections, API_MAX_CONNECTIONS);
+        if (victim != NULL)
+            client_close(victim, victim == client ? "every other connection is busy"
+                                                  : "its slot is needed by a newer connection");
     }
     api->adopting_count = 0;
 }
@@ -305,6 +490,7 @@ struct api *api_start(const struct api_context *context, const char *host, uint1
         return NULL;
     }
     api->context = *context;
+    TAILQ_INIT(&api->clients);
     api->http = evhttp_new(context->base);
     api->adopt_event = event_new(context->base, -1, 0, on_adopt, api);
     if (api->http == NULL || api->adopt_event == NULL) {
@@ -354,7 +540,13 @@ void api_free(struct api *api)
     if (api->adopt_event != NULL)
         event_free(api->adopt_event);
     if (api->http != NULL)
-        evhttp_free(api->http); /* closes the clients: on_connection_close only counts */
+        evhttp_free(api->http); /* closes the clients: on_connection_close frees them */
+    struct api_client *client;
+    while ((client = TAILQ_FIRST(&api->clients)) != NULL) {
+        TAILQ_REMOVE(&api->clients, client, link);
+        event_free(client->deadline);
+        free(client);
+    }
     peer_client_free(api->client);
     free(api->adopting);
     free(api);

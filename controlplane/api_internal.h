@@ -3,7 +3,8 @@
 #ifndef NANODNS_API_INTERNAL_H
 #define NANODNS_API_INTERNAL_H
 
-/* api.c serves (listening, connection cap, routing, replies);
+/* api.c serves (listening, connection limits and the request deadline,
+ * routing, replies);
  * api_status.c answers /health, /ready, /metrics and /config/raw;
  * api_reload.c POST /reload and POST /sync; api_cluster.c GET /cluster.
  * Two kinds of request stay pending: a GET /cluster while this node asks
@@ -15,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/queue.h>
+#include <sys/socket.h>
+
 #include <event2/http.h>
 
 #include "api.h"
@@ -23,7 +27,6 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 struct json_object;
-struct sockaddr_storage;
 struct cluster_query;
 struct reload_wait;
 
@@ -31,6 +34,36 @@ struct reload_wait;
 #define HTTP_UNAUTHORIZED 401
 #define HTTP_FORBIDDEN 403
 #define HTTP_UNPROCESSABLE 422 /* RFC 9110 §15.5.21: the file is at fault, not the request */
+
+/* Connection limits (issue 12, finding 5): slow clients must not keep the
+ * API from anyone else. */
+#define API_MAX_CONNECTIONS 64 /* all clients together */
+#define API_MAX_PER_CLIENT 16  /* from one source address */
+/* From accepting a connection (or answering its previous request) to
+ * having its whole next request, headers and body: a deadline, not a
+ * timeout between bytes. */
+#define API_REQUEST_DEADLINE_S 5
+
+/* One client connection, from its adoption (api.c) until evhttp closes it. */
+struct api_client {
+    TAILQ_ENTRY(api_client) link; /* api->clients, oldest first */
+    struct api *api;
+    struct evhttp_connection *conn; /* evhttp's; this entry is freed by its close callback */
+    struct event *deadline;         /* API_REQUEST_DEADLINE_S for the request being read */
+    struct sockaddr_storage address;
+    int64_t since_ms; /* accepted, or its last answer sent (monotonic) */
+    bool busy;        /* a handler holds its request: never evicted */
+};
+TAILQ_HEAD(api_client_list, api_client);
+
+/* Which connection to close now that newcomer (already in clients) is
+ * there: the oldest idle one of newcomer's address when it has more than
+ * per_client_max, else the oldest idle one of all when total passes
+ * total_max; newcomer itself only when every other candidate is busy.
+ * NULL when nothing needs closing. */
+struct api_client *api_client_to_evict(const struct api_client_list *clients,
+                                       const struct api_client *newcomer, unsigned per_client_max,
+                                       unsigned total, unsigned total_max);
 
 struct api {
     struct api_context context;
@@ -41,11 +74,14 @@ struct api {
     /* Connection accounting (libevent 2.1 has no evhttp_set_max_connections):
      * each new connection's bufferevent is held (incref) until the adopt
      * event, which runs once evhttp's accept callback has returned, finds
-     * its evhttp_connection and sets a close callback that counts it out. */
-    unsigned connections;
+     * its evhttp_connection, gives it an api_client and sets a close
+     * callback that counts it out. */
+    unsigned connections; /* accepted and not yet closed, adopted or not */
+    unsigned busy;        /* clients whose request a handler holds */
+    struct api_client_list clients;
     bool listener_paused;
     bool cap_reported; /* the first pause was logged as a warning */
-    bool stopping;     /* api_free has begun: close callbacks only count */
+    bool stopping;     /* api_free has begun: close callbacks leave the listener alone */
     struct event *adopt_event;
     struct bufferevent **adopting;
     size_t adopting_count, adopting_capacity;

@@ -1,7 +1,8 @@
 /* The management API's access rule: on a node without a sync key, only
  * loopback clients may change anything (POST /reload). The system tests can
  * only connect from loopback, so the refusal of everyone else is tested
- * here, on the address predicate the API applies to the socket's peer. */
+ * here, on the address predicate the API applies to the socket's peer.
+ * Then which connection makes room for a new one (api_client_to_evict). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <sys/un.h>
 
 #include "api.h"
+#include "api_internal.h"
 #include "node.h"
 
 static bool ipv4_allowed(const char *text)
@@ -94,6 +96,109 @@ static void test_unix_and_unknown_peers_are_refused(void **state)
     assert_false(api_client_is_loopback(NULL));
 }
 
+/* -- api_client_to_evict ---------------------------------------------------- */
+
+#define TABLE_MAX 8
+
+struct table {
+    struct api_client_list list;
+    struct api_client clients[TABLE_MAX];
+    unsigned count;
+};
+
+/* Adds a client from address text, waiting since since_ms. */
+static struct api_client *table_add(struct table *table, const char *text, int64_t since_ms,
+                                    bool busy)
+{
+    assert_true(table->count < TABLE_MAX);
+    struct api_client *client = &table->clients[table->count++];
+    struct sockaddr_in *in = (struct sockaddr_in *)&client->address;
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t)(40000 + table->count)); /* ports never matter */
+    assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
+    client->since_ms = since_ms;
+    client->busy = busy;
+    TAILQ_INSERT_TAIL(&table->list, client, link);
+    return client;
+}
+
+static struct table *table_new(void)
+{
+    static struct table table;
+    memset(&table, 0, sizeof(table));
+    TAILQ_INIT(&table.list);
+    return &table;
+}
+
+static void test_nothing_is_evicted_under_both_caps(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    table_add(t, "127.0.0.2", 1, false);
+    struct api_client *newcomer = table_add(t, "127.0.0.2", 2, false);
+    assert_null(api_client_to_evict(&t->list, newcomer, 2, 2, 4));
+}
+
+static void test_a_full_table_evicts_its_oldest_idle_connection(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    table_add(t, "127.0.0.2", 30, false);
+    struct api_client *oldest_idle = table_add(t, "127.0.0.3", 20, false);
+    table_add(t, "127.0.0.4", 10, true); /* older, but a handler holds it */
+    struct api_client *newcomer = table_add(t, "127.0.0.5", 40, false);
+    assert_ptr_equal(api_client_to_evict(&t->list, newcomer, 4, 4, 3), oldest_idle);
+}
+
+static void test_the_newcomer_goes_when_every_other_connection_is_busy(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    table_add(t, "127.0.0.2", 1, true);
+    table_add(t, "127.0.0.3", 2, true);
+    struct api_client *newcomer = table_add(t, "127.0.0.4", 3, false);
+    assert_ptr_equal(api_client_to_evict(&t->list, newcomer, 4, 3, 2), newcomer);
+}
+
+static void test_one_address_over_its_cap_loses_its_own_oldest_idle_connection(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    table_add(t, "127.0.0.9", 1, false); /* the oldest of all, another address */
+    struct api_client *own_oldest = table_add(t, "127.0.0.2", 5, false);
+    table_add(t, "127.0.0.2", 6, false);
+    struct api_client *newcomer = table_add(t, "127.0.0.2", 7, false);
+    assert_ptr_equal(api_client_to_evict(&t->list, newcomer, 2, 4, 64), own_oldest);
+}
+
+static void test_one_address_with_only_busy_connections_loses_the_newcomer(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    table_add(t, "127.0.0.9", 1, false);
+    table_add(t, "127.0.0.2", 5, true);
+    struct api_client *newcomer = table_add(t, "127.0.0.2", 7, false);
+    assert_ptr_equal(api_client_to_evict(&t->list, newcomer, 1, 3, 64), newcomer);
+}
+
+static void test_ipv6_addresses_are_told_apart(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    struct api_client *a = &t->clients[t->count++];
+    struct api_client *b = &t->clients[t->count++];
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a->address;
+    struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&b->address;
+    a6->sin6_family = b6->sin6_family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, "fd00::1", &a6->sin6_addr), 1);
+    assert_int_equal(inet_pton(AF_INET6, "fd00::2", &b6->sin6_addr), 1);
+    TAILQ_INSERT_TAIL(&t->list, a, link);
+    TAILQ_INSERT_TAIL(&t->list, b, link);
+    assert_null(api_client_to_evict(&t->list, b, 1, 2, 64));
+    assert_int_equal(inet_pton(AF_INET6, "fd00::1", &b6->sin6_addr), 1);
+    assert_ptr_equal(api_client_to_evict(&t->list, b, 1, 2, 64), a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +209,12 @@ int main(void)
         cmocka_unit_test(test_ipv4_mapped_loopback_is_allowed),
         cmocka_unit_test(test_ipv4_mapped_other_addresses_are_refused),
         cmocka_unit_test(test_unix_and_unknown_peers_are_refused),
+        cmocka_unit_test(test_nothing_is_evicted_under_both_caps),
+        cmocka_unit_test(test_a_full_table_evicts_its_oldest_idle_connection),
+        cmocka_unit_test(test_the_newcomer_goes_when_every_other_connection_is_busy),
+        cmocka_unit_test(test_one_address_over_its_cap_loses_its_own_oldest_idle_connection),
+        cmocka_unit_test(test_one_address_with_only_busy_connections_loses_the_newcomer),
+        cmocka_unit_test(test_ipv6_addresses_are_told_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
