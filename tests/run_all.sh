@@ -27,8 +27,9 @@ cmake --build build-asan -j"$jobs"
 if [ "$fuzz_seconds" -gt 0 ]; then
   echo "== fuzzing, ${fuzz_seconds}s per target"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNANODNS_FUZZ=ON -DNANODNS_WERROR=ON
-  cmake --build build-fuzz -j"$jobs" --target fuzz_query fuzz_image fuzz_config fuzz_relay
-  for target in fuzz_query fuzz_image fuzz_config fuzz_relay; do
+  cmake --build build-fuzz -j"$jobs" --target fuzz_query fuzz_image fuzz_config fuzz_relay \
+    fuzz_envelope fuzz_http_response
+  for target in fuzz_query fuzz_image fuzz_config fuzz_relay fuzz_envelope fuzz_http_response; do
     corpus=$(mktemp -d)
     seeds=tests/fuzz/corpus/$target
     [ -d "$seeds" ] && cp -r "$seeds"/. "$corpus"/
