@@ -142,7 +142,10 @@ int envelope_key_write(const char *path, const struct envelope_key *key, char *e
 static int key_file_load(const char *path, char *text, size_t text_size, size_t *len, char *err,
                          size_t err_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking: a FIFO (or a device) named as the key file must not
+     * hang the control plane in open(); it is refused just below. Not
+     * O_NOFOLLOW: mounted secrets (Kubernetes) are symbolic links. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         error_set(err, err_len, "cannot open the key file %s: %s", path, strerror(errno));
         return -1;

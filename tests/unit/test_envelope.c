@@ -397,6 +397,17 @@ static void test_missing_key_file_is_refused_with_its_name(void **state)
     assert_non_null(strstr(err, f->path));
 }
 
+/* A FIFO named as the key file once hung the control plane in open(). */
+static void test_a_fifo_as_key_file_is_refused_without_waiting(void **state)
+{
+    struct fixture *f = *state;
+    struct envelope_key key;
+    char err[512];
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    assert_int_equal(envelope_key_read(f->path, &key, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
 /* ---- base64 ---- */
 
 static void test_public_key_text_round_trips(void **state)
@@ -506,6 +517,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_public_key_text_round_trips),
         cmocka_unit_test(test_public_key_parse_refuses_what_is_not_32_octets_of_base64),
+        cmocka_unit_test_setup_teardown(test_a_fifo_as_key_file_is_refused_without_waiting, setup,
+                                        teardown),
         cmocka_unit_test(test_base64_round_trips_every_length),
         cmocka_unit_test(test_base64_encode_refuses_a_short_buffer),
         cmocka_unit_test(test_base64_decode_refuses_bad_input),
