@@ -63,10 +63,21 @@ static struct json_object *probe_json(const struct peer_probe *probe, const stru
     time_t last_sync = sync_peer_last_sync(sync, probe->name);
     json_object_object_add(entry, "last_sync",
                            last_sync != 0 ? json_object_new_int64((int64_t)last_sync) : NULL);
+    /* The same config, node-local settings aside (README "Cluster sync"). */
     bool agrees = probe->reachable && health->has_version && health->version == node->version &&
                   health->has_hash &&
-                  memcmp(health->hash, node->config_hash, ENVELOPE_HASH_SIZE) == 0;
+                  (memcmp(health->hash, node->config_hash, ENVELOPE_HASH_SIZE) == 0 ||
+                   sync_peer_same_config(sync, probe->name, health->hash));
     json_object_object_add(entry, "agrees", json_object_new_boolean(agrees));
+    /* Where it runs otherwise than we do (README "Cluster sync"): the
+     * node-local settings its last config sent us set differently. */
+    bool known;
+    uint32_t differences = sync_peer_local_differences(sync, probe->name, &known);
+    struct json_object *differ = known ? json_object_new_array() : NULL;
+    for (size_t i = 0; differ != NULL && i < SYNC_LOCAL_KEY_COUNT; i++)
+        if (differences & (UINT32_C(1) << i))
+            json_object_array_add(differ, json_object_new_string(SYNC_LOCAL_KEYS[i]));
+    json_object_object_add(entry, "node_local_differs", differ);
     if (probe->http_status != 0)
         json_object_object_add(entry, "http_status", json_object_new_int(probe->http_status));
     if (probe->error[0] != '\0')

@@ -3,6 +3,7 @@
  * original's defaults, and the warnings about the server as a whole. */
 #include <arpa/inet.h>
 #include <assert.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stddef.h>
@@ -438,6 +439,25 @@ static const struct server_setting *setting_find(const char *key)
     return NULL;
 }
 
+/* The highest config_version: 2^53 - 1, the largest integer every JSON
+ * parser reads exactly (RFC 8259 §6). A typo far above the versions in
+ * use would leave no room for the changes after it, on every node the
+ * config reaches (sync.h refuses a step above 2^20 as well). */
+#define CONFIG_VERSION_MAX ((UINT64_C(1) << 53) - 1)
+
+static void check_version_bound(struct loader *ld)
+{
+    uint64_t version = ld->cfg->server.config_version;
+    if (version <= CONFIG_VERSION_MAX)
+        return;
+    loader_push_key(ld, "config_version");
+    loader_report(ld, CONFIG_ERROR, false,
+                  "config version %" PRIu64 " is above 2^53 - 1 (%" PRIu64
+                  "), which leaves no room for later versions; a typo?",
+                  version, CONFIG_VERSION_MAX);
+    loader_pop(ld);
+}
+
 void config_server_load(struct loader *ld, struct json_object *server)
 {
     if (json_object_get_type(server) != json_type_object) {
@@ -449,6 +469,7 @@ void config_server_load(struct loader *ld, struct json_object *server)
         assert(strcmp(SERVER_SETTINGS[i].key, CONFIG_SERVER_KEYS[i]) == 0);
         setting_load(ld, server, &SERVER_SETTINGS[i]);
     }
+    check_version_bound(ld);
     check_mgmt_exposure(ld, server);
     check_nothing_forwarded(ld, server);
 }

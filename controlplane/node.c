@@ -270,6 +270,33 @@ static int initial_fall_back(struct node *node, const struct config_diags *diags
     return 0;
 }
 
+/* Anti-rollback across restarts: the state directory holds the last
+ * config put in force. When it is newer than the file (a read-only file,
+ * a failed write-back), it is served instead, so that a restart never goes
+ * back to an older version nor accepts an envelope below the one in
+ * force before it. The file is left as it is. true when installed. */
+static bool initial_newer_saved(struct node *node, const struct config *file_cfg)
+{
+    char *saved_text;
+    size_t saved_len;
+    struct config cfg;
+    if (node->config_path[0] == '\0' || access(node->saved_config_path, F_OK) < 0 ||
+        saved_config_load(node, &saved_text, &saved_len, &cfg) < 0)
+        return false;
+    if (cfg.server.config_version <= file_cfg->server.config_version) {
+        config_free(&cfg);
+        free(saved_text);
+        return false;
+    }
+    node_install(node, saved_text, saved_len, &cfg);
+    log_warning("%s is at version %" PRIu64 ", older than the version %" PRIu64
+                " last in force: serving that one from %s; copy it into the file before the "
+                "next reload",
+                node->config_path, file_cfg->server.config_version, node->version,
+                node->saved_config_path);
+    return true;
+}
+
 int node_load_initial(struct node *node)
 {
     char *text = NULL, *read_error = NULL;
@@ -285,6 +312,11 @@ int node_load_initial(struct node *node)
             config_free(&cfg);
             free(text);
             return -1;
+        }
+        if (initial_newer_saved(node, &cfg)) {
+            config_free(&cfg);
+            free(text);
+            return 0;
         }
         node_install(node, text, len, &cfg);
         return 0;

@@ -24,6 +24,8 @@ const char *sync_status_name(enum sync_status status)
         return "unauthorized";
     case SYNC_REJECTED_STALE:
         return "rejected_stale";
+    case SYNC_REJECTED_TOO_FAR:
+        return "rejected_too_far";
     case SYNC_ALREADY_CURRENT:
         return "already_current";
     case SYNC_REJECTED_CONFLICT:
@@ -257,6 +259,8 @@ enum sync_status sync_compare(uint64_t our_version, const uint8_t our_hash[ENVEL
 {
     if (their_version < our_version)
         return SYNC_REJECTED_STALE;
+    if (their_version - our_version > SYNC_VERSION_STEP_MAX)
+        return SYNC_REJECTED_TOO_FAR;
     if (their_version > our_version)
         return SYNC_APPLY;
     if (memcmp(their_hash, our_hash, ENVELOPE_HASH_SIZE) == 0)

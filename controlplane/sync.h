@@ -30,6 +30,7 @@ enum sync_status {
     SYNC_BAD_REQUEST,       /* 400: the body is not an envelope */
     SYNC_UNAUTHORIZED,      /* 401: not signed by a listed peer, or not what it says */
     SYNC_REJECTED_STALE,    /* 409: older than ours (anti-rollback) */
+    SYNC_REJECTED_TOO_FAR,  /* 409: more than SYNC_VERSION_STEP_MAX above ours */
     SYNC_ALREADY_CURRENT,   /* 200: ours already */
     SYNC_REJECTED_CONFLICT, /* 409: same version, other config, and ours wins */
     SYNC_APPLY,             /* newer, or the same version and it wins: validate and apply */
@@ -70,6 +71,11 @@ long sync_member_find(const struct config_server *server,
 bool sync_envelope_authentic(const struct config_server *server, const struct sync_envelope *env,
                              char *reason, size_t reason_len);
 
+/* The furthest a push or pull may move our version in one step (2^20: a
+ * million reloads). A signed version near 2^63 would otherwise leave no
+ * room for any later change, on every node, for good. */
+#define SYNC_VERSION_STEP_MAX (UINT64_C(1) << 20)
+
 /* Steps 3 to 5: theirs against ours. SYNC_APPLY means theirs wins. */
 enum sync_status sync_compare(uint64_t our_version, const uint8_t our_hash[ENVELOPE_HASH_SIZE],
                               uint64_t their_version, const uint8_t their_hash[ENVELOPE_HASH_SIZE]);
@@ -97,6 +103,33 @@ const char *sync_status_name(enum sync_status status);
  * text is not 64 hex digits). */
 void sync_hash_hex(const uint8_t hash[ENVELOPE_HASH_SIZE], char text[2 * ENVELOPE_HASH_SIZE + 1]);
 int sync_hash_parse(const char *text, uint8_t hash[ENVELOPE_HASH_SIZE]);
+
+/* ---- node-local settings (sync_local.c) ---- */
+
+/* The members of "server" a peer's config never changes on this node:
+ * who is trusted and how the node runs (README "Cluster sync"). */
+extern const char *const SYNC_LOCAL_KEYS[];
+extern const size_t SYNC_LOCAL_KEY_COUNT;
+
+/* theirs (a peer's config) with every node-local member of "server" as
+ * ours has it: replaced by our value, removed where ours has none, added
+ * where theirs has none; the rest of theirs as it is written. Both must
+ * be JSON objects. 0 with a NUL-terminated malloc'd *out, or -1. */
+int sync_local_keep(const char *theirs, size_t theirs_len, const char *ours, size_t ours_len,
+                    char **out, size_t *out_len);
+
+/* What a config says leaving out its node-local settings, its layout and
+ * config_version (config_digest over the rest): equal on two nodes that
+ * serve the same version of the cluster's config. -1 when not JSON. */
+#define SYNC_SHARED_DIGEST_SIZE 32
+int sync_shared_digest(const char *text, size_t len, uint8_t out[SYNC_SHARED_DIGEST_SIZE]);
+bool sync_same_shared(const char *a, size_t a_len, const char *b, size_t b_len);
+
+/* Which node-local settings theirs and ours set differently (bit i:
+ * SYNC_LOCAL_KEYS[i]; absent on both is the same). All bits when either
+ * is not a JSON object. */
+uint32_t sync_local_differences(const char *theirs, size_t theirs_len, const char *ours,
+                                size_t ours_len);
 
 /* ---- the running sync ---- */
 
@@ -140,5 +173,16 @@ void sync_push_unwait(struct sync *sync, void *arg);
  * of the last successful push to it or pull from it (or the last push it
  * made to us that we accepted), 0 when none. */
 time_t sync_peer_last_sync(const struct sync *sync, const char *address);
+
+/* Where the peer at address sets node-local settings otherwise than we do
+ * (sync_local_differences), as its last push or pulled config said;
+ * *known false when none was seen yet. */
+uint32_t sync_peer_local_differences(const struct sync *sync, const char *address, bool *known);
+
+/* Whether the peer at address, saying hash theirs, serves the config we
+ * serve: the same bytes, or the same version with other node-local
+ * settings as seen when it last sent that config. */
+bool sync_peer_same_config(const struct sync *sync, const char *address,
+                           const uint8_t theirs[ENVELOPE_HASH_SIZE]);
 
 #endif

@@ -1,7 +1,9 @@
-/* A peer's config put in force, as it is (see sync_apply in
- * sync_internal.h): validated, written over the operator's file, committed
- * through the node. No version bump and no push: the version is inside the
- * signed bytes, and the peer pushes its own. */
+/* A peer's config put in force (see sync_apply in sync_internal.h): its
+ * node-local settings replaced by ours (sync_local.c: a peer changes what
+ * names answer, never who we trust or how we run), validated, written
+ * over the operator's file, committed through the node. No version bump
+ * and no push: the version is inside the signed bytes, and the peer
+ * pushes its own. */
 #include "sync_internal.h"
 
 #include <inttypes.h>
@@ -109,7 +111,21 @@ int sync_apply(struct node *node, const char *bytes, size_t len, uint64_t versio
     struct message_list m = {0};
     struct node_candidate c;
     int rc = 0;
-    if (apply_prepare(node, bytes, len, version, &c, &m) < 0) {
+    char *kept = NULL;
+    size_t kept_len = 0;
+    if (node->config_text != NULL &&
+        sync_local_keep(bytes, len, node->config_text, node->config_len, &kept, &kept_len) < 0) {
+        message_list_add(&m, "this node's own settings (peers, keys, addresses, access, "
+                             "logging) cannot be kept in the peer's config: it is not a JSON "
+                             "object with a \"server\" object, or memory ran out");
+        rc = -1;
+    } else if (kept != NULL) {
+        bytes = kept;
+        len = kept_len;
+    }
+    if (rc < 0) {
+        /* refused above */
+    } else if (apply_prepare(node, bytes, len, version, &c, &m) < 0) {
         rc = -1;
     } else {
         node_notify_reloading(node);
@@ -121,6 +137,7 @@ int sync_apply(struct node *node, const char *bytes, size_t len, uint64_t versio
             rc = -2;
         node_notify_ready(node);
     }
+    free(kept);
     if (rc < 0)
         for (size_t i = 0; i < m.count; i++)
             log_warning("sync: %s", m.items[i]);

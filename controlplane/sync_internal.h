@@ -43,7 +43,25 @@ struct peer_state {
     unsigned failures; /* in a row */
     time_t retry_at;   /* monotonic seconds: not pulled from before */
     time_t last_sync;  /* unix time of the last good exchange, 0 when none */
+    /* Its node-local settings against ours (bit i: SYNC_LOCAL_KEYS[i]
+     * differs), as its last push or pulled config said; known once seen. */
+    uint32_t local_differences;
+    bool local_known;
+    /* Its config of our version said what ours says but for node-local
+     * settings: its hash and ours then (sync_peer_same_config). */
+    bool shares;
+    uint8_t shares_theirs[ENVELOPE_HASH_SIZE], shares_ours[ENVELOPE_HASH_SIZE];
 };
+
+/* Peer address's config with hash theirs is ours but for node-local
+ * settings: remember it, so that it is neither fetched again nor shown as
+ * disagreeing. */
+void sync_peer_shares(struct sync *sync, const char *address,
+                      const uint8_t theirs[ENVELOPE_HASH_SIZE]);
+
+/* The config peer address sent (its own, pushed or pulled): note where
+ * its node-local settings differ from ours, for GET /cluster. */
+void sync_peer_local_seen(struct sync *sync, const char *address, const char *config, size_t len);
 
 struct sync {
     struct node *node;

@@ -147,8 +147,17 @@ static void on_pull_fetch(struct peer_request *request, void *arg)
         sync_pull_free(pull);
         return;
     }
+    sync_peer_local_seen(sync, address, peer_request_answer(request)->body,
+                         peer_request_answer(request)->body_len);
     /* Ours may have moved on since its /health answered. */
     enum sync_status status = sync_compare(node->version, node->config_hash, version, hash);
+    /* The same version with other node-local settings is ours already. */
+    if (status == SYNC_APPLY && version == node->version &&
+        sync_same_shared(peer_request_answer(request)->body, peer_request_answer(request)->body_len,
+                         node->config_text, node->config_len)) {
+        status = SYNC_ALREADY_CURRENT;
+        sync_peer_shares(sync, address, hash);
+    }
     if (status != SYNC_APPLY) {
         log_debug("sync: %s's version %" PRIu64 " is no longer ahead of ours (%s)", address,
                   version, sync_status_name(status));
@@ -162,6 +171,7 @@ static void on_pull_fetch(struct peer_request *request, void *arg)
     if (rc == 0) {
         log_info("applied version %" PRIu64 " from %s (pull)", version, address);
         sync_peer_succeeded(sync, address);
+        sync_peer_shares(sync, address, hash);
     } else {
         snprintf(reason, sizeof(reason), "its version %" PRIu64 " %s%s%s", version,
                  rc == -1 ? "does not validate" : "cannot be published",
@@ -182,7 +192,8 @@ static void pull_choose(struct pull *pull)
     for (size_t i = 0; i < pull->count; i++) {
         struct pull_probe *p = &pull->probes[i];
         if (!p->ok ||
-            sync_compare(node->version, node->config_hash, p->version, p->hash) != SYNC_APPLY)
+            sync_compare(node->version, node->config_hash, p->version, p->hash) != SYNC_APPLY ||
+            (p->version == node->version && sync_peer_same_config(sync, p->address, p->hash)))
             continue;
         if (best == NULL ||
             sync_compare(best->version, best->hash, p->version, p->hash) == SYNC_APPLY)

@@ -25,6 +25,7 @@ static int receive_apply(struct sync *sync, const struct sync_envelope *env, con
     if (rc == 0) {
         log_info("applied version %" PRIu64 " from %s (push)", env->version, address);
         sync_peer_succeeded(sync, address);
+        sync_peer_shares(sync, address, env->hash);
         if (*out != NULL)
             json_object_object_add(*out, "version", json_object_new_uint64(env->version));
     } else {
@@ -54,11 +55,22 @@ int sync_receive(struct sync *sync, const char *body, size_t len, const char *re
     char reason[256];
     enum sync_status status = sync_judge(server, node->version, node->config_hash, body, len, &env,
                                          reason, sizeof(reason));
+    /* Our copy of the same version carries our own node-local settings,
+     * so its bytes differ from the sender's: what they share decides. */
+    if ((status == SYNC_APPLY || status == SYNC_REJECTED_CONFLICT) &&
+        env.version == node->version &&
+        sync_same_shared(env.config, env.config_len, node->config_text, node->config_len)) {
+        status = SYNC_ALREADY_CURRENT;
+        sync_peer_shares(sync, sync_signer_address(server, env.signer), env.hash);
+    }
     struct json_object *out = sync_answer_status(sync_status_name(status));
     int code = SYNC_HTTP_OK;
     char from[300];
     if (status != SYNC_BAD_REQUEST)
         snprintf(from, sizeof(from), "%s (%s)", sync_signer_address(server, env.signer), remote);
+    if (status != SYNC_BAD_REQUEST && status != SYNC_UNAUTHORIZED)
+        sync_peer_local_seen(sync, sync_signer_address(server, env.signer), env.config,
+                             env.config_len);
     switch (status) {
     case SYNC_BAD_REQUEST:
     case SYNC_UNAUTHORIZED:
@@ -68,9 +80,12 @@ int sync_receive(struct sync *sync, const char *body, size_t len, const char *re
             json_object_object_add(out, "reason", json_object_new_string(reason));
         break;
     case SYNC_REJECTED_STALE:
+    case SYNC_REJECTED_TOO_FAR:
         code = SYNC_HTTP_CONFLICT;
-        log_warning("sync: push of version %" PRIu64 " from %s refused: we have version %" PRIu64,
-                    env.version, from, node->version);
+        log_warning("sync: push of version %" PRIu64 " from %s refused: we have version %" PRIu64
+                    "%s",
+                    env.version, from, node->version,
+                    status == SYNC_REJECTED_TOO_FAR ? ", and no step may be larger than 2^20" : "");
         if (out != NULL)
             json_object_object_add(out, "version", json_object_new_uint64(node->version));
         break;

@@ -83,6 +83,55 @@ time_t sync_peer_last_sync(const struct sync *sync, const char *address)
     return 0;
 }
 
+void sync_peer_local_seen(struct sync *sync, const char *address, const char *config, size_t len)
+{
+    struct peer_state *st = peer_state_find(sync, address);
+    if (st == NULL || sync->node->config_text == NULL)
+        return;
+    st->local_differences =
+        sync_local_differences(config, len, sync->node->config_text, sync->node->config_len);
+    st->local_known = true;
+}
+
+uint32_t sync_peer_local_differences(const struct sync *sync, const char *address, bool *known)
+{
+    *known = false;
+    for (size_t i = 0; sync != NULL && i < sync->peer_count; i++) {
+        if (strcmp(sync->peers[i].address, address) == 0) {
+            *known = sync->peers[i].local_known;
+            return sync->peers[i].local_differences;
+        }
+    }
+    return 0;
+}
+
+void sync_peer_shares(struct sync *sync, const char *address,
+                      const uint8_t theirs[ENVELOPE_HASH_SIZE])
+{
+    struct peer_state *st = peer_state_find(sync, address);
+    if (st == NULL)
+        return;
+    st->shares = true;
+    memcpy(st->shares_theirs, theirs, ENVELOPE_HASH_SIZE);
+    memcpy(st->shares_ours, sync->node->config_hash, ENVELOPE_HASH_SIZE);
+}
+
+bool sync_peer_same_config(const struct sync *sync, const char *address,
+                           const uint8_t theirs[ENVELOPE_HASH_SIZE])
+{
+    if (sync == NULL)
+        return false;
+    if (memcmp(theirs, sync->node->config_hash, ENVELOPE_HASH_SIZE) == 0)
+        return true;
+    for (size_t i = 0; i < sync->peer_count; i++) {
+        const struct peer_state *st = &sync->peers[i];
+        if (strcmp(st->address, address) == 0)
+            return st->shares && memcmp(st->shares_theirs, theirs, ENVELOPE_HASH_SIZE) == 0 &&
+                   memcmp(st->shares_ours, sync->node->config_hash, ENVELOPE_HASH_SIZE) == 0;
+    }
+    return false;
+}
+
 void sync_peer_succeeded(struct sync *sync, const char *address)
 {
     struct peer_state *st = peer_state_find(sync, address);

@@ -19,6 +19,8 @@ costly part) and run in this order; each starts by waiting until the three
 nodes agree, and every node is running again after each test."""
 
 import base64
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -404,6 +406,186 @@ def test_a_push_of_the_config_in_force_is_already_current(cluster):
     status, answer = node2.push(body)
     assert (status, answer) == (200, {"status": "already_current", "version": version})
     assert snapshot(node2) == before
+
+
+# -- trust stays local (README "Cluster sync") -------------------------------------
+
+NODE_LOCAL = ("peers", "sync_key", "user", "host", "port", "mgmt_host", "mgmt_port",
+              "allow_recursion", "allow_query", "log_level", "log_queries", "log_format",
+              "hot_reload")
+
+
+def server_settings(node):
+    return json.loads(node.file_bytes())["server"]
+
+
+def node_local(settings):
+    return {key: settings.get(key) for key in NODE_LOCAL}
+
+
+def health_within(node, limit):
+    """Whether node's /health answers within limit seconds."""
+    t0 = time.monotonic()
+    status, _, _ = node.request("GET", "/health", timeout=limit)
+    return status == 200 and time.monotonic() - t0 <= limit
+
+
+def test_a_members_push_changes_what_names_answer_never_who_is_trusted(cluster, tmp_path):
+    node1, node2, node3 = cluster.nodes
+    converged(cluster)
+    before = {node.name: node_local(server_settings(node)) for node in cluster.nodes}
+    fifo = str(tmp_path / "fifo.key")
+    os.mkfifo(fifo, 0o600)
+    version, config = next_config(node1, "guarded.c.test", "10.2.0.7")
+    doc = json.loads(config)
+    server = doc["server"]
+    # What peer node2's key took in finding 1: node1's key out of peers,
+    # its own key file somewhere that hangs, an open resolver, another API.
+    server["peers"] = [{"address": node2.address, "public_key": node2.public_key}]
+    server["sync_key"] = fifo
+    server["allow_recursion"] = ["0.0.0.0/0"]
+    server["allow_query"] = ["0.0.0.0/0"]
+    server["mgmt_port"] = 1
+    server["log_level"] = "debug"
+    server["user"] = "root"
+    server["upstream"] = ["192.0.2.53"]
+    forged = json.dumps(doc).encode()
+    for target in cluster.nodes:
+        status, body = target.push(signed_push(node2.key(), version, forged))
+        assert status == 200 and body["status"] == "applied", (target.name, status, body)
+        assert target.wait_addresses("guarded.c.test", "10.2.0.7", SWITCH_LIMIT) is not None
+        assert health_within(target, 1.0), "%s: /health slow after the push" % target.name
+        settings = server_settings(target)
+        assert node_local(settings) == before[target.name], target.name
+        assert settings["upstream"] == ["192.0.2.53"], "what names answer comes from the push"
+        raw, _ = target.config_raw()
+        assert node_local(json.loads(raw)["server"]) == before[target.name], target.name
+    assert len({node.served() for node in cluster.nodes}) == 1, cluster.served()
+    # /cluster shows where the config node2 signed runs a node otherwise.
+    status, body = node1.json("GET", "/cluster")
+    assert status == 200, body
+    differs = body["peers"][node2.address]["node_local_differs"]
+    for key in ("peers", "sync_key", "allow_recursion", "allow_query", "mgmt_port", "user"):
+        assert key in differs, (key, differs)
+
+    # node1's own key is still a member's key everywhere, its own API too.
+    version, config = next_config(node1, "guarded.c.test", "10.2.0.8")
+    doc = json.loads(config)
+    doc["server"]["upstream"] = []
+    config = json.dumps(doc).encode()
+    for target in cluster.nodes:
+        status, body = target.push(signed_push(node1.key(), version, config))
+        assert status == 200 and body["status"] == "applied", (target.name, status, body)
+    converged(cluster)
+    status, body = node2.json("GET", "/cluster")
+    assert body["peers"][node1.address]["node_local_differs"] == [], body
+
+
+def test_a_sync_key_naming_a_fifo_is_refused_and_the_api_keeps_answering(cluster, tmp_path):
+    node1, node2, node3 = cluster.nodes
+    converged(cluster)
+    original = node1.file_bytes()
+    fifo = str(tmp_path / "fifo.key")
+    os.mkfifo(fifo, 0o600)
+    edited, count = re.subn(rb'"sync_key": "[^"]*"', b'"sync_key": "%s"' % fifo.encode(), original)
+    assert count == 1
+    mark = len(node1.lines)
+    node1.write_file(edited)
+    try:
+        status, body = node1.json("POST", "/reload", body=b"", timeout=3.0)
+        assert status == 200, (status, body)
+        assert health_within(node1, 1.0), "/health slow after a reload naming a FIFO"
+        assert logged_from(node1, "not a regular file", mark)
+    finally:
+        node1.write_file(original)
+        status, body = node1.json("POST", "/reload", body=b"", timeout=3.0)
+    assert status == 200 and body["status"] == "reloaded", (status, body)
+    converged(cluster)
+
+
+def test_a_member_with_its_own_log_level_still_agrees_with_the_others(cluster):
+    node1, node2, node3 = cluster.nodes
+    converged(cluster)
+    original = node3.file_bytes()
+    edited, count = re.subn(rb'"log_queries": false', b'"log_queries": true', original)
+    assert count == 1
+    node3.write_file(with_address(edited, "guarded.c.test", "10.2.0.33"))
+    try:
+        version = reload_pushed(node3, applied_by=(node1, node2))
+        for node in (node1, node2):
+            assert node.wait_addresses("guarded.c.test", "10.2.0.33", SWITCH_LIMIT) is not None
+            assert node.served()[0] == version
+            assert server_settings(node)["log_queries"] is False, node.name
+            status, body = node.json("GET", "/cluster")
+            peer = body["peers"][node3.address]
+            assert peer["agrees"] is True, (node.name, peer)
+            assert peer["node_local_differs"] == ["log_queries"], (node.name, peer)
+            # Its copy of the same version is current, not a conflict.
+            config, headers = node3.config_raw()
+            status, answer = node.push(
+                push_body(
+                    version,
+                    config,
+                    base64.b64decode(headers["x-nanodns-signer"]),
+                    base64.b64decode(headers["x-nanodns-signature"]),
+                )
+            )
+            assert (status, answer["status"]) == (200, "already_current"), (node.name, answer)
+    finally:
+        node3.write_file(with_address(original, "guarded.c.test", "10.2.0.34"))
+        status, body = node3.reload()
+    assert status == 200 and body["status"] == "reloaded", (status, body)
+    converged(cluster)
+
+
+# -- versions --------------------------------------------------------------------------
+
+
+def test_a_push_of_a_version_near_2_to_the_63_is_refused_as_too_far(cluster):
+    node1, node2, _ = cluster.nodes
+    converged(cluster)
+    config, _ = node1.config_raw()
+    far = 2**63 - 2
+    config = with_address(config, "guarded.c.test", FORGED)
+    config, count = re.subn(rb'"config_version": \d+', b'"config_version": %d' % far, config)
+    assert count == 1
+    before = snapshot(node1)
+    mark = len(node1.lines)
+    status, body = node1.push(signed_push(node2.key(), far, config))
+    assert status == 409, (status, body)
+    assert body == {"status": "rejected_too_far", "version": before[0][0]}
+    assert snapshot(node1) == before
+    assert logged_from(node1, "2^20", mark)
+
+
+def test_a_restart_on_an_older_file_keeps_the_version_last_in_force(cluster):
+    node1, node2, node3 = cluster.nodes
+    version, _ = converged(cluster)
+    while version < 3:  # room for an envelope between the file's and ours
+        version, config = next_config(node1, "guarded.c.test", "10.2.0.%d" % (version + 20))
+        for target in cluster.nodes:
+            status, body = target.push(signed_push(node1.key(), version, config))
+            assert status == 200, (target.name, status, body)
+        version, _ = converged(cluster)
+    current = node1.file_bytes()
+    served_before = node1.served()
+    # The state directory at `version`, the file back at 1 (a read-only
+    # ConfigMap, a failed write-back).
+    old, count = re.subn(rb'"config_version": \d+', b'"config_version": 1', current)
+    assert count == 1
+    node1.stop()
+    node1.write_file(old)
+    try:
+        node1.start()
+        assert node1.served() == served_before, "a restart went back to the file's version"
+        replayed = with_address(current, "guarded.c.test", FORGED)
+        replayed, _ = re.subn(rb'"config_version": \d+', b'"config_version": 2', replayed)
+        status, body = node1.push(signed_push(node2.key(), 2, replayed))
+        assert status == 409 and body["status"] == "rejected_stale", (status, body)
+        assert node1.addresses("guarded.c.test") != [FORGED]
+    finally:
+        node1.write_file(current)
+    converged(cluster)
 
 
 # -- catching up ---------------------------------------------------------------------

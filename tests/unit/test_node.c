@@ -493,6 +493,55 @@ static void test_a_start_takes_the_files_version_as_it_is(void **state)
     free(text);
 }
 
+/* Finding 4: anti-rollback survives a restart on an older file. */
+static void test_a_start_on_a_file_older_than_the_state_serves_the_states(void **state)
+{
+    struct fixture *f = *state;
+    char *newer = config_text(6, "10.0.0.86");
+    node_start(f, newer);
+    node_free(&f->node);
+    char *older = config_text(1, "10.0.0.81");
+    file_put(f->config_path, older);
+
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), 0);
+    assert_int_equal(f->node.version, 6);
+    assert_string_equal(f->node.config_text, newer);
+    assert_false(f->node.config_invalid);
+    char *now = file_get(f->config_path);
+    assert_string_equal(now, older); /* the file is left as it is */
+    free(now);
+    free(older);
+    free(newer);
+}
+
+static void test_a_start_on_a_newer_file_takes_the_file(void **state)
+{
+    struct fixture *f = *state;
+    char *older = config_text(2, "10.0.0.82");
+    node_start(f, older);
+    node_free(&f->node);
+    char *newer = config_text(5, "10.0.0.85");
+    file_put(f->config_path, newer);
+
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), 0);
+    assert_int_equal(f->node.version, 5);
+    assert_string_equal(f->node.config_text, newer);
+    free(older);
+    free(newer);
+}
+
+static void test_a_config_version_above_2_to_the_53_does_not_load(void **state)
+{
+    struct fixture *f = *state;
+    file_put(f->config_path, "{\"server\": {\"config_version\": 9007199254740992}}");
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), -1);
+    file_put(f->config_path, "{\"server\": {\"config_version\": 9007199254740991}}");
+    assert_int_equal(node_load_initial(&f->node), 0);
+}
+
 int main(void)
 {
     log_init("test_node", LOG_LEVEL_ERROR);
@@ -525,6 +574,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_start_with_a_broken_file_serves_the_last_good_config,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_start_with_a_broken_file_and_nothing_saved_fails,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_start_on_a_file_older_than_the_state_serves_the_states, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_on_a_newer_file_takes_the_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_config_version_above_2_to_the_53_does_not_load,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_start_takes_the_files_version_as_it_is, setup,
                                         teardown),

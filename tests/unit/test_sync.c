@@ -478,6 +478,152 @@ static void test_higher_version_applies(void **state)
     free(body);
 }
 
+static void test_a_step_of_exactly_2_to_the_20_applies(void **state)
+{
+    (void)state;
+    uint8_t h[ENVELOPE_HASH_SIZE] = {0};
+    assert_int_equal(sync_compare(5, h, 5 + SYNC_VERSION_STEP_MAX, h), SYNC_APPLY);
+}
+
+static void test_a_step_above_2_to_the_20_is_refused_as_too_far(void **state)
+{
+    (void)state;
+    uint8_t h[ENVELOPE_HASH_SIZE] = {0};
+    assert_int_equal(sync_compare(5, h, 5 + SYNC_VERSION_STEP_MAX + 1, h), SYNC_REJECTED_TOO_FAR);
+    assert_string_equal(sync_status_name(SYNC_REJECTED_TOO_FAR), "rejected_too_far");
+}
+
+static void test_a_push_near_2_to_the_63_is_refused_as_too_far(void **state)
+{
+    (void)state;
+    char *body = push_body(&fx.signer, (UINT64_C(1) << 63) - 2, CONFIG_A);
+    assert_int_equal(judge(body, 7, CONFIG_A), SYNC_REJECTED_TOO_FAR);
+    free(body);
+}
+
+/* ---- node-local settings (sync_local.c) ---- */
+
+static char *keep_local(const char *theirs, const char *ours)
+{
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(sync_local_keep(theirs, strlen(theirs), ours, strlen(ours), &out, &len), 0);
+    assert_int_equal(strlen(out), len);
+    return out;
+}
+
+static void test_a_peers_node_local_values_are_replaced_by_ours(void **state)
+{
+    (void)state;
+    char *out = keep_local("{\n  \"server\": {\n    \"allow_recursion\": [\"0.0.0.0/0\"],\n"
+                           "    \"config_version\": 9,\n    \"mgmt_port\": 1\n  },\n"
+                           "  \"records\": []\n}\n",
+                           "{\"server\": {\"mgmt_port\": 9053, \"allow_recursion\": "
+                           "[\"10.0.0.0/8\"], \"config_version\": 3}}");
+    assert_string_equal(out, "{\n  \"server\": {\n    \"allow_recursion\": [\"10.0.0.0/8\"],\n"
+                             "    \"config_version\": 9,\n    \"mgmt_port\": 9053\n  },\n"
+                             "  \"records\": []\n}\n");
+    free(out);
+}
+
+static void test_a_node_local_member_we_lack_is_removed_wherever_it_stands(void **state)
+{
+    (void)state;
+    const char *ours = "{\"server\": {\"config_version\": 1}}";
+    char *out = keep_local("{\"server\": {\"sync_key\": \"/x\", \"config_version\": 9}}", ours);
+    assert_string_equal(out, "{\"server\": {\"config_version\": 9}}");
+    free(out);
+    out = keep_local("{\"server\": {\"config_version\": 9, \"peers\": [{\"address\": \"a:1\"}]}}",
+                     ours);
+    assert_string_equal(out, "{\"server\": {\"config_version\": 9}}");
+    free(out);
+    out = keep_local("{\"server\": {\"user\": \"root\"}, \"records\": []}", ours);
+    assert_string_equal(out, "{\"server\": {}, \"records\": []}");
+    free(out);
+}
+
+static void test_every_copy_of_a_duplicated_node_local_member_is_removed(void **state)
+{
+    (void)state;
+    char *out = keep_local("{\"server\": {\"allow_recursion\": [\"0.0.0.0/0\"], "
+                           "\"allow_recursion\": [\"0.0.0.0/0\"], \"config_version\": 9}}",
+                           "{\"server\": {\"config_version\": 1}}");
+    assert_string_equal(out, "{\"server\": {\"config_version\": 9}}");
+    free(out);
+}
+
+static void test_a_node_local_member_spelt_with_escapes_is_still_found(void **state)
+{
+    (void)state;
+    char *out = keep_local("{\"server\": {\"allow_recursi\\u006fn\": [\"0.0.0.0/0\"], "
+                           "\"config_version\": 9}}",
+                           "{\"server\": {\"config_version\": 1}}");
+    assert_string_equal(out, "{\"server\": {\"config_version\": 9}}");
+    free(out);
+}
+
+static void test_a_node_local_member_they_lack_is_added_with_our_value(void **state)
+{
+    (void)state;
+    char *out = keep_local("{\n  \"server\": {\n    \"config_version\": 9\n  }\n}",
+                           "{\"server\": {\"sync_key\": \"node.key\", \"config_version\": 3}}");
+    assert_string_equal(out, "{\n  \"server\": {\n    \"sync_key\": \"node.key\",\n"
+                             "    \"config_version\": 9\n  }\n}");
+    free(out);
+}
+
+static void test_what_names_answer_comes_from_the_peer(void **state)
+{
+    (void)state;
+    char *out = keep_local("{\"server\": {\"upstream\": [\"192.0.2.1\"], \"config_version\": 9}}",
+                           "{\"server\": {\"upstream\": [\"192.0.2.2\"], \"config_version\": 3}}");
+    assert_string_equal(out,
+                        "{\"server\": {\"upstream\": [\"192.0.2.1\"], \"config_version\": 9}}");
+    free(out);
+}
+
+static void test_a_peer_config_that_is_not_an_object_is_refused(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len;
+    assert_int_equal(sync_local_keep("[1]", 3, "{}", 2, &out, &len), -1);
+    assert_int_equal(sync_local_keep("{\"server\":", 10, "{}", 2, &out, &len), -1);
+    assert_null(out);
+}
+
+static void test_node_local_settings_leave_the_shared_digest_alone(void **state)
+{
+    (void)state;
+    const char *a = "{\"server\": {\"mgmt_port\": 1, \"config_version\": 4}, \"records\": []}";
+    const char *b = "{\"records\": [], \"server\": {\"peers\": [], \"config_version\": 4}}";
+    const char *c = "{\"records\": [{\"name\": \"x\"}], \"server\": {\"config_version\": 4}}";
+    assert_true(sync_same_shared(a, strlen(a), b, strlen(b)));
+    assert_false(sync_same_shared(a, strlen(a), c, strlen(c)));
+}
+
+static size_t local_key_index(const char *name)
+{
+    for (size_t i = 0; i < SYNC_LOCAL_KEY_COUNT; i++)
+        if (strcmp(SYNC_LOCAL_KEYS[i], name) == 0)
+            return i;
+    fail_msg("%s is not node-local", name);
+    return 0;
+}
+
+static void test_local_differences_name_the_settings_set_otherwise(void **state)
+{
+    (void)state;
+    const char *a = "{\"server\": {\"log_level\": \"DEBUG\", \"peers\": [], "
+                    "\"upstream\": [\"192.0.2.1\"]}}";
+    const char *b = "{\"server\": {\"peers\": [], \"user\": \"dns\"}}";
+    uint32_t d = sync_local_differences(a, strlen(a), b, strlen(b));
+    uint32_t want =
+        (UINT32_C(1) << local_key_index("log_level")) | (UINT32_C(1) << local_key_index("user"));
+    assert_int_equal(d, want);
+    assert_int_equal(sync_local_differences(a, strlen(a), a, strlen(a)), 0);
+}
+
 static void test_a_tie_settles_the_same_way_on_both_sides(void **state)
 {
     (void)state;
@@ -660,6 +806,19 @@ int main(void)
         cmocka_unit_test_setup(test_same_version_with_the_smaller_hash_is_a_conflict, setup),
         cmocka_unit_test_setup(test_higher_version_applies, setup),
         cmocka_unit_test_setup(test_a_tie_settles_the_same_way_on_both_sides, setup),
+        cmocka_unit_test_setup(test_a_step_of_exactly_2_to_the_20_applies, setup),
+        cmocka_unit_test_setup(test_a_step_above_2_to_the_20_is_refused_as_too_far, setup),
+        cmocka_unit_test_setup(test_a_push_near_2_to_the_63_is_refused_as_too_far, setup),
+        cmocka_unit_test_setup(test_a_peers_node_local_values_are_replaced_by_ours, setup),
+        cmocka_unit_test_setup(test_a_node_local_member_we_lack_is_removed_wherever_it_stands,
+                               setup),
+        cmocka_unit_test_setup(test_a_node_local_member_they_lack_is_added_with_our_value, setup),
+        cmocka_unit_test_setup(test_a_node_local_member_spelt_with_escapes_is_still_found, setup),
+        cmocka_unit_test_setup(test_every_copy_of_a_duplicated_node_local_member_is_removed, setup),
+        cmocka_unit_test_setup(test_what_names_answer_comes_from_the_peer, setup),
+        cmocka_unit_test_setup(test_a_peer_config_that_is_not_an_object_is_refused, setup),
+        cmocka_unit_test_setup(test_node_local_settings_leave_the_shared_digest_alone, setup),
+        cmocka_unit_test_setup(test_local_differences_name_the_settings_set_otherwise, setup),
         cmocka_unit_test_setup(test_status_names_are_the_answers, setup),
         cmocka_unit_test_setup(test_member_is_found_by_its_key_and_plain_peers_never, setup),
         cmocka_unit_test_setup(test_hash_hex_is_lowercase_and_parses_back, setup),
