@@ -46,7 +46,11 @@ static const void *table_find(const uint32_t *index, uint32_t mask, const void *
                               size_t entry_size, const uint8_t *names, const uint8_t *name,
                               size_t len, uint32_t hash)
 {
-    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    /* image_open checked that the table has an empty slot; the bound is for
+     * a buffer changed under us after that: a lookup then ends, whatever the
+     * table holds (image.h, "Files"). */
+    uint32_t slot = hash & mask;
+    for (uint64_t probes = 0; probes <= mask; probes++, slot = (slot + 1) & mask) {
         uint32_t i = index[slot];
         if (i == IMAGE_NONE)
             return NULL;
@@ -55,6 +59,7 @@ static const void *table_find(const uint32_t *index, uint32_t mask, const void *
         if (e->hash == hash && e->name_len == len && memcmp(names + e->name_offset, name, len) == 0)
             return e;
     }
+    return NULL;
 }
 
 _Static_assert(offsetof(struct image_node, name_offset) ==
@@ -424,10 +429,44 @@ int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, siz
 
 /* ---- files ---- */
 
+/* Read the whole file into fresh private pages, then make them read-only:
+ * see image.h ("Files") for why a copy and not a shared mapping. */
+static int image_read_private(int fd, const char *path, size_t len, void **out, char *err,
+                              size_t err_len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return error_set(err, err_len, "cannot allocate %zu octets for %s: %s", len, path,
+                         strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = read(fd, (uint8_t *)p + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : 0;
+            munmap(p, len);
+            if (e != 0)
+                return error_set(err, err_len, "cannot read %s: %s", path, strerror(e));
+            return error_set(err, err_len, "%s: truncated while being read (%zu of %zu octets)",
+                             path, done, len);
+        }
+        done += (size_t)n;
+    }
+    if (mprotect(p, len, PROT_READ) < 0) {
+        int e = errno;
+        munmap(p, len);
+        return error_set(err, err_len, "cannot protect the copy of %s: %s", path, strerror(e));
+    }
+    *out = p;
+    return 0;
+}
+
 int image_map_file(const char *path, struct image *img, void **map, size_t *map_len, char *err,
                    size_t err_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put in the image's place must not hang us in open(). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return error_set(err, err_len, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
@@ -436,15 +475,19 @@ int image_map_file(const char *path, struct image *img, void **map, size_t *map_
         close(fd);
         return error_set(err, err_len, "cannot stat %s: %s", path, strerror(e));
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return error_set(err, err_len, "%s: not a regular file", path);
+    }
     if (st.st_size <= 0) {
         close(fd);
         return error_set(err, err_len, "%s: truncated: the file is empty", path);
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
+    void *p = NULL;
+    int rc = image_read_private(fd, path, (size_t)st.st_size, &p, err, err_len);
     close(fd);
-    if (p == MAP_FAILED)
-        return error_set(err, err_len, "cannot map %s: %s", path, strerror(e));
+    if (rc < 0)
+        return -1;
     char reason[256];
     if (image_open(img, p, (size_t)st.st_size, reason, sizeof reason) < 0) {
         munmap(p, (size_t)st.st_size);

@@ -245,11 +245,28 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
  * an offset or length outside the file, ...). */
 int image_open(struct image *img, const uint8_t *buf, size_t len, char *err, size_t err_len);
 
-/* Map path read-only and image_open it. On success *map and *map_len hold
- * the mapping for image_unmap. */
+/* Files. image_map_file copies the file into private anonymous pages
+ * (read, then mprotect read-only) and image_open's the copy; *map and
+ * *map_len hold those pages for image_unmap. Why a copy (copy-on-open)
+ * and not mmap of the file: a published image is never written again, but
+ * an operator or a bug can still write one in place. With MAP_SHARED the
+ * data plane then sees garbage after image_open checked it (a probe that
+ * never meets an empty slot spun at 100%); MAP_PRIVATE shares the file's
+ * pages until written and does not help against truncation (SIGBUS). A copy
+ * makes the checks of image_open hold for as long as the image is served,
+ * whatever happens to the file, for the price of its size in RSS (the hash
+ * check reads every page anyway, so only where the pages live changes).
+ * The table probes are bounded by the table size too (a belt: a buffer
+ * changed after image_open ends the lookup, never hangs it). Only regular
+ * files are read, opened non-blocking. */
 int image_map_file(const char *path, struct image *img, void **map, size_t *map_len, char *err,
                    size_t err_len);
 void image_unmap(void *map, size_t map_len);
+
+/* The exit status of nanodns-dataplane when it cannot serve the published
+ * image at start (refused, unreadable): the supervisor then has the control
+ * plane publish its config in force again before the next start. */
+#define IMAGE_REFUSED_EXIT_STATUS 3
 
 /* Hash of a lowercase wire-form name suffix, computed from its last octet
  * backwards so that the hashes of all suffixes of a name come from one pass

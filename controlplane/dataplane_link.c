@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -117,6 +118,44 @@ void dataplane_link_down_reason(const struct dataplane_link *link, char *out, si
     else
         snprintf(out, out_len, "the data plane (pid %llu) is not running",
                  (unsigned long long)stats_get(&link->stats->pid));
+}
+
+uint64_t dataplane_link_heartbeat(struct dataplane_link *link, pid_t pid)
+{
+    dataplane_link_stats_open(link);
+    if (link->stats == NULL || pid <= 0 || stats_get(&link->stats->pid) != (uint64_t)pid)
+        return 0;
+    return stats_get(&link->stats->heartbeat_unix_ms);
+}
+
+/* The effective uid in /proc/PID/status ("Uid: real effective saved fs");
+ * -1 when it cannot be read. Its owner is no help: a process that changed
+ * user is not dumpable, and /proc/PID then belongs to root. */
+static long pid_effective_uid(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    long euid = -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long real, effective;
+        if (sscanf(line, "Uid: %lu %lu", &real, &effective) == 2) {
+            euid = (long)effective;
+            break;
+        }
+    }
+    fclose(f);
+    return euid;
+}
+
+bool dataplane_link_privilege_separated(const struct dataplane_link *link)
+{
+    if (!dataplane_link_alive(link))
+        return false;
+    long euid = pid_effective_uid((pid_t)stats_get(&link->stats->pid));
+    return euid > 0 && (uid_t)euid != geteuid();
 }
 
 uint64_t dataplane_link_version(const struct dataplane_link *link)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "stats.h"
 
@@ -51,6 +52,15 @@ bool dataplane_link_alive(const struct dataplane_link *link);
 
 /* Why it is not answering, for an operator reading /health. */
 void dataplane_link_down_reason(const struct dataplane_link *link, char *out, size_t out_len);
+
+/* The heartbeat (unix ms) pid last wrote in the stats file; 0 when the
+ * file is not there yet or another pid writes it (the supervisor's
+ * watchdog: only its own child's beats count). */
+uint64_t dataplane_link_heartbeat(struct dataplane_link *link, pid_t pid);
+
+/* It answers and runs as another user than we do, not root (its effective
+ * uid, from /proc): it cannot read what only we can (node.key). */
+bool dataplane_link_privilege_separated(const struct dataplane_link *link);
 
 /* The config version of the image it serves; 0 when none. */
 uint64_t dataplane_link_version(const struct dataplane_link *link);

@@ -257,12 +257,21 @@ static int listen_open(struct daemon *d, const char *host, uint16_t port)
 /* ---- the data plane ---- */
 
 /* Started as root, the data plane becomes server.user, else nanodns when
- * that user exists, else nobody. Not root: it stays who we are. */
+ * that user exists, else nobody. Not root: it stays who we are, and the
+ * process facing the network has every right we have: said loudly (and
+ * by /metrics, nanodns_dataplane_privilege_separated 0). */
 static const char *dataplane_user(struct daemon *d)
 {
     if (geteuid() != 0) {
         if (d->node.config.server.user != NULL)
             log_info("server.user %s not used: not started as root", d->node.config.server.user);
+        const struct passwd *pw = getpwuid(geteuid());
+        log_warning("NO PRIVILEGE SEPARATION: not started as root, so the data plane (the process "
+                    "facing the network) runs as %s (uid %lu) like the control plane: it can read "
+                    "this node's key and rewrite the config. Start nanodns as root (the data "
+                    "plane then runs as server.user) or run the two planes as two users "
+                    "(systemd/)",
+                    pw != NULL ? pw->pw_name : "this user", (unsigned long)geteuid());
         return NULL;
     }
     const char *user = d->node.config.server.user;
@@ -309,6 +318,22 @@ static void on_dataplane_failed(void *arg)
     struct daemon *d = arg;
     d->exit_code = 1;
     event_base_loopbreak(d->base);
+}
+
+static uint64_t on_dataplane_heartbeat(void *arg, pid_t child)
+{
+    struct daemon *d = arg;
+    return dataplane_link_heartbeat(d->link, child);
+}
+
+/* The data plane could not serve zone.img (changed in place, removed):
+ * the config in force is the last good one; publish it again. */
+static void on_dataplane_image_refused(void *arg)
+{
+    struct daemon *d = arg;
+    if (node_publish(&d->node) < 0)
+        log_error("cannot publish the image again; the data plane will keep failing until a "
+                  "reload");
 }
 
 static void on_dataplane_stopped(void *arg)
@@ -500,6 +525,8 @@ static int daemon_dataplane_start(struct daemon *d)
         .on_ready = on_dataplane_ready,
         .on_failed = on_dataplane_failed,
         .on_stopped = on_dataplane_stopped,
+        .heartbeat = on_dataplane_heartbeat,
+        .on_image_refused = on_dataplane_image_refused,
         .arg = d,
     };
     d->sup = supervisor_create(&sc);

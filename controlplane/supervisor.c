@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "image.h"
 #include "log.h"
 #include "sd_notify.h"
 
@@ -32,6 +33,13 @@
 #define STOP_TIMEOUT_S 5   /* SIGTERM, then this long, then SIGKILL */
 #define READY_TIMEOUT_S 30 /* a data plane silent this long is killed */
 
+/* A ready data plane moves its heartbeat every second; one whose heartbeat
+ * has not moved for this long is hung (stopped, spinning, blocked) and is
+ * killed and started again. Measured on our monotonic clock from the last
+ * change we saw, so a step of the wall clock kills nothing. */
+#define HEARTBEAT_TIMEOUT_MS 3000u
+#define HEARTBEAT_CHECK_MS 250u
+
 /* The descriptors the data plane gets, in the LISTEN_FDS order. */
 #define LISTEN_FD_NAMES "dns-udp:dns-tcp"
 
@@ -45,13 +53,17 @@ struct supervisor {
     bool ever_ready;  /* some data plane was ready once: later deaths are restarts */
     bool stopping;
     struct timespec child_started;
-    unsigned backoff_ms; /* delay before the next restart */
+    unsigned backoff_ms;       /* delay before the next restart */
+    uint64_t beat;             /* the child's last heartbeat seen, 0: none yet */
+    struct timespec beat_seen; /* when it last changed */
+    bool hung_killed;          /* we SIGKILLed the child for a stale heartbeat */
 
     struct event *sigchld_event;
     struct event *notify_event;
     struct event *restart_timer;
     struct event *stop_timer;
     struct event *ready_timer;
+    struct event *heartbeat_timer;
 };
 
 static const char *level_name(int level)
@@ -66,6 +78,15 @@ static const char *level_name(int level)
     default:
         return "INFO";
     }
+}
+
+static uint64_t elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms =
+        (int64_t)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+    return ms > 0 ? (uint64_t)ms : 0;
 }
 
 static struct timeval timeval_ms(unsigned ms)
@@ -310,6 +331,8 @@ int supervisor_spawn(struct supervisor *sup)
     }
     sup->child = pid;
     sup->child_ready = false;
+    sup->beat = 0;
+    sup->hung_killed = false;
     clock_gettime(CLOCK_MONOTONIC, &sup->child_started);
     log_info("started %s (pid %ld)", sup->config.dataplane_path, (long)pid);
     struct timeval tv = {.tv_sec = READY_TIMEOUT_S};
@@ -356,6 +379,15 @@ static void dataplane_exited(struct supervisor *sup, int status)
     unsigned delay = sup->backoff_ms;
     sup->backoff_ms = delay * 2 > RESTART_BACKOFF_MAX_MS ? RESTART_BACKOFF_MAX_MS : delay * 2;
     log_error("data plane (pid %ld) %s; restarting it in %u ms", (long)pid, why, delay);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == IMAGE_REFUSED_EXIT_STATUS &&
+        sup->config.on_image_refused != NULL) {
+        /* It could not serve the published image (changed in place,
+         * removed, unreadable): without a new one every restart fails. */
+        log_error("data plane (pid %ld) could not serve the published image; publishing the "
+                  "config in force again",
+                  (long)pid);
+        sup->config.on_image_refused(sup->config.arg);
+    }
     struct timeval tv = timeval_ms(delay);
     evtimer_add(sup->restart_timer, &tv);
 }
@@ -384,6 +416,34 @@ static void on_ready_timer(evutil_socket_t fd, short what, void *arg)
     log_error("data plane (pid %ld) did not report ready within %d s; killing it", (long)sup->child,
               READY_TIMEOUT_S);
     kill(sup->child, SIGKILL);
+}
+
+/* The watchdog: only for our own ready child, from its first heartbeat on;
+ * the kill is then an ordinary death, restarted with the usual backoff. */
+static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct supervisor *sup = arg;
+    if (sup->stopping || sup->child <= 0 || !sup->child_ready || sup->hung_killed ||
+        sup->config.heartbeat == NULL)
+        return;
+    uint64_t beat = sup->config.heartbeat(sup->config.arg, sup->child);
+    if (beat == 0)
+        return; /* no heartbeat of this child's yet */
+    if (beat != sup->beat) {
+        sup->beat = beat;
+        clock_gettime(CLOCK_MONOTONIC, &sup->beat_seen);
+        return;
+    }
+    uint64_t stale = elapsed_ms(&sup->beat_seen);
+    if (stale <= HEARTBEAT_TIMEOUT_MS)
+        return;
+    log_error("data plane (pid %ld) is hung: no heartbeat for %.1f s; killing it", (long)sup->child,
+              (double)stale / 1000.0);
+    sup->hung_killed = true;
+    if (kill(sup->child, SIGKILL) < 0)
+        log_warning("cannot kill the data plane: %s", strerror(errno));
 }
 
 static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
@@ -463,9 +523,12 @@ struct supervisor *supervisor_create(const struct supervisor_config *config)
     sup->restart_timer = evtimer_new(base, on_restart_timer, sup);
     sup->stop_timer = evtimer_new(base, on_stop_timer, sup);
     sup->ready_timer = evtimer_new(base, on_ready_timer, sup);
+    sup->heartbeat_timer = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, sup);
+    struct timeval check = timeval_ms(HEARTBEAT_CHECK_MS);
     if (sup->sigchld_event == NULL || sup->notify_event == NULL || sup->restart_timer == NULL ||
-        sup->stop_timer == NULL || sup->ready_timer == NULL ||
-        evsignal_add(sup->sigchld_event, NULL) < 0 || event_add(sup->notify_event, NULL) < 0) {
+        sup->stop_timer == NULL || sup->ready_timer == NULL || sup->heartbeat_timer == NULL ||
+        evsignal_add(sup->sigchld_event, NULL) < 0 || event_add(sup->notify_event, NULL) < 0 ||
+        event_add(sup->heartbeat_timer, &check) < 0) {
         log_error("cannot set up the data plane's events");
         supervisor_free(sup);
         return NULL;
@@ -483,7 +546,7 @@ void supervisor_free(struct supervisor *sup)
         waitpid(sup->child, NULL, 0);
     }
     struct event *events[] = {sup->sigchld_event, sup->notify_event, sup->restart_timer,
-                              sup->stop_timer, sup->ready_timer};
+                              sup->stop_timer,    sup->ready_timer,  sup->heartbeat_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         if (events[i] != NULL)
             event_free(events[i]);

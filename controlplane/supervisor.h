@@ -5,13 +5,17 @@
 
 /* The sockets go over with the LISTEN_FDS protocol, as systemd hands them
  * over, and READY=1 comes back on a private notify socket. A dead data
- * plane is started again, 200 ms to 5 s later; stopping is SIGTERM, then
+ * plane is started again, 200 ms to 5 s later; a ready one whose heartbeat
+ * has not moved for 3 s is hung: SIGKILL, then the same restart. One that
+ * exits with IMAGE_REFUSED_EXIT_STATUS has the image published again
+ * (on_image_refused) before it restarts. Stopping is SIGTERM, then
  * SIGKILL. Telling it about a new image is dataplane_link.c's job. The
  * sockets and every string in struct supervisor_config must outlive it. */
 
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -33,6 +37,12 @@ struct supervisor_config {
     void (*on_failed)(void *arg);
     /* It exited after supervisor_stop. */
     void (*on_stopped)(void *arg);
+    /* The heartbeat (unix ms) in the stats file when child wrote it last,
+     * else 0 (another pid's, or none yet). NULL: no watchdog. */
+    uint64_t (*heartbeat)(void *arg, pid_t child);
+    /* A ready data plane exited because it could not serve the published
+     * image: publish the config in force again. NULL: nothing. */
+    void (*on_image_refused)(void *arg);
     void *arg;
 };
 

@@ -1,6 +1,6 @@
-/* zone.img as the data plane serves it: two mapping slots (the image
- * served, and the one a reload loads), and the stat that tells a new file
- * from the one last tried. One owner (main.c), on the loop's thread: an
+/* zone.img as the data plane serves it: two slots (the image served, and
+ * the one a reload loads; each a private copy, image_map_file), and the
+ * stat that tells a new file from the one last tried. One owner (main.c), on the loop's thread: an
  * image stays mapped until image_watch_switch replaces it, so the owner
  * switches between events, when no answer points into the old one. */
 #ifndef NANODNS_IMAGE_WATCH_H

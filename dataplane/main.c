@@ -37,7 +37,8 @@
 #include "tcp.h"
 #include "udp.h"
 
-#define EXIT_RUNTIME 1 /* the image or a socket could not be set up */
+/* The first image refused: IMAGE_REFUSED_EXIT_STATUS (image.h). */
+#define EXIT_RUNTIME 1 /* a socket or the stats file could not be set up */
 #define EXIT_USAGE 2   /* bad arguments, or no socket to serve on */
 
 /* The control plane calls the data plane dead after 3 s without a beat. */
@@ -633,6 +634,7 @@ static int dataplane_run(const struct command_line *cl)
     if (dataplane_load_first_image(&dp) < 0) {
         listen_sockets_close(sockets, (size_t)socket_count);
         free(sockets);
+        status = IMAGE_REFUSED_EXIT_STATUS; /* the control plane publishes again */
         goto out;
     }
     int rc = dataplane_start_server(&dp, sockets, (size_t)socket_count);

@@ -100,6 +100,28 @@ static void test_a_fresh_heartbeat_and_a_live_pid_is_answering(void **state)
     assert_int_equal(dataplane_link_version(f->link), 7);
 }
 
+/* The supervisor's watchdog reads only its own child's heartbeat. */
+static void test_the_heartbeat_is_the_one_its_pid_wrote(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(dataplane_link_heartbeat(f->link, getpid()), 0); /* no file yet */
+    dataplane_writes(f, (uint64_t)getpid(), 100, 7);
+    uint64_t beat = stats_get(&f->stats->heartbeat_unix_ms);
+    assert_int_equal(dataplane_link_heartbeat(f->link, getpid()), beat);
+    assert_int_equal(dataplane_link_heartbeat(f->link, getpid() + 1), 0);
+    assert_int_equal(dataplane_link_heartbeat(f->link, -1), 0);
+}
+
+/* A data plane running as our own user (this test is one) is not separated. */
+static void test_a_data_plane_of_our_own_user_is_not_privilege_separated(void **state)
+{
+    struct fixture *f = *state;
+    assert_false(dataplane_link_privilege_separated(f->link)); /* none */
+    dataplane_writes(f, (uint64_t)getpid(), 100, 7);
+    assert_true(dataplane_link_alive(f->link));
+    assert_false(dataplane_link_privilege_separated(f->link));
+}
+
 static void test_a_stale_heartbeat_is_not_answering(void **state)
 {
     struct fixture *f = *state;
@@ -171,6 +193,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_fresh_heartbeat_and_a_live_pid_is_answering, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_the_heartbeat_is_the_one_its_pid_wrote, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_data_plane_of_our_own_user_is_not_privilege_separated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_stale_heartbeat_is_not_answering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_heartbeat_from_the_future_is_not_answering, setup,
                                         teardown),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -1954,6 +1955,84 @@ static void test_map_file_of_a_damaged_image_names_the_file(void **state)
     fixture_free(f);
 }
 
+/* The file behind a served image is written in place after it was opened:
+ * the image served is a private copy, unchanged (image.h, "Files"). */
+static void test_map_file_keeps_serving_what_it_checked_when_the_file_is_overwritten(void **state)
+{
+    (void)state;
+    struct fixture *f = small_image();
+    char path[] = "/tmp/nanodns-test-image-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, f->buf, f->len), (ssize_t)f->len);
+
+    struct image img;
+    void *map = NULL;
+    size_t map_len = 0;
+    char err[512] = "";
+    int rc = image_map_file(path, &img, &map, &map_len, err, sizeof err);
+    if (rc < 0)
+        fail_msg("image_map_file: %s", err);
+    uint8_t *garbage = malloc(f->len);
+    assert_non_null(garbage);
+    memset(garbage, 0xFF, f->len); /* every index slot "empty" in a shared mapping */
+    assert_int_equal(pwrite(fd, garbage, f->len, 0), (ssize_t)f->len);
+    free(garbage);
+    close(fd);
+    unlink(path);
+
+    assert_non_null(node_of(&img, "www.x.test"));
+    assert_memory_equal(img.header->magic, IMAGE_MAGIC, sizeof img.header->magic);
+    image_unmap(map, map_len);
+    fixture_free(f);
+}
+
+/* A FIFO in the image's place: refused at once, not a hang in open(). */
+static void test_map_file_refuses_what_is_not_a_regular_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nanodns-test-image-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[sizeof dir + 16];
+    snprintf(path, sizeof path, "%s/zone.img", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+
+    struct image img;
+    void *map = NULL;
+    size_t map_len = 0;
+    char err[512] = "";
+    int rc = image_map_file(path, &img, &map, &map_len, err, sizeof err);
+    unlink(path);
+    rmdir(dir);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
+/* A table changed under the reader after image_open (no empty slot left,
+ * every slot naming another entry): a lookup of an absent name ends. */
+static void test_lookup_in_a_table_without_empty_slots_ends(void **state)
+{
+    (void)state;
+    struct fixture *f = small_image();
+    uint8_t *copy = image_copy(f);
+    struct image img;
+    char err[256] = "";
+    if (image_open(&img, copy, f->len, err, sizeof err) < 0)
+        fail_msg("image_open: %s", err);
+    uint32_t *node_slots = (uint32_t *)(uintptr_t)img.node_index;
+    for (uint32_t i = 0; i <= img.node_index_mask; i++)
+        node_slots[i] = 0;
+    uint32_t *rewrite_slots = (uint32_t *)(uintptr_t)img.rewrite_index;
+    for (uint32_t i = 0; i <= img.rewrite_index_mask; i++)
+        rewrite_slots[i] = 0;
+
+    assert_null(node_of(&img, "absent.x.test"));
+    struct name n = name_of("absent.x.test");
+    assert_null(image_find_rewrite(&img, n.wire, n.len, image_name_hash(n.wire, n.len)));
+    free(copy);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest every_type[] = {
@@ -2058,6 +2137,9 @@ int main(void)
         cmocka_unit_test(test_map_file_empty_is_refused),
         cmocka_unit_test(test_map_file_of_a_written_image_opens),
         cmocka_unit_test(test_map_file_of_a_damaged_image_names_the_file),
+        cmocka_unit_test(test_map_file_keeps_serving_what_it_checked_when_the_file_is_overwritten),
+        cmocka_unit_test(test_map_file_refuses_what_is_not_a_regular_file),
+        cmocka_unit_test(test_lookup_in_a_table_without_empty_slots_ends),
     };
     int failed = cmocka_run_group_tests_name("image: every record type", every_type,
                                              every_type_setup, fixture_teardown);
