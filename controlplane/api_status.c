@@ -94,6 +94,7 @@ void api_handle_metrics(struct api *api, struct evhttp_request *req)
         .reload_failures = node->reload_failures,
         .dataplane_alive = dataplane_link_alive(api->context.link),
         .dataplane_image_version = dataplane_link_version(api->context.link),
+        .dataplane_privilege_separated = dataplane_link_privilege_separated(api->context.link),
     };
     if (stats != NULL) {
         m.dataplane_pid = stats_get(&stats->pid);

@@ -197,7 +197,9 @@ struct json_object *metrics_to_json(const struct metrics_snapshot *m)
         json_put_u64(root, "querylog_dropped", t->querylog_dropped) != 0 ||
         json_put_u64(root, "reloads", m->reloads) != 0 ||
         json_put_u64(root, "reload_failures", m->reload_failures) != 0 ||
-        json_put(root, "dataplane", json_dataplane(m)) != 0)
+        json_put(root, "dataplane", json_dataplane(m)) != 0 ||
+        json_put(root, "dataplane_privilege_separated",
+                 json_object_new_boolean(m->dataplane_privilege_separated)) != 0)
         goto fail;
     return root;
 fail:
@@ -319,6 +321,9 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
     prom_single(out, "nanodns_dataplane_up", "gauge",
                 "1 when the data plane is answering (heartbeat within 3 s).",
                 m->dataplane_alive ? 1 : 0);
+    prom_single(out, "nanodns_dataplane_privilege_separated", "gauge",
+                "1 when the data plane runs as another user than the control plane (not root).",
+                m->dataplane_privilege_separated ? 1 : 0);
     prom_single(out, "nanodns_dataplane_image_version", "gauge",
                 "config_version of the image the data plane serves (0: none yet).",
                 m->dataplane_image_version);

@@ -34,6 +34,10 @@ struct metrics_snapshot {
     uint64_t dataplane_pid;           /* 0 when no data plane has written stats yet */
     uint64_t dataplane_image_version; /* the config version it serves; 0 = none */
     struct stats_totals totals;       /* all zero when there is no stats file */
+    /* It runs as another user than the control plane, not root: it cannot
+     * read the node's key or write the config. false when it shares our
+     * user, or is not running. */
+    bool dataplane_privilege_separated;
 };
 
 /* The cache hit rate in percent, rounded to one decimal (97.5), as the

@@ -7,6 +7,7 @@ the data plane reads its image but can change neither it nor the config.
 A data plane started as root on its own (as with LISTEN_FDS from another
 process) drops privileges the same way."""
 
+import http.client
 import json
 import os
 import pwd
@@ -76,10 +77,16 @@ def start(public_tmp):
     config are in a directory the data plane's user can traverse."""
     servers = []
 
-    def start(config):
+    def start(config, prefix=(), owner=None):
+        """prefix: a command `nanodns start` runs under (setpriv ...);
+        owner: a pwd entry that then owns the directory and its files."""
         directory = public_tmp / ("server%d" % len(servers))
         directory.mkdir(mode=0o755)
         server = harness.Server(directory, config)
+        if owner is not None:
+            for path in (str(directory), server.state_dir, server.config_path):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        server.args = list(prefix) + server.args
         # Supplementary groups the drop must clear (root's own may be none).
         server.popen_options = {"extra_groups": EXTRA_GROUPS}
         servers.append(server)
@@ -309,3 +316,101 @@ def test_data_plane_run_as_its_unit_user_serves_with_only_its_stats_file_writabl
     while time.monotonic() < deadline and addresses(data) != ["10.0.0.2"]:
         time.sleep(0.05)  # polling DNS: the switch has no event to wait on
     assert addresses(data) == ["10.0.0.2"], data.stderr_text()
+
+
+# -- whether the planes are separated: the log and /metrics (issue 12, finding 10)
+
+NO_SEPARATION = "NO PRIVILEGE SEPARATION"
+GAUGE = "nanodns_dataplane_privilege_separated"
+
+
+def managed_config():
+    return config(mgmt_host="127.0.0.1", mgmt_port=harness.free_port())
+
+
+def metrics_text(server_config):
+    """GET /metrics as Prometheus text."""
+    conn = http.client.HTTPConnection("127.0.0.1", server_config["server"]["mgmt_port"], timeout=5)
+    try:
+        conn.request("GET", "/metrics", headers={"Accept": "text/plain"})
+        res = conn.getresponse()
+        assert res.status == 200
+        return res.read().decode()
+    finally:
+        conn.close()
+
+
+def separation_reported(server_config):
+    """(the JSON field, the Prometheus gauge's sample line)."""
+    status, doc = harness.http_get_json(server_config["server"]["mgmt_port"], "/metrics")
+    assert status == 200
+    lines = [line for line in metrics_text(server_config).splitlines() if line.startswith(GAUGE)]
+    return doc["dataplane_privilege_separated"], lines
+
+
+def test_started_as_root_the_metrics_say_the_planes_are_separated(start):
+    cfg = managed_config()
+    server = start(cfg)
+    dataplane_uid = ids(harness.process_status(data_plane(server)), "Uid")[1]
+    control_uid = ids(harness.process_status(server.proc.pid), "Uid")[1]
+    assert dataplane_uid != control_uid and dataplane_uid != 0
+    assert separation_reported(cfg) == (True, [GAUGE + " 1"])
+    assert NO_SEPARATION not in server.stderr_text()
+
+
+# Without root: `nanodns start` as nobody, as a container or a user's shell
+# would start it (setpriv execs, so the pid is nanodns's own).
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+
+
+def test_started_without_root_nanodns_start_warns_loudly(start):
+    nobody = user_or_skip("nobody")
+    server = start(managed_config(), prefix=AS_NOBODY, owner=nobody)
+    assert ids(harness.process_status(server.proc.pid), "Uid")[1] == nobody.pw_uid
+    warning = [line for line in server.stderr_text().splitlines() if NO_SEPARATION in line]
+    assert warning, server.stderr_text()
+    assert "warning" in warning[0] and "node's key" in warning[0], warning[0]
+
+
+def test_started_without_root_the_metrics_say_the_planes_share_a_user(start):
+    nobody = user_or_skip("nobody")
+    cfg = managed_config()
+    server = start(cfg, prefix=AS_NOBODY, owner=nobody)
+    status = harness.process_status(data_plane(server))
+    assert ids(status, "Uid")[1] == nobody.pw_uid
+    assert separation_reported(cfg) == (False, [GAUGE + " 0"])
+
+
+# The container (compose/docker-compose.yml) starts as root with only these
+# capabilities: enough to serve, drop the data plane to its own user, reload
+# and restart it, with no other capability.
+COMPOSE_CAPS = "+chown,+dac_override,+fowner,+kill,+net_bind_service,+setgid,+setuid"
+AS_CONTAINER_ROOT = [
+    "setpriv",
+    "--bounding-set=-all," + COMPOSE_CAPS,
+    "--inh-caps=-all",
+    "--",
+]
+
+
+def test_the_container_capabilities_are_enough_for_root_with_a_separate_data_plane(start):
+    cfg = managed_config()
+    cfg["server"]["user"] = "nobody"
+    user = user_or_skip("nobody")
+    server = start(cfg, prefix=AS_CONTAINER_ROOT)
+    old = data_plane(server)
+    assert ids(harness.process_status(old), "Uid") == [user.pw_uid] * 4
+    assert addresses(server) == ["10.0.0.1"]
+    assert separation_reported(cfg) == (True, [GAUGE + " 1"])
+    # SIGKILL of another user's process needs CAP_KILL: the restart proves it.
+    server.dataplane_pids.add(old)
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        children = harness.child_pids(server.proc.pid)
+        if children and old not in children:
+            break
+        time.sleep(0.05)  # polling /proc: a fork has no event to wait on
+    assert data_plane(server) != old, server.stderr_text()
+    assert server.wait_for_line("serving again", 5.0), server.stderr_text()
+    assert addresses(server) == ["10.0.0.1"]

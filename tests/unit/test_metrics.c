@@ -364,6 +364,28 @@ static const char *type_of(const struct prometheus *p, const char *name)
     return NULL;
 }
 
+static void test_privilege_separation_is_reported_in_json_and_prometheus(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.dataplane_privilege_separated = true;
+    struct json_object *doc = metrics_to_json(&m);
+    assert_true(json_object_get_boolean(member(doc, "dataplane_privilege_separated")));
+    json_object_put(doc);
+    struct prometheus p = render(&m);
+    assert_string_equal(type_of(&p, "nanodns_dataplane_privilege_separated"), "gauge");
+    assert_true(has_line(&p, "nanodns_dataplane_privilege_separated 1"));
+    render_free(&p);
+
+    m.dataplane_privilege_separated = false;
+    doc = metrics_to_json(&m);
+    assert_false(json_object_get_boolean(member(doc, "dataplane_privilege_separated")));
+    json_object_put(doc);
+    p = render(&m);
+    assert_true(has_line(&p, "nanodns_dataplane_privilege_separated 0"));
+    render_free(&p);
+}
+
 static size_t samples_of(const struct prometheus *p, const char *name)
 {
     size_t n = 0;
@@ -668,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_json_last_error_is_null_when_there_is_none),
         cmocka_unit_test(test_json_invalid_config_shows_its_error),
         cmocka_unit_test(test_json_dataplane_has_alive_pid_and_image_version),
+        cmocka_unit_test(test_privilege_separation_is_reported_in_json_and_prometheus),
         cmocka_unit_test(test_prometheus_sample_lines_are_name_labels_value),
         cmocka_unit_test(test_prometheus_every_metric_has_help_and_type_before_its_samples),
         cmocka_unit_test(test_prometheus_counters_end_in_total_and_gauges_do_not),
