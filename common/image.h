@@ -83,7 +83,9 @@ struct image_settings {
     uint32_t log_format;          /* IMAGE_LOG_TEXT or IMAGE_LOG_JSON */
     uint32_t recursion_acl_count; /* acls[0 .. recursion_acl_count) */
     uint32_t query_acl_count;     /* acls[recursion_acl_count ..), 0 = everyone may query */
-    uint32_t reserved[9];
+    uint32_t rrl_ratelimit;       /* UDP answers a second per prefix and kind, 0 = off (rrl.h) */
+    uint32_t rrl_slip;            /* every Nth answer over the rate goes out truncated */
+    uint32_t reserved[7];
 };
 
 struct image_zone {

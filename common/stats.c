@@ -179,6 +179,10 @@ void stats_sum(const struct stats_file *stats, struct stats_totals *out)
         out->upstream_tcp_retries += stats_get(&s->upstream_tcp_retries);
         out->inflight_overflow += stats_get(&s->inflight_overflow);
         out->querylog_dropped += stats_get(&s->querylog_dropped);
+        out->tcp_evicted += stats_get(&s->tcp_evicted);
+        out->tcp_refused += stats_get(&s->tcp_refused);
+        out->rrl_dropped += stats_get(&s->rrl_dropped);
+        out->rrl_slipped += stats_get(&s->rrl_slipped);
     }
 }
 

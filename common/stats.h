@@ -72,7 +72,13 @@ struct stats_worker {
     stats_counter upstream_tcp_retries; /* truncated answers asked again over TCP */
     stats_counter inflight_overflow;    /* clients answered SERVFAIL at max_inflight */
     stats_counter querylog_dropped;     /* query log lines lost to a full buffer */
-    stats_counter reserved[11];
+    /* TCP connections (RFC 7766 §6.2.3) */
+    stats_counter tcp_evicted; /* idle ones closed to make room for a newcomer */
+    stats_counter tcp_refused; /* newcomers closed: their client's cap, or none idle to evict */
+    /* response rate limiting (rrl_ratelimit) */
+    stats_counter rrl_dropped; /* UDP answers over the rate, not sent */
+    stats_counter rrl_slipped; /* UDP answers over the rate, sent truncated */
+    stats_counter reserved[7];
 } __attribute__((aligned(64)));
 /* The layout is shared with the control plane: named counters take
  * reserved slots, the size stays. */
@@ -141,6 +147,8 @@ struct stats_totals {
     uint64_t cache_hits, cache_misses, cache_entries, cache_evictions;
     uint64_t upstream_queries, upstream_timeouts, upstream_tcp_retries, inflight_overflow;
     uint64_t querylog_dropped;
+    uint64_t tcp_evicted, tcp_refused;
+    uint64_t rrl_dropped, rrl_slipped;
 };
 
 void stats_sum(const struct stats_file *stats, struct stats_totals *out);

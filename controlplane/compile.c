@@ -65,6 +65,8 @@ static struct image_settings settings_from_config(const struct config *cfg)
         .cache_size = server->cache_size,
         .cache_ttl = server->cache_ttl,
         .log_queries = server->log_queries,
+        .rrl_ratelimit = server->rrl_ratelimit,
+        .rrl_slip = server->rrl_slip,
         .log_format = server->log_format == CONFIG_LOG_JSON ? IMAGE_LOG_JSON : IMAGE_LOG_TEXT};
 }
 

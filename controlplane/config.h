@@ -143,6 +143,9 @@ struct config_server {
     struct cidr *allow_query; /* absent (count 0): everyone may query */
     size_t allow_query_count;
     enum config_log_format log_format; /* CONFIG_LOG_TEXT */
+    uint32_t rrl_ratelimit; /* 0 (off): UDP answers a second per prefix to clients outside
+                               allow_recursion (NSD's rrl-ratelimit) */
+    uint32_t rrl_slip;      /* 2: every Nth limited answer truncated, the rest dropped */
 };
 
 struct config {

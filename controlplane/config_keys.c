@@ -35,7 +35,9 @@ const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "max_inflight",
                                           "allow_recursion",
                                           "allow_query",
-                                          "log_format"};
+                                          "log_format",
+                                          "rrl_ratelimit",
+                                          "rrl_slip"};
 
 const char *const CONFIG_PEER_KEYS[] = {"address", "public_key"};
 

@@ -120,6 +120,8 @@ int config_server_defaults(struct loader *ld, struct config_server *s)
     s->tcp_max_connections = 256;
     s->max_inflight = 1024;
     s->log_format = CONFIG_LOG_TEXT;
+    s->rrl_ratelimit = 0;
+    s->rrl_slip = 2;
     s->allow_recursion = calloc(CIDR_DEFAULT_RECURSION_COUNT, sizeof(*s->allow_recursion));
     if (!s->allow_recursion) {
         loader_out_of_memory(ld);
@@ -398,6 +400,8 @@ static const struct server_setting SERVER_SETTINGS[] = {
     OWN("allow_recursion", load_allow_recursion),
     OWN("allow_query", load_allow_query),
     OWN("log_format", load_log_format),
+    NUMBER("rrl_ratelimit", "response rate limit", 0, 1000000, rrl_ratelimit),
+    NUMBER("rrl_slip", "rate limit slip", 0, 100, rrl_slip),
 };
 
 _Static_assert(COUNT(SERVER_SETTINGS) == COUNT(CONFIG_SERVER_KEYS),

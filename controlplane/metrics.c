@@ -127,6 +127,34 @@ static struct json_object *json_upstream(const struct stats_totals *t)
     return object;
 }
 
+/* TCP connections made room for, or turned away (RFC 7766 §6.2.3). */
+static struct json_object *json_tcp(const struct stats_totals *t)
+{
+    struct json_object *object = json_object_new_object();
+    if (object == NULL)
+        return NULL;
+    if (json_put_u64(object, "evicted", t->tcp_evicted) != 0 ||
+        json_put_u64(object, "refused", t->tcp_refused) != 0) {
+        json_object_put(object);
+        return NULL;
+    }
+    return object;
+}
+
+/* Response rate limiting: UDP answers over rrl_ratelimit. */
+static struct json_object *json_rrl(const struct stats_totals *t)
+{
+    struct json_object *object = json_object_new_object();
+    if (object == NULL)
+        return NULL;
+    if (json_put_u64(object, "dropped", t->rrl_dropped) != 0 ||
+        json_put_u64(object, "slipped", t->rrl_slipped) != 0) {
+        json_object_put(object);
+        return NULL;
+    }
+    return object;
+}
+
 static struct json_object *json_queries(const struct stats_totals *t)
 {
     struct json_object *object = json_object_new_object();
@@ -188,6 +216,8 @@ struct json_object *metrics_to_json(const struct metrics_snapshot *m)
     }
     if (json_put(root, "cache", json_cache(t)) != 0 ||
         json_put(root, "upstream", json_upstream(t)) != 0 ||
+        json_put(root, "tcp", json_tcp(t)) != 0 ||
+        json_put(root, "rrl", json_rrl(t)) != 0 ||
         json_put(root, "queries", json_queries(t)) != 0 ||
         json_put(root, "rcodes", json_counts(t->rcodes, STATS_RCODES, rcode_label)) != 0 ||
         json_put(root, "answers", json_counts(t->sources, STATS_SOURCES, source_label)) != 0 ||
@@ -300,6 +330,15 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
     prom_single(out, "nanodns_inflight_overflow_total", "counter",
                 "Clients answered SERVFAIL because max_inflight upstream queries were out.",
                 t->inflight_overflow);
+    prom_single(out, "nanodns_tcp_evicted_total", "counter",
+                "Idle TCP connections closed to make room for a new one.", t->tcp_evicted);
+    prom_single(out, "nanodns_tcp_refused_total", "counter",
+                "New TCP connections closed: their client's limit, or none idle to evict.",
+                t->tcp_refused);
+    prom_single(out, "nanodns_rrl_dropped_total", "counter",
+                "UDP answers over rrl_ratelimit, not sent.", t->rrl_dropped);
+    prom_single(out, "nanodns_rrl_slipped_total", "counter",
+                "UDP answers over rrl_ratelimit, sent truncated (rrl_slip).", t->rrl_slipped);
     prom_single(out, "nanodns_querylog_dropped_total", "counter",
                 "Query log lines lost because the log buffer was full.", t->querylog_dropped);
     prom_single(out, "nanodns_reloads_total", "counter",

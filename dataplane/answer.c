@@ -612,3 +612,11 @@ enum answer_action answer_query(const struct image *img, const uint8_t *packet, 
     *response_len = answer_from_image(img, packet, transport, response, info);
     return info->source == ANSWER_SOURCE_FORWARD ? ANSWER_FORWARD : ANSWER_SEND;
 }
+
+size_t answer_refused(const struct image *img, const uint8_t *packet, uint8_t *response,
+                      struct answer_info *info)
+{
+    size_t len = answer_error(img, packet, response, WIRE_RCODE_REFUSED, true, info);
+    info->source = ANSWER_SOURCE_REFUSED;
+    return len;
+}

@@ -62,4 +62,12 @@ enum answer_action answer_query(const struct image *img, const uint8_t *packet, 
                                 const struct sockaddr *client, enum answer_transport transport,
                                 uint8_t *response, size_t *response_len, struct answer_info *info);
 
+/* REFUSED for a query answer_query said to forward (ANSWER_FORWARD) that
+ * is not to be forwarded after all: RD=0 and no cached answer (see
+ * query.c). Written into response (ANSWER_BUFFER_SIZE octets) from packet
+ * and info->query; info's source becomes ANSWER_SOURCE_REFUSED. Returns
+ * the response's length. */
+size_t answer_refused(const struct image *img, const uint8_t *packet, uint8_t *response,
+                      struct answer_info *info);
+
 #endif

@@ -81,6 +81,10 @@ struct forward {
     size_t table_count;
     struct pending *all;
     unsigned inflight;
+    /* Queries in flight at most whatever max_inflight says: each holds one
+     * upstream socket, and the descriptor budget has room for this many
+     * (forward_limit_sockets; 0: no limit of its own). */
+    unsigned sockets_max;
 
     struct upstream_health health;
 
@@ -684,6 +688,8 @@ size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_in
     uint32_t max_inflight = fw->image->settings->max_inflight;
     if (max_inflight == 0)
         max_inflight = FORWARD_DEFAULT_MAX_INFLIGHT;
+    if (fw->sockets_max != 0 && max_inflight > fw->sockets_max)
+        max_inflight = fw->sockets_max; /* out of descriptors: SERVFAIL, never EMFILE */
     if (fw->inflight >= max_inflight) {
         stats_add(&fw->stats->inflight_overflow, 1);
         return answer_now(fw, packet, info, WIRE_RCODE_SERVFAIL, response);
@@ -726,6 +732,11 @@ struct forward *forward_new(struct event_base *base, const struct image *img,
     fw->bucket_mask = FORWARD_BUCKETS_MIN - 1;
     forward_image_changed(fw, img);
     return fw;
+}
+
+void forward_limit_sockets(struct forward *fw, unsigned sockets)
+{
+    fw->sockets_max = sockets;
 }
 
 void forward_free(struct forward *fw)

@@ -64,6 +64,11 @@ struct forward *forward_new(struct event_base *base, const struct image *img,
  * upstream socket, free the cache. */
 void forward_free(struct forward *fw);
 
+/* At most sockets upstream sockets open at once (the descriptor budget,
+ * descriptors.h), whatever max_inflight says; past it forward_start
+ * answers SERVFAIL, counted as inflight_overflow. 0: max_inflight only. */
+void forward_limit_sockets(struct forward *fw, unsigned sockets);
+
 /* img is served now: flush the cache, or make a new one when its size or
  * TTL cap changed (none when it is disabled). Queries in flight carry on
  * with the servers they started with; their answers are not cached. */
@@ -80,7 +85,8 @@ size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
 /* After a cache miss: join the same question in flight, or send a new
  * upstream query. Returns 0 when the answer will go to the answered
  * callback with a copy of reply, later (never from within this call); or,
- * when max_inflight queries are in flight already, the length of a
+ * when max_inflight queries (or as many as forward_limit_sockets allows)
+ * are in flight already, the length of a
  * SERVFAIL written into response now (info set as for forward_from_cache). */
 size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_info *info,
                      const struct reply *reply, uint8_t *response);

@@ -24,6 +24,8 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "descriptors.h"
+#include "forward.h"
 #include "hostport.h"
 #include "image.h"
 #include "image_watch.h"
@@ -579,6 +581,29 @@ static int dataplane_start_server(struct dataplane *dp, struct listen_socket *so
     return listeners_create(dp, sockets, count);
 }
 
+/* Raise the descriptor limit and split it (descriptors.h): TCP
+ * connections and upstream sockets get shares they cannot outgrow, and a
+ * reserve stays free. After every socket of ours is open, before the
+ * privilege drop (/proc/self/fd may not be ours to read after it). */
+static void dataplane_budget_descriptors(struct dataplane *dp)
+{
+    char err[256];
+    unsigned before, limit;
+    if (descriptors_raise_limit(&before, &limit, err, sizeof(err)) < 0)
+        log_warning("descriptor limit: %s", err);
+    if (limit == 0)
+        return; /* unknown: the configured caps alone */
+    struct descriptor_budget budget;
+    descriptors_budget_split(&budget, limit, descriptors_count_open(limit));
+    dp->server.tcp_budget = budget.tcp;
+    forward_limit_sockets(dp->server.query.forward, budget.upstream);
+    if (limit != before)
+        log_info("descriptor limit raised from %u to %u", before, limit);
+    log_info("descriptors: %u open of %u; at most %u TCP connections and %u upstream queries "
+             "in flight, %u kept in reserve",
+             budget.open, budget.limit, budget.tcp, budget.upstream, DESCRIPTORS_RESERVE);
+}
+
 /* SIGHUP reloads, SIGTERM and SIGINT stop; timers watch the image, beat
  * the heart and flush the query log. Returns -1 after logging. */
 static int dataplane_start_events(struct dataplane *dp)
@@ -639,6 +664,8 @@ static int dataplane_run(const struct command_line *cl)
     }
     int rc = dataplane_start_server(&dp, sockets, (size_t)socket_count);
     free(sockets);
+    if (rc == 0)
+        dataplane_budget_descriptors(&dp);
     /* Everything that needs root is held now: sockets, stats mapping, image. */
     if (rc < 0 || privileges_drop(cl->user, dp.image.path) < 0 || dataplane_start_events(&dp) < 0)
         goto out;

@@ -4,8 +4,12 @@
 
 #include <time.h>
 
+#include <sodium.h>
+
 #include "forward.h"
+#include "log.h"
 #include "querylog.h"
+#include "rrl.h"
 
 /* An answer about to leave, as the counters and the query log see it. */
 struct query_result {
@@ -100,6 +104,37 @@ static void query_forwarded(void *arg, const struct reply *reply,
     reply_send(reply, answer->message, answer->len);
 }
 
+/* A UDP answer about to go to a client outside allow_recursion, under
+ * rate limiting (rrl.h): RRL_PASS, RRL_DROP, or RRL_SLIP with the answer
+ * cut to its header and question, TC=1 (the client retries over TCP). */
+static enum rrl_verdict query_rate_limit(struct query_path *path, const struct reply *reply,
+                                         const struct answer_info *info, uint8_t *response,
+                                         size_t *response_len)
+{
+    const struct image_settings *settings = path->image->settings;
+    const struct sockaddr *client = (const struct sockaddr *)&reply->client;
+    if (settings->rrl_ratelimit == 0 || reply->transport != ANSWER_UDP || path->rrl == NULL ||
+        *response_len < WIRE_HEADER_SIZE || image_recursion_allowed(path->image, client))
+        return RRL_PASS;
+    enum rrl_verdict verdict = rrl_check(
+        path->rrl, client, info->query.qname_lower, info->question ? info->query.qname_len : 0,
+        info->qtype, info->rcode, settings->rrl_ratelimit, settings->rrl_slip, monotonic_now_ms());
+    if (verdict == RRL_DROP) {
+        stats_add(&path->stats->rrl_dropped, 1);
+    } else if (verdict == RRL_SLIP) {
+        stats_add(&path->stats->rrl_slipped, 1);
+        bool question = wire_get16(response + 4) == 1 && info->query.question_end != 0 &&
+                        info->query.question_end <= *response_len;
+        *response_len = question ? info->query.question_end : WIRE_HEADER_SIZE;
+        wire_put16(response + 2, (uint16_t)(wire_get16(response + 2) | WIRE_FLAG_TC));
+        wire_put16(response + 4, question ? 1 : 0);
+        wire_put16(response + 6, 0);
+        wire_put16(response + 8, 0);
+        wire_put16(response + 10, 0);
+    }
+    return verdict;
+}
+
 enum query_outcome query_handle(struct query_path *path, const uint8_t *packet, size_t len,
                                 const struct reply *reply, uint8_t *response, size_t *response_len)
 {
@@ -114,18 +149,27 @@ enum query_outcome query_handle(struct query_path *path, const uint8_t *packet, 
     if (action == ANSWER_FORWARD) {
         *response_len =
             forward_from_cache(path->forward, packet, reply->transport, &info, response);
-        if (*response_len == 0) {
+        if (*response_len == 0 && !(info.query.flags & WIRE_FLAG_RD)) {
+            /* RD=0 asks for what we hold, not for recursion: local data
+             * and the cache only. A miss is REFUSED, as NSD answers a name
+             * outside its data: a forwarder has no delegation to refer to
+             * (Unbound's referral from its cache). */
+            *response_len = answer_refused(path->image, packet, response, &info);
+        } else if (*response_len == 0) {
             *response_len = forward_start(path->forward, packet, &info, reply, response);
             if (*response_len == 0)
                 return QUERY_FORWARDED; /* counted when it comes: query_forwarded */
         }
     }
+    enum rrl_verdict limited = query_rate_limit(path, reply, &info, response, response_len);
+    if (limited == RRL_DROP)
+        return QUERY_DROPPED; /* counted as rrl_dropped */
     struct query_result r = {info.question ? info.query.qname_lower : NULL,
                              info.query.qname_len,
                              info.qtype,
                              info.rcode,
                              info.source,
-                             info.truncated != 0};
+                             info.truncated != 0 || limited == RRL_SLIP};
     query_account(path, reply, &r);
     return QUERY_ANSWERED;
 }
@@ -137,6 +181,11 @@ int query_path_init(struct query_path *path, struct event_base *base, const stru
     path->stats = stats;
     path->querylog = querylog;
     path->forward = forward_new(base, img, stats, query_forwarded, path);
+    /* The table is made whatever the image says now: a reload may turn
+     * rate limiting on. Without it, nothing is limited (logged). */
+    path->rrl = rrl_new(randombytes_random());
+    if (path->rrl == NULL)
+        log_warning("out of memory for response rate limiting: answers are not rate limited");
     return path->forward != NULL ? 0 : -1;
 }
 
@@ -144,6 +193,8 @@ void query_path_destroy(struct query_path *path)
 {
     forward_free(path->forward);
     path->forward = NULL;
+    rrl_free(path->rrl);
+    path->rrl = NULL;
 }
 
 void query_image_changed(struct query_path *path, const struct image *img)

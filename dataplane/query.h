@@ -1,5 +1,6 @@
 /* The query path: one query from any transport, handled once: answer from
- * the image, then the cache, then forwarding, then count and log
+ * the image, then the cache, then forwarding (RD=1 only: an RD=0 miss is
+ * REFUSED), then count and log
  * (DESIGN.md, "Answering"). Transports receive and send; this decides. An
  * answer ready now is written into the transport's own buffer (UDP's batch
  * slot); a forwarded one goes later to its reply's send callback. Nothing
@@ -22,6 +23,7 @@
 struct event_base;
 struct forward;
 struct querylog;
+struct rrl;
 
 struct query_path {
     /* The image every answer is built from. Swapped between two events
@@ -39,12 +41,16 @@ struct query_path {
     struct querylog *querylog;
     /* Forwarding and its cache, owned (query_path_init, query_path_destroy). */
     struct forward *forward;
+    /* Response rate limiting of UDP answers to clients outside
+     * allow_recursion, while the image's rrl_ratelimit is not 0 (rrl.h);
+     * owned. */
+    struct rrl *rrl;
 };
 
 enum query_outcome {
     QUERY_ANSWERED,  /* response holds the answer: send it now */
     QUERY_FORWARDED, /* the answer goes to reply->send later */
-    QUERY_DROPPED,   /* not a query at all: no answer (RFC 8906) */
+    QUERY_DROPPED,   /* not a query at all (RFC 8906), or rate limited: no answer */
 };
 
 /* Set path up over img, stats and querylog (NULL: no query log), with

@@ -31,6 +31,10 @@ struct server {
     struct tcp_conn *tcp_free;
     unsigned tcp_open_count;
     uint64_t tcp_generation; /* the last one given to a connection */
+    /* Connections the descriptor budget has room for (descriptors.h),
+     * whatever tcp_max_connections says; 0: no limit of its own. Set by
+     * main.c before serving. */
+    unsigned tcp_budget;
 };
 
 #endif

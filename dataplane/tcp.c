@@ -1,7 +1,9 @@
 /* TCP (tcp.h), RFC 7766: length-prefixed messages, pipelining (every complete query
  * in the read buffer is answered; those answered from the image or the
  * cache in order, forwarded ones when their answer arrives, RFC 7766 §7),
- * an idle timeout and a cap on open connections. Each connection owns a
+ * an idle timeout, shorter under pressure, and a cap on open connections,
+ * with a smaller one per client address and the connection idle longest
+ * making room for a newcomer at the cap (RFC 7766 §6.2.3). Each connection owns a
  * read buffer for one whole message and a write buffer for two whole
  * answers; closed connections go to a free list with their buffers, so
  * steady state allocates nothing. Only a forwarded answer that finds the
@@ -31,6 +33,23 @@
 /* Defaults for an image that leaves the settings at zero. */
 #define TCP_DEFAULT_IDLE_TIMEOUT_MS 10000
 #define TCP_DEFAULT_MAX_CONNECTIONS 256
+
+/* RFC 7766 §6.2.3, under pressure (more than half the connections in
+ * use): the idle timeout drops to a quarter of its value, but not below
+ * TCP_PRESSURE_IDLE_FLOOR_MS (nor above what is configured). */
+#define TCP_PRESSURE_IDLE_DIVISOR 4
+#define TCP_PRESSURE_IDLE_FLOOR_MS 1000
+
+/* One source address may hold a quarter of the connections, and at least
+ * TCP_PER_CLIENT_MIN (a client pipelining over a few connections is
+ * normal, RFC 7766 §6.2.2); with a cap that small the cap itself. */
+#define TCP_PER_CLIENT_DIVISOR 4
+#define TCP_PER_CLIENT_MIN 4
+
+/* With every connection in use, a newcomer takes the place of the
+ * connection idle longest, if it has been idle this long: one that was
+ * just answered may be about to send its next query. */
+#define TCP_EVICT_IDLE_MIN_MS 1000
 
 /* After EMFILE and the like, stop accepting for a moment instead of
  * spinning on a listening socket that stays readable. */
@@ -73,22 +92,45 @@ struct tcp_conn {
     /* Closed when no complete query has arrived by then and nothing was
      * waiting to be written (RFC 7766 §6.2.3). */
     struct timeval deadline;
+    struct timeval active; /* when deadline was last set: idle since */
     size_t read_len;
     size_t write_start, write_end;
     uint8_t read_buf[TCP_READ_SIZE];
     uint8_t write_buf[TCP_WRITE_SIZE];
 };
 
-static uint32_t tcp_idle_timeout_ms(const struct server *server)
-{
-    uint32_t ms = server->query.image->settings->tcp_idle_timeout_ms;
-    return ms != 0 ? ms : TCP_DEFAULT_IDLE_TIMEOUT_MS;
-}
-
 static uint32_t tcp_max_connections(const struct server *server)
 {
     uint32_t n = server->query.image->settings->tcp_max_connections;
-    return n != 0 ? n : TCP_DEFAULT_MAX_CONNECTIONS;
+    if (n == 0)
+        n = TCP_DEFAULT_MAX_CONNECTIONS;
+    return server->tcp_budget != 0 && n > server->tcp_budget ? server->tcp_budget : n;
+}
+
+/* The configured idle timeout, shortened while more than half the
+ * connections are in use (RFC 7766 §6.2.3). */
+static uint32_t tcp_idle_timeout_ms(const struct server *server)
+{
+    uint32_t ms = server->query.image->settings->tcp_idle_timeout_ms;
+    if (ms == 0)
+        ms = TCP_DEFAULT_IDLE_TIMEOUT_MS;
+    if ((uint64_t)server->tcp_open_count * 2 > tcp_max_connections(server)) {
+        uint32_t shorter = ms / TCP_PRESSURE_IDLE_DIVISOR;
+        if (shorter < TCP_PRESSURE_IDLE_FLOOR_MS)
+            shorter = TCP_PRESSURE_IDLE_FLOOR_MS;
+        if (shorter < ms)
+            ms = shorter;
+    }
+    return ms;
+}
+
+static uint32_t tcp_per_client_max(const struct server *server)
+{
+    uint32_t max = tcp_max_connections(server);
+    uint32_t share = max / TCP_PER_CLIENT_DIVISOR;
+    if (share < TCP_PER_CLIENT_MIN)
+        share = TCP_PER_CLIENT_MIN;
+    return share < max ? share : max;
 }
 
 static struct timeval tcp_ms_to_timeval(uint32_t ms)
@@ -107,6 +149,7 @@ static void tcp_reset_deadline(struct tcp_conn *conn, const struct timeval *now)
 {
     struct timeval idle = tcp_ms_to_timeval(tcp_idle_timeout_ms(conn->server));
     evutil_timeradd(now, &idle, &conn->deadline);
+    conn->active = *now;
 }
 
 static void tcp_close(struct tcp_conn *conn)
@@ -438,16 +481,87 @@ static struct tcp_conn *tcp_conn_get(struct server *server)
     return malloc(sizeof(*conn));
 }
 
+/* The same source address (the port aside). */
+static bool tcp_same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* Nothing to write, no forwarded answer to wait for, no query waiting:
+ * only the client's next query would give it work. */
+static bool tcp_idle(const struct tcp_conn *conn)
+{
+    return conn->write_end == conn->write_start && conn->queued == NULL && conn->forwards == 0 &&
+           !conn->backlogged && !conn->waiting;
+}
+
+/* Has peer as many connections as one client may hold? Walks the open
+ * connections, at accept only, and only when there are that many. */
+static bool tcp_client_at_cap(const struct server *server, const struct sockaddr_storage *peer)
+{
+    uint32_t cap = tcp_per_client_max(server);
+    if (server->tcp_open_count < cap)
+        return false;
+    uint32_t count = 0;
+    for (const struct tcp_conn *c = server->tcp_open; c != NULL; c = c->next)
+        if (tcp_same_client(&c->reply.client, peer) && ++count >= cap)
+            return true;
+    return false;
+}
+
+/* The connection idle longest, if idle at least TCP_EVICT_IDLE_MIN_MS;
+ * NULL when none is. */
+static struct tcp_conn *tcp_eviction_candidate(struct server *server, const struct timeval *now)
+{
+    struct timeval min_idle = tcp_ms_to_timeval(TCP_EVICT_IDLE_MIN_MS);
+    struct timeval latest; /* idle since this or earlier */
+    evutil_timersub(now, &min_idle, &latest);
+    struct tcp_conn *oldest = NULL;
+    for (struct tcp_conn *c = server->tcp_open; c != NULL; c = c->next)
+        if (tcp_idle(c) && !evutil_timercmp(&c->active, &latest, >) &&
+            (oldest == NULL || evutil_timercmp(&c->active, &oldest->active, <)))
+            oldest = c;
+    return oldest;
+}
+
 static void tcp_accept_one(struct server *server, int fd, const struct sockaddr_storage *peer,
                            socklen_t peer_len)
 {
-    if (server->tcp_open_count >= tcp_max_connections(server)) {
-        /* At the cap: the newcomer is closed unanswered rather than
-         * taking an established client's place. */
-        log_debug("tcp: connection limit %u reached, closing new connection",
-                  tcp_max_connections(server));
+    if (tcp_client_at_cap(server, peer)) {
+        /* One client never takes every slot: its newcomer is closed, its
+         * established connections keep going. */
+        log_debug("tcp: a client reached its limit of %u connections, closing new connection",
+                  tcp_per_client_max(server));
+        stats_add(&server->query.stats->tcp_refused, 1);
         close(fd);
         return;
+    }
+    if (server->tcp_open_count >= tcp_max_connections(server)) {
+        /* RFC 7766 §6.2.3: at the cap, the connection idle longest makes
+         * room; with none idle long enough, the newcomer is closed
+         * unanswered rather than taking a busy client's place. */
+        struct timeval now;
+        event_base_gettimeofday_cached(server->base, &now);
+        struct tcp_conn *evicted = tcp_eviction_candidate(server, &now);
+        if (evicted == NULL) {
+            log_debug("tcp: connection limit %u reached, closing new connection",
+                      tcp_max_connections(server));
+            stats_add(&server->query.stats->tcp_refused, 1);
+            close(fd);
+            return;
+        }
+        log_debug("tcp: connection limit %u reached, closing the connection idle longest",
+                  tcp_max_connections(server));
+        stats_add(&server->query.stats->tcp_evicted, 1);
+        tcp_close(evicted);
     }
     int on = 1;
     /* Pipelined answers must not wait for the previous one's ACK (Nagle). */

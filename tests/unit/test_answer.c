@@ -1853,6 +1853,43 @@ static void test_client_with_recursion_has_other_names_forwarded(void **state)
     assert_int_equal(a.info.query.id, 0x5151);
 }
 
+/* What query.c sends for an RD=0 query answer_query would forward, when
+ * the cache has nothing (finding 12: RD=0 is never forwarded). */
+static void test_refused_instead_of_forwarding_echoes_question_rd0_and_opt(void **state)
+{
+    struct sockaddr_in client = {.sin_family = AF_INET, .sin_port = htons(53124)};
+    assert_int_equal(inet_pton(AF_INET, RECURSING_CLIENT, &client.sin_addr), 1);
+    uint8_t packet[600];
+    size_t len = query_make(packet, &(struct query){.name = "WWW.Example.ORG",
+                                                    .type = WIRE_TYPE_A,
+                                                    .id = 0x6161,
+                                                    .flags = 0,
+                                                    .edns = true,
+                                                    .payload = 1232,
+                                                    .dnssec_ok = true});
+    uint8_t *response = malloc(ANSWER_BUFFER_SIZE);
+    assert_non_null(response);
+    struct answer_info info;
+    size_t n;
+    assert_int_equal(answer_query(image_of(state), packet, len, (const struct sockaddr *)&client,
+                                  ANSWER_UDP, response, &n, &info),
+                     ANSWER_FORWARD);
+    n = answer_refused(image_of(state), packet, response, &info);
+    struct msg *m = msg_parse(response, n);
+    assert_int_equal(m->id, 0x6161);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    assert_false(m->flags & WIRE_FLAG_RD);
+    assert_false(m->flags & WIRE_FLAG_AA);
+    assert_true(m->flags & WIRE_FLAG_RA);
+    assert_int_equal(m->qdcount, 1);
+    assert_string_equal(text_of(m->qname, m->qname_len), "WWW.Example.ORG");
+    assert_non_null(m->opt);
+    assert_int_equal(info.source, ANSWER_SOURCE_REFUSED);
+    assert_int_equal(info.rcode, WIRE_RCODE_REFUSED);
+    msg_free(m);
+    free(response);
+}
+
 static void test_client_with_recursion_gets_ra_in_answers_from_our_data(void **state)
 {
     struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "www.x.test", WIRE_TYPE_A);
@@ -2106,6 +2143,7 @@ int main(void)
         cmocka_unit_test(test_client_without_recursion_gets_our_data_with_ra_clear),
         cmocka_unit_test(test_client_without_recursion_is_refused_for_other_names_with_ra_clear),
         cmocka_unit_test(test_client_with_recursion_has_other_names_forwarded),
+        cmocka_unit_test(test_refused_instead_of_forwarding_echoes_question_rd0_and_opt),
         cmocka_unit_test(test_client_with_recursion_gets_ra_in_answers_from_our_data),
         cmocka_unit_test(test_names_inside_our_zones_are_never_forwarded),
         cmocka_unit_test(test_blocked_names_are_answered_here_not_forwarded),

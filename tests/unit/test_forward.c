@@ -467,6 +467,35 @@ static void test_past_max_inflight_a_query_gets_servfail_at_once(void **state)
     fixture_free(f);
 }
 
+/* Finding 8: the descriptor budget caps upstream sockets below
+ * max_inflight (1024 by default): past it SERVFAIL at once, counted, and
+ * no socket opened. */
+static void test_past_the_socket_budget_a_query_gets_servfail_at_once(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("2", "");
+    forward_limit_sockets(f->fw, 2);
+    struct asking *a = ask(f, 1, "one.example.org", 40121, ANSWER_UDP);
+    struct asking *b = ask(f, 2, "two.example.org", 40122, ANSWER_UDP);
+    struct asking *c = ask(f, 0x7878, "three.example.org", 40123, ANSWER_UDP);
+    forward_and_wait(f, a);
+    forward_and_wait(f, b);
+    size_t len = forward_start(f->fw, c->packet, &c->info, &c->reply, c->response);
+    assert_true(len > 0);
+    assert_int_equal(c->info.rcode, WIRE_RCODE_SERVFAIL);
+    assert_int_equal(wire_get16(c->response), 0x7878);
+    assert_int_equal(stats_get(&f->stats->inflight_overflow), 1);
+    assert_int_equal(stats_get(&f->stats->upstream_queries), 2);
+    /* An answer frees a socket: the next query goes out again. */
+    upstream_answers(f, 0, 9);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    forward_and_wait(f, c);
+    free(a);
+    free(b);
+    free(c);
+    fixture_free(f);
+}
+
 static void test_freeing_forwarding_drops_the_queries_in_flight(void **state)
 {
     (void)state;
@@ -498,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_an_upstream_that_refuses_is_left_without_waiting),
         cmocka_unit_test(test_a_truncated_answer_is_asked_again_over_tcp),
         cmocka_unit_test(test_past_max_inflight_a_query_gets_servfail_at_once),
+        cmocka_unit_test(test_past_the_socket_budget_a_query_gets_servfail_at_once),
         cmocka_unit_test(test_freeing_forwarding_drops_the_queries_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

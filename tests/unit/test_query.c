@@ -41,6 +41,19 @@ static const char QUERY_CONFIG[] = JSON({
     "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}],
     "rewrites": [{"match": "bad.x.test", "action": "nxdomain"}]
 });
+/* QUERY_CONFIG with response rate limiting: one answer a second, slip 2. */
+static const char RRL_CONFIG[] = JSON({
+    "server": {"upstream": ["127.0.0.1:%u"], "mgmt_port": 0, "hot_reload": false,
+               "upstream_timeout": 2, "log_queries": %s, "rrl_ratelimit": 1, "rrl_slip": 2},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}]
+});
 /* clang-format on */
 
 /* What the reply's send callback was given. */
@@ -77,8 +90,9 @@ struct fixture {
     size_t response_len;
 };
 
-/* A query path over QUERY_CONFIG; with a query log on a pipe when logging. */
-static struct fixture *fixture_new(bool logging)
+/* A query path over config (QUERY_CONFIG's parameters); with a query log
+ * on a pipe when logging. */
+static struct fixture *fixture_new_config(const char *config, bool logging)
 {
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -87,7 +101,7 @@ static struct fixture *fixture_new(bool logging)
     f->stats = calloc(1, sizeof *f->stats);
     assert_non_null(f->stats);
     fake_upstream_open(&f->upstream);
-    image_fixture_compile(&f->image, QUERY_CONFIG, (unsigned)f->upstream.port,
+    image_fixture_compile(&f->image, config, (unsigned)f->upstream.port,
                           logging ? "true" : "false");
     f->log_pipe[0] = f->log_pipe[1] = -1;
     if (logging) {
@@ -99,6 +113,11 @@ static struct fixture *fixture_new(bool logging)
     assert_int_equal(query_path_init(&f->path, f->base, &f->image.img, f->stats, f->log), 0);
     recorder = &f->sent;
     return f;
+}
+
+static struct fixture *fixture_new(bool logging)
+{
+    return fixture_new_config(QUERY_CONFIG, logging);
 }
 
 static void fixture_free(struct fixture *f)
@@ -289,6 +308,121 @@ static void test_every_upstream_failing_is_servfail_counted_as_error(void **stat
     fixture_free(f);
 }
 
+/* ---- RD=0: local data and the cache only ---- */
+
+/* handle() with the query's RD bit cleared. */
+static enum query_outcome handle_norecurse(struct fixture *f, const struct reply *reply,
+                                           uint16_t id, const char *name)
+{
+    uint8_t packet[512];
+    size_t len = fixture_query(packet, id, name, WIRE_TYPE_A, false);
+    wire_put16(packet + 2, (uint16_t)(wire_get16(packet + 2) & ~WIRE_FLAG_RD));
+    return query_handle(&f->path, packet, len, reply, f->response, &f->response_len);
+}
+
+static void test_an_rd0_query_for_a_name_not_ours_is_refused_not_forwarded(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50012, ANSWER_UDP);
+    assert_int_equal(handle_norecurse(f, &reply, 0x0404, "www.example.org"), QUERY_ANSWERED);
+    uint16_t flags = wire_get16(f->response + 2);
+    assert_int_equal(wire_get16(f->response), 0x0404);
+    assert_int_equal(flags & 0xF, WIRE_RCODE_REFUSED);
+    assert_false(flags & WIRE_FLAG_RD); /* echoed */
+    assert_true(flags & WIRE_FLAG_RA);  /* this client may recurse: it just did not ask */
+    assert_int_equal(wire_get16(f->response + 4), 1); /* the question echoed */
+    assert_int_equal(source(f, STATS_SOURCE_REFUSED), 1);
+    assert_int_equal(queries(f, STATS_UDP), 1);
+    uint8_t nothing[512];
+    assert_int_equal(fake_upstream_receive(&f->upstream, nothing, sizeof nothing, 100), 0);
+    assert_int_equal(stats_get(&f->stats->upstream_queries), 0);
+    fixture_free(f);
+}
+
+static void test_an_rd0_query_is_answered_from_the_cache(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply first = reply_from("127.0.0.1", 50013, ANSWER_UDP);
+    assert_int_equal(handle(f, &first, 1, "www.example.org"), QUERY_FORWARDED);
+    upstream_answers(f, 6);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+
+    struct reply second = reply_from("127.0.0.1", 50014, ANSWER_TCP);
+    assert_int_equal(handle_norecurse(f, &second, 0x0505, "www.example.org"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response), 0x0505);
+    assert_false(wire_get16(f->response + 2) & WIRE_FLAG_RD);
+    assert_int_equal(fixture_answer_last_octet(f->response, f->response_len), 6);
+    assert_int_equal(source(f, STATS_SOURCE_CACHE), 1);
+    fixture_free(f);
+}
+
+static void test_an_rd0_query_for_a_name_of_ours_is_answered(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50015, ANSWER_UDP);
+    assert_int_equal(handle_norecurse(f, &reply, 1, "www.x.test"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response + 2) & 0xF, WIRE_RCODE_NOERROR);
+    assert_true(wire_get16(f->response + 2) & WIRE_FLAG_AA);
+    assert_int_equal(wire_get16(f->response + 6), 1);
+    assert_int_equal(source(f, STATS_SOURCE_LOCAL), 1);
+    fixture_free(f);
+}
+
+/* ---- response rate limiting ---- */
+
+static void test_past_the_rate_a_udp_client_outside_recursion_gets_drop_then_tc(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(RRL_CONFIG, false);
+    struct reply reply = reply_from("192.0.2.99", 50016, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "www.x.test"), QUERY_ANSWERED);
+    assert_int_equal(wire_get16(f->response + 6), 1);
+    assert_int_equal(handle(f, &reply, 2, "www.x.test"), QUERY_DROPPED);
+    assert_int_equal(stats_get(&f->stats->rrl_dropped), 1);
+    assert_int_equal(handle(f, &reply, 3, "www.x.test"), QUERY_ANSWERED);
+    uint16_t flags = wire_get16(f->response + 2);
+    assert_true(flags & WIRE_FLAG_TC);
+    assert_int_equal(wire_get16(f->response), 3);
+    assert_int_equal(wire_get16(f->response + 4), 1); /* the question */
+    assert_int_equal(wire_get16(f->response + 6), 0);
+    assert_int_equal(wire_get16(f->response + 10), 0);
+    assert_int_equal(f->response_len, 12 + 12 + 4); /* header, www.x.test, type and class */
+    assert_int_equal(stats_get(&f->stats->rrl_slipped), 1);
+    assert_int_equal(stats_get(&f->stats->truncated), 1);
+    assert_int_equal(stats_get(&f->stats->dropped), 0);
+    fixture_free(f);
+}
+
+static void test_rate_limiting_spares_tcp_and_clients_that_may_recurse(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(RRL_CONFIG, false);
+    struct reply tcp = reply_from("192.0.2.99", 50017, ANSWER_TCP);
+    struct reply inside = reply_from("127.0.0.1", 50018, ANSWER_UDP);
+    for (uint16_t id = 1; id <= 5; id++) {
+        assert_int_equal(handle(f, &tcp, id, "www.x.test"), QUERY_ANSWERED);
+        assert_false(wire_get16(f->response + 2) & WIRE_FLAG_TC);
+        assert_int_equal(handle(f, &inside, id, "www.x.test"), QUERY_ANSWERED);
+        assert_false(wire_get16(f->response + 2) & WIRE_FLAG_TC);
+    }
+    assert_int_equal(stats_get(&f->stats->rrl_dropped) + stats_get(&f->stats->rrl_slipped), 0);
+    fixture_free(f);
+}
+
+static void test_without_rrl_ratelimit_nothing_is_limited(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("192.0.2.99", 50019, ANSWER_UDP);
+    for (uint16_t id = 1; id <= 20; id++)
+        assert_int_equal(handle(f, &reply, id, "www.x.test"), QUERY_ANSWERED);
+    assert_int_equal(stats_get(&f->stats->rrl_dropped), 0);
+    fixture_free(f);
+}
+
 /* ---- the query log ---- */
 
 static void test_each_answer_is_logged_once_now_or_later(void **state)
@@ -340,6 +474,12 @@ int main(void)
         cmocka_unit_test(test_a_forwarded_answer_goes_through_the_reply_later_counted_once),
         cmocka_unit_test(test_a_cached_answer_is_answered_now_counted_as_cache),
         cmocka_unit_test(test_every_upstream_failing_is_servfail_counted_as_error),
+        cmocka_unit_test(test_an_rd0_query_for_a_name_not_ours_is_refused_not_forwarded),
+        cmocka_unit_test(test_an_rd0_query_is_answered_from_the_cache),
+        cmocka_unit_test(test_an_rd0_query_for_a_name_of_ours_is_answered),
+        cmocka_unit_test(test_past_the_rate_a_udp_client_outside_recursion_gets_drop_then_tc),
+        cmocka_unit_test(test_rate_limiting_spares_tcp_and_clients_that_may_recurse),
+        cmocka_unit_test(test_without_rrl_ratelimit_nothing_is_limited),
         cmocka_unit_test(test_each_answer_is_logged_once_now_or_later),
         cmocka_unit_test(test_without_log_queries_nothing_is_logged_nor_timed),
     };
