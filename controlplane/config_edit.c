@@ -15,15 +15,6 @@
 
 #include "json_locate.h"
 
-/* Offset just past the JSON string whose opening quote is at pos. */
-static size_t skip_string(const char *text, size_t len, size_t pos)
-{
-    pos++;
-    while (pos < len && text[pos] != '"')
-        pos += text[pos] == '\\' ? 2 : 1;
-    return pos < len ? pos + 1 : len;
-}
-
 /* text[0..at) + insert + text[from..len) into a new buffer. */
 static int splice(const char *text, size_t len, size_t at, size_t from, const char *insert,
                   size_t insert_len, char **out, size_t *out_len)
@@ -61,7 +52,7 @@ static bool layout_read(const struct json_locator *loc, size_t object, struct la
     const char *text = loc->text;
     out->indent = text + object + 1;
     out->indent_len = key - object - 1;
-    size_t name_end = skip_string(text, loc->len, key);
+    size_t name_end = json_skip_string(text, loc->len, key);
     size_t value = json_skip_whitespace(text, loc->len, name_end);
     if (value < loc->len && text[value] == ':')
         value = json_skip_whitespace(text, loc->len, value + 1);

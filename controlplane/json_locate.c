@@ -286,7 +286,7 @@ done:
 
 /* ---- scanning text that passed the check ---- */
 
-static size_t skip_string(const char *text, size_t len, size_t pos)
+size_t json_skip_string(const char *text, size_t len, size_t pos)
 {
     pos++;
     while (pos < len && text[pos] != '"')
@@ -294,20 +294,19 @@ static size_t skip_string(const char *text, size_t len, size_t pos)
     return pos < len ? pos + 1 : len;
 }
 
-/* Offset just past the value starting at pos. */
-static size_t skip_value(const char *text, size_t len, size_t pos)
+size_t json_skip_value(const char *text, size_t len, size_t pos)
 {
     if (pos >= len)
         return len;
     char c = text[pos];
     if (c == '"')
-        return skip_string(text, len, pos);
+        return json_skip_string(text, len, pos);
     if (c == '{' || c == '[') {
         size_t depth = 0;
         while (pos < len) {
             c = text[pos];
             if (c == '"') {
-                pos = skip_string(text, len, pos);
+                pos = json_skip_string(text, len, pos);
                 continue;
             }
             if (c == '{' || c == '[')
@@ -461,12 +460,12 @@ bool json_locate_next_member(const struct json_locator *loc, size_t *cursor, siz
     if (pos >= len || text[pos] != '"')
         return false;
     *key_offset = pos;
-    pos = skip_string(text, len, pos);
+    pos = json_skip_string(text, len, pos);
     pos = json_skip_whitespace(text, len, pos);
     if (pos < len && text[pos] == ':')
         pos++;
     pos = json_skip_whitespace(text, len, pos);
-    *cursor = skip_value(text, len, pos);
+    *cursor = json_skip_value(text, len, pos);
     return true;
 }
 
@@ -480,7 +479,7 @@ static bool find_member(const char *text, size_t len, size_t container, const ch
     size_t pos = json_skip_whitespace(text, len, container + 1);
     while (pos < len && text[pos] == '"') {
         size_t k = pos;
-        pos = json_skip_whitespace(text, len, skip_string(text, len, pos));
+        pos = json_skip_whitespace(text, len, json_skip_string(text, len, pos));
         if (pos < len && text[pos] == ':')
             pos++;
         pos = json_skip_whitespace(text, len, pos);
@@ -489,7 +488,7 @@ static bool find_member(const char *text, size_t len, size_t container, const ch
             *value_offset = pos;
             found = true;
         }
-        pos = json_skip_whitespace(text, len, skip_value(text, len, pos));
+        pos = json_skip_whitespace(text, len, json_skip_value(text, len, pos));
         if (pos >= len || text[pos] != ',')
             break;
         pos = json_skip_whitespace(text, len, pos + 1);
@@ -510,7 +509,7 @@ static bool find_element(const char *text, size_t len, size_t pos, size_t from, 
             return false;
     }
     while (from < target) {
-        pos = json_skip_whitespace(text, len, skip_value(text, len, pos));
+        pos = json_skip_whitespace(text, len, json_skip_value(text, len, pos));
         if (pos >= len || text[pos] != ',')
             return false;
         pos = json_skip_whitespace(text, len, pos + 1);

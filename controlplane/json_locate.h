@@ -20,6 +20,12 @@ struct json_locate_step {
  * whitespace (len when there is none). */
 size_t json_skip_whitespace(const char *text, size_t len, size_t pos);
 
+/* Offsets just past the string whose opening quote is at pos, and past the
+ * value (string, number, literal, object or array) that starts at pos, in
+ * text that passed json_locate_check; len when the text ends first. */
+size_t json_skip_string(const char *text, size_t len, size_t pos);
+size_t json_skip_value(const char *text, size_t len, size_t pos);
+
 struct json_locator {
     const char *text;
     size_t len;

@@ -29,43 +29,6 @@ const char *const SYNC_LOCAL_KEYS[] = {
 };
 const size_t SYNC_LOCAL_KEY_COUNT = sizeof(SYNC_LOCAL_KEYS) / sizeof(SYNC_LOCAL_KEYS[0]);
 
-/* Offset just past the JSON string whose opening quote is at pos. */
-static size_t string_end(const char *text, size_t len, size_t pos)
-{
-    pos++;
-    while (pos < len && text[pos] != '"')
-        pos += text[pos] == '\\' ? 2 : 1;
-    return pos < len ? pos + 1 : len;
-}
-
-/* Offset just past the JSON value that starts at pos (checked text). */
-static size_t value_end(const char *text, size_t len, size_t pos)
-{
-    if (pos >= len)
-        return len;
-    if (text[pos] == '"')
-        return string_end(text, len, pos);
-    if (text[pos] == '{' || text[pos] == '[') {
-        size_t depth = 0;
-        while (pos < len) {
-            char c = text[pos];
-            if (c == '"') {
-                pos = string_end(text, len, pos);
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if ((c == '}' || c == ']') && --depth == 0)
-                return pos + 1;
-            pos++;
-        }
-        return len;
-    }
-    while (pos < len && strchr(",}] \t\r\n", text[pos]) == NULL)
-        pos++;
-    return pos;
-}
-
 /* A member of "server": where its name and its value start and end. */
 struct member {
     bool found;
@@ -82,7 +45,7 @@ static struct member member_find(const char *text, size_t len, const char *name)
     m.found = loc.last_found;
     if (m.found) {
         m.value = json_locate(&loc, path, 2, false);
-        m.end = value_end(text, len, m.value);
+        m.end = json_skip_value(text, len, m.value);
     }
     json_locator_free(&loc);
     return m;
