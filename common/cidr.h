@@ -28,6 +28,10 @@ bool cidr_match(const struct cidr *c, const struct sockaddr *sa);
 /* Does it fall inside any of list[0..count)? */
 bool cidr_list_match(const struct cidr *list, size_t count, const struct sockaddr *sa);
 
+/* Whether two socket addresses are the same host (the port aside): what a
+ * per-client connection cap counts by. */
+bool cidr_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
 /* The default allow_recursion list: loopback, RFC 1918, RFC 6598 shared
  * space, RFC 4193 unique local and link-local. */
 extern const char *const CIDR_DEFAULT_RECURSION[];

@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <json-c/json.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "peer_client.h"
 #include "sync.h"
@@ -223,19 +224,6 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    if (a->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-    return false;
-}
-
 /* The oldest idle client other than newcomer (of newcomer's address only,
  * when same_source). */
 static struct api_client *oldest_idle(const struct api_client_list *clients,
@@ -245,7 +233,7 @@ static struct api_client *oldest_idle(const struct api_client_list *clients,
     TAILQ_FOREACH(client, clients, link)
     {
         if (client == newcomer || client->busy ||
-            (same_source && !same_address(&client->address, &newcomer->address)))
+            (same_source && !cidr_same_host(&client->address, &newcomer->address)))
             continue;
         if (oldest == NULL || client->since_ms < oldest->since_ms)
             oldest = client;
@@ -261,7 +249,7 @@ struct api_client *api_client_to_evict(const struct api_client_list *clients,
     const struct api_client *client;
     TAILQ_FOREACH(client, clients, link)
     {
-        if (same_address(&client->address, &newcomer->address))
+        if (cidr_same_host(&client->address, &newcomer->address))
             same++;
     }
     if (same > per_client_max) {

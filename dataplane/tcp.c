@@ -22,6 +22,7 @@
 #include <event2/event_struct.h>
 
 #include "answer.h"
+#include "cidr.h"
 #include "log.h"
 #include "query.h"
 #include "reply.h"
@@ -481,20 +482,6 @@ static struct tcp_conn *tcp_conn_get(struct server *server)
     return malloc(sizeof(*conn));
 }
 
-/* The same source address (the port aside). */
-static bool tcp_same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    if (a->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-    return false;
-}
-
 /* Nothing to write, no forwarded answer to wait for, no query waiting:
  * only the client's next query would give it work. */
 static bool tcp_idle(const struct tcp_conn *conn)
@@ -512,7 +499,7 @@ static bool tcp_client_at_cap(const struct server *server, const struct sockaddr
         return false;
     uint32_t count = 0;
     for (const struct tcp_conn *c = server->tcp_open; c != NULL; c = c->next)
-        if (tcp_same_client(&c->reply.client, peer) && ++count >= cap)
+        if (cidr_same_host(&c->reply.client, peer) && ++count >= cap)
             return true;
     return false;
 }

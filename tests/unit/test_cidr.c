@@ -297,6 +297,49 @@ static void test_default_recursion_list_excludes_public_addresses(void **state)
             fail_msg("%s should not be allowed to recurse by default", outside[i]);
 }
 
+/* ---- cidr_same_host: what per-client connection caps count by ---- */
+
+static struct sockaddr_storage host_address(const char *text, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(text, ':') != NULL) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        assert_int_equal(inet_pton(AF_INET6, text, &in6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
+    }
+    return ss;
+}
+
+static void test_same_host_ignores_the_port(void **state)
+{
+    (void)state;
+    struct sockaddr_storage a = host_address("127.0.0.2", 1000), b = host_address("127.0.0.2", 2000);
+    assert_true(cidr_same_host(&a, &b));
+    a = host_address("2001:db8::1", 1000);
+    b = host_address("2001:db8::1", 2000);
+    assert_true(cidr_same_host(&a, &b));
+}
+
+static void test_other_hosts_and_families_differ(void **state)
+{
+    (void)state;
+    struct sockaddr_storage a = host_address("127.0.0.2", 53), b = host_address("127.0.0.3", 53);
+    assert_false(cidr_same_host(&a, &b));
+    a = host_address("2001:db8::1", 53);
+    b = host_address("2001:db8::2", 53);
+    assert_false(cidr_same_host(&a, &b));
+    a = host_address("::ffff:127.0.0.2", 53);
+    b = host_address("127.0.0.2", 53);
+    assert_false(cidr_same_host(&a, &b)); /* a v4-mapped peer is an IPv6 client */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +366,8 @@ int main(void)
         cmocka_unit_test(test_default_recursion_list_parses),
         cmocka_unit_test(test_default_recursion_list_covers_internal_networks),
         cmocka_unit_test(test_default_recursion_list_excludes_public_addresses),
+        cmocka_unit_test(test_same_host_ignores_the_port),
+        cmocka_unit_test(test_other_hosts_and_families_differ),
     };
     return cmocka_run_group_tests_name("cidr", tests, NULL, NULL);
 }
