@@ -86,6 +86,17 @@ def start(public_tmp):
         if owner is not None:
             for path in (str(directory), server.state_dir, server.config_path):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
+        if prefix:
+            # The build tree may be where that user cannot go (a checkout in
+            # /root is 0700): run copies from the public directory, as from an
+            # installed bindir (nanodns finds the data plane beside itself).
+            bindir = public_tmp / "bin"
+            if not bindir.exists():
+                bindir.mkdir(mode=0o755)
+                for binary in (harness.NANODNS, harness.DATAPLANE):
+                    shutil.copy2(binary, str(bindir))
+            assert server.args[0] == harness.NANODNS, server.args
+            server.args[0] = str(bindir / "nanodns")
         server.args = list(prefix) + server.args
         # Supplementary groups the drop must clear (root's own may be none).
         server.popen_options = {"extra_groups": EXTRA_GROUPS}
