@@ -62,6 +62,9 @@ def base_server(**overrides):
     server = {
         "upstream": [],
         "mgmt_port": 0,
+        # free_port finds a port free on 127.0.0.1; on 0.0.0.0 the same port
+        # may be held by another test's client socket on 127.0.0.x
+        "mgmt_host": "127.0.0.1",
         "hot_reload": False,
         "log_queries": False,
     }

@@ -42,8 +42,6 @@ def config(upstream, records=(), **server):
         cache_enabled=True,
         cache_ttl=3600,
         cache_size=1000,
-        # the API on the address its port was found free on (harness.free_port)
-        mgmt_host="127.0.0.1",
     )
     settings.update(server)
     return {
