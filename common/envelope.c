@@ -22,7 +22,7 @@
 /* The context strings, NUL included: a signature made for one kind of
  * message never verifies as the other. */
 static const char CONFIG_CONTEXT[] = "nanodns-sync-v1";
-static const char REQUEST_CONTEXT[] = "nanodns-request-v1";
+static const char REQUEST_CONTEXT[] = "nanodns-request-v2";
 
 #define KEY_FILE_PREFIX "nanodns-ed25519-secret-key "
 #define KEY_FILE_MODE 0600
@@ -71,22 +71,28 @@ static uint8_t *config_message(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], u
     return message;
 }
 
-/* The request message: context | time | signer | method NUL | path. */
-static uint8_t *request_message(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], uint64_t time,
-                                const char *method, const char *path, size_t *message_len)
+/* The request message: context | time | nonce | signer | target |
+ * method NUL | path. */
+static uint8_t *request_message(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE],
+                                const struct envelope_request *request, size_t *message_len)
 {
-    size_t method_len = strlen(method) + 1, path_len = strlen(path);
-    size_t len = sizeof(REQUEST_CONTEXT) + 8 + ENVELOPE_PUBLIC_KEY_SIZE + method_len + path_len;
+    size_t method_len = strlen(request->method) + 1, path_len = strlen(request->path);
+    size_t len = sizeof(REQUEST_CONTEXT) + 8 + ENVELOPE_NONCE_SIZE + 2 * ENVELOPE_PUBLIC_KEY_SIZE +
+                 method_len + path_len;
     uint8_t *message = malloc(len);
     if (message == NULL)
         return NULL;
     uint8_t *p = message;
     memcpy(p, REQUEST_CONTEXT, sizeof(REQUEST_CONTEXT));
-    p = put_u64(p + sizeof(REQUEST_CONTEXT), time);
+    p = put_u64(p + sizeof(REQUEST_CONTEXT), request->time);
+    memcpy(p, request->nonce, ENVELOPE_NONCE_SIZE);
+    p += ENVELOPE_NONCE_SIZE;
     memcpy(p, signer, ENVELOPE_PUBLIC_KEY_SIZE);
     p += ENVELOPE_PUBLIC_KEY_SIZE;
-    memcpy(p, method, method_len);
-    memcpy(p + method_len, path, path_len);
+    memcpy(p, request->target, ENVELOPE_PUBLIC_KEY_SIZE);
+    p += ENVELOPE_PUBLIC_KEY_SIZE;
+    memcpy(p, request->method, method_len);
+    memcpy(p + method_len, request->path, path_len);
     *message_len = len;
     return message;
 }
@@ -286,24 +292,30 @@ bool envelope_verify_config(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], uint
     return verify(signer, message, message_len, signature);
 }
 
-void envelope_sign_request(const struct envelope_key *key, uint64_t time, const char *method,
-                           const char *path, uint8_t signature[ENVELOPE_SIGNATURE_SIZE])
+void envelope_nonce_generate(uint8_t nonce[ENVELOPE_NONCE_SIZE])
+{
+    sodium_ready();
+    randombytes_buf(nonce, ENVELOPE_NONCE_SIZE);
+}
+
+void envelope_sign_request(const struct envelope_key *key, const struct envelope_request *request,
+                           uint8_t signature[ENVELOPE_SIGNATURE_SIZE])
 {
     size_t message_len = 0;
-    uint8_t *message = request_message(key->public_key, time, method, path, &message_len);
+    uint8_t *message = request_message(key->public_key, request, &message_len);
     sign(key, message, message_len, signature);
 }
 
-bool envelope_verify_request(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], uint64_t time,
-                             uint64_t now, const char *method, const char *path,
+bool envelope_verify_request(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE],
+                             const struct envelope_request *request, uint64_t now,
                              const uint8_t signature[ENVELOPE_SIGNATURE_SIZE])
 {
-    /* The window bounds how long a captured request can be replayed. */
-    uint64_t skew = time > now ? time - now : now - time;
+    /* The window bounds how long the node must remember a nonce. */
+    uint64_t skew = request->time > now ? request->time - now : now - request->time;
     if (skew > ENVELOPE_REQUEST_WINDOW_S)
         return false;
     size_t message_len = 0;
-    uint8_t *message = request_message(signer, time, method, path, &message_len);
+    uint8_t *message = request_message(signer, request, &message_len);
     return verify(signer, message, message_len, signature);
 }
 

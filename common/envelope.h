@@ -10,8 +10,13 @@
  * for one purpose never verifies for another:
  *   config:  "nanodns-sync-v1" NUL | version (u64 big-endian) | SHA-256 of
  *            the config bytes (32) | signer public key (32) | config bytes
- *   request: "nanodns-request-v1" NUL | unix time (u64 big-endian) | signer
- *            public key (32) | method NUL | path  (a signed POST /reload) */
+ *   request: "nanodns-request-v2" NUL | unix time (u64 big-endian) | nonce
+ *            (16) | signer public key (32) | target public key (32) |
+ *            method NUL | path  (a signed POST /reload or GET /config/raw)
+ * A request names the node it is for (target: that node's public key, the
+ * same id as a signer) and carries a random nonce, so that it is good on
+ * one node, once (the node remembers the nonces it took within the time
+ * window: controlplane/replay_cache.h). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +31,9 @@
 #define ENVELOPE_SIGNATURE_TEXT 89
 /* How far a signed request's time may be from ours. */
 #define ENVELOPE_REQUEST_WINDOW_S 300
+/* A signed request's nonce: random, so that no two requests share one. */
+#define ENVELOPE_NONCE_SIZE 16
+#define ENVELOPE_NONCE_TEXT 25 /* base64 and the NUL */
 
 struct envelope_key {
     uint8_t public_key[ENVELOPE_PUBLIC_KEY_SIZE];
@@ -61,12 +69,26 @@ bool envelope_verify_config(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], uint
                             const void *config, size_t len,
                             const uint8_t signature[ENVELOPE_SIGNATURE_SIZE]);
 
-/* Sign / check a request (method, path) made at unix time now. Verification
- * also refuses a time more than ENVELOPE_REQUEST_WINDOW_S from now. */
-void envelope_sign_request(const struct envelope_key *key, uint64_t time, const char *method,
-                           const char *path, uint8_t signature[ENVELOPE_SIGNATURE_SIZE]);
-bool envelope_verify_request(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE], uint64_t time,
-                             uint64_t now, const char *method, const char *path,
+/* What a signed request says, besides its signer. The strings are the
+ * caller's. */
+struct envelope_request {
+    uint64_t time; /* unix seconds when it was made */
+    uint8_t nonce[ENVELOPE_NONCE_SIZE];
+    uint8_t target[ENVELOPE_PUBLIC_KEY_SIZE]; /* the public key of the node it is for */
+    const char *method;
+    const char *path;
+};
+
+/* A fresh random nonce. */
+void envelope_nonce_generate(uint8_t nonce[ENVELOPE_NONCE_SIZE]);
+
+/* Sign / check a request. Verification also refuses a time more than
+ * ENVELOPE_REQUEST_WINDOW_S from now; whether the target is this node and
+ * the nonce new are the caller's questions. */
+void envelope_sign_request(const struct envelope_key *key, const struct envelope_request *request,
+                           uint8_t signature[ENVELOPE_SIGNATURE_SIZE]);
+bool envelope_verify_request(const uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE],
+                             const struct envelope_request *request, uint64_t now,
                              const uint8_t signature[ENVELOPE_SIGNATURE_SIZE]);
 
 /* Base64 of binary data into text (text_size must hold it and the NUL);

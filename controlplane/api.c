@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -21,7 +22,10 @@
 #include <json-c/json.h>
 
 #include "cidr.h"
+#include "config.h"
+#include "hostport.h"
 #include "log.h"
+#include "node.h"
 #include "peer_client.h"
 #include "sync.h"
 
@@ -49,6 +53,76 @@ bool api_client_is_loopback(const struct sockaddr *address)
         return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
     }
     return false;
+}
+
+bool api_host_allowed(const char *host, const char *const *names, size_t name_count)
+{
+    if (host == NULL)
+        return true; /* HTTP/1.0 without Host: no browser sends that */
+    struct hostport hp;
+    if (hostport_parse(host, strlen(host), HOSTPORT_PORT_OPTIONAL | HOSTPORT_NAME, &hp) < 0)
+        return false;
+    if (hp.family != AF_UNSPEC)
+        return true; /* an address literal: no name to rebind */
+    if (strcasecmp(hp.host, "localhost") == 0)
+        return true;
+    for (size_t i = 0; i < name_count; i++) {
+        if (names[i] != NULL && strcasecmp(hp.host, names[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool api_browser_refused(const char *origin, const char *fetch_site)
+{
+    /* Every current browser sends Origin with a POST and with any
+     * cross-origin fetch, and Sec-Fetch-Site with every request; no
+     * client of ours (nanoctl, peers, curl, scrapers) sends either, unless
+     * told to. "none" is a URL typed by hand; "same-origin" a page of this
+     * very origin, which the API does not serve (and a rebound name fails
+     * the Host check). */
+    if (origin != NULL)
+        return true;
+    return fetch_site != NULL && strcasecmp(fetch_site, "none") != 0 &&
+           strcasecmp(fetch_site, "same-origin") != 0;
+}
+
+/* The host names (other than IP literals and localhost) a request may
+ * carry in Host: mgmt_host and the hosts of the peers' addresses, under
+ * which peers and operators reach this node. Refusing any other defeats
+ * DNS rebinding: a browser led to a name an attacker controls sends
+ * that name. Browsers are refused as well (CSRF). true to go on; false:
+ * req has been answered. */
+static bool request_origin_allowed(struct api *api, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    if (api_browser_refused(evhttp_find_header(in, "Origin"),
+                            evhttp_find_header(in, "Sec-Fetch-Site"))) {
+        log_warning("api: a request sent by a web browser (Origin or Sec-Fetch-Site) refused");
+        api_reply_json(req, HTTP_FORBIDDEN,
+                       api_status_object("forbidden", "requests from web pages are refused"));
+        return false;
+    }
+    const char *host = evhttp_find_header(in, "Host");
+    const struct config_server *server = &api->context.node->config.server;
+    const char *names[1 + API_MAX_HOST_NAMES];
+    struct hostport peer_names[API_MAX_HOST_NAMES];
+    size_t count = 0;
+    names[count++] = api->host;
+    for (size_t i = 0; i < server->peer_count && count < 1 + API_MAX_HOST_NAMES; i++) {
+        struct hostport *peer = &peer_names[count - 1];
+        if (hostport_parse(server->peers[i], strlen(server->peers[i]),
+                           HOSTPORT_NAME | HOSTPORT_ZONE, peer) == 0)
+            names[count++] = peer->host;
+    }
+    if (!api_host_allowed(host, names, count)) {
+        log_warning("api: a request for Host %s refused: not this node's name (DNS rebinding?)",
+                    host);
+        api_reply_json(req, HTTP_FORBIDDEN,
+                       api_status_object("forbidden", "the Host header does not name this node"));
+        return false;
+    }
+    return true;
 }
 
 static const char *method_name(enum evhttp_cmd_type method)
@@ -104,6 +178,8 @@ static const char *reason_phrase(int code)
     switch (code) {
     case HTTP_FORBIDDEN:
         return "Forbidden";
+    case HTTP_CONFLICT:
+        return "Conflict";
     case HTTP_UNPROCESSABLE:
         return "Unprocessable Content";
     default:
@@ -199,6 +275,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (path == NULL || path[0] == '\0')
         path = "/";
     log_debug("api: %s %s", method_name(method), path);
+    if (!request_origin_allowed(api, req))
+        return;
 
     for (size_t i = 0; i < sizeof(ROUTES) / sizeof(ROUTES[0]); i++) {
         const struct route *route = &ROUTES[i];
@@ -478,10 +556,13 @@ struct api *api_start(const struct api_context *context, const char *host, uint1
         return NULL;
     }
     api->context = *context;
+    api->host = strdup(host);
+    api->started = (uint64_t)time(NULL);
     TAILQ_INIT(&api->clients);
     api->http = evhttp_new(context->base);
     api->adopt_event = event_new(context->base, -1, 0, on_adopt, api);
-    if (api->http == NULL || api->adopt_event == NULL) {
+    if (api->http == NULL || api->adopt_event == NULL || api->host == NULL ||
+        replay_cache_init(&api->replays, REPLAY_CACHE_SLOTS) < 0) {
         snprintf(err, err_len, "out of memory");
         api_free(api);
         return NULL;
@@ -537,5 +618,7 @@ void api_free(struct api *api)
     }
     peer_client_free(api->client);
     free(api->adopting);
+    free(api->host);
+    replay_cache_free(&api->replays);
     free(api);
 }

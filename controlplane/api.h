@@ -3,11 +3,14 @@
 #ifndef NANODNS_API_H
 #define NANODNS_API_H
 
-/* Read-only endpoints answer anyone who can reach mgmt_host. POST /reload
- * answers loopback clients, and, on a node with a sync key, requests
- * signed by a listed key (403 unsigned, 401 badly signed); POST /sync
- * answers anyone, and changes something only for a push signed by a
- * listed key (sync.c). */
+/* /health, /ready, /metrics and /cluster answer anyone who can reach
+ * mgmt_host. GET /config/raw and POST /reload answer loopback clients (an
+ * unsigned reload only with X-Requested-By), and, on a node with a sync
+ * key, requests signed by a listed key for this node, each once (403
+ * unsigned, 401 badly signed or for another node, 409 replayed);
+ * POST /sync answers anyone, and changes something only for a push signed
+ * by a listed key (sync.c). Requests from web pages (Origin,
+ * Sec-Fetch-Site, a Host naming another host) are refused everywhere. */
 
 #include <stdbool.h>
 #include <stddef.h>

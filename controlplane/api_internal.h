@@ -22,6 +22,7 @@
 #include <event2/http.h>
 
 #include "api.h"
+#include "replay_cache.h"
 
 struct bufferevent;
 struct event;
@@ -33,6 +34,7 @@ struct reload_wait;
 /* Status codes event2/http.h has no name for. */
 #define HTTP_UNAUTHORIZED 401
 #define HTTP_FORBIDDEN 403
+#define HTTP_CONFLICT 409
 #define HTTP_UNPROCESSABLE 422 /* RFC 9110 §15.5.21: the file is at fault, not the request */
 
 /* Connection limits (issue 12, finding 5): slow clients must not keep the
@@ -67,6 +69,9 @@ struct api_client *api_client_to_evict(const struct api_client_list *clients,
 
 struct api {
     struct api_context context;
+    char *host;                  /* mgmt_host as bound: a name Host may carry */
+    struct replay_cache replays; /* nonces of the signed requests taken (api_request_allowed) */
+    uint64_t started;            /* unix time of api_start: older signed requests are refused */
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct peer_client *client; /* GET /cluster's requests to the peers; made on first use */
@@ -89,6 +94,29 @@ struct api {
     struct cluster_query *queries; /* GET /cluster requests still waiting for peers */
     struct reload_wait *reloads;   /* POST /reload answers waiting for their push */
 };
+
+/* ---- who may ask (api.c) ---- */
+
+/* At most this many peers' host names are accepted in Host. */
+#define API_MAX_HOST_NAMES 64
+/* Whether a Host header value (NULL: none) names this node: an IP
+ * literal, localhost, or one of names, with or without a port
+ * (DNS rebinding, issue 12 finding 6). */
+bool api_host_allowed(const char *host, const char *const *names, size_t name_count);
+/* Whether a request comes from a web page: an Origin header, or a
+ * Sec-Fetch-Site other than none or same-origin (CSRF). */
+bool api_browser_refused(const char *origin, const char *fetch_site);
+/* A request with no signature is taken for a local tool's only with this
+ * header (any value): a web page cannot send it without a CORS preflight,
+ * which the API never approves (the OWASP "custom request header"). */
+#define API_LOCAL_CLIENT_HEADER "X-Requested-By"
+
+/* Whether req (method path) may be answered: from loopback, or signed by
+ * a listed key (sync_request_check); an unsigned one that changes
+ * something needs API_LOCAL_CLIENT_HEADER too. false: answered (403, 401).
+ * In api_reload.c. */
+bool api_request_allowed(struct api *api, struct evhttp_request *req, const char *method,
+                         const char *path, bool changes);
 
 /* ---- replies (api.c) ---- */
 

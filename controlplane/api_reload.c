@@ -3,6 +3,7 @@
 #include "api_internal.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +38,13 @@ static void refuse(struct evhttp_request *req, int code, const char *status, con
     api_reply_json(req, code, api_status_object(status, reason));
 }
 
-/* Who may reload: loopback clients, as ever; with this node's sync key,
- * other hosts too when the request is signed by a listed key. A request
- * that carries a signature must carry a good one, from anywhere. Returns
- * true when req may go on; otherwise it has been answered. */
-static bool reload_allowed(struct api *api, struct evhttp_request *req)
+/* Who may: loopback clients, unsigned (for a change, only with
+ * API_LOCAL_CLIENT_HEADER: no web page can send it); with this node's sync
+ * key, other hosts too when the request is signed by a listed key. A
+ * request that carries a signature must carry a good one, from anywhere.
+ * Returns true when req may go on; otherwise it has been answered. */
+bool api_request_allowed(struct api *api, struct evhttp_request *req, const char *method,
+                         const char *path, bool changes)
 {
     const struct node *node = api->context.node;
     const struct sync_identity *self =
@@ -53,32 +56,80 @@ static bool reload_allowed(struct api *api, struct evhttp_request *req)
     const char *who = peer_text[0] != '\0' ? peer_text : "an unknown address";
     bool loopback = known && api_client_is_loopback((const struct sockaddr *)&peer);
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *signer = evhttp_find_header(in, "X-NanoDNS-Signer");
-    const char *when = evhttp_find_header(in, "X-NanoDNS-Time");
-    const char *signature = evhttp_find_header(in, "X-NanoDNS-Signature");
-    bool signed_request = signer != NULL || when != NULL || signature != NULL;
+    struct sync_request_text text = {
+        .signer = evhttp_find_header(in, "X-NanoDNS-Signer"),
+        .time = evhttp_find_header(in, "X-NanoDNS-Time"),
+        .nonce = evhttp_find_header(in, "X-NanoDNS-Nonce"),
+        .target = evhttp_find_header(in, "X-NanoDNS-Target"),
+        .signature = evhttp_find_header(in, "X-NanoDNS-Signature"),
+    };
+    bool signed_request = text.signer != NULL || text.time != NULL || text.nonce != NULL ||
+                          text.target != NULL || text.signature != NULL;
+    char reason[256];
 
     if (!loopback && !has_key) {
-        log_warning("api: POST /reload from %s refused: this node has no sync key, so only "
-                    "loopback clients may reload",
-                    who);
-        refuse(req, HTTP_FORBIDDEN, "forbidden", "POST /reload is accepted only from loopback");
+        log_warning("api: %s %s from %s refused: this node has no sync key, so only "
+                    "loopback clients may ask",
+                    method, path, who);
+        snprintf(reason, sizeof(reason), "%s %s is accepted only from loopback", method, path);
+        refuse(req, HTTP_FORBIDDEN, "forbidden", reason);
         return false;
     }
     if (signed_request) {
-        char reason[256];
-        if (sync_request_check(&node->config.server, signer, when, signature, (uint64_t)time(NULL),
-                               "POST", "/reload", reason, sizeof(reason)) < 0) {
-            log_warning("api: POST /reload from %s refused: %s", who, reason);
+        uint64_t now = (uint64_t)time(NULL);
+        struct sync_request_signed seen;
+        if (sync_request_check(&node->config.server, has_key ? self->key.public_key : NULL, &text,
+                               now, method, path, &seen, reason, sizeof(reason)) < 0) {
+            log_warning("api: %s %s from %s refused: %s", method, path, who, reason);
             refuse(req, HTTP_UNAUTHORIZED, "unauthorized", reason);
             return false;
         }
-        return true;
+        /* The replay cache starts empty with this process: a request made
+         * before it started may have been taken by the one before. */
+        if (seen.time < api->started) {
+            snprintf(reason, sizeof(reason),
+                     "signed before this node started (at %" PRIu64 "); sign a new one",
+                     api->started);
+            log_warning("api: %s %s from %s refused: %s", method, path, who, reason);
+            refuse(req, HTTP_UNAUTHORIZED, "unauthorized", reason);
+            return false;
+        }
+        /* Issue 12, finding 3: each signed request once. */
+        switch (replay_cache_admit(&api->replays, seen.signer, seen.nonce, seen.time, now)) {
+        case REPLAY_NEW:
+            return true;
+        case REPLAY_SEEN:
+            log_warning("api: %s %s from %s refused: a replay (its nonce was used already)", method,
+                        path, who);
+            refuse(req, HTTP_CONFLICT, "replayed",
+                   "this signed request was accepted before; sign a new one");
+            return false;
+        case REPLAY_FULL:
+            log_warning("api: %s %s from %s refused: %zu signed requests within %d s fill the "
+                        "replay cache",
+                        method, path, who, api->replays.capacity, ENVELOPE_REQUEST_WINDOW_S);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
+            refuse(req, HTTP_SERVUNAVAIL, "busy",
+                   "too many signed requests within the time window; try again later");
+            return false;
+        }
+        return false;
     }
     if (!loopback) {
-        log_warning("api: POST /reload from %s refused: it is not signed", who);
-        refuse(req, HTTP_FORBIDDEN, "forbidden",
-               "POST /reload from another host must be signed by a listed key");
+        log_warning("api: %s %s from %s refused: it is not signed", method, path, who);
+        snprintf(reason, sizeof(reason), "%s %s from another host must be signed by a listed key",
+                 method, path);
+        refuse(req, HTTP_FORBIDDEN, "forbidden", reason);
+        return false;
+    }
+    if (changes && evhttp_find_header(in, API_LOCAL_CLIENT_HEADER) == NULL) {
+        log_warning("api: %s %s from %s refused: unsigned and without %s", method, path, who,
+                    API_LOCAL_CLIENT_HEADER);
+        snprintf(reason, sizeof(reason),
+                 "an unsigned %s %s needs the header %s (as nanoctl sends), so that no web page "
+                 "can make it",
+                 method, path, API_LOCAL_CLIENT_HEADER);
+        refuse(req, HTTP_FORBIDDEN, "forbidden", reason);
         return false;
     }
     return true;
@@ -110,7 +161,7 @@ static void on_push_done(void *arg, struct json_object *peers)
 
 void api_handle_reload(struct api *api, struct evhttp_request *req)
 {
-    if (!reload_allowed(api, req))
+    if (!api_request_allowed(api, req, "POST", "/reload", true))
         return;
 
     struct node_reload_result result = {0};

@@ -130,6 +130,11 @@ void api_handle_config_raw(struct api *api, struct evhttp_request *req)
     const struct node *node = api->context.node;
     const struct sync_identity *self =
         api->context.sync != NULL ? sync_identity_of(api->context.sync) : NULL;
+    /* The whole config (peers, upstreams, every name): for operators on
+     * this host and for listed peers' signed pulls, not for whoever reaches
+     * the port. HEAD is signed as GET. */
+    if (!api_request_allowed(api, req, "GET", "/config/raw", false))
+        return;
     if (node->config_text == NULL) {
         api_reply_json(req, HTTP_NOTFOUND,
                        api_status_object("not_found", "no config text is in force"));

@@ -168,9 +168,9 @@ static bool is_loopback_address(const char *host)
 }
 
 /* With neither a sync_key nor keyed peers, nothing the API receives from
- * another host can be authenticated (api.c: reload is loopback-only then,
- * and /sync accepts only pushes signed by a listed key): all it offers
- * other hosts is this node's data, to anyone. Say so. */
+ * another host can be authenticated (api.c: reload and /config/raw are
+ * loopback-only then, and /sync accepts only pushes signed by a listed
+ * key): all it offers other hosts is its health and metrics. Say so. */
 static void check_mgmt_exposure(struct loader *ld, struct json_object *server)
 {
     const struct config_server *s = &ld->cfg->server;
@@ -187,7 +187,7 @@ static void check_mgmt_exposure(struct loader *ld, struct json_object *server)
     loader_report(
         ld, CONFIG_WARNING, false,
         "the API listens beyond loopback%s on a node without keys: any host reaching port "
-        "%u reads the whole config (GET /config/raw) and metrics, and none can reload or "
+        "%u reads its health and metrics, and none can read the config, reload or "
         "sync; set mgmt_host to \"127.0.0.1\", or for a cluster give the nodes keys "
         "(sync_key, peers with public_key)",
         written ? "" : " (0.0.0.0: mgmt_host is absent)", (unsigned)s->mgmt_port);

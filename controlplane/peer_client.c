@@ -166,6 +166,17 @@ struct peer_request *peer_request_start(struct peer_client *client, const char *
                                         const char *body, size_t body_len, size_t max_answer,
                                         peer_request_done_cb done, void *arg)
 {
+    return peer_request_start_with_headers(client, address, method, path, NULL, body, body_len,
+                                           max_answer, done, arg);
+}
+
+struct peer_request *peer_request_start_with_headers(struct peer_client *client,
+                                                     const char *address,
+                                                     enum evhttp_cmd_type method, const char *path,
+                                                     const char *const *extra, const char *body,
+                                                     size_t body_len, size_t max_answer,
+                                                     peer_request_done_cb done, void *arg)
+{
     struct peer_request *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
@@ -215,6 +226,8 @@ struct peer_request *peer_request_start(struct peer_client *client, const char *
     evhttp_add_header(headers, "Host", host_header);
     evhttp_add_header(headers, "Accept", "application/json");
     evhttp_add_header(headers, "Connection", "close"); /* one request per connection */
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && extra[i + 1] != NULL; i += 2)
+        evhttp_add_header(headers, extra[i], extra[i + 1]);
     if (body != NULL) {
         evhttp_add_header(headers, "Content-Type", "application/json");
         if (evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len) != 0) {

@@ -52,6 +52,15 @@ struct peer_request *peer_request_start(struct peer_client *client, const char *
                                         const char *body, size_t body_len, size_t max_answer,
                                         peer_request_done_cb done, void *arg);
 
+/* The same with extra request headers: name, value, name, value..., NULL
+ * (copied). */
+struct peer_request *peer_request_start_with_headers(struct peer_client *client,
+                                                     const char *address,
+                                                     enum evhttp_cmd_type method, const char *path,
+                                                     const char *const *extra, const char *body,
+                                                     size_t body_len, size_t max_answer,
+                                                     peer_request_done_cb done, void *arg);
+
 const struct peer_answer *peer_request_answer(const struct peer_request *request);
 /* A header of the answer (case-insensitive name), or NULL. */
 const char *peer_request_header(const struct peer_request *request, const char *name);

@@ -281,38 +281,83 @@ enum sync_status sync_judge(const struct config_server *server, uint64_t our_ver
     return sync_compare(our_version, our_hash, env->version, env->hash);
 }
 
-int sync_request_check(const struct config_server *server, const char *signer, const char *time,
-                       const char *signature, uint64_t now, const char *method, const char *path,
-                       char *reason, size_t reason_len)
+void sync_request_sign(const struct envelope_key *key,
+                       const uint8_t target[ENVELOPE_PUBLIC_KEY_SIZE], uint64_t now,
+                       const char *method, const char *path, struct sync_request_headers *out)
 {
-    uint8_t key[ENVELOPE_PUBLIC_KEY_SIZE];
+    struct envelope_request request = {.time = now, .method = method, .path = path};
+    envelope_nonce_generate(request.nonce);
+    memcpy(request.target, target, ENVELOPE_PUBLIC_KEY_SIZE);
+    uint8_t signature[ENVELOPE_SIGNATURE_SIZE];
+    envelope_sign_request(key, &request, signature);
+    envelope_public_key_text(key->public_key, out->signer);
+    envelope_public_key_text(target, out->target);
+    snprintf(out->time, sizeof(out->time), "%" PRIu64, now);
+    envelope_base64_encode(request.nonce, sizeof(request.nonce), out->nonce, sizeof(out->nonce));
+    envelope_base64_encode(signature, sizeof(signature), out->signature, sizeof(out->signature));
+}
+
+int sync_request_check(const struct config_server *server,
+                       const uint8_t self[ENVELOPE_PUBLIC_KEY_SIZE],
+                       const struct sync_request_text *in, uint64_t now, const char *method,
+                       const char *path, struct sync_request_signed *out, char *reason,
+                       size_t reason_len)
+{
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE + 3];
-    if (signer == NULL || time == NULL || signature == NULL) {
+    uint8_t nonce[ENVELOPE_NONCE_SIZE + 3];
+    struct envelope_request request = {.method = method, .path = path};
+    if (in->signer == NULL || in->time == NULL || in->nonce == NULL || in->target == NULL ||
+        in->signature == NULL) {
         snprintf(reason, reason_len,
-                 "a signed request needs X-NanoDNS-Signer, X-NanoDNS-Time and "
-                 "X-NanoDNS-Signature");
+                 "a signed request needs X-NanoDNS-Signer, X-NanoDNS-Time, X-NanoDNS-Nonce, "
+                 "X-NanoDNS-Target and X-NanoDNS-Signature");
         return -1;
     }
-    if (envelope_public_key_parse(signer, key) < 0) {
+    if (envelope_public_key_parse(in->signer, out->signer) < 0) {
         snprintf(reason, reason_len, "X-NanoDNS-Signer is not the base64 of a public key");
         return -1;
     }
     char *end = NULL;
     errno = 0;
-    unsigned long long when = strtoull(time, &end, 10);
-    if (time[0] < '0' || time[0] > '9' || errno != 0 || end == time || *end != '\0') {
+    unsigned long long when = strtoull(in->time, &end, 10);
+    if (in->time[0] < '0' || in->time[0] > '9' || errno != 0 || end == in->time || *end != '\0') {
         snprintf(reason, reason_len, "X-NanoDNS-Time is not unix seconds");
         return -1;
     }
-    if (envelope_base64_decode(signature, sig, sizeof(sig)) != ENVELOPE_SIGNATURE_SIZE) {
+    request.time = (uint64_t)when;
+    if (envelope_base64_decode(in->nonce, nonce, sizeof(nonce)) != ENVELOPE_NONCE_SIZE) {
+        snprintf(reason, reason_len, "X-NanoDNS-Nonce is not the base64 of %d octets",
+                 ENVELOPE_NONCE_SIZE);
+        return -1;
+    }
+    memcpy(request.nonce, nonce, ENVELOPE_NONCE_SIZE);
+    if (envelope_public_key_parse(in->target, request.target) < 0) {
+        snprintf(reason, reason_len, "X-NanoDNS-Target is not the base64 of a public key");
+        return -1;
+    }
+    if (envelope_base64_decode(in->signature, sig, sizeof(sig)) != ENVELOPE_SIGNATURE_SIZE) {
         snprintf(reason, reason_len, "X-NanoDNS-Signature is not the base64 of a signature");
         return -1;
     }
-    if (sync_member_find(server, key) < 0) {
-        snprintf(reason, reason_len, "the signer %s is not a peer listed with its key", signer);
+    if (sync_member_find(server, out->signer) < 0) {
+        snprintf(reason, reason_len, "the signer %s is not a peer listed with its key", in->signer);
         return -1;
     }
-    if (!envelope_verify_request(key, (uint64_t)when, now, method, path, sig)) {
+    if (self == NULL) {
+        snprintf(reason, reason_len,
+                 "this node has no key (server.sync_key), so no signed request is for it");
+        return -1;
+    }
+    /* Before the signature: the cheaper question, and the clearer answer
+     * for a request sent to the wrong node. */
+    if (sodium_memcmp(request.target, self, ENVELOPE_PUBLIC_KEY_SIZE) != 0) {
+        char ours[ENVELOPE_PUBLIC_KEY_TEXT];
+        envelope_public_key_text(self, ours);
+        snprintf(reason, reason_len, "the request is for the node with key %s, not this one (%s)",
+                 in->target, ours);
+        return -1;
+    }
+    if (!envelope_verify_request(out->signer, &request, now, sig)) {
         uint64_t skew = when > now ? when - now : now - when;
         if (skew > ENVELOPE_REQUEST_WINDOW_S)
             snprintf(reason, reason_len,
@@ -322,5 +367,7 @@ int sync_request_check(const struct config_server *server, const char *signer, c
             snprintf(reason, reason_len, "the signature does not verify");
         return -1;
     }
+    out->time = request.time;
+    memcpy(out->nonce, request.nonce, ENVELOPE_NONCE_SIZE);
     return 0;
 }

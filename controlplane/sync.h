@@ -88,13 +88,43 @@ enum sync_status sync_judge(const struct config_server *server, uint64_t our_ver
                             const uint8_t our_hash[ENVELOPE_HASH_SIZE], const char *body,
                             size_t len, struct sync_envelope *env, char *reason, size_t reason_len);
 
-/* A signed request (POST /reload from another host): the headers
- * X-NanoDNS-Signer, -Time and -Signature as given. 0 when the signer is a
- * listed peer and the signature is good for method and path at that time,
- * within ENVELOPE_REQUEST_WINDOW_S of now; -1 with why in reason. */
-int sync_request_check(const struct config_server *server, const char *signer, const char *time,
-                       const char *signature, uint64_t now, const char *method, const char *path,
-                       char *reason, size_t reason_len);
+/* A signed request's headers as given (NULL: absent): X-NanoDNS-Signer,
+ * -Time, -Nonce, -Target and -Signature. */
+struct sync_request_text {
+    const char *signer, *time, *nonce, *target, *signature;
+};
+/* What a signed request that checked out says: the replay cache's key. */
+struct sync_request_signed {
+    uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE];
+    uint8_t nonce[ENVELOPE_NONCE_SIZE];
+    uint64_t time;
+};
+
+/* A signed request (POST /reload, GET /config/raw). 0 when the signer is a
+ * listed peer, the target is self (this node's public key; NULL: it has
+ * none, and no request is for it) and the signature is good for method and
+ * path at that time, within ENVELOPE_REQUEST_WINDOW_S of now; out is then
+ * filled. -1 with why in reason. Whether the nonce is new is the caller's
+ * question (replay_cache.h). */
+int sync_request_check(const struct config_server *server,
+                       const uint8_t self[ENVELOPE_PUBLIC_KEY_SIZE],
+                       const struct sync_request_text *in, uint64_t now, const char *method,
+                       const char *path, struct sync_request_signed *out, char *reason,
+                       size_t reason_len);
+
+/* The headers of a request signed with key for the node whose public key
+ * is target, made now, with a fresh nonce: as sync_request_check reads
+ * them. */
+struct sync_request_headers {
+    char signer[ENVELOPE_PUBLIC_KEY_TEXT];
+    char time[24];
+    char nonce[ENVELOPE_NONCE_TEXT];
+    char target[ENVELOPE_PUBLIC_KEY_TEXT];
+    char signature[ENVELOPE_SIGNATURE_TEXT];
+};
+void sync_request_sign(const struct envelope_key *key,
+                       const uint8_t target[ENVELOPE_PUBLIC_KEY_SIZE], uint64_t now,
+                       const char *method, const char *path, struct sync_request_headers *out);
 
 /* "applied", "rejected_stale"... as the answers say it. */
 const char *sync_status_name(enum sync_status status);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -56,6 +57,18 @@ void sync_pull_free(struct pull *pull)
     free(pull);
 }
 
+/* The listed key of the peer at address, or NULL. */
+static const uint8_t *pull_peer_key(const struct sync *sync, const char *address)
+{
+    const struct config_server *server = &sync->node->config.server;
+    for (size_t i = 0; i < server->peer_count; i++) {
+        if (strcmp(server->peers[i], address) == 0 && server->peer_has_key != NULL &&
+            server->peer_has_key[i])
+            return server->peer_keys[i];
+    }
+    return NULL;
+}
+
 /* A header of the /config/raw answer, or NULL with why in reason. */
 static const char *fetch_header(struct peer_request *request, const char *name, char *reason,
                                 size_t reason_len)
@@ -88,22 +101,14 @@ static int fetch_check(struct sync *sync, const char *address, struct peer_reque
         (signature_text = fetch_header(request, "X-NanoDNS-Signature", reason, reason_len)) == NULL)
         return -1;
 
-    const struct config_server *server = &sync->node->config.server;
-    long listed = -1;
-    for (size_t i = 0; i < server->peer_count; i++) {
-        if (strcmp(server->peers[i], address) == 0 && server->peer_has_key != NULL &&
-            server->peer_has_key[i]) {
-            listed = (long)i;
-            break;
-        }
-    }
+    const uint8_t *listed = pull_peer_key(sync, address);
     uint8_t signer[ENVELOPE_PUBLIC_KEY_SIZE];
-    if (listed < 0) {
+    if (listed == NULL) {
         snprintf(reason, reason_len, "it is no longer listed with a key");
         return -1;
     }
     if (envelope_public_key_parse(signer_text, signer) < 0 ||
-        sodium_memcmp(signer, server->peer_keys[listed], sizeof(signer)) != 0) {
+        sodium_memcmp(signer, listed, sizeof(signer)) != 0) {
         snprintf(reason, reason_len, "its /config/raw is signed by %s, not by its listed key",
                  signer_text);
         return -1;
@@ -207,9 +212,28 @@ static void pull_choose(struct pull *pull)
     log_info("sync: %s is ahead (version %" PRIu64 "); fetching its config", best->address,
              best->version);
     pull->fetch_address = strdup(best->address);
+    /* Signed for that peer (its listed key): a node gives its config only
+     * to loopback and to listed keys, each signed request once. */
+    struct sync_request_headers signed_by;
+    const char *headers[] = {"X-NanoDNS-Signer",
+                             signed_by.signer,
+                             "X-NanoDNS-Time",
+                             signed_by.time,
+                             "X-NanoDNS-Nonce",
+                             signed_by.nonce,
+                             "X-NanoDNS-Target",
+                             signed_by.target,
+                             "X-NanoDNS-Signature",
+                             signed_by.signature,
+                             NULL};
+    const uint8_t *target = pull_peer_key(sync, best->address);
+    static const uint8_t no_key[ENVELOPE_PUBLIC_KEY_SIZE];
+    sync_request_sign(&sync->identity.key, target != NULL ? target : no_key, (uint64_t)time(NULL),
+                      "GET", "/config/raw", &signed_by);
     if (pull->fetch_address != NULL)
-        pull->fetch = peer_request_start(sync->client, best->address, EVHTTP_REQ_GET, "/config/raw",
-                                         NULL, 0, PULL_MAX_CONFIG_SIZE, on_pull_fetch, pull);
+        pull->fetch = peer_request_start_with_headers(sync->client, best->address, EVHTTP_REQ_GET,
+                                                      "/config/raw", headers, NULL, 0,
+                                                      PULL_MAX_CONFIG_SIZE, on_pull_fetch, pull);
     if (pull->fetch == NULL) {
         log_error("sync: out of memory: no pull");
         sync_pull_free(pull);

@@ -114,49 +114,67 @@ static void failure_print(const struct command *cmd, const struct target *t,
     }
 }
 
-/* The headers that sign METHOD PATH with the key in key_path, as a node
- * checks them (X-NanoDNS-Signer, -Time, -Signature). Returns 0, or -1
- * with the reason in err. */
-static int request_sign(const char *key_path, const char *method, const char *path, char *headers,
-                        size_t headers_len, char *err, size_t err_len)
+/* The headers that sign METHOD PATH with the key in key_path for the node
+ * whose public key is target_key (NULL: the signing key's own), as a node
+ * checks them (X-NanoDNS-Signer, -Time, -Nonce, -Target, -Signature: each
+ * request is good once, on that node only). Returns 0, or -1 with the
+ * reason in err. */
+static int request_sign(const char *key_path, const uint8_t *target_key, const char *method,
+                        const char *path, char *headers, size_t headers_len, char *err,
+                        size_t err_len)
 {
     struct envelope_key key;
     if (envelope_key_read(key_path, &key, err, err_len) < 0)
         return -1;
-    uint64_t now = (uint64_t)time(NULL);
+    struct envelope_request request = {
+        .time = (uint64_t)time(NULL), .method = method, .path = path};
+    envelope_nonce_generate(request.nonce);
+    memcpy(request.target, target_key != NULL ? target_key : key.public_key,
+           ENVELOPE_PUBLIC_KEY_SIZE);
     uint8_t signature[ENVELOPE_SIGNATURE_SIZE];
-    envelope_sign_request(&key, now, method, path, signature);
-    char signer[ENVELOPE_PUBLIC_KEY_TEXT], signature_text[ENVELOPE_SIGNATURE_TEXT];
+    envelope_sign_request(&key, &request, signature);
+    char signer[ENVELOPE_PUBLIC_KEY_TEXT], target[ENVELOPE_PUBLIC_KEY_TEXT];
+    char nonce[ENVELOPE_NONCE_TEXT], signature_text[ENVELOPE_SIGNATURE_TEXT];
     envelope_public_key_text(key.public_key, signer);
+    envelope_public_key_text(request.target, target);
     sodium_memzero(&key, sizeof(key));
-    if (envelope_base64_encode(signature, sizeof(signature), signature_text,
+    if (envelope_base64_encode(request.nonce, sizeof(request.nonce), nonce, sizeof(nonce)) < 0 ||
+        envelope_base64_encode(signature, sizeof(signature), signature_text,
                                sizeof(signature_text)) < 0)
-        return -1; /* cannot happen: the buffer is sized for it */
+        return -1; /* cannot happen: the buffers are sized for them */
     snprintf(headers, headers_len,
              "X-NanoDNS-Signer: %s\r\n"
              "X-NanoDNS-Time: %" PRIu64 "\r\n"
+             "X-NanoDNS-Nonce: %s\r\n"
+             "X-NanoDNS-Target: %s\r\n"
              "X-NanoDNS-Signature: %s\r\n",
-             signer, now, signature_text);
+             signer, request.time, nonce, target, signature_text);
     return 0;
 }
 
 int command_run(const struct command *cmd, const struct target *t, bool json, int timeout_ms,
-                const char *key_path, bool key_required, bool verbose)
+                const char *key_path, bool key_required, const uint8_t *target_key, bool verbose)
 {
     struct http_response response;
     char err[256];
-    char headers[512] = "";
+    char headers[1024] = "";
     char sign_err[PATH_MAX + 256] = "";
     /* Unsigned is still fine over loopback, so a key we cannot read (not
      * root, say) is only mentioned when the node refuses. */
     if (strcmp(cmd->name, "reload") == 0 && key_path[0] != '\0' &&
-        request_sign(key_path, cmd->method, cmd->path, headers, sizeof(headers), sign_err,
-                     sizeof(sign_err)) < 0) {
+        request_sign(key_path, target_key, cmd->method, cmd->path, headers, sizeof(headers),
+                     sign_err, sizeof(sign_err)) < 0) {
         if (key_required) {
             fprintf(stderr, "nanoctl: cannot sign with --key: %s\n", sign_err);
             return EXIT_USAGE;
         }
         cli_note(verbose, "reload goes unsigned: %s", sign_err);
+    }
+    /* A node takes an unsigned change from loopback only with this header,
+     * which no web page can send (CSRF); harmless on a signed one. */
+    if (strcmp(cmd->name, "reload") == 0) {
+        size_t used = strlen(headers);
+        snprintf(headers + used, sizeof(headers) - used, "X-Requested-By: nanoctl\r\n");
     }
     if (http_request(t->host, t->port, cmd->method, cmd->path, headers, timeout_ms, &response, err,
                      sizeof(err)) < 0) {

@@ -4,6 +4,7 @@
 #define NANOCTL_COMMAND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "target.h"
 
@@ -25,8 +26,11 @@ const struct command *command_find(const char *name);
 /* Run cmd against the node at t, printing the answer (its JSON with json),
  * within timeout_ms. key_path: the key file to sign a reload with ("" for
  * none); key_required: it was asked for (--key), so not being able to sign
- * is an error rather than a fallback to unsigned. Returns the exit status. */
+ * is an error rather than a fallback to unsigned. target_key: the public
+ * key of the node the signed request is for (NULL: the signing key's own,
+ * right when nanoctl signs with the node's own key). Returns the exit
+ * status. */
 int command_run(const struct command *cmd, const struct target *t, bool json, int timeout_ms,
-                const char *key_path, bool key_required, bool verbose);
+                const char *key_path, bool key_required, const uint8_t *target_key, bool verbose);
 
 #endif

@@ -11,7 +11,9 @@
  *
  * reload is signed (envelope.h), so that a node accepts it from another
  * host too, with the key file given by --key, or else with the one the
- * config names in server.sync_key when we can read it.
+ * config names in server.sync_key when we can read it. A signed request
+ * names the node it is for by its public key: --target-key, or else the
+ * signing key's own (the node's key, signing for itself).
  *
  * This file reads the command line; target.c finds the node, command.c
  * asks it, print.c shows the answer. */
@@ -25,14 +27,15 @@
 
 #include "cli.h"
 #include "command.h"
+#include "envelope.h"
 #include "target.h"
 
 #define DEFAULT_TIMEOUT_S 5.0
 #define MAX_TIMEOUT_S 3600.0
 
 static const char usage_text[] =
-    "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--key FILE] [--json] [--timeout SECONDS]\n"
-    "               [--verbose] COMMAND\n"
+    "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--key FILE [--target-key KEY]] [--json]\n"
+    "               [--timeout SECONDS] [--verbose] COMMAND\n"
     "\n"
     "Manage a running NanoDNS node through its HTTP management API.\n"
     "\n"
@@ -54,6 +57,9 @@ static const char usage_text[] =
     "  -s, --server HOST:PORT  the node's management address; [ADDRESS]:PORT for IPv6\n"
     "  -k, --key FILE          sign reload with the secret key in FILE (nanodns\n"
     "                          keygen), with -s too\n"
+    "      --target-key KEY    the public key of the node asked (as listed in\n"
+    "                          server.peers): a signed reload is good on that node\n"
+    "                          only; default: the public key of the signing key\n"
     "  -j, --json              print the API's JSON answer, with \"schema_version\": 1\n"
     "  -t, --timeout SECONDS   give up after SECONDS (default 5)\n"
     "  -v, --verbose           say on stderr which node is used and why (which\n"
@@ -68,6 +74,8 @@ static const char usage_text[] =
 /* What the command line asks for. */
 struct options {
     const char *config_path, *server, *key; /* -c, -s, --key; NULL when not given */
+    bool has_target_key;                    /* --target-key */
+    uint8_t target_key[ENVELOPE_PUBLIC_KEY_SIZE];
     bool json, verbose;
     double timeout_s;
 };
@@ -77,15 +85,11 @@ struct options {
 static int options_parse(int argc, char **argv, struct options *o)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"server", required_argument, NULL, 's'},
-        {"key", required_argument, NULL, 'k'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"server", required_argument, NULL, 's'},
+        {"key", required_argument, NULL, 'k'},    {"target-key", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},         {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"verbose", no_argument, NULL, 'v'},      {NULL, 0, NULL, 0},
     };
     *o = (struct options){.timeout_s = DEFAULT_TIMEOUT_S};
     int opt;
@@ -100,6 +104,13 @@ static int options_parse(int argc, char **argv, struct options *o)
             break;
         case 'k':
             o->key = optarg;
+            break;
+        case 'T':
+            if (envelope_public_key_parse(optarg, o->target_key) < 0)
+                return cli_usage_error("--target-key wants a public key (the base64 nanodns "
+                                       "keygen prints), not '%s'",
+                                       optarg);
+            o->has_target_key = true;
             break;
         case 'j':
             o->json = true;
@@ -191,5 +202,6 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     int timeout_ms = (int)(o.timeout_s * 1000 + 0.999); /* at least 1 ms */
-    return command_run(cmd, &target, o.json, timeout_ms, key_path, o.key != NULL, o.verbose);
+    return command_run(cmd, &target, o.json, timeout_ms, key_path, o.key != NULL,
+                       o.has_target_key ? o.target_key : NULL, o.verbose);
 }
