@@ -182,7 +182,7 @@ def test_check_accepts_the_originals_example_with_two_warnings():
         column_of(text, 67, '"mail.internal.lan"'),
     )
     assert warnings[0].startswith(api), warnings[0]
-    assert "reads the whole config (GET /config/raw)" in warnings[0]
+    assert "none can read the config, reload or sync" in warnings[0]
     assert warnings[1].startswith(mail), warnings[1]
 
 

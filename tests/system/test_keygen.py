@@ -234,12 +234,15 @@ def nanoctl(*args):
     )
 
 
-def request_message(signer, when, method, path):
-    """envelope.h: "nanodns-request-v1" NUL | time (u64 BE) | signer | method NUL | path."""
+def request_message(signer, when, method, path, nonce, target):
+    """envelope.h: "nanodns-request-v2" NUL | time (u64 BE) | nonce (16) |
+    signer | target | method NUL | path."""
     return (
-        b"nanodns-request-v1\0"
+        b"nanodns-request-v2\0"
         + struct.pack(">Q", when)
+        + nonce
         + signer
+        + target
         + method.encode()
         + b"\0"
         + path.encode()
@@ -271,9 +274,13 @@ def test_nanoctl_signs_reload_with_the_configs_sync_key(tmp_path, fake_node):
     assert before <= when <= after
     signer = base64.b64decode(public)
     signature = base64.b64decode(headers["X-NanoDNS-Signature"], validate=True)
+    nonce = base64.b64decode(headers["X-NanoDNS-Nonce"], validate=True)
+    assert len(nonce) == 16
+    # signed with the node's own key: for that node
+    assert headers["X-NanoDNS-Target"] == public
     # raises InvalidSignature when it does not verify
     Ed25519PublicKey.from_public_bytes(signer).verify(
-        signature, request_message(signer, when, "POST", "/reload")
+        signature, request_message(signer, when, "POST", "/reload", nonce, signer)
     )
 
 

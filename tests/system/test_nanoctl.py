@@ -635,27 +635,34 @@ def write_key(path, mode=0o600):
     return public
 
 
-def request_message(signer, when, method, path):
-    """envelope.h: "nanodns-request-v1" NUL | time (u64 BE) | signer | method NUL | path."""
+def request_message(signer, when, method, path, nonce, target):
+    """envelope.h: "nanodns-request-v2" NUL | time (u64 BE) | nonce (16) |
+    signer | target | method NUL | path."""
     return (
-        b"nanodns-request-v1\0"
+        b"nanodns-request-v2\0"
         + struct.pack(">Q", when)
+        + nonce
         + signer
+        + target
         + method.encode()
         + b"\0"
         + path.encode()
     )
 
 
-def assert_signed_by(headers, public, before, after):
-    """The request's signature headers verify for POST /reload by public."""
+def assert_signed_by(headers, public, before, after, target=None):
+    """The request's signature headers verify for POST /reload by public,
+    for the node whose key is target (default: public's own)."""
     assert base64.b64decode(headers["X-NanoDNS-Signer"], validate=True) == public
     when = int(headers["X-NanoDNS-Time"])
     assert before <= when <= after
+    nonce = base64.b64decode(headers["X-NanoDNS-Nonce"], validate=True)
+    assert len(nonce) == 16
+    assert base64.b64decode(headers["X-NanoDNS-Target"], validate=True) == (target or public)
     signature = base64.b64decode(headers["X-NanoDNS-Signature"], validate=True)
     # raises InvalidSignature when it does not verify
     Ed25519PublicKey.from_public_bytes(public).verify(
-        signature, request_message(public, when, "POST", "/reload")
+        signature, request_message(public, when, "POST", "/reload", nonce, target or public)
     )
 
 
@@ -684,6 +691,38 @@ def test_key_is_used_instead_of_the_configs_sync_key(fake, tmp_path):
     after = int(time.time())
     assert proc.returncode == OK, proc.stderr
     assert_signed_by(fake.requests[0][2], public, before, after)
+
+
+def test_target_key_names_the_node_the_signed_reload_is_for(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    public = write_key(tmp_path / "admin.key")
+    node = write_key(tmp_path / "node.key")
+    before = int(time.time())
+    proc = nanoctl("-s", fake.address, "--key", tmp_path / "admin.key",
+                   "--target-key", base64.b64encode(node).decode(), "reload")
+    after = int(time.time())
+    assert proc.returncode == OK, proc.stderr
+    assert_signed_by(fake.requests[0][2], public, before, after, target=node)
+
+
+def test_target_key_that_is_not_a_key_is_a_usage_error(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    write_key(tmp_path / "admin.key")
+    proc = nanoctl("-s", fake.address, "--key", tmp_path / "admin.key",
+                   "--target-key", "not-a-key", "reload")
+    assert proc.returncode == USAGE
+    assert "--target-key" in proc.stderr
+    assert fake.requests == []
+
+
+def test_each_signed_reload_has_a_new_nonce(fake, tmp_path):
+    fake.route("POST", "/reload", 200, RELOADED)
+    write_key(tmp_path / "admin.key")
+    for _ in range(2):
+        proc = nanoctl("-s", fake.address, "--key", tmp_path / "admin.key", "reload")
+        assert proc.returncode == OK, proc.stderr
+    nonces = [headers["X-NanoDNS-Nonce"] for _, _, headers in fake.requests]
+    assert len(nonces) == 2 and nonces[0] != nonces[1]
 
 
 def test_key_that_cannot_be_read_exits_2_and_sends_nothing(fake, tmp_path):

@@ -2,7 +2,8 @@
  * loopback clients may change anything (POST /reload). The system tests can
  * only connect from loopback, so the refusal of everyone else is tested
  * here, on the address predicate the API applies to the socket's peer.
- * Then which connection makes room for a new one (api_client_to_evict). */
+ * Then which connection makes room for a new one (api_client_to_evict),
+ * and which requests come from a web page (Host, Origin, Sec-Fetch-Site). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -199,6 +200,72 @@ static void test_ipv6_addresses_are_told_apart(void **state)
     assert_ptr_equal(api_client_to_evict(&t->list, b, 1, 2, 64), a);
 }
 
+/* -- Host and web pages (issue 12, finding 6) -- */
+
+static const char *const NAMES[] = {"ns1.internal", "10.0.0.11"};
+
+static bool host_ok(const char *host)
+{
+    return api_host_allowed(host, NAMES, sizeof(NAMES) / sizeof(NAMES[0]));
+}
+
+static void test_host_may_be_an_ip_literal_with_or_without_port(void **state)
+{
+    (void)state;
+    assert_true(host_ok("127.0.0.1"));
+    assert_true(host_ok("127.0.0.1:9053"));
+    assert_true(host_ok("192.0.2.7:80"));
+    assert_true(host_ok("[::1]"));
+    assert_true(host_ok("[::1]:9053"));
+    assert_true(host_ok("[fd00::1]:9053"));
+    assert_true(host_ok("::1")); /* no brackets: still a literal, nothing to rebind */
+}
+
+static void test_host_may_be_localhost_or_a_name_of_this_node(void **state)
+{
+    (void)state;
+    assert_true(host_ok("localhost"));
+    assert_true(host_ok("LocalHost:9053"));
+    assert_true(host_ok("ns1.internal"));
+    assert_true(host_ok("NS1.internal:9053"));
+    assert_true(host_ok(NULL)); /* HTTP/1.0: no browser */
+}
+
+static void test_host_naming_another_name_is_refused(void **state)
+{
+    (void)state;
+    assert_false(host_ok("evil.example"));
+    assert_false(host_ok("evil.example:9053"));
+    assert_false(host_ok("ns1.internal.evil.example"));
+    assert_false(host_ok("localhost.evil.example"));
+    assert_false(host_ok("127.0.0.1.evil.example"));
+    assert_false(host_ok("1.2.3")); /* not a literal inet_pton takes */
+}
+
+static void test_host_that_is_not_host_and_port_is_refused(void **state)
+{
+    (void)state;
+    assert_false(host_ok(""));
+    assert_false(host_ok(":9053"));
+    assert_false(host_ok("127.0.0.1:"));
+    assert_false(host_ok("127.0.0.1:x"));
+    assert_false(host_ok("[::1"));
+    assert_false(host_ok("[::1]x"));
+    assert_false(host_ok("[evil.example]"));
+}
+
+static void test_web_pages_are_told_by_origin_or_fetch_site(void **state)
+{
+    (void)state;
+    assert_false(api_browser_refused(NULL, NULL));
+    assert_false(api_browser_refused(NULL, "none"));
+    assert_false(api_browser_refused(NULL, "same-origin"));
+    assert_true(api_browser_refused("http://evil.example", NULL));
+    assert_true(api_browser_refused("null", NULL));
+    assert_true(api_browser_refused(NULL, "cross-site"));
+    assert_true(api_browser_refused(NULL, "same-site"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +282,11 @@ int main(void)
         cmocka_unit_test(test_one_address_over_its_cap_loses_its_own_oldest_idle_connection),
         cmocka_unit_test(test_one_address_with_only_busy_connections_loses_the_newcomer),
         cmocka_unit_test(test_ipv6_addresses_are_told_apart),
+        cmocka_unit_test(test_host_may_be_an_ip_literal_with_or_without_port),
+        cmocka_unit_test(test_host_may_be_localhost_or_a_name_of_this_node),
+        cmocka_unit_test(test_host_naming_another_name_is_refused),
+        cmocka_unit_test(test_host_that_is_not_host_and_port_is_refused),
+        cmocka_unit_test(test_web_pages_are_told_by_origin_or_fetch_site),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,7 +115,7 @@ static void assert_rdata(const struct config_record *r, const uint8_t *want, siz
 /* The warning about the management API beyond loopback, port 9053. */
 #define API_EXPOSED_9053                                                                           \
     "the API listens beyond loopback on a node without keys: any host reaching port 9053 reads "   \
-    "the whole config (GET /config/raw) and metrics, and none can reload or sync; set mgmt_host "  \
+    "its health and metrics, and none can read the config, reload or sync; set mgmt_host "         \
     "to \"127.0.0.1\", or for a cluster give the nodes keys (sync_key, peers with public_key)"
 
 static void test_builtin_example_loads_without_a_finding(void **state)
@@ -1708,8 +1708,8 @@ static void test_api_on_the_default_host_without_keys_is_a_warning_at_its_port(v
     assert_int_equal(f->diags.count, 1);
     assert_diag(f, "server.mgmt_port", CONFIG_WARNING, 1, 26,
                 "the API listens beyond loopback (0.0.0.0: mgmt_host is absent) on a node "
-                "without keys: any host reaching port 9053 reads the whole config (GET "
-                "/config/raw) and metrics, and none can reload or sync; set mgmt_host to "
+                "without keys: any host reaching port 9053 reads its health and metrics, "
+                "and none can read the config, reload or sync; set mgmt_host to "
                 "\"127.0.0.1\", or for a cluster give the nodes keys (sync_key, peers with "
                 "public_key)");
 }

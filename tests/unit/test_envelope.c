@@ -97,14 +97,28 @@ static void test_empty_config_signs_and_verifies(void **state)
 
 /* ---- request signatures ---- */
 
+static const uint8_t TARGET[ENVELOPE_PUBLIC_KEY_SIZE] = {7, 7, 7};
+static const uint8_t NONCE[ENVELOPE_NONCE_SIZE] = {1, 2,  3,  4,  5,  6,  7,  8,
+                                                   9, 10, 11, 12, 13, 14, 15, 16};
+
+/* A POST /reload made at time for TARGET with NONCE. */
+static struct envelope_request reload_at(uint64_t time)
+{
+    struct envelope_request r = {.time = time, .method = "POST", .path = "/reload"};
+    memcpy(r.nonce, NONCE, sizeof(r.nonce));
+    memcpy(r.target, TARGET, sizeof(r.target));
+    return r;
+}
+
 static void test_signed_request_verifies(void **state)
 {
     (void)state;
     struct envelope_key key;
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
-    envelope_sign_request(&key, NOW, "POST", "/reload", sig);
-    assert_true(envelope_verify_request(key.public_key, NOW, NOW, "POST", "/reload", sig));
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
+    assert_true(envelope_verify_request(key.public_key, &r, NOW, sig));
 }
 
 static void test_request_signed_by_another_key_is_refused(void **state)
@@ -114,8 +128,9 @@ static void test_request_signed_by_another_key_is_refused(void **state)
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
     envelope_key_generate(&other);
-    envelope_sign_request(&other, NOW, "POST", "/reload", sig);
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "POST", "/reload", sig));
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&other, &r, sig);
+    assert_false(envelope_verify_request(key.public_key, &r, NOW, sig));
 }
 
 static void test_request_is_accepted_within_the_time_window(void **state)
@@ -124,11 +139,10 @@ static void test_request_is_accepted_within_the_time_window(void **state)
     struct envelope_key key;
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
-    envelope_sign_request(&key, NOW, "POST", "/reload", sig);
-    assert_true(envelope_verify_request(key.public_key, NOW, NOW + ENVELOPE_REQUEST_WINDOW_S,
-                                        "POST", "/reload", sig));
-    assert_true(envelope_verify_request(key.public_key, NOW, NOW - ENVELOPE_REQUEST_WINDOW_S,
-                                        "POST", "/reload", sig));
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
+    assert_true(envelope_verify_request(key.public_key, &r, NOW + ENVELOPE_REQUEST_WINDOW_S, sig));
+    assert_true(envelope_verify_request(key.public_key, &r, NOW - ENVELOPE_REQUEST_WINDOW_S, sig));
 }
 
 static void test_request_outside_the_time_window_is_refused(void **state)
@@ -137,15 +151,17 @@ static void test_request_outside_the_time_window_is_refused(void **state)
     struct envelope_key key;
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
-    envelope_sign_request(&key, NOW, "POST", "/reload", sig);
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
     /* too old (a replay) and too far ahead (a clock that is wrong) */
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW + ENVELOPE_REQUEST_WINDOW_S + 1,
-                                         "POST", "/reload", sig));
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW - ENVELOPE_REQUEST_WINDOW_S - 1,
-                                         "POST", "/reload", sig));
+    assert_false(
+        envelope_verify_request(key.public_key, &r, NOW + ENVELOPE_REQUEST_WINDOW_S + 1, sig));
+    assert_false(
+        envelope_verify_request(key.public_key, &r, NOW - ENVELOPE_REQUEST_WINDOW_S - 1, sig));
     /* no wrap-around at the ends of the range */
-    envelope_sign_request(&key, UINT64_MAX, "POST", "/reload", sig);
-    assert_false(envelope_verify_request(key.public_key, UINT64_MAX, 0, "POST", "/reload", sig));
+    r.time = UINT64_MAX;
+    envelope_sign_request(&key, &r, sig);
+    assert_false(envelope_verify_request(key.public_key, &r, 0, sig));
 }
 
 static void test_request_at_another_time_is_refused(void **state)
@@ -154,8 +170,10 @@ static void test_request_at_another_time_is_refused(void **state)
     struct envelope_key key;
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
-    envelope_sign_request(&key, NOW, "POST", "/reload", sig);
-    assert_false(envelope_verify_request(key.public_key, NOW + 1, NOW, "POST", "/reload", sig));
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
+    r.time = NOW + 1;
+    assert_false(envelope_verify_request(key.public_key, &r, NOW, sig));
 }
 
 static void test_request_for_another_method_or_path_is_refused(void **state)
@@ -164,12 +182,57 @@ static void test_request_for_another_method_or_path_is_refused(void **state)
     struct envelope_key key;
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
-    envelope_sign_request(&key, NOW, "POST", "/reload", sig);
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "GET", "/reload", sig));
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "POST", "/sync", sig));
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "POST", "/reload/", sig));
-    /* the NUL between them: "POST" + "/reload" is not "POST/" + "reload" */
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "POST/", "reload", sig));
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
+    static const char *const other[][2] = {
+        {"GET", "/reload"},
+        {"POST", "/sync"},
+        {"POST", "/reload/"},
+        /* the NUL between them: "POST" + "/reload" is not "POST/" + "reload" */
+        {"POST/", "reload"}};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        struct envelope_request changed = r;
+        changed.method = other[i][0];
+        changed.path = other[i][1];
+        assert_false(envelope_verify_request(key.public_key, &changed, NOW, sig));
+    }
+}
+
+/* Issue 12, finding 3: the target node is signed, so a request made for
+ * one node is no good on another. */
+static void test_request_for_another_target_is_refused(void **state)
+{
+    (void)state;
+    struct envelope_key key;
+    uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
+    envelope_key_generate(&key);
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
+    r.target[31] ^= 1;
+    assert_false(envelope_verify_request(key.public_key, &r, NOW, sig));
+}
+
+/* The nonce is signed: a captured request cannot be sent again under a
+ * new nonce to pass the node's replay cache. */
+static void test_request_with_another_nonce_is_refused(void **state)
+{
+    (void)state;
+    struct envelope_key key;
+    uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
+    envelope_key_generate(&key);
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
+    r.nonce[0] ^= 1;
+    assert_false(envelope_verify_request(key.public_key, &r, NOW, sig));
+}
+
+static void test_nonces_are_random(void **state)
+{
+    (void)state;
+    uint8_t a[ENVELOPE_NONCE_SIZE], b[ENVELOPE_NONCE_SIZE];
+    envelope_nonce_generate(a);
+    envelope_nonce_generate(b);
+    assert_memory_not_equal(a, b, ENVELOPE_NONCE_SIZE);
 }
 
 /* The context strings keep the two kinds of signature apart, even when the
@@ -181,8 +244,10 @@ static void test_config_signature_does_not_verify_as_a_request(void **state)
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
     envelope_sign_config(&key, NOW, "POST", 4, sig);
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "POST", "", sig));
-    assert_false(envelope_verify_request(key.public_key, NOW, NOW, "POST", "/reload", sig));
+    struct envelope_request r = reload_at(NOW);
+    assert_false(envelope_verify_request(key.public_key, &r, NOW, sig));
+    r.path = "";
+    assert_false(envelope_verify_request(key.public_key, &r, NOW, sig));
 }
 
 static void test_request_signature_does_not_verify_as_a_config(void **state)
@@ -191,7 +256,8 @@ static void test_request_signature_does_not_verify_as_a_config(void **state)
     struct envelope_key key;
     uint8_t sig[ENVELOPE_SIGNATURE_SIZE];
     envelope_key_generate(&key);
-    envelope_sign_request(&key, NOW, "POST", "/reload", sig);
+    struct envelope_request r = reload_at(NOW);
+    envelope_sign_request(&key, &r, sig);
     assert_false(envelope_verify_config(key.public_key, NOW, "POST", 4, sig));
     assert_false(envelope_verify_config(key.public_key, NOW, "POST\0/reload", 12, sig));
 }
@@ -495,6 +561,9 @@ int main(void)
         cmocka_unit_test(test_request_outside_the_time_window_is_refused),
         cmocka_unit_test(test_request_at_another_time_is_refused),
         cmocka_unit_test(test_request_for_another_method_or_path_is_refused),
+        cmocka_unit_test(test_request_for_another_target_is_refused),
+        cmocka_unit_test(test_request_with_another_nonce_is_refused),
+        cmocka_unit_test(test_nonces_are_random),
         cmocka_unit_test(test_config_signature_does_not_verify_as_a_request),
         cmocka_unit_test(test_request_signature_does_not_verify_as_a_config),
         cmocka_unit_test(test_hash_wins_is_antisymmetric),

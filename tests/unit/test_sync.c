@@ -677,71 +677,142 @@ static void test_hash_hex_is_lowercase_and_parses_back(void **state)
 
 /* ---- signed POST /reload ---- */
 
-struct signed_request {
-    char signer[ENVELOPE_PUBLIC_KEY_TEXT];
-    char time[32];
-    char signature[ENVELOPE_SIGNATURE_TEXT];
-};
-
+/* A POST path signed by key at when for the node whose key is target. */
 static void sign_request(const struct envelope_key *key, uint64_t when, const char *path,
-                         struct signed_request *out)
+                         const uint8_t *target, struct sync_request_headers *out)
 {
-    uint8_t signature[ENVELOPE_SIGNATURE_SIZE];
-    envelope_sign_request(key, when, "POST", path, signature);
-    envelope_public_key_text(key->public_key, out->signer);
-    snprintf(out->time, sizeof(out->time), "%llu", (unsigned long long)when);
-    envelope_base64_encode(signature, sizeof(signature), out->signature, sizeof(out->signature));
+    sync_request_sign(key, target, when, "POST", path, out);
 }
 
-static int check(const struct signed_request *r)
+static struct sync_request_text text_of(const struct sync_request_headers *r)
+{
+    return (struct sync_request_text){.signer = r->signer,
+                                      .time = r->time,
+                                      .nonce = r->nonce,
+                                      .target = r->target,
+                                      .signature = r->signature};
+}
+
+/* sync_request_check of text on this node (fx.self) for POST /reload. */
+static int check_text(const struct sync_request_text *text, struct sync_request_signed *out)
 {
     char reason[256] = "";
-    int rc = sync_request_check(&fx.server, r->signer, r->time, r->signature, NOW, "POST",
-                                "/reload", reason, sizeof(reason));
+    int rc = sync_request_check(&fx.server, fx.self.public_key, text, NOW, "POST", "/reload", out,
+                                reason, sizeof(reason));
     if (rc < 0)
         assert_true(reason[0] != '\0');
     return rc;
 }
 
+static int check(const struct sync_request_headers *r)
+{
+    struct sync_request_text text = text_of(r);
+    struct sync_request_signed out;
+    return check_text(&text, &out);
+}
+
 static void test_reload_signed_by_a_listed_key_is_allowed(void **state)
 {
     (void)state;
-    struct signed_request r;
-    sign_request(&fx.self, NOW - 10, "/reload", &r);
+    struct sync_request_headers r;
+    sign_request(&fx.self, NOW - 10, "/reload", fx.self.public_key, &r);
     assert_int_equal(check(&r), 0);
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &r);
+    assert_int_equal(check(&r), 0);
+}
+
+static void test_a_checked_request_gives_its_signer_nonce_and_time(void **state)
+{
+    (void)state;
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW - 10, "/reload", fx.self.public_key, &r);
+    struct sync_request_text text = text_of(&r);
+    struct sync_request_signed out;
+    assert_int_equal(check_text(&text, &out), 0);
+    assert_memory_equal(out.signer, fx.signer.public_key, ENVELOPE_PUBLIC_KEY_SIZE);
+    assert_int_equal(out.time, NOW - 10);
+    uint8_t nonce[ENVELOPE_NONCE_SIZE];
+    assert_int_equal(envelope_base64_decode(r.nonce, nonce, sizeof(nonce)), ENVELOPE_NONCE_SIZE);
+    assert_memory_equal(out.nonce, nonce, ENVELOPE_NONCE_SIZE);
+}
+
+static void test_each_signed_request_has_a_new_nonce(void **state)
+{
+    (void)state;
+    struct sync_request_headers a, b;
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &a);
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &b);
+    assert_string_not_equal(a.nonce, b.nonce);
+}
+
+/* Issue 12, finding 3: a request made for one node is refused by another. */
+static void test_reload_signed_for_another_node_is_refused(void **state)
+{
+    (void)state;
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW, "/reload", fx.signer.public_key, &r);
+    assert_int_equal(check(&r), -1);
+    /* and a target changed after signing does not verify */
+    sign_request(&fx.signer, NOW, "/reload", fx.signer.public_key, &r);
+    envelope_public_key_text(fx.self.public_key, r.target);
+    assert_int_equal(check(&r), -1);
+}
+
+static void test_a_node_without_a_key_takes_no_signed_request(void **state)
+{
+    (void)state;
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &r);
+    struct sync_request_text text = text_of(&r);
+    struct sync_request_signed out;
+    char reason[256];
+    assert_int_equal(sync_request_check(&fx.server, NULL, &text, NOW, "POST", "/reload", &out,
+                                        reason, sizeof(reason)),
+                     -1);
+}
+
+static void test_reload_with_another_nonce_than_signed_is_refused(void **state)
+{
+    (void)state;
+    struct sync_request_headers r, other;
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &r);
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &other);
+    memcpy(r.nonce, other.nonce, sizeof(r.nonce));
+    assert_int_equal(check(&r), -1);
 }
 
 static void test_reload_signed_by_an_unlisted_key_is_refused(void **state)
 {
     (void)state;
-    struct signed_request r;
-    sign_request(&fx.stranger, NOW, "/reload", &r);
+    struct sync_request_headers r;
+    sign_request(&fx.stranger, NOW, "/reload", fx.self.public_key, &r);
     assert_int_equal(check(&r), -1);
-    sign_request(&fx.plain, NOW, "/reload", &r);
+    sign_request(&fx.plain, NOW, "/reload", fx.self.public_key, &r);
     assert_int_equal(check(&r), -1);
 }
 
 static void test_reload_signed_too_long_ago_is_refused(void **state)
 {
     (void)state;
-    struct signed_request r;
-    sign_request(&fx.signer, NOW - ENVELOPE_REQUEST_WINDOW_S - 1, "/reload", &r);
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW - ENVELOPE_REQUEST_WINDOW_S - 1, "/reload", fx.self.public_key,
+                 &r);
     assert_int_equal(check(&r), -1);
 }
 
 static void test_reload_signed_for_another_path_is_refused(void **state)
 {
     (void)state;
-    struct signed_request r;
-    sign_request(&fx.signer, NOW, "/sync", &r);
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW, "/sync", fx.self.public_key, &r);
     assert_int_equal(check(&r), -1);
 }
 
 static void test_reload_with_another_time_than_signed_is_refused(void **state)
 {
     (void)state;
-    struct signed_request r;
-    sign_request(&fx.signer, NOW, "/reload", &r);
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &r);
     snprintf(r.time, sizeof(r.time), "%u", NOW + 1);
     assert_int_equal(check(&r), -1);
 }
@@ -749,27 +820,32 @@ static void test_reload_with_another_time_than_signed_is_refused(void **state)
 static void test_reload_with_a_missing_or_malformed_header_is_refused(void **state)
 {
     (void)state;
-    struct signed_request r;
-    sign_request(&fx.signer, NOW, "/reload", &r);
-    char reason[256];
-    assert_int_equal(sync_request_check(&fx.server, NULL, r.time, r.signature, NOW, "POST",
-                                        "/reload", reason, sizeof(reason)),
-                     -1);
-    assert_int_equal(sync_request_check(&fx.server, r.signer, NULL, r.signature, NOW, "POST",
-                                        "/reload", reason, sizeof(reason)),
-                     -1);
-    assert_int_equal(sync_request_check(&fx.server, r.signer, r.time, NULL, NOW, "POST", "/reload",
-                                        reason, sizeof(reason)),
-                     -1);
-    assert_int_equal(sync_request_check(&fx.server, r.signer, "soon", r.signature, NOW, "POST",
-                                        "/reload", reason, sizeof(reason)),
-                     -1);
-    assert_int_equal(sync_request_check(&fx.server, r.signer, "-5", r.signature, NOW, "POST",
-                                        "/reload", reason, sizeof(reason)),
-                     -1);
-    assert_int_equal(sync_request_check(&fx.server, "not a key", r.time, r.signature, NOW, "POST",
-                                        "/reload", reason, sizeof(reason)),
-                     -1);
+    struct sync_request_headers r;
+    sign_request(&fx.signer, NOW, "/reload", fx.self.public_key, &r);
+    struct sync_request_signed out;
+    const struct sync_request_text good = text_of(&r);
+    struct sync_request_text t;
+    t = good, t.signer = NULL;
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.time = NULL;
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.nonce = NULL;
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.target = NULL;
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.signature = NULL;
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.time = "soon";
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.time = "-5";
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.signer = "not a key";
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.nonce = "AAAA"; /* 3 octets */
+    assert_int_equal(check_text(&t, &out), -1);
+    t = good, t.target = "not a key";
+    assert_int_equal(check_text(&t, &out), -1);
+    assert_int_equal(check_text(&good, &out), 0);
 }
 
 int main(void)
@@ -823,6 +899,11 @@ int main(void)
         cmocka_unit_test_setup(test_member_is_found_by_its_key_and_plain_peers_never, setup),
         cmocka_unit_test_setup(test_hash_hex_is_lowercase_and_parses_back, setup),
         cmocka_unit_test_setup(test_reload_signed_by_a_listed_key_is_allowed, setup),
+        cmocka_unit_test_setup(test_a_checked_request_gives_its_signer_nonce_and_time, setup),
+        cmocka_unit_test_setup(test_each_signed_request_has_a_new_nonce, setup),
+        cmocka_unit_test_setup(test_reload_signed_for_another_node_is_refused, setup),
+        cmocka_unit_test_setup(test_a_node_without_a_key_takes_no_signed_request, setup),
+        cmocka_unit_test_setup(test_reload_with_another_nonce_than_signed_is_refused, setup),
         cmocka_unit_test_setup(test_reload_signed_by_an_unlisted_key_is_refused, setup),
         cmocka_unit_test_setup(test_reload_signed_too_long_ago_is_refused, setup),
         cmocka_unit_test_setup(test_reload_signed_for_another_path_is_refused, setup),
