@@ -17,6 +17,7 @@
 #include "compile.h"
 #include "config.h"
 #include "image.h"
+#include "image_fixture.h"
 #include "wire.h"
 
 /* JSON written as C tokens: the preprocessor turns it into the string. */
@@ -215,38 +216,19 @@ static char *sized_config(void)
 
 /* ---- images ------------------------------------------------------------ */
 
-struct served {
-    uint8_t *buf;
-    size_t len;
-    struct image img;
-};
 
-static struct served *served_open(const char *json)
+/* An image compiled from json, on the heap for cmocka's state. */
+static struct image_fixture *served_open(const char *json)
 {
-    struct served *s = calloc(1, sizeof *s);
+    struct image_fixture *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    struct config cfg;
-    struct config_diags diags;
-    config_diags_init(&diags, "test config");
-    if (config_load_buffer(json, strlen(json), &cfg, &diags) < 0) {
-        config_diags_print(&diags, stderr);
-        config_diags_free(&diags);
-        fail_msg("the test config does not load");
-    }
-    config_diags_free(&diags);
-    char err[256] = "";
-    int rc = compile_config(&cfg, &s->buf, &s->len, err, sizeof err);
-    config_free(&cfg);
-    if (rc < 0)
-        fail_msg("compile_config: %s", err);
-    if (image_open(&s->img, s->buf, s->len, err, sizeof err) < 0)
-        fail_msg("image_open: %s", err);
+    image_fixture_open(s, json);
     return s;
 }
 
-static void served_close(struct served *s)
+static void served_close(struct image_fixture *s)
 {
-    free(s->buf);
+    image_fixture_free(s);
     free(s);
 }
 
@@ -284,7 +266,7 @@ static int served_teardown(void **state)
 
 static const struct image *image_of(void **state)
 {
-    return &((struct served *)*state)->img;
+    return &((struct image_fixture *)*state)->img;
 }
 
 /* ---- queries ----------------------------------------------------------- */
@@ -1356,7 +1338,7 @@ static void test_opt_in_answer_carries_the_default_payload_1232(void **state)
 static void test_opt_in_answer_carries_the_configured_payload(void **state)
 {
     (void)state;
-    struct served *s = served_open(EDNS_1400_CONFIG);
+    struct image_fixture *s = served_open(EDNS_1400_CONFIG);
     struct query q = {.name = "www.x.test", .type = WIRE_TYPE_A, .edns = true, .payload = 4096};
     struct msg *m = ask_on(&s->img, q, ANSWER_UDP);
     assert_non_null(m->opt);
@@ -1976,7 +1958,7 @@ static void test_without_upstreams_other_names_are_refused_for_loopback_too(void
 static void test_with_only_forward_zones_names_outside_them_are_refused(void **state)
 {
     (void)state;
-    struct served *s = served_open(FORWARD_ZONE_ONLY_CONFIG);
+    struct image_fixture *s = served_open(FORWARD_ZONE_ONLY_CONFIG);
     struct asked a = ask_from(&s->img, "127.0.0.1", "host.corp.example", WIRE_TYPE_A);
     assert_int_equal(a.action, ANSWER_FORWARD);
     a = ask_from(&s->img, "127.0.0.1", "www.example.org", WIRE_TYPE_A);

@@ -16,6 +16,7 @@
 #include "compile.h"
 #include "config.h"
 #include "image.h"
+#include "image_fixture.h"
 #include "relay.h"
 #include "wire.h"
 
@@ -41,38 +42,19 @@ static const char NO_UPSTREAM_CONFIG[] = JSON({
 
 /* ---- images --------------------------------------------------------------- */
 
-struct served {
-    uint8_t *buf;
-    size_t len;
-    struct image img;
-};
 
-static struct served *served_open(const char *json)
+/* An image compiled from json, on the heap for cmocka's state. */
+static struct image_fixture *served_open(const char *json)
 {
-    struct served *s = calloc(1, sizeof *s);
+    struct image_fixture *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    struct config cfg;
-    struct config_diags diags;
-    config_diags_init(&diags, "test config");
-    if (config_load_buffer(json, strlen(json), &cfg, &diags) < 0) {
-        config_diags_print(&diags, stderr);
-        config_diags_free(&diags);
-        fail_msg("the test config does not load");
-    }
-    config_diags_free(&diags);
-    char err[256] = "";
-    int rc = compile_config(&cfg, &s->buf, &s->len, err, sizeof err);
-    config_free(&cfg);
-    if (rc < 0)
-        fail_msg("compile_config: %s", err);
-    if (image_open(&s->img, s->buf, s->len, err, sizeof err) < 0)
-        fail_msg("image_open: %s", err);
+    image_fixture_open(s, json);
     return s;
 }
 
-static void served_close(struct served *s)
+static void served_close(struct image_fixture *s)
 {
-    free(s->buf);
+    image_fixture_free(s);
     free(s);
 }
 
@@ -246,7 +228,7 @@ static const uint8_t *final_opt(const uint8_t *buf, size_t len)
 static void test_names_outside_forward_zones_go_to_the_default_upstreams(void **state)
 {
     (void)state;
-    struct served *s = served_open(FORWARD_CONFIG);
+    struct image_fixture *s = served_open(FORWARD_CONFIG);
     char first[80];
     assert_int_equal(servers_for(&s->img, "www.example.org", first), 2);
     assert_string_equal(first, "192.0.2.1:53");
@@ -256,7 +238,7 @@ static void test_names_outside_forward_zones_go_to_the_default_upstreams(void **
 static void test_a_forward_zone_takes_its_names_and_itself(void **state)
 {
     (void)state;
-    struct served *s = served_open(FORWARD_CONFIG);
+    struct image_fixture *s = served_open(FORWARD_CONFIG);
     char first[80];
     assert_int_equal(servers_for(&s->img, "host.corp.example", first), 2);
     assert_string_equal(first, "10.1.1.1:53");
@@ -268,7 +250,7 @@ static void test_a_forward_zone_takes_its_names_and_itself(void **state)
 static void test_the_longest_forward_zone_wins(void **state)
 {
     (void)state;
-    struct served *s = served_open(FORWARD_CONFIG);
+    struct image_fixture *s = served_open(FORWARD_CONFIG);
     char first[80];
     assert_int_equal(servers_for(&s->img, "a.b.lab.corp.example", first), 1);
     assert_string_equal(first, "fd00::53:53");
@@ -278,7 +260,7 @@ static void test_the_longest_forward_zone_wins(void **state)
 static void test_forward_zones_match_whole_labels_only(void **state)
 {
     (void)state;
-    struct served *s = served_open(FORWARD_CONFIG);
+    struct image_fixture *s = served_open(FORWARD_CONFIG);
     char first[80];
     /* "notcorp.example" merely ends in the same characters */
     assert_int_equal(servers_for(&s->img, "notcorp.example", first), 2);
@@ -289,7 +271,7 @@ static void test_forward_zones_match_whole_labels_only(void **state)
 static void test_no_upstream_means_nowhere_to_forward(void **state)
 {
     (void)state;
-    struct served *s = served_open(NO_UPSTREAM_CONFIG);
+    struct image_fixture *s = served_open(NO_UPSTREAM_CONFIG);
     char first[80];
     assert_int_equal(servers_for(&s->img, "www.example.org", first), 0);
     served_close(s);

@@ -19,38 +19,6 @@
 #include "config.h"
 #include "wire.h"
 
-void image_fixture_compile(struct image_fixture *f, const char *json_format, ...)
-{
-    char json[8192];
-    va_list ap;
-    va_start(ap, json_format);
-    int n = vsnprintf(json, sizeof json, json_format, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof json);
-    struct config cfg;
-    struct config_diags diags;
-    config_diags_init(&diags, "test config");
-    if (config_load_buffer(json, strlen(json), &cfg, &diags) < 0) {
-        config_diags_print(&diags, stderr);
-        config_diags_free(&diags);
-        fail_msg("the test config does not load");
-    }
-    config_diags_free(&diags);
-    char err[256] = "";
-    int rc = compile_config(&cfg, &f->buf, &f->len, err, sizeof err);
-    config_free(&cfg);
-    if (rc < 0)
-        fail_msg("compile_config: %s", err);
-    if (image_open(&f->img, f->buf, f->len, err, sizeof err) < 0)
-        fail_msg("image_open: %s", err);
-}
-
-void image_fixture_free(struct image_fixture *f)
-{
-    free(f->buf);
-    f->buf = NULL;
-}
-
 static struct sockaddr_in loopback(uint16_t port)
 {
     struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};

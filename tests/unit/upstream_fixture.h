@@ -1,5 +1,5 @@
 /* Fixtures for the unit tests that forward (test_forward.c, test_query.c):
- * an image compiled from JSON, a fake upstream DNS server on loopback that
+ * an image compiled from JSON (image_fixture.h), a fake upstream DNS server on loopback that
  * the test answers by hand, DNS messages built by hand, and running the
  * event loop until the answers come. Each fixture owns what it opens;
  * single-threaded, cmocka asserts on every failure. */
@@ -15,19 +15,7 @@
 
 #include <event2/event.h>
 
-#include "image.h"
-
-/* ---- images ---- */
-
-struct image_fixture {
-    uint8_t *buf;
-    size_t len;
-    struct image img;
-};
-
-/* Compile json (a printf format: args fill it in) into f->img. */
-void image_fixture_compile(struct image_fixture *f, const char *json_format, ...);
-void image_fixture_free(struct image_fixture *f);
+#include "image_fixture.h"
 
 /* ---- the fake upstream ---- */
 
