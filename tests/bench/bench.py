@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""NanoDNS vs NSD: authoritative answering cost on one core.
+"""NanoDNS vs NSD and Knot DNS: authoritative answering cost on one core.
 
 Run by hand (not part of CI) through tests/bench/run.sh; see README.md.
-For each zone size it generates the same zone for both servers, checks that
-a sample of queries gets the same answers from both, then drives each server
-with dnsperf (server pinned to one CPU, dnsperf to the other) and reports
-QPS, server CPU time per answered query and peak RSS.
+For each zone size it generates the same zone for every server, checks that
+a sample of queries gets the same answers from all of them, then drives each
+server with dnsperf (server pinned to one CPU, dnsperf to the other) and
+reports QPS, server CPU time per answered query, peak RSS, and NanoDNS's
+ratios to NSD, to Knot and to the faster of the two.
 
-Uses only the Python standard library and the dnsperf, nsd, dig and taskset
-commands; every process it starts is stopped on exit.
+Uses only the Python standard library and the dnsperf, nsd, knotd, knotc, dig
+and taskset commands; every process it starts is stopped on exit. A server
+whose binaries are missing is skipped with a message.
 """
 
 import argparse
@@ -182,6 +184,47 @@ zone:
         )
 
 
+def write_knot_conf(path, workdir, zonefile, port):
+    """knotd as a plain foreground process, everything inside workdir.
+
+    One UDP, one TCP and one background worker (NSD runs one server process;
+    all of them share one CPU anyway). No user: (it stays the invoking user,
+    as NSD with username ""). The zone is loaded whole from the zone file
+    written for NSD, never written back (zonefile-sync -1) and never stored in
+    the journal (journal-content none); the timer database is the only thing
+    Knot writes, in workdir/db. No modules, so no response rate limiting.
+    """
+    with open(path, "w") as f:
+        f.write(
+            f"""server:
+    listen: 127.0.0.1@{port}
+    rundir: "{workdir}/run"
+    pidfile: "{workdir}/run/knot.pid"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    identity: ""
+    version: ""
+    nsid: ""
+control:
+    listen: "{workdir}/run/knot.sock"
+database:
+    storage: "{workdir}/db"
+log:
+  - target: stderr
+    any: info
+zone:
+  - domain: {ZONE}
+    storage: "{workdir}"
+    file: "{zonefile}"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+"""
+        )
+
+
 def write_queries(path, size, count, seed):
     """count query lines: 10% NXDOMAIN, 10% wildcard hits, 80% generated names.
 
@@ -304,6 +347,46 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def tasks_of(pid):
+    """Thread ids of pid (its /proc/PID/task entries)."""
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def pin_threads(pids, cpu):
+    """Pin every thread of pids to cpu; returns the threads that were not on it.
+
+    taskset pins a process before exec and its threads inherit that, but a
+    server may move its own threads afterwards (Knot pins UDP worker n to CPU
+    n modulo the online CPUs, whatever the inherited mask).
+    """
+    moved = []
+    for pid in pids:
+        for tid in tasks_of(pid):
+            try:
+                if os.sched_getaffinity(tid) != {cpu}:
+                    moved.append(tid)
+                    os.sched_setaffinity(tid, {cpu})
+            except OSError:
+                pass
+    return moved
+
+
+def off_cpu_threads(pids, cpu):
+    """Threads of pids allowed to run anywhere but on cpu alone."""
+    off = []
+    for pid in pids:
+        for tid in tasks_of(pid):
+            try:
+                if os.sched_getaffinity(tid) != {cpu}:
+                    off.append(tid)
+            except OSError:
+                pass
+    return off
+
+
 def vm_hwm_kib(pid, field="VmHWM"):
     """Peak RSS (or another /proc/PID/status size, such as VmRSS) in KiB."""
     with open(f"/proc/{pid}/status") as f:
@@ -424,19 +507,21 @@ def collect_answers(port, queries):
     return [parse_dig(dig(port, q, t)) for q, t in queries]
 
 
-def compare_answers(queries, ref, got):
+def compare_answers(queries, ref, got, ref_name="NSD", got_name="NanoDNS"):
     """(errors, notes, extra): errors are rcode or answer-section differences.
 
-    extra counts answers where NSD alone adds the zone's NS RRset and its
-    address (its default minimal-responses: no); notes list any other
-    authority or additional difference.
+    extra counts answers where the reference alone adds the zone's NS RRset
+    and its address (NSD's default minimal-responses: no); notes list any
+    other authority or additional difference.
     """
     apex_extra = {f"{ZONE}. {ZONE_RECORD_TTL} in ns {NS_NAME}.", f"{NS_NAME}. {TTL} in a {NS_ADDR}"}
     errors, notes, extra = [], [], 0
     for (q, t), a, b in zip(queries, ref, got):
         if a[0] != b[0] or a[1] != b[1]:
             pad = " " * (len(q) + len(t) + 3)
-            errors.append(f"  {q} {t}: NSD {a[0]} {a[1]}\n{pad}NanoDNS {b[0]} {b[1]}")
+            w = max(len(ref_name), len(got_name))
+            errors.append(f"  {q} {t}: {ref_name:{w}} {a[0]} {a[1]}\n"
+                          f"{pad}{got_name:{w}} {b[0]} {b[1]}")
             continue
         found_extra = False
         for label, ours, theirs in (("authority", a[2], b[2]), ("additional", a[3], b[3])):
@@ -444,7 +529,8 @@ def compare_answers(queries, ref, got):
             found_extra = found_extra or bool(only_nsd)
             ours = [r for r in ours if r not in only_nsd]
             if ours != theirs:
-                notes.append(f"  {q} {t}: {label} differs: NSD {ours} / NanoDNS {theirs}")
+                notes.append(f"  {q} {t}: {label} differs: {ref_name} {ours} / "
+                             f"{got_name} {theirs}")
         extra += found_extra
     return errors, notes, extra
 
@@ -466,6 +552,7 @@ class Server:
         self.others = []  # every other process of the server
         self.notes = []
         self.runs = []
+        self.cpu = None  # if set, every thread must stay pinned to this CPU
 
 
 def parse_dnsperf(out):
@@ -483,6 +570,8 @@ def parse_dnsperf(out):
         "completed": num(r"Queries completed:\s+(\d+)", int, 0),
         "lost": num(r"Queries lost:\s+(\d+)", int, 0),
         "qps": num(r"Queries per second:\s+([\d.]+)", float, 0.0),
+        # Sending time: without the -t wait for lost queries at the end.
+        "run_s": num(r"Run time \(s\):\s+([\d.]+)", float, 0.0),
         "latency_ms": 1000 * num(r"Average Latency \(s\):\s+([\d.]+)", float, 0.0),
         "response_bytes": num(r"Average packet size:.*response (\d+)", int, 0),
         "rcodes": rcodes,
@@ -506,6 +595,9 @@ def run_dnsperf(args, port, queryfile, log_path):
         raise RuntimeError(f"dnsperf failed ({res.returncode}): {res.stderr.strip()}")
     perf = parse_dnsperf(res.stdout)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    perf["client_cpu_s"] = cpu
+    # Over the wall time: dnsperf keeps polling while it waits out -t for
+    # lost queries after the run.
     perf["client_util"] = cpu / wall if wall > 0 else 0.0
     return perf
 
@@ -514,6 +606,11 @@ def measure(args, server, queryfile):
     """One dnsperf run against server; CPU of its counted processes over the run."""
     n = len(server.runs) + 1
     watched = server.cpu_pids + server.others
+    if server.cpu is not None:
+        off = off_cpu_threads(watched, server.cpu)
+        if off:
+            raise RuntimeError(f"{server.name} threads {off} are no longer pinned to "
+                               f"CPU {server.cpu} (before run {n})")
     before = {p: cpu_ticks(p) for p in watched}
     drops = udp_receive_drops()
     busy0 = busy_seconds()
@@ -534,11 +631,15 @@ def measure(args, server, queryfile):
     perf["ticks_by_pid"] = delta
     perf["cpu_s"] = cpu_s
     perf["other_cpu_s"] = sum(delta[p] for p in server.others)
-    perf["cpu_util"] = cpu_s / wall if wall > 0 else 0.0
+    # The server's share of a core over dnsperf's run time: after it, while
+    # dnsperf waits out -t for a few lost queries (Knot, see README.md), the
+    # server is idle and the wall time would dilute it.
+    busy_s = perf.get("run_s") or wall
+    perf["cpu_util"] = cpu_s / busy_s if busy_s > 0 else 0.0
     perf["us_per_query"] = 1e6 * cpu_s / perf["completed"] if perf["completed"] else float("nan")
     # Whatever else ran meanwhile (in cores): ~0 on an idle machine. Other
     # load steals the server's or dnsperf's core and skews every figure.
-    foreign = busy - cpu_s - perf["other_cpu_s"] - perf["client_util"] * wall
+    foreign = busy - cpu_s - perf["other_cpu_s"] - perf["client_cpu_s"]
     perf["foreign_load"] = max(0.0, foreign / wall) if wall > 0 else 0.0
     server.runs.append(perf)
     print(
@@ -551,12 +652,10 @@ def measure(args, server, queryfile):
     return perf
 
 
-def start_nsd(args, workdir, size):
+def start_nsd(args, workdir, zonefile):
     d = os.path.join(workdir, "nsd")
     os.makedirs(d)
-    zonefile = os.path.join(d, f"{ZONE}.zone")
     conf = os.path.join(d, "nsd.conf")
-    write_nsd_zone(zonefile, size)
     port = free_port()
     write_nsd_conf(conf, d, zonefile, port, args.nsd_minimal_responses)
     chk = subprocess.run(["nsd-checkconf", conf], capture_output=True, text=True)
@@ -576,8 +675,50 @@ def start_nsd(args, workdir, size):
     # All of them are counted for CPU (only the server one works); the one
     # that answers is found after the first run as the one that used the CPU.
     server.cpu_pids = tree_of(proc.pid)
+    server.cpu = args.server_cpu
     server.notes.append(
         f"{len(server.cpu_pids)} processes: {', '.join(comm_of(p) for p in server.cpu_pids)}"
+    )
+    return server
+
+
+def start_knot(args, workdir, zonefile):
+    d = os.path.join(workdir, "knot")
+    for sub in ("run", "db"):
+        os.makedirs(os.path.join(d, sub))
+    conf = os.path.join(d, "knot.conf")
+    port = free_port()
+    write_knot_conf(conf, d, zonefile, port)
+    chk = subprocess.run(["knotc", "-c", conf, "conf-check"], capture_output=True, text=True)
+    if chk.returncode != 0:
+        raise RuntimeError(f"knotc conf-check: {chk.stdout}{chk.stderr}")
+    log = os.path.join(d, "knotd.log")
+    # Foreground is knotd's default; -c because it would read
+    # /etc/knot/knot.conf otherwise.
+    argv = ["taskset", "-c", str(args.server_cpu), "knotd", "-c", conf]
+    t0 = time.monotonic()
+    proc = spawn(argv, log)
+    server = Server("Knot", port, proc, d)
+    wait_ready(port, proc, "knotd")
+    server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
+    with open(log, errors="replace") as f:
+        lines = f.readlines()
+    errors = [line for line in lines if re.search(r"\b(error|critical):", line)]
+    if errors:
+        raise RuntimeError(f"knotd reported {len(errors)} errors, first: {errors[0].strip()}")
+    if not any("loaded, serial" in line for line in lines):
+        server.notes.append("WARNING: no 'loaded, serial' line in its log")
+    # One process, threads only: /proc/PID/stat of the process counts the
+    # CPU of all its threads. Its UDP worker pins itself to CPU 0 (worker id
+    # modulo online CPUs), the dnsperf CPU: move every thread back.
+    server.cpu_pids = tree_of(proc.pid)
+    server.answering = proc.pid
+    server.cpu = args.server_cpu
+    moved = pin_threads(server.cpu_pids, args.server_cpu)
+    threads = sum(len(tasks_of(p)) for p in server.cpu_pids)
+    server.notes.append(
+        f"{len(server.cpu_pids)} process{'es' if len(server.cpu_pids) > 1 else ''}, "
+        f"{threads} threads; {len(moved)} re-pinned to CPU {args.server_cpu}"
     )
     return server
 
@@ -619,6 +760,7 @@ def start_nanodns(args, workdir, size):
     # plane's CPU over the run is shown separately (it should be ~0).
     server.cpu_pids = [dp]
     server.answering = dp
+    server.cpu = args.server_cpu
     server.others = [p for p in tree_of(proc.pid) if p != dp]
     server.notes.append(
         f"{len(server.others) + 1} processes: "
@@ -673,13 +815,29 @@ def summary(server):
     return s
 
 
-def print_table(size, nsd_server, nano_server, answers_line):
-    nsd, nano = summary(nsd_server), summary(nano_server)
-    runs = len((nsd_server or nano_server).runs)
+def best_reference(sums):
+    """The name of the faster (lower CPU us/query) of NSD and Knot that ran."""
+    refs = [n for n in ("NSD", "Knot") if sums.get(n)]
+    return min(refs, key=lambda n: sums[n]["us_per_query"]) if refs else None
+
+
+def print_table(size, servers, answers_line):
+    """One column per server that ran, then NanoDNS's ratios to the others."""
+    sums = {srv.name: summary(srv) for srv in servers}
+    names = [n for n in ("NSD", "Knot", "NanoDNS") if n in sums]
+    nano = sums.get("NanoDNS")
+    best = best_reference(sums)
+    ratios = []  # (header, reference name)
+    if nano:
+        ratios = [(f"NanoDNS/{n}", n) for n in ("NSD", "Knot") if n in sums]
+        if len(ratios) == 2:
+            ratios.append(("NanoDNS/best", best))
+    runs = len(servers[0].runs)
     print()
     print(f"=== {size:,} names (median of {runs} runs; counts summed) ===")
     rows = [
         ("QPS", lambda p: f"{p['qps']:,.0f}", lambda p: p["qps"]),
+        ("queries answered", lambda p: f"{p['completed']:,}", None),
         ("server CPU us/query", lambda p: f"{p['us_per_query']:.2f}", lambda p: p["us_per_query"]),
         ("  (min..max over runs)", lambda p: f"{p['us_range'][0]:.2f}..{p['us_range'][1]:.2f}", None),
         ("server CPU use (1 core=100%)", lambda p: f"{100 * p['cpu_util']:.0f}%", None),
@@ -701,19 +859,23 @@ def print_table(size, nsd_server, nano_server, answers_line):
         ("kernel UDP rcvbuf drops", lambda p: f"{p['udp_drops']:,}", None),
     ]
     w0 = max(len(r[0]) for r in rows)
-    print(f"{'':{w0}}  {'NSD':>13}  {'NanoDNS':>13}  {'NanoDNS/NSD':>11}")
+    print(f"{'':{w0}}" + "".join(f"  {n:>12}" for n in names)
+          + "".join(f"  {h:>12}" for h, _ in ratios))
     for label, fmt, val in rows:
-        a = fmt(nsd) if nsd else "-"
-        b = fmt(nano) if nano else "-"
-        r = f"{val(nano) / val(nsd):.2f}" if (nsd and nano and val and val(nsd)) else ""
-        print(f"{label:{w0}}  {a:>13}  {b:>13}  {r:>11}")
-    for srv, p in ((nsd_server, nsd), (nano_server, nano)):
-        if srv:
-            print(f"{srv.name}: rcodes {p['rcodes']}")
-            print(f"{srv.name}: {'; '.join(srv.notes)}")
-            if p["lost"] > 0.001 * max(p["sent"], 1):
-                print(f"WARNING: {srv.name} lost {p['lost']} of {p['sent']} queries")
-    worst = max(p["foreign_load"] for p in (nsd, nano) if p)
+        line = f"{label:{w0}}" + "".join(f"  {fmt(sums[n]):>12}" for n in names)
+        for _, ref in ratios:
+            r = ""
+            if val and val(sums[ref]):
+                r = f"{val(nano) / val(sums[ref]):.2f}"
+            line += f"  {r:>12}"
+        print(line.rstrip())
+    for srv in servers:
+        p = sums[srv.name]
+        print(f"{srv.name}: rcodes {p['rcodes']}")
+        print(f"{srv.name}: {'; '.join(srv.notes)}")
+        if p["lost"] > 0.001 * max(p["sent"], 1):
+            print(f"WARNING: {srv.name} lost {p['lost']} of {p['sent']} queries")
+    worst = max(p["foreign_load"] for p in sums.values())
     if worst > 0.05:
         print(f"WARNING: other processes used {100 * worst:.0f}% of a core during the runs: "
               f"the figures are skewed (QPS most, CPU per query less)")
@@ -721,6 +883,64 @@ def print_table(size, nsd_server, nano_server, answers_line):
         print(f"NanoDNS control plane CPU during a run (median): {nano['other_cpu_s']:.2f} s")
     if answers_line:
         print(answers_line)
+    if best:
+        others = [n for n in ("NSD", "Knot") if n in sums]
+        bar = sums[best]["us_per_query"]
+        if len(others) == 2:
+            line = f"bar (faster of NSD and Knot by CPU per query): {best}, {bar:.2f} us/query"
+        else:
+            missing = "Knot" if best == "NSD" else "NSD"
+            line = f"bar: {best} ({missing} not run), {bar:.2f} us/query"
+        if nano and bar:
+            r = nano["us_per_query"] / bar
+            more = "more" if r > 1 else "less"
+            line += (f"; NanoDNS/best = {r:.2f} (NanoDNS uses {100 * abs(r - 1):.0f}% {more} "
+                     f"server CPU per answered query)")
+        print(line)
+
+
+SERVERS = ("nsd", "knot", "nanodns")
+
+
+def server_list(text):
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in SERVERS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown server {', '.join(bad)} "
+                                         f"(choose from {', '.join(SERVERS)})")
+    return names
+
+
+def compare_servers(queries, servers):
+    """(status, text): NanoDNS against each reference, else Knot against NSD."""
+    by = {srv.name: srv for srv in servers}
+    if "NanoDNS" in by:
+        pairs = [(by[n], by["NanoDNS"]) for n in ("NSD", "Knot") if n in by]
+    elif "NSD" in by and "Knot" in by:
+        pairs = [(by["NSD"], by["Knot"])]
+    else:
+        return 0, None
+    answers = {}
+    for srv in {s for pair in pairs for s in pair}:
+        answers[srv.name] = collect_answers(srv.port, queries)
+    status, lines = 0, []
+    for ref, other in pairs:
+        errors, notes, extra = compare_answers(queries, answers[ref.name], answers[other.name],
+                                               ref.name, other.name)
+        vs = f"{other.name} vs {ref.name}"
+        if errors:
+            status = 1
+            lines.append(f"ANSWERS DIFFER ({vs}) for {len(errors)} of {len(queries)} sample "
+                         f"queries (rcode or answer section):\n" + "\n".join(errors))
+        else:
+            lines.append(f"answers ({vs}): rcode and answer section identical for all "
+                         f"{len(queries)} sample queries")
+        if extra:
+            lines.append(f"{ref.name} alone adds the zone's NS RRset and its address to {extra} "
+                         f"of them (its minimal-responses: no)")
+        if notes:
+            lines.append("other sections (informational):\n" + "\n".join(notes))
+    return status, "\n".join(lines)
 
 
 def main():
@@ -730,7 +950,7 @@ def main():
     ap.add_argument("build_dir", nargs="?", default=default_build,
                     help="build directory with nanodns and nanodns-dataplane (default: %(default)s)")
     ap.add_argument("--sizes", default="1000,100000", help="zone sizes in names (default: %(default)s)")
-    ap.add_argument("--seconds", type=int, default=15, help="dnsperf -l per run (default: %(default)s)")
+    ap.add_argument("--seconds", type=int, default=10, help="dnsperf -l per run (default: %(default)s)")
     ap.add_argument("--runs", type=int, default=3,
                     help="dnsperf runs per server and size, interleaved (default: %(default)s)")
     ap.add_argument("--clients", type=int, default=4, help="dnsperf -c (default: %(default)s)")
@@ -742,20 +962,36 @@ def main():
                     help="NSD minimal-responses: yes (no NS RRset in positive answers)")
     ap.add_argument("--server-cpu", type=int, default=1, help="CPU for the servers (default: %(default)s)")
     ap.add_argument("--client-cpu", type=int, default=0, help="CPU for dnsperf (default: %(default)s)")
-    ap.add_argument("--only", choices=("nsd", "nanodns"), help="benchmark one server only")
+    ap.add_argument("--only", type=server_list, metavar="LIST",
+                    help="benchmark only these servers, comma-separated: nsd,knot,nanodns")
+    ap.add_argument("--skip", type=server_list, metavar="LIST", default=[],
+                    help="leave these servers out, comma-separated: nsd,knot,nanodns")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
     args = ap.parse_args()
 
-    for tool in ("dnsperf", "nsd", "nsd-checkconf", "dig", "taskset"):
+    for tool in ("dnsperf", "dig", "taskset"):
         if not shutil.which(tool):
-            sys.exit(f"missing {tool}: apt-get install -y dnsperf nsd bind9-dnsutils util-linux")
-    run_nsd = args.only != "nanodns"
-    run_nano = args.only != "nsd"
-    if run_nano:
-        for exe in ("nanodns", "nanodns-dataplane"):
-            if not os.access(os.path.join(args.build_dir, exe), os.X_OK):
-                sys.exit(f"{args.build_dir}/{exe} not found (build first, or use --only nsd)")
+            sys.exit(f"missing {tool}: apt-get install -y dnsperf bind9-dnsutils util-linux")
+    wanted = [n for n in (args.only or SERVERS) if n not in args.skip]
+    run = []
+    for name in SERVERS:
+        if name not in wanted:
+            continue
+        if name == "nanodns":
+            missing = [f"{args.build_dir}/{exe}" for exe in ("nanodns", "nanodns-dataplane")
+                       if not os.access(os.path.join(args.build_dir, exe), os.X_OK)]
+            hint = "build first"
+        else:
+            tools = ("nsd", "nsd-checkconf") if name == "nsd" else ("knotd", "knotc")
+            missing = [t for t in tools if not shutil.which(t)]
+            hint = f"apt-get install -y {name}"
+        if missing:
+            print(f"skipping {name}: {', '.join(missing)} not found ({hint}, or --skip {name})")
+        else:
+            run.append(name)
+    if not run:
+        sys.exit("no server left to benchmark")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(1))
@@ -765,8 +1001,8 @@ def main():
         print("WARNING: the machine is not idle, figures will be skewed: " + ", ".join(busy))
     workdir = tempfile.mkdtemp(prefix="nanodns-bench-")
     status = 0
-    print(f"dnsperf -l {args.seconds} -c {args.clients} -q {args.outstanding}"
-          f"{' -e' if args.edns else ''} on cpu {args.client_cpu}; "
+    print(f"servers: {', '.join(run)}; dnsperf -l {args.seconds} -c {args.clients} "
+          f"-q {args.outstanding}{' -e' if args.edns else ''} on cpu {args.client_cpu}; "
           f"servers on cpu {args.server_cpu}; {args.runs} runs each; work dir {workdir}",
           flush=True)
     try:
@@ -777,46 +1013,36 @@ def main():
             queryfile = os.path.join(sd, "queries.txt")
             write_queries(queryfile, size, args.queries, args.seed)
             queries = sample_queries(size, args.seed)
+            # One zone file, served as is by NSD and by Knot.
+            zonefile = os.path.join(sd, f"{ZONE}.zone")
+            if "nsd" in run or "knot" in run:
+                write_nsd_zone(zonefile, size)
             servers = []
-            nsd = nano = None
             answers_line = None
             try:
-                if run_nsd:
-                    nsd = start_nsd(args, sd, size)
-                    servers.append(nsd)
-                if run_nano:
-                    nano = start_nanodns(args, sd, size)
-                    servers.append(nano)
-                if nsd and nano:
-                    ref = collect_answers(nsd.port, queries)
-                    got = collect_answers(nano.port, queries)
-                    errors, notes, extra = compare_answers(queries, ref, got)
-                    if errors:
-                        status = 1
-                        answers_line = (
-                            f"ANSWERS DIFFER for {len(errors)} of {len(queries)} sample queries "
-                            f"(rcode or answer section):\n" + "\n".join(errors))
-                    else:
-                        answers_line = (f"answers: rcode and answer section identical for all "
-                                        f"{len(queries)} sample queries")
-                    if extra:
-                        answers_line += (
-                            f"\nNSD alone adds the zone's NS RRset and its address to {extra} of "
-                            f"them (its minimal-responses: no)")
-                    if notes:
-                        answers_line += "\nother sections (informational):\n" + "\n".join(notes)
+                if "nsd" in run:
+                    servers.append(start_nsd(args, sd, zonefile))
+                if "knot" in run:
+                    servers.append(start_knot(args, sd, zonefile))
+                if "nanodns" in run:
+                    servers.append(start_nanodns(args, sd, size))
+                differ, answers_line = compare_servers(queries, servers)
+                status = max(status, differ)
+                if answers_line:
                     print(answers_line, flush=True)
-                # Interleaved, order alternating, so that drift in the
-                # machine's speed (it is a VM) hits both servers alike.
+                # Interleaved, the order rotating from run to run, so that
+                # drift in the machine's speed (it is a VM) hits all servers
+                # alike.
                 for r in range(args.runs):
-                    for srv in servers if r % 2 == 0 else reversed(servers):
+                    k = r % len(servers)
+                    for srv in servers[k:] + servers[:k]:
                         measure(args, srv, queryfile)
                 for srv in servers:
                     finish(srv)
             finally:
                 for srv in servers:
                     stop(srv.proc)
-            print_table(size, nsd, nano, answers_line)
+            print_table(size, servers, answers_line)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         print(f"error: {e}", file=sys.stderr)
         args.keep = True

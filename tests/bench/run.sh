@@ -1,6 +1,6 @@
 #!/bin/sh
 # NanoDNS benchmarks, run by hand: tests/bench/run.sh [BUILD_DIR] [options]
-# (NanoDNS vs NSD, authoritative) or tests/bench/run.sh --cache [BUILD_DIR]
+# (NanoDNS vs NSD and Knot, authoritative) or tests/bench/run.sh --cache [BUILD_DIR]
 # [options] (NanoDNS vs unbound, forwarded names from the cache).
 # See tests/bench/README.md. /usr/bin/python3 on purpose: the pyenv python3 on
 # PATH is not the system one (the scripts themselves need only the stdlib).
