@@ -1,8 +1,9 @@
-/* The config this node serves and how it changes: the load at start (with
- * the state directory's last good config when the file is broken), the
- * reload (validate, bump config_version, write the file back, publish)
- * and the commit of a candidate config. One event loop thread; see node.h. */
+/* The config this node serves and how it changes: the reload (validate,
+ * bump config_version, write the file back, publish), publishing (with
+ * the version floor recorded first) and the commit of a candidate config.
+ * The load at start is node_load.c. One event loop thread; see node.h. */
 #include "node.h"
+#include "node_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@
 #include "image.h"
 #include "log.h"
 #include "sd_notify.h"
+#include "version_floor.h"
 
 #define IMAGE_MODE 0644 /* the data plane may run as another user */
 /* Times a reload starts over when the file changes while it is being
@@ -32,7 +34,7 @@ static const char *plural(size_t n)
     return n == 1 ? "" : "s";
 }
 
-static void file_hash_set(struct node *node, const void *data, size_t len)
+void node_file_hash_set(struct node *node, const void *data, size_t len)
 {
     crypto_hash_sha256(node->file_hash, data, len);
     node->file_hash_known = true;
@@ -69,7 +71,9 @@ int node_init(struct node *node, const char *config_path, const char *state_dir,
             (int)sizeof(node->state_dir) ||
         path_join(node->image_path, sizeof(node->image_path), state_dir, IMAGE_FILE_NAME) < 0 ||
         path_join(node->saved_config_path, sizeof(node->saved_config_path), state_dir,
-                  NODE_CONFIG_FILE_NAME) < 0)
+                  NODE_CONFIG_FILE_NAME) < 0 ||
+        path_join(node->floor_path, sizeof(node->floor_path), state_dir, VERSION_FLOOR_FILE_NAME) <
+            0)
         return -1;
     return 0;
 }
@@ -114,7 +118,7 @@ static int string_replace(char **slot, const char *value)
     return 0;
 }
 
-static int overrides_apply(struct config *cfg, const struct node_overrides *ov)
+int node_overrides_apply(struct config *cfg, const struct node_overrides *ov)
 {
     if (ov->host != NULL && string_replace(&cfg->server.host, ov->host) < 0)
         return -1;
@@ -139,8 +143,7 @@ static void log_level_follow(const struct config *cfg)
     log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
 }
 
-/* The config in force becomes text/cfg (both taken over). */
-static void node_install(struct node *node, char *text, size_t len, struct config *cfg)
+void node_install(struct node *node, char *text, size_t len, struct config *cfg)
 {
     free(node->config_text);
     config_free(&node->config);
@@ -171,181 +174,26 @@ static void diags_log_warnings(const struct config_diags *diags)
     }
 }
 
-/* ---- the load at start ---- */
-
-/* The config last published into the state directory, if it is there
- * (with its image), ours, and still valid. */
-static int saved_config_load(struct node *node, char **text, size_t *len, struct config *cfg)
-{
-    struct stat st;
-    if (lstat(node->saved_config_path, &st) < 0)
-        return -1;
-    /* Only what we wrote: a file anyone else could have put there is no
-     * config to serve (the state directory may be a shared /tmp one). */
-    if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
-        (st.st_mode & 022) != 0) {
-        log_error("%s is not a file only this user can write; not serving it",
-                  node->saved_config_path);
-        return -1;
-    }
-    if (access(node->image_path, F_OK) < 0)
-        return -1;
-    char err[512];
-    if (atomic_file_read(node->saved_config_path, text, len, err, sizeof(err)) < 0) {
-        log_error("cannot read %s", err);
-        return -1;
-    }
-    struct config_diags diags;
-    config_diags_init(&diags, node->saved_config_path);
-    int rc = config_load_buffer_at(*text, *len, node_file_path(node), cfg, &diags);
-    if (rc < 0) {
-        log_error("%s does not validate either:", node->saved_config_path);
-        config_diags_print(&diags, stderr);
-    } else if (overrides_apply(cfg, &node->overrides) < 0) {
-        log_error("out of memory");
-        config_free(cfg);
-        rc = -1;
-    }
-    config_diags_free(&diags);
-    if (rc < 0) {
-        free(*text);
-        *text = NULL;
-    }
-    return rc;
-}
-
-/* The file (or the built-in defaults) into text and cfg: 0; -1 with the
- * findings in diags and a failure to read in *read_error; -2 out of memory
- * (logged). diags is initialised either way. */
-static int initial_read(struct node *node, char **text, size_t *len, struct config *cfg,
-                        struct config_diags *diags, char **read_error)
-{
-    if (node->config_path[0] == '\0') {
-        /* The original runs on its defaults when no file is given. */
-        config_diags_init(diags, "(built-in defaults)");
-        *text = strdup("{}");
-        if (*text == NULL) {
-            log_error("out of memory");
-            return -2;
-        }
-        *len = 2;
-        return config_load_buffer_at(*text, *len, NULL, cfg, diags);
-    }
-    config_diags_init(diags, node->config_path);
-    char err[512];
-    if (atomic_file_read(node->config_path, text, len, err, sizeof(err)) < 0) {
-        if (asprintf(read_error, "%s: cannot read: %s", node->config_path, err) < 0)
-            *read_error = NULL;
-        diags->errors++;
-        return -1;
-    }
-    file_hash_set(node, *text, *len);
-    return config_load_buffer_at(*text, *len, node_file_path(node), cfg, diags);
-}
-
-/* The file is broken: serve the state directory's last good config, with
- * the file's findings in last_error. -1 when there is none. */
-static int initial_fall_back(struct node *node, const struct config_diags *diags,
-                             const char *read_error)
-{
-    char *saved_text;
-    size_t saved_len;
-    struct config cfg;
-    if (node->config_path[0] == '\0' || saved_config_load(node, &saved_text, &saved_len, &cfg) < 0)
-        return -1;
-    node_install(node, saved_text, saved_len, &cfg);
-    log_error("CONFIG FILE IS INVALID: serving the last good config (version %" PRIu64 ") from %s",
-              node->version, node->saved_config_path);
-    struct message_list m = {0};
-    if (read_error != NULL)
-        message_list_add(&m, read_error);
-    else
-        message_list_add_diags(&m, diags);
-    for (size_t i = 0; i < m.count; i++)
-        log_error("%s", m.items[i]);
-    log_error("fix %s, then reload (SIGHUP or POST /reload)", node->config_path);
-    node->config_invalid = true;
-    node->last_error = message_list_join(&m);
-    message_list_free(&m);
-    return 0;
-}
-
-/* Anti-rollback across restarts: the state directory holds the last
- * config put in force. When it is newer than the file (a read-only file,
- * a failed write-back), it is served instead, so that a restart never goes
- * back to an older version nor accepts an envelope below the one in
- * force before it. The file is left as it is. true when installed. */
-static bool initial_newer_saved(struct node *node, const struct config *file_cfg)
-{
-    char *saved_text;
-    size_t saved_len;
-    struct config cfg;
-    if (node->config_path[0] == '\0' || access(node->saved_config_path, F_OK) < 0 ||
-        saved_config_load(node, &saved_text, &saved_len, &cfg) < 0)
-        return false;
-    if (cfg.server.config_version <= file_cfg->server.config_version) {
-        config_free(&cfg);
-        free(saved_text);
-        return false;
-    }
-    node_install(node, saved_text, saved_len, &cfg);
-    log_warning("%s is at version %" PRIu64 ", older than the version %" PRIu64
-                " last in force: serving that one from %s; copy it into the file before the "
-                "next reload",
-                node->config_path, file_cfg->server.config_version, node->version,
-                node->saved_config_path);
-    return true;
-}
-
-int node_load_initial(struct node *node)
-{
-    char *text = NULL, *read_error = NULL;
-    size_t len = 0;
-    struct config cfg;
-    struct config_diags diags;
-    int rc = initial_read(node, &text, &len, &cfg, &diags, &read_error);
-    if (rc == 0) {
-        config_diags_print(&diags, stderr); /* warnings */
-        config_diags_free(&diags);
-        if (overrides_apply(&cfg, &node->overrides) < 0) {
-            log_error("out of memory");
-            config_free(&cfg);
-            free(text);
-            return -1;
-        }
-        if (initial_newer_saved(node, &cfg)) {
-            config_free(&cfg);
-            free(text);
-            return 0;
-        }
-        node_install(node, text, len, &cfg);
-        return 0;
-    }
-    free(text);
-    if (rc == -2) {
-        config_diags_free(&diags);
-        return -1;
-    }
-    rc = initial_fall_back(node, &diags, read_error);
-    if (rc < 0) {
-        if (read_error != NULL)
-            fprintf(stderr, "%s\n", read_error);
-        config_diags_print(&diags, stderr);
-        fprintf(stderr, "FAIL Config error: %zu error(s)\n", diags.errors);
-    }
-    free(read_error);
-    config_diags_free(&diags);
-    return rc;
-}
-
 /* ---- publishing ---- */
 
-/* STATE/config.json, then STATE/zone.img: whoever finds the image finds
- * the config it came from beside it. */
-static int state_write(struct node *node, const char *text, size_t len, const uint8_t *image,
-                       size_t image_len, char *err, size_t err_len)
+/* STATE/version (when floor is not NULL), STATE/config.json, then
+ * STATE/zone.img: no version reaches the state directory, let alone a
+ * client or a peer, before the floor covers it; and whoever finds the
+ * image finds the config it came from beside it. */
+static int state_write(struct node *node, const struct version_floor *floor, const char *text,
+                       size_t len, const uint8_t *image, size_t image_len, char *err,
+                       size_t err_len)
 {
     char why[512];
+    if (floor != NULL) {
+        if (version_floor_write(node->floor_path, floor, why, sizeof(why)) < 0) {
+            snprintf(err, err_len, "cannot record version %" PRIu64 ": %s", floor->version, why);
+            return -1;
+        }
+        /* What the file says from now on, whatever fails next. */
+        node->floor = *floor;
+        node->floor_unsaved = false;
+    }
     if (atomic_file_write(node->saved_config_path, text, len, NODE_PRIVATE_FILE_MODE, why,
                           sizeof(why)) < 0) {
         snprintf(err, err_len, "cannot save the config: %s", why);
@@ -367,8 +215,8 @@ int node_publish(struct node *node)
         log_error("cannot compile the configuration: %s", err);
         return -1;
     }
-    int rc =
-        state_write(node, node->config_text, node->config_len, image, image_len, err, sizeof(err));
+    int rc = state_write(node, node->floor_unsaved ? &node->floor : NULL, node->config_text,
+                         node->config_len, image, image_len, err, sizeof(err));
     free(image);
     /* Parsing and compiling a large config leaves the heap full of freed
      * blocks; hand them back so a quiet control plane stays small. */
@@ -395,7 +243,7 @@ void node_candidate_free(struct node_candidate *c)
 int node_candidate_compile(struct node *node, struct node_candidate *c, const char *name,
                            struct message_list *errors)
 {
-    if (overrides_apply(&c->cfg, &node->overrides) < 0) {
+    if (node_overrides_apply(&c->cfg, &node->overrides) < 0) {
         message_list_add(errors, "out of memory");
         node_candidate_free(c);
         return -1;
@@ -412,7 +260,21 @@ int node_candidate_compile(struct node *node, struct node_candidate *c, const ch
 int node_commit(struct node *node, struct node_candidate *c, struct message_list *errors)
 {
     char err[1024];
-    if (state_write(node, c->text, c->len, c->image, c->image_len, err, sizeof(err)) < 0) {
+    struct version_floor next = {.version = c->cfg.server.config_version};
+    envelope_config_hash(c->text, c->len, next.hash);
+    bool same = version_floor_is(&node->floor, next.version, next.hash);
+    if (!same && !version_floor_admits(&node->floor, next.version, next.hash)) {
+        /* The callers never get here (a reload goes past the floor, a
+         * peer's config is judged against it): never lowered all the same. */
+        message_list_addf(errors,
+                          "version %" PRIu64 " is below version %" PRIu64
+                          ", the highest accepted (%s): not put in force",
+                          next.version, node->floor.version, node->floor_path);
+        node_candidate_free(c);
+        return -1;
+    }
+    if (state_write(node, same && !node->floor_unsaved ? NULL : &next, c->text, c->len, c->image,
+                    c->image_len, err, sizeof(err)) < 0) {
         message_list_add(errors, err);
         node_candidate_free(c);
         return -1;
@@ -453,7 +315,7 @@ int node_file_write(struct node *node, const char *text, size_t len, char *err, 
         chown(target, st.st_uid, st.st_gid) < 0)
         log_warning("cannot give %s back to uid %ld gid %ld: %s", target, (long)st.st_uid,
                     (long)st.st_gid, strerror(errno));
-    file_hash_set(node, text, len);
+    node_file_hash_set(node, text, len);
     return 0;
 }
 
@@ -511,6 +373,9 @@ static int candidate_prepare(struct node *node, const char *text, size_t len,
     uint64_t on_disk = cfg.server.config_version;
     config_free(&cfg);
     uint64_t base = on_disk > node->version ? on_disk : node->version;
+    /* Above the floor too: a version once accepted is never given again. */
+    if (node->floor.version > base)
+        base = node->floor.version;
     if (base >= INT64_MAX) {
         message_list_addf(errors, "%s: server.config_version %" PRIu64 " cannot go higher",
                           node->config_path, base);
@@ -588,7 +453,7 @@ static void reload_failed(struct node *node, struct message_list *m, struct node
  * reads it again (events.config_changed). */
 static void reload_unchanged(struct node *node, char *text, size_t len)
 {
-    file_hash_set(node, text, len);
+    node_file_hash_set(node, text, len);
     free(text);
     node_failure_clear(node);
     event_config_changed(node);
@@ -608,7 +473,7 @@ static int reload_commit(struct node *node, char *text, size_t len, struct node_
          * next reload goes past it all the same. */
         log_warning("cannot write config_version %" PRIu64 " back to %s: %s",
                     c->cfg.server.config_version, node->config_path, err);
-        file_hash_set(node, text, len);
+        node_file_hash_set(node, text, len);
     }
     free(text);
     if (node_commit(node, c, errors) < 0)
@@ -629,7 +494,7 @@ int node_reload_text(struct node *node, char *text, size_t len, struct node_relo
 
     int prepared = candidate_prepare_settled(node, &text, &len, &c, &m);
     if (prepared < 0) {
-        file_hash_set(node, text, len); /* the poll reports it no more */
+        node_file_hash_set(node, text, len); /* the poll reports it no more */
         node->config_invalid = true;
         free(text);
         reload_failed(node, &m, out);

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "message_list.h"
+#include "version_floor.h"
 
 /* In the state directory beside zone.img: the exact config bytes the
  * published image was compiled from (what a start with a broken file falls
@@ -71,6 +72,15 @@ struct node {
     char checksum[17]; /* first 16 hex digits of the SHA-256 of config_text, as the original */
     uint8_t config_hash[ENVELOPE_HASH_SIZE]; /* the whole SHA-256 of config_text */
 
+    /* The highest version accepted and the hash of its config, kept in
+     * STATE/version (version_floor.h) and never lowered: what a pushed or
+     * pulled config is judged against (sync_compare_floor). It is (version,
+     * config_hash) but after a start on a config older than it, or other
+     * than the one accepted at it (STATE/config.json lost, a file edited
+     * without a reload): that config is then served as version
+     * floor.version, and the next reload goes past it. */
+    struct version_floor floor;
+
     struct timespec started_monotonic;
     uint64_t reloads; /* images published after the first */
     uint64_t
@@ -91,6 +101,10 @@ struct node {
     struct node_overrides overrides;
     char image_path[PATH_MAX];
     char saved_config_path[PATH_MAX]; /* STATE/config.json */
+    char floor_path[PATH_MAX];        /* STATE/version */
+    /* floor is not in STATE/version yet (a first start, a start on a newer
+     * config): node_publish writes it. */
+    bool floor_unsaved;
     /* What we last loaded, wrote or refused from the operator's file
      * (SHA-256): the hot-reload poll takes only other content for a change,
      * so our own write-back is none and a broken file is reported once. */
@@ -107,11 +121,18 @@ void node_free(struct node *node);
 /* The config at start: the file, as it is (its version is not bumped).
  * When it does not validate, its findings go to stderr; then the last
  * config published into the state directory is served if there is one
- * (config_invalid set, said loudly in the log), else -1. */
+ * (config_invalid set, said loudly in the log), else -1. The state
+ * directory's config is served too when it is newer than the file. Then
+ * the version floor (STATE/version) is read: a config below it is served
+ * as the floor's version, with a warning (see struct node's floor); a
+ * floor file that is there but cannot be trusted (damaged, unreadable,
+ * not ours) is logged and the start refused (-1): only its removal by
+ * the operator starts the node without it. */
 int node_load_initial(struct node *node);
 
-/* Compile the config in force and publish it: STATE/config.json, then
- * STATE/zone.img, each replaced atomically. The state directory exists. */
+/* Compile the config in force and publish it: STATE/version when the floor
+ * is new, STATE/config.json, then STATE/zone.img, each replaced
+ * atomically. The state directory exists. */
 int node_publish(struct node *node);
 
 /* The result of a reload, as POST /reload and nanoctl report it. */
@@ -126,7 +147,7 @@ struct node_reload_result {
 
 /* Reload as POST /reload does (RFC-free, the original's semantics): read and
  * validate the file; on success set config_version to max(version on disk,
- * version in memory) + 1, write the file back atomically, publish the image,
+ * version in memory, version floor) + 1, write the file back atomically, publish the image,
  * then events.image_published and events.reloaded. A file that says what the
  * config in force says (the same config_digest: only its layout or
  * server.config_version differ) changes nothing of that: out->unchanged,
@@ -170,10 +191,13 @@ const char *node_file_path(const struct node *node);
 int node_candidate_compile(struct node *node, struct node_candidate *c, const char *name,
                            struct message_list *errors);
 
-/* Put c in force (its file is written already): the state directory, then
- * memory, then events.config_changed and events.image_published. c is
+/* Put c in force (its file is written already): the state directory
+ * (STATE/version first: the version is recorded before it is published or
+ * acknowledged), then memory, then events.config_changed and
+ * events.image_published. A version below the floor is refused. c is
  * freed either way; on failure nothing changed but the state directory
- * write that failed, and errors say why. */
+ * writes that went through (a floor recorded stays: never lowered), and
+ * errors say why. */
 int node_commit(struct node *node, struct node_candidate *c, struct message_list *errors);
 
 /* Replace the operator's file with text, keeping its mode and owner (a

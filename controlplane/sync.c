@@ -269,16 +269,29 @@ enum sync_status sync_compare(uint64_t our_version, const uint8_t our_hash[ENVEL
     return envelope_hash_wins(their_hash, our_hash) ? SYNC_APPLY : SYNC_REJECTED_CONFLICT;
 }
 
+enum sync_status sync_compare_floor(uint64_t floor_version,
+                                    const uint8_t floor_hash[ENVELOPE_HASH_SIZE],
+                                    const uint8_t serving[ENVELOPE_HASH_SIZE],
+                                    uint64_t their_version,
+                                    const uint8_t their_hash[ENVELOPE_HASH_SIZE])
+{
+    if (their_version != floor_version || memcmp(serving, floor_hash, ENVELOPE_HASH_SIZE) == 0)
+        return sync_compare(floor_version, floor_hash, their_version, their_hash);
+    return memcmp(their_hash, floor_hash, ENVELOPE_HASH_SIZE) == 0 ? SYNC_APPLY
+                                                                   : SYNC_REJECTED_CONFLICT;
+}
+
 enum sync_status sync_judge(const struct config_server *server, uint64_t our_version,
-                            const uint8_t our_hash[ENVELOPE_HASH_SIZE], const char *body,
-                            size_t len, struct sync_envelope *env, char *reason, size_t reason_len)
+                            const uint8_t our_hash[ENVELOPE_HASH_SIZE],
+                            const uint8_t serving[ENVELOPE_HASH_SIZE], const char *body, size_t len,
+                            struct sync_envelope *env, char *reason, size_t reason_len)
 {
     reason[0] = '\0';
     if (sync_envelope_parse(body, len, env, reason, reason_len) < 0)
         return SYNC_BAD_REQUEST;
     if (!sync_envelope_authentic(server, env, reason, reason_len))
         return SYNC_UNAUTHORIZED;
-    return sync_compare(our_version, our_hash, env->version, env->hash);
+    return sync_compare_floor(our_version, our_hash, serving, env->version, env->hash);
 }
 
 void sync_request_sign(const struct envelope_key *key,

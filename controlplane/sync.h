@@ -80,13 +80,32 @@ bool sync_envelope_authentic(const struct config_server *server, const struct sy
 enum sync_status sync_compare(uint64_t our_version, const uint8_t our_hash[ENVELOPE_HASH_SIZE],
                               uint64_t their_version, const uint8_t their_hash[ENVELOPE_HASH_SIZE]);
 
+/* Steps 3 to 5 against the node's version floor (version_floor.h: the
+ * highest version it accepted and that config's hash, kept across
+ * restarts) rather than against what it serves, which is the same config
+ * but after a start below the floor or on another config of its version
+ * (serving: the hash of the config served). Then sync_compare(floor),
+ * except at the floor's version while serving another config: the
+ * accepted config itself is taken back (SYNC_APPLY: no rollback, and the
+ * node serves the cluster's config again), any other is refused as a
+ * fork (SYNC_REJECTED_CONFLICT): without the accepted config's bytes the
+ * node cannot tell the winner of a same-version race from a config that
+ * lost it, so only a higher version moves it. */
+enum sync_status sync_compare_floor(uint64_t floor_version,
+                                    const uint8_t floor_hash[ENVELOPE_HASH_SIZE],
+                                    const uint8_t serving[ENVELOPE_HASH_SIZE],
+                                    uint64_t their_version,
+                                    const uint8_t their_hash[ENVELOPE_HASH_SIZE]);
+
 /* Steps 1 to 5 of a POST /sync against our config (server: our peers;
- * our_version, our_hash: what we serve). env is filled (free it with
+ * our_version, our_hash: the version floor; serving: the hash of the
+ * config we serve, as sync_compare_floor). env is filled (free it with
  * sync_envelope_free) unless SYNC_BAD_REQUEST; reason says why for
  * SYNC_BAD_REQUEST and SYNC_UNAUTHORIZED. */
 enum sync_status sync_judge(const struct config_server *server, uint64_t our_version,
-                            const uint8_t our_hash[ENVELOPE_HASH_SIZE], const char *body,
-                            size_t len, struct sync_envelope *env, char *reason, size_t reason_len);
+                            const uint8_t our_hash[ENVELOPE_HASH_SIZE],
+                            const uint8_t serving[ENVELOPE_HASH_SIZE], const char *body, size_t len,
+                            struct sync_envelope *env, char *reason, size_t reason_len);
 
 /* A signed request's headers as given (NULL: absent): X-NanoDNS-Signer,
  * -Time, -Nonce, -Target and -Signature. */

@@ -70,8 +70,13 @@ static void apply_keep_aside(struct node *node, const char *text, size_t len)
     char err[1024];
     if (atomic_file_read(node->config_path, &current, &current_len, err, sizeof(err)) < 0)
         return;
-    bool in_force =
-        current_len == node->config_len && memcmp(current, node->config_text, current_len) == 0;
+    /* The config in force counts only when it is the one accepted at its
+     * version: after a start below the version floor (or on a file edited
+     * without a reload) the file is served but was never accepted, and a
+     * peer's config replacing it keeps it aside as any unloaded edit. */
+    bool in_force = current_len == node->config_len &&
+                    memcmp(current, node->config_text, current_len) == 0 &&
+                    version_floor_is(&node->floor, node->version, node->config_hash);
     bool same = current_len == len && memcmp(current, text, len) == 0;
     if (!in_force && !same) {
         char aside[PATH_MAX];

@@ -154,10 +154,12 @@ static void on_pull_fetch(struct peer_request *request, void *arg)
     }
     sync_peer_local_seen(sync, address, peer_request_answer(request)->body,
                          peer_request_answer(request)->body_len);
-    /* Ours may have moved on since its /health answered. */
-    enum sync_status status = sync_compare(node->version, node->config_hash, version, hash);
+    /* Ours may have moved on since its /health answered. Judged against
+     * the version floor, as a push is (sync_receive.c). */
+    enum sync_status status =
+        sync_compare_floor(node->floor.version, node->floor.hash, node->config_hash, version, hash);
     /* The same version with other node-local settings is ours already. */
-    if (status == SYNC_APPLY && version == node->version &&
+    if (status == SYNC_APPLY && version == node->version && version == node->floor.version &&
         sync_same_shared(peer_request_answer(request)->body, peer_request_answer(request)->body_len,
                          node->config_text, node->config_len)) {
         status = SYNC_ALREADY_CURRENT;
@@ -197,7 +199,8 @@ static void pull_choose(struct pull *pull)
     for (size_t i = 0; i < pull->count; i++) {
         struct pull_probe *p = &pull->probes[i];
         if (!p->ok ||
-            sync_compare(node->version, node->config_hash, p->version, p->hash) != SYNC_APPLY ||
+            sync_compare_floor(node->floor.version, node->floor.hash, node->config_hash, p->version,
+                               p->hash) != SYNC_APPLY ||
             (p->version == node->version && sync_peer_same_config(sync, p->address, p->hash)))
             continue;
         if (best == NULL ||
@@ -205,7 +208,7 @@ static void pull_choose(struct pull *pull)
             best = p;
     }
     if (best == NULL) {
-        log_debug("sync: no peer is ahead of version %" PRIu64, node->version);
+        log_debug("sync: no peer is ahead of version %" PRIu64, node->floor.version);
         sync_pull_free(pull);
         return;
     }

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -53,12 +54,15 @@ int sync_receive(struct sync *sync, const char *body, size_t len, const char *re
     const struct config_server *server = &node->config.server;
     struct sync_envelope env;
     char reason[256];
-    enum sync_status status = sync_judge(server, node->version, node->config_hash, body, len, &env,
-                                         reason, sizeof(reason));
+    /* Judged against the highest version accepted (kept across restarts),
+     * not only the one served: see struct node's floor. */
+    const struct version_floor *floor = &node->floor;
+    enum sync_status status = sync_judge(server, floor->version, floor->hash, node->config_hash,
+                                         body, len, &env, reason, sizeof(reason));
     /* Our copy of the same version carries our own node-local settings,
      * so its bytes differ from the sender's: what they share decides. */
     if ((status == SYNC_APPLY || status == SYNC_REJECTED_CONFLICT) &&
-        env.version == node->version &&
+        env.version == node->version && env.version == floor->version &&
         sync_same_shared(env.config, env.config_len, node->config_text, node->config_len)) {
         status = SYNC_ALREADY_CURRENT;
         sync_peer_shares(sync, sync_signer_address(server, env.signer), env.hash);
@@ -84,10 +88,10 @@ int sync_receive(struct sync *sync, const char *body, size_t len, const char *re
         code = SYNC_HTTP_CONFLICT;
         log_warning("sync: push of version %" PRIu64 " from %s refused: we have version %" PRIu64
                     "%s",
-                    env.version, from, node->version,
+                    env.version, from, floor->version,
                     status == SYNC_REJECTED_TOO_FAR ? ", and no step may be larger than 2^20" : "");
         if (out != NULL)
-            json_object_object_add(out, "version", json_object_new_uint64(node->version));
+            json_object_object_add(out, "version", json_object_new_uint64(floor->version));
         break;
     case SYNC_ALREADY_CURRENT:
         log_debug("sync: push of version %" PRIu64 " from %s: already current", env.version, from);
@@ -97,11 +101,16 @@ int sync_receive(struct sync *sync, const char *body, size_t len, const char *re
         break;
     case SYNC_REJECTED_CONFLICT: {
         char hex[2 * ENVELOPE_HASH_SIZE + 1];
-        sync_hash_hex(node->config_hash, hex);
+        sync_hash_hex(floor->hash, hex);
         code = SYNC_HTTP_CONFLICT;
-        log_warning("sync: push of version %" PRIu64 " from %s refused: our config of the same "
-                    "version wins",
-                    env.version, from);
+        if (memcmp(node->config_hash, floor->hash, ENVELOPE_HASH_SIZE) == 0)
+            log_warning("sync: push of version %" PRIu64 " from %s refused: our config of the "
+                        "same version wins",
+                        env.version, from);
+        else
+            log_warning("sync: push of version %" PRIu64 " from %s refused: it is not the config "
+                        "this node accepted at that version",
+                        env.version, from);
         if (out != NULL) {
             json_object_object_add(out, "version", json_object_new_uint64(env.version));
             json_object_object_add(out, "hash", json_object_new_string(hex));

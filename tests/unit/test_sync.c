@@ -108,8 +108,8 @@ static enum sync_status judge(const char *body, uint64_t our_version, const char
     hash_of(our_config, ours);
     struct sync_envelope env;
     char reason[256];
-    enum sync_status status =
-        sync_judge(&fx.server, our_version, ours, body, strlen(body), &env, reason, sizeof(reason));
+    enum sync_status status = sync_judge(&fx.server, our_version, ours, ours, body, strlen(body),
+                                         &env, reason, sizeof(reason));
     if (status == SYNC_BAD_REQUEST || status == SYNC_UNAUTHORIZED)
         assert_true(reason[0] != '\0'); /* every refusal says why */
     if (status != SYNC_BAD_REQUEST)
