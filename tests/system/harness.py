@@ -122,6 +122,23 @@ def wait_gone(pid, timeout=STOP_TIMEOUT):
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:")
 
 
+def stop_servers(servers):
+    """SIGTERM each server still running, then make sure none is left; what
+    went wrong (an exit status other than 0, a sanitizer report), as a list
+    of messages for the test's teardown to assert on."""
+    problems = []
+    for server in servers:
+        if server.proc is not None and server.proc.returncode is None:
+            rc = server.stop()
+            if rc != 0:
+                problems.append("exit %r after SIGTERM:\n%s" % (rc, server.stderr_text()))
+        server.kill()
+        report = sanitizer_report(server.stderr_text())
+        if report:
+            problems.append(report)
+    return problems
+
+
 def sanitizer_report(text):
     """The lines of text that come from ASan/UBSan ("" when there are none)."""
     lines = text.splitlines()
