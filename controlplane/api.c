@@ -23,6 +23,7 @@
 
 #include "cidr.h"
 #include "config.h"
+#include "control_socket.h"
 #include "hostport.h"
 #include "log.h"
 #include "node.h"
@@ -164,6 +165,10 @@ bool api_request_peer(struct evhttp_request *req, struct sockaddr_storage *addre
     socklen_t len = sizeof(*address);
     if (fd < 0 || getpeername(fd, (struct sockaddr *)address, &len) != 0)
         return false;
+    if (address->ss_family == AF_UNIX) {
+        snprintf(text, text_len, "the control socket");
+        return true;
+    }
     const void *raw = address->ss_family == AF_INET
                           ? (const void *)&((struct sockaddr_in *)address)->sin_addr
                           : (const void *)&((struct sockaddr_in6 *)address)->sin6_addr;
@@ -302,16 +307,25 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The oldest idle client other than newcomer (of newcomer's address only,
- * when same_source). */
+/* Whether a and b are one client for the per-client cap: one address, or
+ * both on the control socket. */
+static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family == AF_UNIX && b->ss_family == AF_UNIX)
+        return true;
+    return cidr_same_host(a, b);
+}
+
+/* The oldest idle client other than newcomer (of newcomer's source only,
+ * when only_same). */
 static struct api_client *oldest_idle(const struct api_client_list *clients,
-                                      const struct api_client *newcomer, bool same_source)
+                                      const struct api_client *newcomer, bool only_same)
 {
     struct api_client *oldest = NULL, *client;
     TAILQ_FOREACH(client, clients, link)
     {
         if (client == newcomer || client->busy ||
-            (same_source && !cidr_same_host(&client->address, &newcomer->address)))
+            (only_same && !same_source(&client->address, &newcomer->address)))
             continue;
         if (oldest == NULL || client->since_ms < oldest->since_ms)
             oldest = client;
@@ -327,7 +341,7 @@ struct api_client *api_client_to_evict(const struct api_client_list *clients,
     const struct api_client *client;
     TAILQ_FOREACH(client, clients, link)
     {
-        if (cidr_same_host(&client->address, &newcomer->address))
+        if (same_source(&client->address, &newcomer->address))
             same++;
     }
     if (same > per_client_max) {
@@ -341,29 +355,36 @@ struct api_client *api_client_to_evict(const struct api_client_list *clients,
     return NULL;
 }
 
-/* The listener pauses only when every slot holds a request a handler is
- * working on: then no connection can be evicted, and new clients wait in
- * the kernel's backlog until one is answered. */
+/* The listeners (TCP and the control socket) pause only when every slot
+ * holds a request a handler is working on: then no connection can be
+ * evicted, and new clients wait in the kernel's backlog until one is
+ * answered. */
 static void listener_update(struct api *api)
 {
-    if (api->stopping || api->bound == NULL)
+    if (api->stopping)
         return;
-    struct evconnlistener *listener = evhttp_bound_socket_get_listener(api->bound);
-    if (listener == NULL)
-        return;
+    struct evconnlistener *listeners[2] = {
+        api->bound != NULL ? evhttp_bound_socket_get_listener(api->bound) : NULL,
+        api->control_bound != NULL ? evhttp_bound_socket_get_listener(api->control_bound) : NULL,
+    };
     bool full = api->busy >= API_MAX_CONNECTIONS;
     if (full && !api->listener_paused) {
-        if (evconnlistener_disable(listener) == 0) {
-            api->listener_paused = true;
-            /* Loud once; a node at its cap would flap on every close. */
-            log_msg(api->cap_reported ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
-                    "api: %u requests in progress, new clients wait until one is answered",
-                    api->busy);
-            api->cap_reported = true;
+        for (size_t i = 0; i < 2; i++) {
+            if (listeners[i] != NULL)
+                evconnlistener_disable(listeners[i]);
         }
+        api->listener_paused = true;
+        /* Loud once; a node at its cap would flap on every close. */
+        log_msg(api->cap_reported ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
+                "api: %u requests in progress, new clients wait until one is answered",
+                api->busy);
+        api->cap_reported = true;
     } else if (!full && api->listener_paused) {
-        if (evconnlistener_enable(listener) == 0)
-            api->listener_paused = false;
+        for (size_t i = 0; i < 2; i++) {
+            if (listeners[i] != NULL)
+                evconnlistener_enable(listeners[i]);
+        }
+        api->listener_paused = false;
     }
 }
 
@@ -403,7 +424,9 @@ static void client_close(struct api_client *client, const char *why)
 {
     char text[INET6_ADDRSTRLEN] = "?";
     const struct sockaddr_storage *a = &client->address;
-    if (a->ss_family == AF_INET)
+    if (a->ss_family == AF_UNIX)
+        snprintf(text, sizeof(text), "the control socket");
+    else if (a->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, text, sizeof(text));
     else if (a->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, text, sizeof(text));
@@ -547,8 +570,22 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
 
 /* -- lifecycle ------------------------------------------------------------- */
 
-struct api *api_start(const struct api_context *context, const char *host, uint16_t port, char *err,
-                      size_t err_len)
+/* Serve the control socket at path as well: an evhttp listener on a UNIX socket. */
+static int control_listen(struct api *api, const char *path, char *err, size_t err_len)
+{
+    if (control_socket_listen(path, &api->control, err, err_len) < 0)
+        return -1;
+    api->control_bound = evhttp_accept_socket_with_handle(api->http, api->control.fd);
+    if (api->control_bound == NULL) {
+        snprintf(err, err_len, "cannot serve the control socket %s", path);
+        return -1;
+    }
+    log_info("control socket %s (mode 0600: nanoctl on this host)", path);
+    return 0;
+}
+
+struct api *api_start(const struct api_context *context, const char *host, uint16_t port,
+                      const char *control_path, char *err, size_t err_len)
 {
     struct api *api = calloc(1, sizeof(*api));
     if (api == NULL) {
@@ -556,7 +593,8 @@ struct api *api_start(const struct api_context *context, const char *host, uint1
         return NULL;
     }
     api->context = *context;
-    api->host = strdup(host);
+    api->control = (struct control_socket){.fd = -1, .dir_fd = -1};
+    api->host = strdup(host != NULL ? host : "localhost");
     api->started = (uint64_t)time(NULL);
     TAILQ_INIT(&api->clients);
     api->http = evhttp_new(context->base);
@@ -578,6 +616,12 @@ struct api *api_start(const struct api_context *context, const char *host, uint1
     evhttp_set_gencb(api->http, on_request, api);
     evhttp_set_bevcb(api->http, on_new_connection, api);
 
+    if (control_path != NULL && control_listen(api, control_path, err, err_len) < 0) {
+        api_free(api);
+        return NULL;
+    }
+    if (host == NULL)
+        return api;
     errno = 0;
     api->bound = evhttp_bind_socket_with_handle(api->http, host, port);
     if (api->bound == NULL) {
@@ -610,6 +654,10 @@ void api_free(struct api *api)
         event_free(api->adopt_event);
     if (api->http != NULL)
         evhttp_free(api->http); /* closes the clients: on_connection_close frees them */
+    /* evhttp_free closed the listening socket: only its file is left to remove. */
+    if (api->control_bound != NULL)
+        api->control.fd = -1;
+    control_socket_close(&api->control);
     struct api_client *client;
     while ((client = TAILQ_FIRST(&api->clients)) != NULL) {
         TAILQ_REMOVE(&api->clients, client, link);

@@ -22,6 +22,7 @@
 #include <event2/http.h>
 
 #include "api.h"
+#include "control_socket.h"
 #include "replay_cache.h"
 
 struct bufferevent;
@@ -73,7 +74,9 @@ struct api {
     struct replay_cache replays; /* nonces of the signed requests taken (api_request_allowed) */
     uint64_t started;            /* unix time of api_start: older signed requests are refused */
     struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct evhttp_bound_socket *bound;         /* mgmt_host:mgmt_port; NULL when mgmt_port is 0 */
+    struct control_socket control;             /* the local channel (control_socket.h) */
+    struct evhttp_bound_socket *control_bound; /* its listener; NULL: none */
     struct peer_client *client; /* GET /cluster's requests to the peers; made on first use */
 
     /* Connection accounting (libevent 2.1 has no evhttp_set_max_connections):
@@ -106,15 +109,10 @@ bool api_host_allowed(const char *host, const char *const *names, size_t name_co
 /* Whether a request comes from a web page: an Origin header, or a
  * Sec-Fetch-Site other than none or same-origin (CSRF). */
 bool api_browser_refused(const char *origin, const char *fetch_site);
-/* A request with no signature is taken for a local tool's only with this
- * header (any value): a web page cannot send it without a CORS preflight,
- * which the API never approves (the OWASP "custom request header"). */
-#define API_LOCAL_CLIENT_HEADER "X-Requested-By"
-
-/* Whether req (method path) may be answered: from loopback, or signed by
- * a listed key (sync_request_check); an unsigned one that changes
- * something needs API_LOCAL_CLIENT_HEADER too. false: answered (403, 401).
- * In api_reload.c. */
+/* Whether req (method path) may be answered: over the control socket; from
+ * loopback, unsigned only when it changes nothing; or signed by a listed
+ * key for this node (sync_request_check), once. false: answered (403,
+ * 401, 409, 503). In api_reload.c. */
 bool api_request_allowed(struct api *api, struct evhttp_request *req, const char *method,
                          const char *path, bool changes);
 
@@ -128,7 +126,8 @@ void api_reply_json(struct evhttp_request *req, int code, struct json_object *bo
 /* {"status": status} plus, when reason is not NULL, "reason". */
 struct json_object *api_status_object(const char *status, const char *reason);
 /* The client's address, from the socket itself (getpeername), as a
- * sockaddr and as text; false when it cannot be known. */
+ * sockaddr and as text ("the control socket" for AF_UNIX); false when it
+ * cannot be known. */
 bool api_request_peer(struct evhttp_request *req, struct sockaddr_storage *address, char *text,
                       size_t text_len);
 /* The lowercase hex of a config hash as a JSON string. */

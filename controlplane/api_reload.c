@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +39,10 @@ static void refuse(struct evhttp_request *req, int code, const char *status, con
     api_reply_json(req, code, api_status_object(status, reason));
 }
 
-/* Who may: loopback clients, unsigned (for a change, only with
- * API_LOCAL_CLIENT_HEADER: no web page can send it); with this node's sync
- * key, other hosts too when the request is signed by a listed key. A
- * request that carries a signature must carry a good one, from anywhere.
+/* Who may: the control socket, unsigned; loopback clients, unsigned for
+ * what changes nothing (over TCP any local user, and a web page, can send
+ * a request); with this node's sync key, anyone signed by a listed key.
+ * A request that carries a signature must carry a good one, from anywhere.
  * Returns true when req may go on; otherwise it has been answered. */
 bool api_request_allowed(struct api *api, struct evhttp_request *req, const char *method,
                          const char *path, bool changes)
@@ -54,6 +55,7 @@ bool api_request_allowed(struct api *api, struct evhttp_request *req, const char
     char peer_text[INET6_ADDRSTRLEN];
     bool known = api_request_peer(req, &peer, peer_text, sizeof(peer_text));
     const char *who = peer_text[0] != '\0' ? peer_text : "an unknown address";
+    bool local = known && peer.ss_family == AF_UNIX;
     bool loopback = known && api_client_is_loopback((const struct sockaddr *)&peer);
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     struct sync_request_text text = {
@@ -65,9 +67,9 @@ bool api_request_allowed(struct api *api, struct evhttp_request *req, const char
     };
     bool signed_request = text.signer != NULL || text.time != NULL || text.nonce != NULL ||
                           text.target != NULL || text.signature != NULL;
-    char reason[256];
+    char reason[PATH_MAX + 256];
 
-    if (!loopback && !has_key) {
+    if (!local && !loopback && !has_key) {
         log_warning("api: %s %s from %s refused: this node has no sync key, so only "
                     "loopback clients may ask",
                     method, path, who);
@@ -115,6 +117,8 @@ bool api_request_allowed(struct api *api, struct evhttp_request *req, const char
         }
         return false;
     }
+    if (local)
+        return true;
     if (!loopback) {
         log_warning("api: %s %s from %s refused: it is not signed", method, path, who);
         snprintf(reason, sizeof(reason), "%s %s from another host must be signed by a listed key",
@@ -122,13 +126,15 @@ bool api_request_allowed(struct api *api, struct evhttp_request *req, const char
         refuse(req, HTTP_FORBIDDEN, "forbidden", reason);
         return false;
     }
-    if (changes && evhttp_find_header(in, API_LOCAL_CLIENT_HEADER) == NULL) {
-        log_warning("api: %s %s from %s refused: unsigned and without %s", method, path, who,
-                    API_LOCAL_CLIENT_HEADER);
+    if (changes) {
+        char control_path[PATH_MAX];
+        if (control_socket_path(node->state_dir, control_path, sizeof(control_path)) < 0)
+            snprintf(control_path, sizeof(control_path), "STATE_DIR/%s", CONTROL_SOCKET_NAME);
+        log_warning("api: %s %s from %s refused: unsigned, over TCP", method, path, who);
         snprintf(reason, sizeof(reason),
-                 "an unsigned %s %s needs the header %s (as nanoctl sends), so that no web page "
-                 "can make it",
-                 method, path, API_LOCAL_CLIENT_HEADER);
+                 "an unsigned %s %s is taken only on the control socket (nanoctl %s, or curl "
+                 "--unix-socket %s); over TCP it must be signed by a listed key",
+                 method, path, path + 1, control_path);
         refuse(req, HTTP_FORBIDDEN, "forbidden", reason);
         return false;
     }

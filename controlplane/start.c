@@ -32,6 +32,8 @@
 #include "log.h"
 #include "node.h"
 #include "sd_notify.h"
+#include "state_dir.h"
+#include "control_socket.h"
 #include "supervisor.h"
 #include "sync.h"
 
@@ -75,27 +77,6 @@ static const char *plural(size_t n)
 
 /* ---- state directory ---- */
 
-int start_default_state_dir(char *out, size_t out_len)
-{
-    int n;
-    int shared = 0;
-    const char *xdg = getenv("XDG_STATE_HOME");
-    const char *home = getenv("HOME");
-    if (geteuid() == 0) {
-        n = snprintf(out, out_len, "/var/lib/nanodns");
-    } else if (xdg != NULL && xdg[0] == '/') { /* relative values are invalid (XDG spec) */
-        n = snprintf(out, out_len, "%s/nanodns", xdg);
-    } else if (home != NULL && home[0] == '/') {
-        n = snprintf(out, out_len, "%s/.local/state/nanodns", home);
-    } else {
-        n = snprintf(out, out_len, "/tmp/nanodns-%lu", (unsigned long)geteuid());
-        shared = 1;
-    }
-    if (n < 0 || (size_t)n >= out_len)
-        return -1;
-    return shared;
-}
-
 /* mkdir -p: the missing components get mode. */
 static int directory_create(const char *path, mode_t mode)
 {
@@ -136,7 +117,7 @@ static int state_dir_choose(struct daemon *d)
         }
         return 0;
     }
-    int shared = start_default_state_dir(d->state_dir, sizeof(d->state_dir));
+    int shared = state_dir_default(d->state_dir, sizeof(d->state_dir));
     if (shared < 0) {
         log_error("state directory name too long");
         return -1;
@@ -483,15 +464,19 @@ static int daemon_services_start(struct daemon *d)
         log_error("cannot start the cluster sync: out of memory");
         return -1;
     }
-    if (server->mgmt_port != 0) {
-        char err[512];
-        struct api_context context = {
-            .base = d->base, .node = &d->node, .sync = d->sync, .link = d->link};
-        d->api = api_start(&context, server->mgmt_host, server->mgmt_port, err, sizeof(err));
-        if (d->api == NULL) {
-            log_error("cannot start the management API: %s", err);
-            return -1;
-        }
+    /* The control socket always; TCP unless mgmt_port is 0. */
+    char control_path[PATH_MAX], err[PATH_MAX + 256];
+    if (control_socket_path(d->state_dir, control_path, sizeof(control_path)) < 0) {
+        log_error("state directory name too long for its control socket: %s", d->state_dir);
+        return -1;
+    }
+    struct api_context context = {
+        .base = d->base, .node = &d->node, .sync = d->sync, .link = d->link};
+    d->api = api_start(&context, server->mgmt_port != 0 ? server->mgmt_host : NULL,
+                       server->mgmt_port, control_path, err, sizeof(err));
+    if (d->api == NULL) {
+        log_error("cannot start the management API: %s", err);
+        return -1;
     }
     d->node.events = (struct node_events){
         .config_changed = on_config_changed,

@@ -20,7 +20,7 @@ struct start_options {
     uint16_t port;           /* 0: server.port from the config */
     int log_level;           /* enum log_level, or -1: server.log_level from the config */
     bool no_cache;
-    const char *state_dir; /* NULL: start_default_state_dir() */
+    const char *state_dir; /* NULL: state_dir_default() */
     const char *mgmt_host; /* NULL: server.mgmt_host */
     int32_t mgmt_port;     /* -1: server.mgmt_port; 0 turns the API off */
     /* The data plane runs on its own (systemd socket activation): open no
@@ -32,11 +32,5 @@ struct start_options {
 /* Run until stopped. Returns the process exit status: 0 after an orderly
  * stop, 1 when the server could not be started. */
 int start_run(const struct start_options *opts);
-
-/* The state directory used without --state-dir: /var/lib/nanodns for root,
- * else $XDG_STATE_HOME/nanodns, else $HOME/.local/state/nanodns, else
- * /tmp/nanodns-UID. Returns 0, 1 when the answer is the shared /tmp
- * fallback (whose owner must then be checked), or -1 when it does not fit. */
-int start_default_state_dir(char *out, size_t out_len);
 
 #endif

@@ -80,8 +80,8 @@ const struct command *command_find(const char *name)
 /* ---- running one ---- */
 
 /* The answer to a failed request, as the node explains it: its "errors"
- * (every finding of an invalid config, one per line), else its "error" or
- * "message", else the body's first line. */
+ * (every finding of an invalid config, one per line), else its "error",
+ * "message" or "reason", else the body's first line. */
 static void failure_print(const struct command *cmd, const struct target *t,
                           const struct http_response *response, struct json_object *answer)
 {
@@ -103,6 +103,8 @@ static void failure_print(const struct command *cmd, const struct target *t,
     const char *text = reply_string(answer, "error");
     if (text == NULL)
         text = reply_string(answer, "message");
+    if (text == NULL)
+        text = reply_string(answer, "reason");
     if (text != NULL) {
         print_lines(stderr, text, 0);
         return;
@@ -159,9 +161,11 @@ int command_run(const struct command *cmd, const struct target *t, bool json, in
     char err[256];
     char headers[1024] = "";
     char sign_err[PATH_MAX + 256] = "";
-    /* Unsigned is still fine over loopback, so a key we cannot read (not
-     * root, say) is only mentioned when the node refuses. */
-    if (strcmp(cmd->name, "reload") == 0 && key_path[0] != '\0' &&
+    /* The control socket needs no signature: whoever can connect to it is
+     * the node's user or root. Over TCP a reload must be signed; a key we
+     * cannot read is mentioned when the node refuses, unless asked for. */
+    bool local = t->socket_path[0] != '\0';
+    if (strcmp(cmd->name, "reload") == 0 && !local && key_path[0] != '\0' &&
         request_sign(key_path, target_key, cmd->method, cmd->path, headers, sizeof(headers),
                      sign_err, sizeof(sign_err)) < 0) {
         if (key_required) {
@@ -170,14 +174,10 @@ int command_run(const struct command *cmd, const struct target *t, bool json, in
         }
         cli_note(verbose, "reload goes unsigned: %s", sign_err);
     }
-    /* A node takes an unsigned change from loopback only with this header,
-     * which no web page can send (CSRF); harmless on a signed one. */
-    if (strcmp(cmd->name, "reload") == 0) {
-        size_t used = strlen(headers);
-        snprintf(headers + used, sizeof(headers) - used, "X-Requested-By: nanoctl\r\n");
-    }
-    if (http_request(t->host, t->port, cmd->method, cmd->path, headers, timeout_ms, &response, err,
-                     sizeof(err)) < 0) {
+    if (strcmp(cmd->name, "reload") == 0 && local)
+        cli_note(verbose, "reload goes over the control socket, unsigned");
+    if (http_request(t->socket_path, t->host, t->port, cmd->method, cmd->path, headers, timeout_ms,
+                     &response, err, sizeof(err)) < 0) {
         fprintf(stderr, "nanoctl: cannot reach the node at %s: %s\n", t->display, err);
         return EXIT_UNREACHABLE;
     }

@@ -5,8 +5,10 @@
  * (RFC 9112 §6.1), so there is none to decode. */
 #include "http_client.h"
 #include "http_response.h"
+#include "control_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -173,28 +175,56 @@ static int response_read(int fd, int64_t deadline, struct http_response *out, ch
     return -1;
 }
 
-int http_request(const char *host, const char *port, const char *method, const char *path,
-                 const char *headers, int timeout_ms, struct http_response *out, char *err,
-                 size_t err_len)
+/* The control socket. A full backlog (a node busy or hung) refuses a
+ * connection at once, so it is asked again every 10 ms until the deadline. */
+static int connect_local(const char *path, int64_t deadline, char *err, size_t err_len)
+{
+    for (;;) {
+        int fd = control_socket_connect(path);
+        if (fd >= 0)
+            return fd;
+        if (errno != EAGAIN) {
+            if (errno == EACCES)
+                snprintf(err, err_len, "%s (the control socket is the node's user's and root's)",
+                         strerror(errno));
+            else
+                snprintf(err, err_len, "%s", strerror(errno));
+            return -1;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            snprintf(err, err_len, "timed out while connecting (the node's backlog is full)");
+            return -1;
+        }
+        poll(NULL, 0, left < 10 ? (int)left : 10);
+    }
+}
+
+int http_request(const char *socket_path, const char *host, const char *port, const char *method,
+                 const char *path, const char *headers, int timeout_ms, struct http_response *out,
+                 char *err, size_t err_len)
 {
     *out = (struct http_response){0};
     int64_t deadline = now_ms() + timeout_ms;
-    int fd = connect_host(host, port, deadline, err, err_len);
+    bool local = socket_path != NULL && socket_path[0] != '\0';
+    int fd = local ? connect_local(socket_path, deadline, err, err_len)
+                   : connect_host(host, port, deadline, err, err_len);
     if (fd < 0)
         return -1;
 
     /* Accept: the API answers /metrics in the Prometheus format to clients
      * that ask for text; we want its JSON. */
-    bool literal6 = strchr(host, ':') != NULL;
+    bool literal6 = !local && strchr(host, ':') != NULL;
     char request[2048];
     int n = snprintf(request, sizeof(request),
                      "%s %s HTTP/1.0\r\n"
-                     "Host: %s%s%s:%s\r\n"
+                     "Host: %s%s%s%s%s\r\n"
                      "Accept: application/json\r\n"
                      "User-Agent: nanoctl/%s\r\n"
                      "%s%s"
                      "\r\n",
-                     method, path, literal6 ? "[" : "", host, literal6 ? "]" : "", port,
+                     method, path, literal6 ? "[" : "", local ? "localhost" : host,
+                     literal6 ? "]" : "", local ? "" : ":", local ? "" : port,
                      NANODNS_VERSION, strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "",
                      headers != NULL ? headers : "");
     if (n < 0 || (size_t)n >= sizeof(request)) {

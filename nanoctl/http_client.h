@@ -14,16 +14,18 @@ struct http_response {
     size_t body_len;
 };
 
-/* METHOD PATH (no request body) to host:port, answered within timeout_ms.
+/* METHOD PATH (no request body) to host:port, or over the UNIX socket at
+ * socket_path when it is not NULL or "" (the node's control socket; Host
+ * is then localhost), answered within timeout_ms.
  * host is a name or an address literal without brackets. headers, when not
  * NULL, are more header lines to send, each ending in "\r\n" (a request
  * signature, say). Returns 0 when an
  * HTTP answer came, whatever its status; -1 when none did (no address,
  * connection refused, timed out, closed early, not HTTP), with the reason
  * in err. */
-int http_request(const char *host, const char *port, const char *method, const char *path,
-                 const char *headers, int timeout_ms, struct http_response *out, char *err,
-                 size_t err_len);
+int http_request(const char *socket_path, const char *host, const char *port, const char *method,
+                 const char *path, const char *headers, int timeout_ms, struct http_response *out,
+                 char *err, size_t err_len);
 
 void http_response_free(struct http_response *response);
 

@@ -4,14 +4,16 @@
  * (including a config file that gives no management address, and a --key
  * file that cannot be read), 3 the node could not be reached.
  *
- * The node is -s, or the one a config names: -c, else ./nanodns.json,
- * else the system config, else DEFAULT_SERVER. The config is read by the
- * node's own loader (config.h), so nanoctl takes its defaults as the node
- * does.
+ * The node is -S (its control socket), -s, or the one a config names: -c;
+ * else the control socket of the default state directory, else
+ * ./nanodns.json, else the system config, else DEFAULT_SERVER. The config
+ * is read by the node's own loader (config.h), so nanoctl takes its
+ * defaults as the node does.
  *
- * reload is signed (envelope.h), so that a node accepts it from another
- * host too, with the key file given by --key, or else with the one the
- * config names in server.sync_key when we can read it. A signed request
+ * Over the control socket reload goes unsigned (only the node's user and
+ * root can connect). Over TCP it is signed (envelope.h), as a node
+ * requires even from loopback, with the key file given by --key, or else
+ * with the one the config names in server.sync_key when we can read it. A signed request
  * names the node it is for by its public key: --target-key, or else the
  * signing key's own (the node's key, signing for itself).
  *
@@ -27,6 +29,7 @@
 
 #include "cli.h"
 #include "command.h"
+#include "control_socket.h"
 #include "envelope.h"
 #include "target.h"
 
@@ -34,27 +37,31 @@
 #define MAX_TIMEOUT_S 3600.0
 
 static const char usage_text[] =
-    "usage: nanoctl [-c CONFIG | -s HOST:PORT] [--key FILE [--target-key KEY]] [--json]\n"
-    "               [--timeout SECONDS] [--verbose] COMMAND\n"
+    "usage: nanoctl [-c CONFIG | -s HOST:PORT | -S SOCKET] [--key FILE [--target-key KEY]]\n"
+    "               [--json] [--timeout SECONDS] [--verbose] COMMAND\n"
     "\n"
     "Manage a running NanoDNS node through its HTTP management API.\n"
     "\n"
     "commands:\n"
     "  status    version, records, zones, uptime, query rate, cache hit rate,\n"
     "            data plane and config state\n"
-    "  reload    have the node re-read its config file and publish it (signed\n"
-    "            with --key, or server.sync_key of the config when nanoctl can\n"
-    "            read it)\n"
+    "  reload    have the node re-read its config file and publish it (over\n"
+    "            TCP signed with --key, or server.sync_key of the config when\n"
+    "            nanoctl can read it; over the control socket unsigned)\n"
     "  cluster   this node and each of its peers: reachable, status, version,\n"
     "            config hash, trusted, last sync, agrees with this node\n"
     "\n"
     "options:\n"
     "  -c, --config FILE       read the management address (server.mgmt_host and\n"
     "                          server.mgmt_port) and the signing key\n"
-    "                          (server.sync_key) from FILE; without -c or -s:\n"
-    "                          " CWD_CONFIG_PATH ", else " DEFAULT_CONFIG_PATH ",\n"
-    "                          else " DEFAULT_SERVER "\n"
+    "                          (server.sync_key) from FILE; without -c, -s or -S:\n"
+    "                          the control socket of the default state directory\n"
+    "                          (/var/lib/nanodns/" CONTROL_SOCKET_NAME " for root) when a node\n"
+    "                          listens there, else " CWD_CONFIG_PATH ", else\n"
+    "                          " DEFAULT_CONFIG_PATH ", else " DEFAULT_SERVER "\n"
     "  -s, --server HOST:PORT  the node's management address; [ADDRESS]:PORT for IPv6\n"
+    "  -S, --socket PATH       the node's control socket (STATE_DIR/" CONTROL_SOCKET_NAME "):\n"
+    "                          for a node started with --state-dir\n"
     "  -k, --key FILE          sign reload with the secret key in FILE (nanodns\n"
     "                          keygen), with -s too\n"
     "      --target-key KEY    the public key of the node asked (as listed in\n"
@@ -73,7 +80,7 @@ static const char usage_text[] =
 
 /* What the command line asks for. */
 struct options {
-    const char *config_path, *server, *key; /* -c, -s, --key; NULL when not given */
+    const char *config_path, *server, *socket, *key; /* -c, -s, -S, --key; NULL when not given */
     bool has_target_key;                    /* --target-key */
     uint8_t target_key[ENVELOPE_PUBLIC_KEY_SIZE];
     bool json, verbose;
@@ -86,6 +93,7 @@ static int options_parse(int argc, char **argv, struct options *o)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'}, {"server", required_argument, NULL, 's'},
+        {"socket", required_argument, NULL, 'S'},
         {"key", required_argument, NULL, 'k'},    {"target-key", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
@@ -94,13 +102,16 @@ static int options_parse(int argc, char **argv, struct options *o)
     *o = (struct options){.timeout_s = DEFAULT_TIMEOUT_S};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":c:s:k:jt:hVv", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:s:S:k:jt:hVv", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             o->config_path = optarg;
             break;
         case 's':
             o->server = optarg;
+            break;
+        case 'S':
+            o->socket = optarg;
             break;
         case 'k':
             o->key = optarg;
@@ -152,7 +163,11 @@ static int node_choose(const struct options *o, const struct command *cmd, struc
                        char *key_path, size_t key_path_len)
 {
     key_path[0] = '\0';
-    if (o->server != NULL) {
+    if (o->socket != NULL) {
+        if (target_socket(o->socket, t) < 0)
+            return cli_usage_error("-S wants the path of a node's control socket");
+        cli_note(o->verbose, "using %s (-S)", t->display);
+    } else if (o->server != NULL) {
         if (target_parse(o->server, t) < 0)
             return cli_usage_error("-s wants HOST:PORT or [IPv6]:PORT with a port from 1 to 65535, "
                                    "not '%s'",
@@ -169,10 +184,10 @@ static int node_choose(const struct options *o, const struct command *cmd, struc
             return cli_usage_error("--key wants the path of a key file");
         snprintf(key_path, key_path_len, "%s", o->key); /* over server.sync_key */
     }
-    if (strcmp(cmd->name, "reload") == 0) {
+    if (strcmp(cmd->name, "reload") == 0 && t->socket_path[0] == '\0') {
         if (key_path[0] == '\0')
             cli_note(o->verbose, "reload is unsigned (no --key, no server.sync_key): a node takes "
-                                 "it from loopback only");
+                                 "it on its control socket only");
         else
             cli_note(o->verbose, "reload is signed with %s (%s)", key_path,
                      o->key != NULL ? "--key" : "server.sync_key");
@@ -193,8 +208,10 @@ int main(int argc, char **argv)
     const struct command *cmd = command_find(argv[optind]);
     if (cmd == NULL)
         return cli_usage_error("unknown command '%s' (status, reload or cluster)", argv[optind]);
-    if (o.config_path != NULL && o.server != NULL)
-        return cli_usage_error("-c and -s cannot be used together");
+    if ((o.config_path != NULL) + (o.server != NULL) + (o.socket != NULL) > 1)
+        return cli_usage_error("-c, -s and -S cannot be used together");
+    if (o.socket != NULL && (o.key != NULL || o.has_target_key))
+        return cli_usage_error("-S sends reload unsigned: --key and --target-key are for TCP");
 
     struct target target;
     char key_path[PATH_MAX];

@@ -8,18 +8,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
+#include "control_socket.h"
+#include "state_dir.h"
 
 static int target_set(struct target *t, const char *host, uint16_t port)
 {
     size_t host_len = strlen(host);
     if (host_len == 0 || host_len >= sizeof(t->host))
         return -1;
+    t->socket_path[0] = '\0';
     memcpy(t->host, host, host_len + 1);
     snprintf(t->port, sizeof(t->port), "%u", (unsigned)port);
     hostport_format(t->host, port, t->display, sizeof(t->display));
+    return 0;
+}
+
+int target_socket(const char *path, struct target *t)
+{
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(t->socket_path))
+        return -1;
+    memcpy(t->socket_path, path, len + 1);
+    memcpy(t->display, path, len + 1);
+    snprintf(t->host, sizeof(t->host), "localhost");
+    t->port[0] = '\0';
     return 0;
 }
 
@@ -99,8 +115,50 @@ static bool config_absent(const char *path)
     return stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
+/* The default state directory's control socket (or SOCKET_ENV's), when a
+ * node is there: it takes a connection, or its backlog is full (busy or
+ * hung: the request itself then waits until the timeout). The socket must
+ * be this user's or root's: in the shared /tmp fallback another user may
+ * have made the folder first and would answer in the node's name. */
+static bool default_socket_found(bool verbose, struct target *t)
+{
+    char state_dir[PATH_MAX], path[PATH_MAX];
+    const char *from_env = getenv(SOCKET_ENV);
+    if (from_env != NULL && from_env[0] != '\0') {
+        if (snprintf(path, sizeof(path), "%s", from_env) >= (int)sizeof(path))
+            return false;
+    } else if (state_dir_default(state_dir, sizeof(state_dir)) < 0 ||
+               control_socket_path(state_dir, path, sizeof(path)) < 0) {
+        return false;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 && st.st_uid != geteuid() && st.st_uid != 0) {
+        cli_note(verbose, "%s: owned by uid %lu, neither this user nor root, skipped", path,
+                 (unsigned long)st.st_uid);
+        return false;
+    }
+    int fd = control_socket_connect(path);
+    if (fd < 0 && errno != EAGAIN) {
+        cli_note(verbose, "%s: %s, skipped", path,
+                 errno == ENOENT ? "not found" : strerror(errno));
+        return false;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (target_socket(path, t) < 0)
+        return false;
+    cli_note(verbose, "using %s (%s)", path,
+             from_env != NULL && from_env[0] != '\0' ? "the control socket, from " SOCKET_ENV
+                                                      : "the control socket of the default state "
+                                                        "directory");
+    return true;
+}
+
 int target_search(bool verbose, struct target *t, char *key_path, size_t key_path_len)
 {
+    key_path[0] = '\0';
+    if (default_socket_found(verbose, t))
+        return 0;
     const char *system = getenv(SYSTEM_CONFIG_ENV);
     bool from_env = system != NULL && system[0] != '\0';
     const struct {

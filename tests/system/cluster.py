@@ -244,20 +244,25 @@ class Node(harness.Server):
 
     # -- the management API --
 
-    def request(self, method, path, body=None, headers=None, source=None, timeout=HTTP_TIMEOUT):
-        """(status, headers with lower-case names, body bytes); a node
-        that does not answer fails the test with the end of its stderr."""
-        conn = http.client.HTTPConnection(
-            self.host,
-            self.mgmt_port,
-            timeout=timeout,
-            source_address=(source, 0) if source is not None else None,
-        )
+    @property
+    def control_socket(self):
+        return os.path.join(self.state_dir, "control.sock")
+
+    def request(self, method, path, body=None, headers=None, source=None, timeout=HTTP_TIMEOUT,
+                local=False):
+        """(status, headers with lower-case names, body bytes), over TCP or,
+        when local, on the node's control socket; a node that does not
+        answer fails the test with the end of its stderr."""
+        if local:
+            conn = harness.UnixHTTPConnection(self.control_socket, timeout)
+        else:
+            conn = http.client.HTTPConnection(
+                self.host,
+                self.mgmt_port,
+                timeout=timeout,
+                source_address=(source, 0) if source is not None else None,
+            )
         try:
-            if headers is None and method == "POST":
-                # A local tool's unsigned change carries this header (no web
-                # page can send it); pass headers={} to leave it out.
-                headers = {"X-Requested-By": "tests"}
             conn.request(method, path, body=body, headers=headers or {})
             res = conn.getresponse()
             data = res.read()
@@ -269,7 +274,7 @@ class Node(harness.Server):
                     method,
                     path,
                     self.name,
-                    self.address,
+                    self.control_socket if local else self.address,
                     "running" if self.alive() else "exited %r" % self.proc.returncode,
                     e,
                     self.stderr_text()[-3000:],
@@ -296,9 +301,10 @@ class Node(harness.Server):
         body = self.health()
         return body["version"], body["hash"]
 
-    def reload(self):
-        """POST /reload from loopback: (status, JSON answer)."""
-        return self.json("POST", "/reload", body=b"")
+    def reload(self, timeout=HTTP_TIMEOUT):
+        """POST /reload as a local operator makes it, unsigned on the
+        control socket: (status, JSON answer)."""
+        return self.json("POST", "/reload", body=b"", timeout=timeout, local=True)
 
     def push(self, body, source=None):
         """POST /sync: (status, JSON answer)."""

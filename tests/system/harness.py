@@ -383,6 +383,33 @@ def http_get_json(port, path="/metrics", host="127.0.0.1", timeout=QUERY_TIMEOUT
         conn.close()
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a UNIX stream socket (a node's control socket), with Host:
+    localhost as curl --unix-socket sends. A path longer than sun_path (108
+    octets) is reached through /proc/self/fd/N/NAME, as nanoctl does."""
+
+    def __init__(self, socket_path, timeout=QUERY_TIMEOUT):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self):
+        folder, name = os.path.split(self.socket_path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        dir_fd = os.open(folder or ".", os.O_PATH | os.O_DIRECTORY)
+        try:
+            sock.settimeout(self.timeout)
+            address = self.socket_path
+            if len(os.fsencode(address)) >= 108:
+                address = "/proc/self/fd/%d/%s" % (dir_fd, name)
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.close(dir_fd)
+        self.sock = sock
+
+
 def recv_exact(sock, n):
     """n octets from sock, or fewer if the peer closed first."""
     buf = b""

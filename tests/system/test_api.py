@@ -1,12 +1,12 @@
 """The HTTP management API of `nanodns start`, asked with Python's
 http.client (an independent client): /health, /ready, /metrics in JSON and
-in the Prometheus text format, /config/raw, POST /reload (loopback only
-on a node without a sync key; from another host: test_api_remote.py),
-POST /sync (never without a signature),
-/cluster with live and dead peers, and the limits: 404, 405 with Allow,
-413 for a large body, a cap on simultaneous connections, a timeout for
-slow clients, and no crash when a client or the node goes away while a
-/cluster request waits for its peers."""
+in the Prometheus text format, /config/raw, POST /reload (unsigned
+only on the control socket, else signed; from another host:
+test_api_remote.py; the socket itself: test_control_socket.py),
+POST /sync (never without a signature), /cluster with live and dead peers,
+and the limits: 404, 405 with Allow, 413 for a large body, a cap on
+simultaneous connections, a timeout for slow clients, and no crash when a
+client or the node goes away while a /cluster request waits for its peers."""
 
 import base64
 import hashlib
@@ -34,26 +34,31 @@ from api_client import (
     write_file,
 )
 
-
 HTTP_TIMEOUT = 5.0
 
 
-class Api:
-    """A node's management API at host:port."""
+def control_socket(server):
+    """A node's control socket: STATE_DIR/control.sock."""
+    return os.path.join(server.state_dir, "control.sock")
 
-    def __init__(self, port, host="127.0.0.1"):
+
+class Api:
+    """A node's management API at host:port, or on its control socket at
+    socket_path (control(server) makes one)."""
+
+    def __init__(self, port, host="127.0.0.1", socket_path=None):
         self.host = host
         self.port = port
+        self.socket_path = socket_path
 
     def request(self, method, path, body=None, headers=None, source=None, timeout=HTTP_TIMEOUT):
         """(status, headers as a dict with lower-case names, body bytes)."""
-        conn = http.client.HTTPConnection(
-            self.host, self.port, timeout=timeout, source_address=source
-        )
-        if headers is None and method == "POST":
-            # A local tool's unsigned change carries this header (no web page
-            # can send it); pass headers={} to leave it out.
-            headers = {"X-Requested-By": "tests"}
+        if self.socket_path is not None:
+            conn = harness.UnixHTTPConnection(self.socket_path, timeout=timeout)
+        else:
+            conn = http.client.HTTPConnection(
+                self.host, self.port, timeout=timeout, source_address=source
+            )
         try:
             conn.request(method, path, body=body, headers=headers or {})
             res = conn.getresponse()
@@ -75,6 +80,12 @@ class Api:
         status, headers, data = self.request("GET", "/metrics", headers={"Accept": accept})
         assert status == 200
         return headers, data.decode()
+
+
+def control(server):
+    """The API of server on its control socket: a local operator's channel,
+    where an unsigned POST /reload is taken."""
+    return Api(None, socket_path=control_socket(server))
 
 
 def start_node(start_server, **config_kwargs):
@@ -639,7 +650,7 @@ def test_reload_on_the_control_socket_publishes_the_file(start_public):
     config["records"].append({"name": "new.x.test", "type": "A", "value": "10.0.0.99"})
     write_file(server, config)
 
-    status, body = api.json("POST", "/reload")
+    status, body = control(server).json("POST", "/reload")
     assert status == 200
     assert body == {"status": "reloaded", "version": 2, "records": 4, "peers": {}}
 
@@ -659,28 +670,33 @@ def test_reload_on_the_control_socket_publishes_the_file(start_public):
     assert api.request("GET", "/config/raw")[2] == on_disk
 
 
-def test_reload_from_another_loopback_address_is_accepted(start_public):
-    """127.0.0.2 is loopback too (127.0.0.0/8). A client outside loopback
-    gets 403: the unit test test_api covers that predicate."""
+def test_an_unsigned_reload_from_another_loopback_address_is_403_too(start_public):
+    """127.0.0.2 is loopback too (127.0.0.0/8), and no more trusted than
+    127.0.0.1: any local user can connect from it."""
     server, api = start_public()
+    write_file(server, make_config(api.port, records=[]))
     status, body = api.json("POST", "/reload", source=("127.0.0.2", 0))
-    assert status == 200
-    assert body["status"] == "unchanged"  # accepted: the file holds nothing new
+    assert status == 403, body
+    assert control_socket(server) in body["reason"]
+    assert api.get("/health")[1]["version"] == 1
 
 
-def test_reload_over_ipv6_loopback_is_accepted(start_public):
+def test_config_raw_over_ipv6_loopback_is_the_config(start_public):
     server, api = start_public(mgmt_host="::1")
-    status, body = api.json("POST", "/reload")
+    status, headers, data = api.request("GET", "/config/raw")
     assert status == 200
-    assert body["status"] == "unchanged"
+    with open(server.config_path, "rb") as f:
+        assert data == f.read()
 
 
-def test_reload_over_ipv4_on_a_dual_stack_socket_is_accepted(start_public):
-    """An IPv4 client of a socket bound to "::" shows as ::ffff:127.0.0.1."""
+def test_config_raw_over_ipv4_on_a_dual_stack_socket_is_the_config(start_public):
+    """An IPv4 client of a socket bound to "::" shows as ::ffff:127.0.0.1,
+    which is loopback."""
     server, api = start_public(mgmt_host="::")
-    status, body = Api(api.port, "127.0.0.1").json("POST", "/reload")
+    status, headers, data = Api(api.port, "127.0.0.1").request("GET", "/config/raw")
     assert status == 200
-    assert body["status"] == "unchanged"
+    with open(server.config_path, "rb") as f:
+        assert data == f.read()
 
 
 def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
@@ -690,7 +706,7 @@ def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
     bad["records"].append({"name": "worse.x.test", "type": "MX", "value": ""})
     write_file(server, bad)
 
-    status, body = api.json("POST", "/reload")
+    status, body = control(server).json("POST", "/reload")
     assert status == 422
     assert body["status"] == "invalid"
     assert len(body["errors"]) >= 2
@@ -707,7 +723,7 @@ def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
     # Fixed back to the config in force: nothing to publish, and the
     # failure is over.
     write_file(server, make_config(api.port))
-    status, body = api.json("POST", "/reload")
+    status, body = control(server).json("POST", "/reload")
     assert (status, body) == (200, {"status": "unchanged", "version": 1, "records": 3})
     metrics = api.get("/metrics")[1]
     assert metrics["config_valid"] is True
@@ -715,12 +731,12 @@ def test_reload_of_an_invalid_file_is_422_with_every_error(start_public):
     assert metrics["reloads"] == 0
 
 
-def curl_reload(api):
-    """POST /reload with curl (another independent client): (status, JSON)."""
+def curl_reload(server):
+    """POST /reload with curl (another independent client) on the node's
+    control socket: (status, JSON)."""
     proc = subprocess.run(
-        ["curl", "-sS", "--max-time", "10", "-X", "POST", "-H", "X-Requested-By: curl",
-         "-w", "\n%{http_code}",
-         "http://%s:%d/reload" % (api.host, api.port)],
+        ["curl", "-sS", "--max-time", "10", "-X", "POST", "--unix-socket",
+         control_socket(server), "-w", "\n%{http_code}", "http://localhost/reload"],
         capture_output=True, text=True, timeout=20,
     )
     assert proc.returncode == 0, proc.stderr
@@ -739,13 +755,13 @@ def test_a_reload_of_a_file_that_holds_nothing_new_is_unchanged(start_public):
     config = make_config(api.port)
     config["records"].append({"name": "new.x.test", "type": "A", "value": "10.0.0.99"})
     write_file(server, config)
-    assert curl_reload(api) == (200, {"status": "reloaded", "version": 2, "records": 4, "peers": {}})
+    assert curl_reload(server) == (200, {"status": "reloaded", "version": 2, "records": 4, "peers": {}})
     serial = lambda: harness.kdig_serial(server.host, server.port, "x.test")
     assert wait_for(lambda: serial() == SOA["serial"] + 2, timeout=1.0)
     before = file_state(server.config_path)
 
     # Again, with nothing edited: the file holds version 2, written back.
-    assert curl_reload(api) == (200, {"status": "unchanged", "version": 2, "records": 4})
+    assert curl_reload(server) == (200, {"status": "unchanged", "version": 2, "records": 4})
     assert serial() == SOA["serial"] + 2
     assert file_state(server.config_path) == before, "the file was written again"
     assert api.get("/health")[1]["version"] == 2
@@ -754,7 +770,7 @@ def test_a_reload_of_a_file_that_holds_nothing_new_is_unchanged(start_public):
     # A real edit is the next version.
     config["records"].append({"name": "newer.x.test", "type": "A", "value": "10.0.0.98"})
     write_file(server, config)
-    assert curl_reload(api) == (200, {"status": "reloaded", "version": 3, "records": 5, "peers": {}})
+    assert curl_reload(server) == (200, {"status": "reloaded", "version": 3, "records": 5, "peers": {}})
     assert wait_for(lambda: serial() == SOA["serial"] + 3, timeout=1.0)
 
 
@@ -766,7 +782,7 @@ def test_a_reload_of_the_same_config_laid_out_anew_is_unchanged(start_public):
         json.dump(config, f, indent=7, sort_keys=True)
     before = file_state(server.config_path)
 
-    assert curl_reload(api) == (200, {"status": "unchanged", "version": 1, "records": 3})
+    assert curl_reload(server) == (200, {"status": "unchanged", "version": 1, "records": 3})
     assert harness.kdig_serial(server.host, server.port, "x.test") == SOA["serial"] + 1
     assert file_state(server.config_path) == before, "the operator's layout was rewritten"
 
@@ -978,15 +994,22 @@ def test_config_raw_from_any_loopback_address_is_the_config(start_public):
                                          ("POST", "/reload")])
 def test_a_host_header_naming_another_host_is_403(start_public, method, path):
     # DNS rebinding: a page of evil.example whose name now resolves to
-    # 127.0.0.1 sends Host: evil.example.
-    server, api = start_public()
-    write_file(server, make_config(api.port, records=[]))
-    status, body = curl(api, method, path,
-                        ["Host: evil.example:%d" % api.port, "X-Requested-By: x"])
+    # 127.0.0.1 sends Host: evil.example. The request is otherwise one the
+    # node takes (signed by its own key), so only the Host check refuses it.
+    server, api, key = start_keyed(start_public)
+    config = keyed_config_of(server, api)
+    config["records"] = []
+    write_file(server, config)
+    status, body = curl(api, method, path, ["Host: evil.example:%d" % api.port]
+                        + signed_headers(key.sign_request(method, path, key)))
     assert status == 403, body
     assert json.loads(body)["status"] == "forbidden"
+    assert "Host" in json.loads(body)["reason"]
     assert b"x.test" not in body
     assert api.get("/health")[1]["version"] == 1
+    # The same request naming this node is taken.
+    status, body = curl(api, method, path, signed_headers(key.sign_request(method, path, key)))
+    assert status == 200, body
 
 
 @pytest.mark.parametrize("host", ["localhost", "localhost:%(port)d", "127.0.0.1:%(port)d",
@@ -1002,12 +1025,21 @@ def test_a_host_header_naming_this_node_is_accepted(start_public, host):
                                     "Origin: http://127.0.0.1",
                                     "Sec-Fetch-Site: cross-site", "Sec-Fetch-Site: same-site"])
 def test_a_reload_sent_by_a_web_page_is_403(start_public, header):
-    server, api = start_public()
-    write_file(server, make_config(api.port, records=[]))
-    status, body = curl(api, "POST", "/reload", [header, "X-Requested-By: x"])
+    # Otherwise acceptable (signed by the node's own key): only the
+    # browser's header refuses it.
+    server, api, key = start_keyed(start_public)
+    config = keyed_config_of(server, api)
+    config["records"] = []
+    write_file(server, config)
+    status, body = curl(api, "POST", "/reload",
+                        [header] + signed_headers(key.sign_request("POST", "/reload", key)))
     assert status == 403, body
-    assert json.loads(body)["status"] == "forbidden"
+    assert json.loads(body) == {"status": "forbidden",
+                                "reason": "requests from web pages are refused"}
     assert api.get("/health")[1]["version"] == 1
+    status, body = curl(api, "POST", "/reload",
+                        signed_headers(key.sign_request("POST", "/reload", key)))
+    assert status == 200 and json.loads(body)["status"] == "reloaded", body
 
 
 def test_config_raw_asked_by_a_web_page_is_403(start_public):
@@ -1016,17 +1048,21 @@ def test_config_raw_asked_by_a_web_page_is_403(start_public):
     assert status == 403 and b"x.test" not in body
 
 
-def test_an_unsigned_reload_without_the_local_client_header_is_403(start_public):
-    # What an HTML form (or a no-cors fetch) of any page can send.
+def test_an_unsigned_reload_over_tcp_is_403_even_from_loopback(start_public):
+    # Any local user, and any web page (an HTML form, a no-cors fetch), can
+    # reach the loopback TCP port: a custom header proves nothing.
     server, api = start_public()
     write_file(server, make_config(api.port, records=[]))
-    status, body = curl(api, "POST", "/reload",
-                        ["Content-Type: application/x-www-form-urlencoded"])
-    assert status == 403, body
-    assert "X-Requested-By" in json.loads(body)["reason"]
+    for headers in (["Content-Type: application/x-www-form-urlencoded"],
+                    ["X-Requested-By: curl"]):
+        status, body = curl(api, "POST", "/reload", headers)
+        assert status == 403, body
+        reason = json.loads(body)["reason"]
+        assert "control socket" in reason and control_socket(server) in reason, reason
     assert api.get("/health")[1]["version"] == 1
-    status, body = curl(api, "POST", "/reload", ["X-Requested-By: curl"])
-    assert status == 200 and json.loads(body)["status"] == "reloaded", body
+    # The same request on the control socket is taken.
+    status, body = control(server).json("POST", "/reload")
+    assert status == 200 and body["status"] == "reloaded", body
 
 
 # -- signed requests are good once, on one node (issue 12, finding 3) --------------

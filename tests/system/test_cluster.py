@@ -230,6 +230,7 @@ def test_every_node_shows_the_others_as_trusted_reachable_and_agreeing(cluster):
         capture_output=True,
         text=True,
         timeout=20,
+        env=dict(os.environ, NANOCTL_SOCKET="/nonexistent/nanoctl-tests/control.sock"),
     )
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
 
@@ -492,13 +493,13 @@ def test_a_sync_key_naming_a_fifo_is_refused_and_the_api_keeps_answering(cluster
     mark = len(node1.lines)
     node1.write_file(edited)
     try:
-        status, body = node1.json("POST", "/reload", body=b"", timeout=3.0)
+        status, body = node1.reload(timeout=3.0)
         assert status == 200, (status, body)
         assert health_within(node1, 1.0), "/health slow after a reload naming a FIFO"
         assert logged_from(node1, "not a regular file", mark)
     finally:
         node1.write_file(original)
-        status, body = node1.json("POST", "/reload", body=b"", timeout=3.0)
+        status, body = node1.reload(timeout=3.0)
     assert status == 200 and body["status"] == "reloaded", (status, body)
     converged(cluster)
 

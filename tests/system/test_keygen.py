@@ -229,8 +229,10 @@ def fake_node():
 
 
 def nanoctl(*args):
+    # NANOCTL_SOCKET names nothing: a node on this machine is never asked.
     return subprocess.run(
-        [NANOCTL] + [str(a) for a in args], capture_output=True, text=True, timeout=20
+        [NANOCTL] + [str(a) for a in args], capture_output=True, text=True, timeout=20,
+        env=dict(os.environ, NANOCTL_SOCKET="/nonexistent/nanoctl-tests/control.sock"),
     )
 
 

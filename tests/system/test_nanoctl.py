@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import socketserver
 import struct
 import subprocess
 import tempfile
@@ -33,16 +34,23 @@ RUN_TIMEOUT = 20  # seconds for one nanoctl run, far above its own --timeout
 OK, NODE_FAILURE, USAGE, UNREACHABLE = 0, 1, 2, 3
 
 
+# Where nanoctl looks for a control socket first (NANOCTL_SOCKET) unless a
+# test names one: nothing is there, so a node running on this machine (its
+# socket in /var/lib/nanodns) is never asked.
+NO_SOCKET = "/nonexistent/nanoctl-tests/control.sock"
+
+
 def nanoctl(*args, cwd=None, env=None):
     """Run nanoctl to completion (in cwd, with env added to this process's
-    environment); CompletedProcess with text output."""
+    environment, NANOCTL_SOCKET NO_SOCKET unless env sets it);
+    CompletedProcess with text output."""
     proc = subprocess.run(
         [NANOCTL] + [str(a) for a in args],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
         cwd=cwd,
-        env=dict(os.environ, **env) if env is not None else None,
+        env={**os.environ, "NANOCTL_SOCKET": NO_SOCKET, **(env or {})},
     )
     report = harness.sanitizer_report(proc.stderr)
     assert not report, "nanoctl %s:\n%s" % (" ".join(map(str, args)), report)
@@ -60,9 +68,10 @@ def nanoctl_built():
 
 class FakeNode:
     """A stand-in management API: answers (method, path) with a canned
-    (status, body) and records every request it gets."""
+    (status, body) and records every request it gets; on host:port, or on a
+    UNIX socket at socket_path (a node's control socket)."""
 
-    def __init__(self, host="127.0.0.1", port=0):
+    def __init__(self, host="127.0.0.1", port=0, socket_path=None):
         self.routes = {}
         self.requests = []
         node = self
@@ -89,9 +98,16 @@ class FakeNode:
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
             daemon_threads = True
 
-        self.server = Server((host, port), Handler)
-        self.host = host
-        self.port = self.server.server_address[1]
+        class LocalServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        if socket_path is not None:
+            self.server = LocalServer(str(socket_path), Handler)
+            self.host, self.port = str(socket_path), None
+        else:
+            self.server = Server((host, port), Handler)
+            self.host = host
+            self.port = self.server.server_address[1]
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -99,6 +115,8 @@ class FakeNode:
 
     @property
     def address(self):
+        if self.port is None:
+            return self.host  # the socket's path
         return ("[%s]:%d" if ":" in self.host else "%s:%d") % (self.host, self.port)
 
     def route(self, method, path, status, body):
@@ -362,6 +380,14 @@ def test_reload_forbidden_exits_1_with_the_reason(fake):
     proc = nanoctl("-s", fake.address, "reload")
     assert proc.returncode == NODE_FAILURE
     assert "403" in proc.stderr and "loopback only" in proc.stderr
+
+
+def test_reload_forbidden_prints_the_reason_the_node_gives(fake):
+    reason = "an unsigned POST /reload is taken only on the control socket (nanoctl reload)"
+    fake.route("POST", "/reload", 403, {"status": "forbidden", "reason": reason})
+    proc = nanoctl("-s", fake.address, "reload")
+    assert proc.returncode == NODE_FAILURE
+    assert "403" in proc.stderr and reason in proc.stderr
 
 
 # -- cluster ----------------------------------------------------------------
@@ -756,6 +782,67 @@ def test_reload_with_server_and_no_key_is_unsigned(fake):
     assert not any(h.lower().startswith("x-nanodns-") for h in fake.requests[0][2])
 
 
+def test_reload_sends_no_requested_by_header(fake):
+    # The node no longer takes that header as a proof of a local client.
+    fake.route("POST", "/reload", 200, RELOADED)
+    assert nanoctl("-s", fake.address, "reload").returncode == OK
+    assert "x-requested-by" not in {h.lower() for h in fake.requests[0][2]}
+
+
+# -- the control socket -------------------------------------------------------
+
+
+@pytest.fixture
+def local_fake(tmp_path):
+    """A fake node on a UNIX socket, as on a node's control socket."""
+    node = FakeNode(socket_path=tmp_path / "control.sock")
+    yield node
+    node.close()
+
+
+def test_socket_option_sends_the_request_over_the_socket(local_fake):
+    local_fake.route("GET", "/metrics", 200, METRICS)
+    proc = nanoctl("-S", local_fake.address, "status")
+    assert proc.returncode == OK, proc.stderr
+    method, path, headers = local_fake.requests[0]
+    assert (method, path) == ("GET", "/metrics")
+    assert headers.get("Host") == "localhost"
+    assert local_fake.address in line_with(proc.stdout, "node:")
+
+
+def test_reload_over_the_socket_is_unsigned(local_fake):
+    local_fake.route("POST", "/reload", 200, RELOADED)
+    proc = nanoctl("-v", "-S", local_fake.address, "reload")
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stdout == "reloaded: version 8, 13 records\n"
+    headers = local_fake.requests[0][2]
+    assert not any(h.lower().startswith(("x-nanodns-", "x-requested-by")) for h in headers)
+    assert "reload goes over the control socket, unsigned" in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--key", "--target-key"])
+def test_a_key_with_the_socket_is_a_usage_error(local_fake, tmp_path, option):
+    # A key that would not be used must not look as if it were.
+    write_key(tmp_path / "admin.key")
+    value = (str(tmp_path / "admin.key") if option == "--key"
+             else "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    proc = nanoctl("-S", local_fake.address, option, value, "reload")
+    assert proc.returncode == USAGE, proc.stderr
+    assert "-S sends reload unsigned" in proc.stderr
+    assert local_fake.requests == []
+
+
+def test_socket_option_with_nothing_there_exits_3_and_looks_no_further(fake, places):
+    # -S names one node: a config in the current directory is not a fallback.
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    proc = nanoctl("-S", cwd / "absent.sock", "status", cwd=cwd, env=env)
+    assert proc.returncode == UNREACHABLE
+    assert "absent.sock" in proc.stderr and "No such file" in proc.stderr
+    assert fake.requests == []
+
+
 # -- finding the node --------------------------------------------------------
 
 
@@ -828,10 +915,12 @@ def test_config_with_a_bad_mgmt_port_is_a_usage_error(tmp_path):
     assert nanoctl("-c", config, "status").returncode == USAGE
 
 
-# -- finding the node without -c or -s ------------------------------------------
+# -- finding the node without -c, -s or -S -------------------------------------
 #
-# ./nanodns.json, then the system config (NANOCTL_SYSTEM_CONFIG stands in
-# for /etc/nanodns/nanodns.json here), then 127.0.0.1:9053.
+# The control socket of the default state directory (NANOCTL_SOCKET stands in
+# for it here) when a node answers there, then ./nanodns.json, then the
+# system config (NANOCTL_SYSTEM_CONFIG stands in for /etc/nanodns/nanodns.json
+# here), then 127.0.0.1:9053.
 
 DEFAULT_SERVER = ("127.0.0.1", 9053)
 
@@ -839,10 +928,60 @@ DEFAULT_SERVER = ("127.0.0.1", 9053)
 @pytest.fixture
 def places(tmp_path):
     """(cwd, env): an empty directory to run nanoctl in, and the environment
-    naming a system config that is not there yet (tmp_path/etc.json)."""
+    naming a control socket and a system config that are not there yet
+    (tmp_path/state/control.sock, tmp_path/etc.json)."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    return cwd, {"NANOCTL_SYSTEM_CONFIG": str(tmp_path / "etc.json")}
+    (tmp_path / "state").mkdir()
+    return cwd, {
+        "NANOCTL_SOCKET": str(tmp_path / "state" / "control.sock"),
+        "NANOCTL_SYSTEM_CONFIG": str(tmp_path / "etc.json"),
+    }
+
+
+def test_the_control_socket_is_tried_before_any_config(fake, places):
+    fake.route("POST", "/reload", 200, RELOADED)
+    cwd, env = places
+    write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    local = FakeNode(socket_path=env["NANOCTL_SOCKET"])
+    try:
+        local.route("POST", "/reload", 200, RELOADED)
+        proc = nanoctl("-v", "reload", cwd=cwd, env=env)
+        assert proc.returncode == OK, proc.stderr
+        assert [(m, p) for m, p, _ in local.requests] == [("POST", "/reload")]
+        assert fake.requests == []
+        assert proc.stderr.splitlines() == [
+            "nanoctl: using %s (the control socket, from NANOCTL_SOCKET)" % env["NANOCTL_SOCKET"],
+            "nanoctl: reload goes over the control socket, unsigned",
+        ]
+    finally:
+        local.close()
+
+
+def test_a_socket_nobody_listens_on_is_skipped(fake, places):
+    # What a node killed without a clean stop leaves behind.
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+        stale.bind(env["NANOCTL_SOCKET"])
+    write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    proc = nanoctl("-v", "status", cwd=cwd, env=env)
+    assert proc.returncode == OK, proc.stderr
+    assert len(fake.requests) == 1
+    assert proc.stderr.splitlines()[0] == (
+        "nanoctl: %s: Connection refused, skipped" % env["NANOCTL_SOCKET"]
+    )
+
+
+def test_a_file_that_is_not_a_socket_is_skipped(fake, places):
+    fake.route("GET", "/metrics", 200, METRICS)
+    cwd, env = places
+    with open(env["NANOCTL_SOCKET"], "w") as f:
+        f.write("not a socket\n")
+    write_json(cwd, {"server": {"mgmt_host": "127.0.0.1", "mgmt_port": fake.port}})
+    proc = nanoctl("status", cwd=cwd, env=env)
+    assert proc.returncode == OK, proc.stderr
+    assert len(fake.requests) == 1
 
 
 def test_config_in_the_current_directory_is_used(fake, places):
@@ -893,6 +1032,7 @@ def test_system_config_is_used_when_the_current_directory_has_none(fake, places)
     assert proc.returncode == OK, proc.stderr
     assert len(fake.requests) == 1
     assert proc.stderr.splitlines() == [
+        "nanoctl: %s: not found, skipped" % env["NANOCTL_SOCKET"],
         "nanoctl: ./nanodns.json: not found, skipped",
         "nanoctl: using %s (the system config, from NANOCTL_SYSTEM_CONFIG): node at 127.0.0.1:%d"
         % (env["NANOCTL_SYSTEM_CONFIG"], fake.port),
@@ -918,7 +1058,8 @@ def test_without_any_config_the_default_address_is_used(places):
 def test_verbose_says_why_each_place_was_skipped_before_the_default(places):
     cwd, env = places
     proc = nanoctl("-v", "--timeout", "0.5", "status", cwd=cwd, env=env)
-    assert proc.stderr.splitlines()[:3] == [
+    assert proc.stderr.splitlines()[:4] == [
+        "nanoctl: %s: not found, skipped" % env["NANOCTL_SOCKET"],
         "nanoctl: ./nanodns.json: not found, skipped",
         "nanoctl: %s: not found, skipped" % env["NANOCTL_SYSTEM_CONFIG"],
         "nanoctl: using the default address 127.0.0.1:9053 (no config file found)",
@@ -934,6 +1075,7 @@ def test_verbose_names_the_config_the_loopback_it_reaches_and_the_key(fake, plac
     proc = nanoctl("--verbose", "reload", cwd=cwd, env=env)
     assert proc.returncode == OK, proc.stderr
     assert proc.stderr.splitlines() == [
+        "nanoctl: %s: not found, skipped" % env["NANOCTL_SOCKET"],
         "nanoctl: using ./nanodns.json (found in the current directory): node at 127.0.0.1:%d "
         "(server.mgmt_host 0.0.0.0 is reached over loopback)" % fake.port,
         "nanoctl: reload is signed with ./node.key (server.sync_key)",
@@ -1129,6 +1271,9 @@ def test_version_prints_the_version():
         ["--timeout", "0", "status"],
         ["--timeout", "soon", "status"],
         ["-s", "127.0.0.1:1", "-c", "/dev/null", "status"],
+        ["-S", "/nonexistent/control.sock", "-s", "127.0.0.1:1", "status"],
+        ["-S", "/nonexistent/control.sock", "-c", "/dev/null", "status"],
+        ["-S", "", "status"],
     ],
     ids=lambda args: " ".join(args) or "no arguments",
 )
@@ -1198,6 +1343,11 @@ def start_node():
             # free_port() released the ports before nanodns bound them.
             if "address already in use" not in server.stderr_text().lower() or attempt == 2:
                 raise
+
+
+def control_socket(server):
+    """The node's control socket: STATE_DIR/control.sock."""
+    return os.path.join(server.state_dir, "control.sock")
 
 
 def stop_node(server):
@@ -1270,7 +1420,7 @@ def test_real_node_reload_after_an_edit_publishes_the_next_version(node):
         node,
         lambda c: c["records"].append({"name": "new.ctl.test", "type": "A", "value": "10.0.0.99"}),
     )
-    proc = nanoctl("-c", node.config_path, "reload")
+    proc = nanoctl("-S", control_socket(node), "reload")
     assert proc.returncode == OK, proc.stderr
     assert proc.stdout == "reloaded: version 2, 3 records\n"
     # The data plane switches to the new image on its own loop: within 1 s.
@@ -1281,7 +1431,7 @@ def test_real_node_reload_after_an_edit_publishes_the_next_version(node):
 def test_real_node_refuses_an_invalid_config_and_exits_1_with_the_errors(node):
     bad = {"name": "bad.ctl.test", "type": "A", "value": "10.0.0.300"}
     edit_config(node, lambda c: c["records"].append(bad))
-    proc = nanoctl("-s", node.mgmt, "reload")
+    proc = nanoctl("-S", control_socket(node), "reload")
     assert proc.returncode == NODE_FAILURE
     errors = [line for line in proc.stderr.splitlines() if "10.0.0.300" in line]
     assert errors, proc.stderr
@@ -1322,7 +1472,7 @@ def test_real_node_stopped_is_unreachable():
 
 def test_real_node_reload_without_an_edit_is_unchanged(node):
     before = harness.kdig_serial(node.host, node.port, "ctl.test")
-    proc = nanoctl("-s", node.mgmt, "reload")
+    proc = nanoctl("-S", control_socket(node), "reload")
     assert proc.returncode == OK, proc.stderr
     assert proc.stdout == "unchanged: version 1, 2 records (the file holds nothing new)\n"
     assert harness.kdig_serial(node.host, node.port, "ctl.test") == before == 101
@@ -1333,7 +1483,9 @@ def test_quickstart_folder_nanoctl_finds_the_node_by_its_nanodns_json():
     """The README's quickstart: `nanodns init nanodns.json`, `nanodns start
     --config nanodns.json`, then `nanoctl status` from the same folder, with
     no -c or -s. Only the API's port is moved to a free one (and its address
-    kept on loopback)."""
+    kept on loopback), and the state directory is the test's: NANOCTL_SOCKET
+    names its control socket, which nanoctl finds in the default state
+    directory on a real host."""
     directory = harness.public_tmpdir("nanoctl-quickstart-")
     server = None
     try:
@@ -1348,15 +1500,19 @@ def test_quickstart_folder_nanoctl_finds_the_node_by_its_nanodns_json():
         server = harness.Server(directory, text).start()
         env = {"NANOCTL_SYSTEM_CONFIG": os.path.join(directory, "absent.json")}
 
-        proc = nanoctl("status", cwd=directory, env=env)
+        # Without a control socket to find: ./nanodns.json gives the address.
+        proc = nanoctl("-v", "status", cwd=directory, env=env)
         assert proc.returncode == OK, proc.stdout + proc.stderr
         assert "127.0.0.1:%d" % port in line_with(proc.stdout, "node:")
         assert line_with(proc.stdout, "version:").split()[1] == "1"
+        assert "using ./nanodns.json (found in the current directory)" in proc.stderr
 
+        # The node's control socket is found first, and takes an unsigned reload.
+        env["NANOCTL_SOCKET"] = control_socket(server)
         proc = nanoctl("-v", "reload", cwd=directory, env=env)
         assert proc.returncode == OK, proc.stderr
         assert proc.stdout.startswith("unchanged: version 1, "), proc.stdout
-        assert "using ./nanodns.json (found in the current directory)" in proc.stderr
+        assert "using %s (the control socket" % control_socket(server) in proc.stderr
     finally:
         if server is not None:
             stop_node(server)

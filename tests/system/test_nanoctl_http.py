@@ -79,7 +79,8 @@ def test_answer_filling_the_read_buffer_exactly_is_not_read_past(total):
         proc = subprocess.run(
             [VALGRIND, "-q", "--error-exitcode=%d" % VALGRIND_ERROR, NANOCTL,
              "-s", server.address, "--timeout", "5", "status", "--json"],
-            capture_output=True, text=True, timeout=60)
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, NANOCTL_SOCKET="/nonexistent/nanoctl-tests/control.sock"))
     finally:
         server.close()
     assert proc.returncode != VALGRIND_ERROR, proc.stderr

@@ -200,6 +200,24 @@ static void test_ipv6_addresses_are_told_apart(void **state)
     assert_ptr_equal(api_client_to_evict(&t->list, b, 1, 2, 64), a);
 }
 
+static void test_control_socket_clients_are_one_source(void **state)
+{
+    (void)state;
+    struct table *t = table_new();
+    table_add(t, "127.0.0.9", 1, false); /* the oldest of all, over TCP */
+    struct api_client *local[3];
+    for (int i = 0; i < 3; i++) {
+        local[i] = &t->clients[t->count++];
+        local[i]->address.ss_family = AF_UNIX;
+        local[i]->since_ms = 10 + i;
+        TAILQ_INSERT_TAIL(&t->list, local[i], link);
+    }
+    /* Three local clients over a cap of 2: the oldest local one goes, not
+     * the TCP client. */
+    assert_ptr_equal(api_client_to_evict(&t->list, local[2], 2, 4, 64), local[0]);
+    assert_null(api_client_to_evict(&t->list, local[2], 3, 4, 64));
+}
+
 /* -- Host and web pages (issue 12, finding 6) -- */
 
 static const char *const NAMES[] = {"ns1.internal", "10.0.0.11"};
@@ -282,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_one_address_over_its_cap_loses_its_own_oldest_idle_connection),
         cmocka_unit_test(test_one_address_with_only_busy_connections_loses_the_newcomer),
         cmocka_unit_test(test_ipv6_addresses_are_told_apart),
+        cmocka_unit_test(test_control_socket_clients_are_one_source),
         cmocka_unit_test(test_host_may_be_an_ip_literal_with_or_without_port),
         cmocka_unit_test(test_host_may_be_localhost_or_a_name_of_this_node),
         cmocka_unit_test(test_host_naming_another_name_is_refused),
