@@ -28,8 +28,9 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   echo "== fuzzing, ${fuzz_seconds}s per target"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNANODNS_FUZZ=ON -DNANODNS_WERROR=ON
   cmake --build build-fuzz -j"$jobs" --target fuzz_query fuzz_image fuzz_config fuzz_relay \
-    fuzz_envelope fuzz_http_response
-  for target in fuzz_query fuzz_image fuzz_config fuzz_relay fuzz_envelope fuzz_http_response; do
+    fuzz_envelope fuzz_http_response fuzz_api
+  for target in fuzz_query fuzz_image fuzz_config fuzz_relay fuzz_envelope fuzz_http_response \
+                fuzz_api; do
     corpus=$(mktemp -d)
     seeds=tests/fuzz/corpus/$target
     [ -d "$seeds" ] && cp -r "$seeds"/. "$corpus"/
