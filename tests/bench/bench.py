@@ -602,6 +602,41 @@ def run_dnsperf(args, port, queryfile, log_path):
     return perf
 
 
+# --kernel: what the server asks of the kernel per answered query, counted by
+# perf stat over the dnsperf run on the processes whose CPU is counted (every
+# thread: perf follows a process's threads). Tracepoint counts, not samples:
+# the same whatever else loads the machine, and the server runs as fast as
+# without them (no strace-style stop per syscall).
+KERNEL_EVENTS = ("raw_syscalls:sys_enter", "context-switches")
+
+
+def kernel_count_start(server, n):
+    out = os.path.join(server.workdir, f"perf-stat.{n}.csv")
+    argv = ["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(KERNEL_EVENTS),
+            "-p", ",".join(str(p) for p in server.cpu_pids)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, out
+
+
+def kernel_count_stop(counting):
+    proc, out = counting
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            fields = line.strip().split(",")
+            if len(fields) >= 3 and fields[2] in KERNEL_EVENTS:
+                if not fields[0].isdigit():
+                    raise RuntimeError(f"perf stat cannot count {fields[2]} here ({fields[0]}): "
+                                       f"run without --kernel")
+                counts[fields[2]] = int(fields[0])
+    missing = [e for e in KERNEL_EVENTS if e not in counts]
+    if missing:
+        raise RuntimeError(f"perf stat gave no count for {missing}: {err.strip()}")
+    return counts
+
+
 def measure(args, server, queryfile):
     """One dnsperf run against server; CPU of its counted processes over the run."""
     n = len(server.runs) + 1
@@ -616,8 +651,14 @@ def measure(args, server, queryfile):
     busy0 = busy_seconds()
     t0 = time.monotonic()
     log = os.path.join(server.workdir, f"dnsperf.{n}.log")
+    counting = kernel_count_start(server, n) if args.kernel else None
     perf = run_dnsperf(args, server.port, queryfile, log)
     wall = time.monotonic() - t0
+    if counting is not None:
+        counts = kernel_count_stop(counting)
+        answered = perf["completed"] or 1
+        perf["syscalls_per_query"] = counts["raw_syscalls:sys_enter"] / answered
+        perf["switches_per_query"] = counts["context-switches"] / answered
     perf["udp_drops"] = udp_receive_drops() - drops
     busy = busy_seconds() - busy0
     after = {}
@@ -802,6 +843,9 @@ def summary(server):
     s = {k: median([r[k] for r in runs]) for k in
          ("qps", "us_per_query", "cpu_util", "client_util", "latency_ms", "other_cpu_s",
           "response_bytes", "foreign_load")}
+    for k in ("syscalls_per_query", "switches_per_query"):
+        if all(k in r for r in runs):
+            s[k] = median([r[k] for r in runs])
     for k in ("sent", "completed", "lost", "udp_drops"):
         s[k] = sum(r[k] for r in runs)
     rcodes = {}
@@ -841,6 +885,10 @@ def print_table(size, servers, answers_line):
         ("server CPU us/query", lambda p: f"{p['us_per_query']:.2f}", lambda p: p["us_per_query"]),
         ("  (min..max over runs)", lambda p: f"{p['us_range'][0]:.2f}..{p['us_range'][1]:.2f}", None),
         ("server CPU use (1 core=100%)", lambda p: f"{100 * p['cpu_util']:.0f}%", None),
+        ("syscalls per query (--kernel)", lambda p: f"{p['syscalls_per_query']:.3f}",
+         lambda p: p["syscalls_per_query"]),
+        ("context switches per query", lambda p: f"{p['switches_per_query']:.4f}",
+         lambda p: p["switches_per_query"]),
         ("dnsperf CPU use (1 core=100%)", lambda p: f"{100 * p['client_util']:.0f}%", None),
         ("other load on the machine", lambda p: f"{100 * p['foreign_load']:.0f}%", None),
         ("peak RSS answering (MiB)", lambda p: f"{p['rss']['answering'] / 1024:.1f}",
@@ -858,6 +906,9 @@ def print_table(size, servers, answers_line):
         ("queries lost", lambda p: f"{p['lost']:,}", None),
         ("kernel UDP rcvbuf drops", lambda p: f"{p['udp_drops']:,}", None),
     ]
+    if not all("syscalls_per_query" in p for p in sums.values()):
+        rows = [r for r in rows if "per query (--kernel)" not in r[0]
+                and r[0] != "context switches per query"]
     w0 = max(len(r[0]) for r in rows)
     print(f"{'':{w0}}" + "".join(f"  {n:>12}" for n in names)
           + "".join(f"  {h:>12}" for h, _ in ratios))
@@ -966,6 +1017,9 @@ def main():
                     help="benchmark only these servers, comma-separated: nsd,knot,nanodns")
     ap.add_argument("--skip", type=server_list, metavar="LIST", default=[],
                     help="leave these servers out, comma-separated: nsd,knot,nanodns")
+    ap.add_argument("--kernel", action="store_true",
+                    help="count the servers' syscalls and context switches per query (perf stat "
+                         "tracepoints)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
     args = ap.parse_args()
