@@ -771,20 +771,23 @@ def find_dataplane(nanodns_pid):
     return None
 
 
-def start_nanodns(args, workdir, size):
-    d = os.path.join(workdir, "nanodns")
+def start_nanodns(args, workdir, size, build_dir=None, name="NanoDNS"):
+    """NanoDNS from args.build_dir, or (--baseline) another build under
+    another name, in a folder of its own."""
+    build_dir = build_dir or args.build_dir
+    d = os.path.join(workdir, name.lower())
     os.makedirs(os.path.join(d, "state"))
     cfg = os.path.join(d, "nanodns.json")
     write_nanodns_config(cfg, size)
     port = free_port()
     log = os.path.join(d, "nanodns.log")
-    argv = ["taskset", "-c", str(args.server_cpu), os.path.join(args.build_dir, "nanodns")]
+    argv = ["taskset", "-c", str(args.server_cpu), os.path.join(build_dir, "nanodns")]
     argv += ["start", "--config", cfg, "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--state-dir", os.path.join(d, "state")]
     t0 = time.monotonic()
     proc = spawn(argv, log)
-    server = Server("NanoDNS", port, proc, d)
-    wait_ready(port, proc, "nanodns")
+    server = Server(name, port, proc, d)
+    wait_ready(port, proc, name)
     server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
     dp = None
     deadline = time.monotonic() + 5
@@ -868,7 +871,7 @@ def best_reference(sums):
 def print_table(size, servers, answers_line):
     """One column per server that ran, then NanoDNS's ratios to the others."""
     sums = {srv.name: summary(srv) for srv in servers}
-    names = [n for n in ("NSD", "Knot", "NanoDNS") if n in sums]
+    names = [n for n in ("NSD", "Knot", BASELINE, "NanoDNS") if n in sums]
     nano = sums.get("NanoDNS")
     best = best_reference(sums)
     ratios = []  # (header, reference name)
@@ -876,6 +879,8 @@ def print_table(size, servers, answers_line):
         ratios = [(f"NanoDNS/{n}", n) for n in ("NSD", "Knot") if n in sums]
         if len(ratios) == 2:
             ratios.append(("NanoDNS/best", best))
+        if BASELINE in sums:
+            ratios.append(("NanoDNS/base", BASELINE))
     runs = len(servers[0].runs)
     print()
     print(f"=== {size:,} names (median of {runs} runs; counts summed) ===")
@@ -951,6 +956,8 @@ def print_table(size, servers, answers_line):
 
 
 SERVERS = ("nsd", "knot", "nanodns")
+# --baseline: another NanoDNS build in the same run, say main before a change.
+BASELINE = "NanoDNS-base"
 
 
 def server_list(text):
@@ -1020,6 +1027,9 @@ def main():
     ap.add_argument("--kernel", action="store_true",
                     help="count the servers' syscalls and context switches per query (perf stat "
                          "tracepoints)")
+    ap.add_argument("--baseline", metavar="BUILD_DIR",
+                    help="also run the NanoDNS of another build (main before a change, say) in "
+                         "the same run, as NanoDNS-base, with a NanoDNS/base ratio")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
     args = ap.parse_args()
@@ -1078,6 +1088,8 @@ def main():
                     servers.append(start_nsd(args, sd, zonefile))
                 if "knot" in run:
                     servers.append(start_knot(args, sd, zonefile))
+                if "nanodns" in run and args.baseline:
+                    servers.append(start_nanodns(args, sd, size, args.baseline, BASELINE))
                 if "nanodns" in run:
                     servers.append(start_nanodns(args, sd, size))
                 differ, answers_line = compare_servers(queries, servers)
