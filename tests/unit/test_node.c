@@ -3,7 +3,10 @@
  * by counters of the node's events: a file that says nothing new publishes
  * nothing; a changed one is published as version max(file, memory) + 1 and
  * written back; a broken one keeps the config in force; a start with a
- * broken file serves the state directory's last good config. */
+ * broken file serves the state directory's last good config. And the
+ * version floor (STATE/version): recorded before a version is in force,
+ * never lowered, kept when STATE/config.json is lost (the file is then
+ * served as the floor's version), a damaged one stops the start. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,7 +24,11 @@
 #include "config.h"
 #include "image.h"
 #include "log.h"
+#include "envelope.h"
+#include "message_list.h"
 #include "node.h"
+#include "sync.h"
+#include "version_floor.h"
 
 /* What the daemon would hear from the node. */
 struct events_seen {
@@ -542,6 +549,193 @@ static void test_a_config_version_above_2_to_the_53_does_not_load(void **state)
     assert_int_equal(node_load_initial(&f->node), 0);
 }
 
+/* ---- the version floor (STATE/version) ---- */
+
+static const char *floor_path(const struct fixture *f)
+{
+    static char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", f->state_dir, VERSION_FLOOR_FILE_NAME);
+    return path;
+}
+
+static const char *saved_path(const struct fixture *f)
+{
+    static char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", f->state_dir, NODE_CONFIG_FILE_NAME);
+    return path;
+}
+
+/* A restart: the node stopped, then started on text. */
+static void node_restart(struct fixture *f, const char *text)
+{
+    node_free(&f->node);
+    node_start(f, text);
+}
+
+static struct version_floor floor_on_disk(const struct fixture *f)
+{
+    struct version_floor floor;
+    char err[256];
+    assert_int_equal(version_floor_read(floor_path(f), &floor, err, sizeof(err)), 0);
+    return floor;
+}
+
+static void hash_fill(uint8_t hash[ENVELOPE_HASH_SIZE], uint8_t value)
+{
+    memset(hash, value, ENVELOPE_HASH_SIZE);
+}
+
+static void test_a_first_start_records_the_files_version_and_hash(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(6, "10.0.0.86");
+    node_start(f, text);
+    struct version_floor floor = floor_on_disk(f);
+    assert_int_equal(floor.version, 6);
+    uint8_t hash[ENVELOPE_HASH_SIZE];
+    envelope_config_hash(text, strlen(text), hash);
+    assert_memory_equal(floor.hash, hash, ENVELOPE_HASH_SIZE);
+    assert_memory_equal(f->node.floor.hash, hash, ENVELOPE_HASH_SIZE);
+    free(text);
+}
+
+static void test_a_reload_records_its_version_before_it_is_in_force(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(6, "10.0.0.86");
+    node_start(f, text);
+    char *edited = config_text(6, "10.0.0.87");
+    file_put(f->config_path, edited);
+    assert_int_equal(node_reload(&f->node, NULL), 0);
+    assert_int_equal(f->node.version, 7);
+    struct version_floor floor = floor_on_disk(f);
+    assert_int_equal(floor.version, 7);
+    assert_memory_equal(floor.hash, f->node.config_hash, ENVELOPE_HASH_SIZE);
+    free(edited);
+    free(text);
+}
+
+/* Issue 12: the floor outlives STATE/config.json. */
+static void
+test_a_start_below_the_floor_without_the_saved_config_serves_the_floors_version(void **state)
+{
+    struct fixture *f = *state;
+    char *newer = config_text(6, "10.0.0.86");
+    node_start(f, newer);
+    assert_int_equal(unlink(saved_path(f)), 0);
+    char *older = config_text(1, "10.0.0.81");
+    node_restart(f, older);
+
+    assert_int_equal(f->node.version, 6);
+    assert_int_equal(f->node.config.server.config_version, 6); /* the image's serials too */
+    assert_string_equal(f->node.config_text, older);           /* the only config at hand */
+    struct version_floor floor = floor_on_disk(f);
+    assert_int_equal(floor.version, 6); /* never lowered */
+    uint8_t hash[ENVELOPE_HASH_SIZE];
+    envelope_config_hash(newer, strlen(newer), hash);
+    assert_memory_equal(floor.hash, hash, ENVELOPE_HASH_SIZE);
+    assert_int_equal(f->node.floor.version, 6);
+    /* Judged against the floor: an older signed config is refused. */
+    assert_int_equal(
+        sync_compare_floor(f->node.floor.version, f->node.floor.hash, f->node.config_hash, 5, hash),
+        SYNC_REJECTED_STALE);
+    free(older);
+    free(newer);
+}
+
+static void test_a_reload_below_the_floor_goes_past_it(void **state)
+{
+    struct fixture *f = *state;
+    char *newer = config_text(6, "10.0.0.86");
+    node_start(f, newer);
+    assert_int_equal(unlink(saved_path(f)), 0);
+    char *older = config_text(1, "10.0.0.81");
+    node_restart(f, older);
+    char *edited = config_text(1, "10.0.0.82");
+    file_put(f->config_path, edited);
+
+    struct node_reload_result result;
+    assert_int_equal(node_reload(&f->node, &result), 0);
+    assert_int_equal(result.version, 7);
+    assert_int_equal(floor_on_disk(f).version, 7);
+    node_reload_result_free(&result);
+    free(edited);
+    free(older);
+    free(newer);
+}
+
+static void test_a_start_on_a_newer_file_raises_the_floor(void **state)
+{
+    struct fixture *f = *state;
+    char *older = config_text(2, "10.0.0.82");
+    node_start(f, older);
+    char *newer = config_text(5, "10.0.0.85");
+    node_restart(f, newer);
+    assert_int_equal(f->node.version, 5);
+    assert_int_equal(floor_on_disk(f).version, 5);
+    free(newer);
+    free(older);
+}
+
+static void test_a_start_with_a_floor_from_elsewhere_in_time_keeps_it(void **state)
+{
+    struct fixture *f = *state;
+    /* No STATE/config.json at all, a floor of 40 (restored from a backup). */
+    struct version_floor floor = {.version = 40};
+    hash_fill(floor.hash, 0x40);
+    char err[256];
+    assert_int_equal(version_floor_write(floor_path(f), &floor, err, sizeof(err)), 0);
+    char *text = config_text(3, "10.0.0.83");
+    node_start(f, text);
+    assert_int_equal(f->node.version, 40);
+    struct version_floor now = floor_on_disk(f);
+    assert_int_equal(now.version, 40);
+    assert_memory_equal(now.hash, floor.hash, ENVELOPE_HASH_SIZE);
+    free(text);
+}
+
+static void test_a_damaged_floor_file_stops_the_start(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.83");
+    file_put(f->config_path, text);
+    file_put(floor_path(f), "nanodns-version 1 6\n");
+    chmod(floor_path(f), 0600);
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), -1);
+    /* Removed by the operator, it is a first start. */
+    assert_int_equal(unlink(floor_path(f)), 0);
+    node_free(&f->node);
+    node_open(f, true);
+    assert_int_equal(node_load_initial(&f->node), 0);
+    assert_int_equal(f->node.version, 3);
+    free(text);
+}
+
+static void test_a_candidate_below_the_floor_is_never_put_in_force(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(6, "10.0.0.86");
+    node_start(f, text);
+    char *older = config_text(5, "10.0.0.85");
+    struct node_candidate c = {0};
+    struct config_diags diags;
+    config_diags_init(&diags, "older");
+    assert_int_equal(config_load_buffer_at(older, strlen(older), f->config_path, &c.cfg, &diags),
+                     0);
+    config_diags_free(&diags);
+    struct message_list errors = {0};
+    assert_int_equal(node_candidate_compile(&f->node, &c, "older", &errors), 0);
+    c.text = older;
+    c.len = strlen(older);
+    assert_int_equal(node_commit(&f->node, &c, &errors), -1); /* frees older */
+    assert_true(errors.count > 0);
+    assert_int_equal(f->node.version, 6);
+    assert_int_equal(floor_on_disk(f).version, 6);
+    message_list_free(&errors);
+    free(text);
+}
+
 int main(void)
 {
     log_init("test_node", LOG_LEVEL_ERROR);
@@ -583,6 +777,14 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_start_takes_the_files_version_as_it_is, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_first_start_records_the_files_version_and_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_reload_records_its_version_before_it_is_in_force, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_below_the_floor_without_the_saved_config_serves_the_floors_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_reload_below_the_floor_goes_past_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_on_a_newer_file_raises_the_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_start_with_a_floor_from_elsewhere_in_time_keeps_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_floor_file_stops_the_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_candidate_below_the_floor_is_never_put_in_force, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

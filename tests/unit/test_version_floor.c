@@ -1,9 +1,7 @@
-/* The version floor (controlplane/version_floor.c) and what the node does
- * with it (node.c): STATE/version is one strict line, written before a
- * new version is published, read at start, never lowered; a start on a
- * config below it (STATE/config.json lost) serves that config as the
- * floor's version; a damaged floor file stops the start; and a pushed or
- * pulled config is judged against the floor (sync_compare_floor). */
+/* The version floor (controlplane/version_floor.c): STATE/version is one
+ * strict line, read back as written, refused when damaged, foreign or not
+ * a regular file; and a pushed or pulled config is judged against the
+ * floor (sync_compare_floor). What the node does with it: test_node.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,10 +16,8 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "config.h"
 #include "envelope.h"
 #include "log.h"
-#include "node.h"
 #include "sync.h"
 #include "version_floor.h"
 
@@ -32,9 +28,6 @@ struct fixture {
     char config_path[PATH_MAX];
     char state_dir[PATH_MAX];
     char floor_path[PATH_MAX + 16];
-    char saved_path[PATH_MAX + 16];
-    struct node node;
-    bool node_open;
 };
 
 static int setup(void **state)
@@ -46,7 +39,6 @@ static int setup(void **state)
     snprintf(f->config_path, sizeof(f->config_path), "%s/nanodns.json", f->dir);
     snprintf(f->state_dir, sizeof(f->state_dir), "%s/state", f->dir);
     snprintf(f->floor_path, sizeof(f->floor_path), "%s/%s", f->state_dir, VERSION_FLOOR_FILE_NAME);
-    snprintf(f->saved_path, sizeof(f->saved_path), "%s/%s", f->state_dir, NODE_CONFIG_FILE_NAME);
     assert_int_equal(mkdir(f->state_dir, 0755), 0);
     *state = f;
     return 0;
@@ -55,8 +47,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    if (f->node_open)
-        node_free(&f->node);
     char command[PATH_MAX + 16];
     snprintf(command, sizeof(command), "rm -rf '%s'", f->dir);
     if (system(command) != 0)
@@ -329,203 +319,6 @@ static void test_a_node_below_its_floor_refuses_older_and_forked_configs(void **
     assert_int_equal(sync_compare_floor(6, floor, serving, 7, fork), SYNC_APPLY);
 }
 
-/* ---- the node ---- */
-
-/* A config of version (0: none written) with one A record. */
-static char *config_text(unsigned version, const char *address)
-{
-    char member[64] = "";
-    if (version != 0)
-        snprintf(member, sizeof(member), "\"config_version\": %u, ", version);
-    char *text = NULL;
-    int n =
-        asprintf(&text,
-                 "{\n"
-                 "  \"server\": {%s\"upstream\": [], \"mgmt_port\": 0, \"hot_reload\": false},\n"
-                 "  \"zones\": {\"x.test\": {}},\n"
-                 "  \"records\": [{\"name\": \"www.x.test\", \"type\": \"A\", \"value\": \"%s\"}]\n"
-                 "}\n",
-                 member, address);
-    assert_true(n > 0);
-    return text;
-}
-
-static void node_open(struct fixture *f)
-{
-    if (f->node_open)
-        node_free(&f->node);
-    struct node_overrides overrides = {.log_level = -1, .mgmt_port = -1};
-    assert_int_equal(node_init(&f->node, f->config_path, f->state_dir, &overrides), 0);
-    f->node_open = true;
-}
-
-/* A start on text: loaded and published, as start_run does. */
-static void node_start(struct fixture *f, const char *text)
-{
-    file_put(f->config_path, text);
-    node_open(f);
-    assert_int_equal(node_load_initial(&f->node), 0);
-    assert_int_equal(node_publish(&f->node), 0);
-}
-
-static struct version_floor floor_on_disk(const struct fixture *f)
-{
-    struct version_floor floor;
-    char err[256];
-    assert_int_equal(version_floor_read(f->floor_path, &floor, err, sizeof(err)), 0);
-    return floor;
-}
-
-static void test_a_first_start_records_the_files_version_and_hash(void **state)
-{
-    struct fixture *f = *state;
-    char *text = config_text(6, "10.0.0.86");
-    node_start(f, text);
-    struct version_floor floor = floor_on_disk(f);
-    assert_int_equal(floor.version, 6);
-    uint8_t hash[ENVELOPE_HASH_SIZE];
-    envelope_config_hash(text, strlen(text), hash);
-    assert_memory_equal(floor.hash, hash, ENVELOPE_HASH_SIZE);
-    assert_memory_equal(f->node.floor.hash, hash, ENVELOPE_HASH_SIZE);
-    free(text);
-}
-
-static void test_a_reload_records_its_version_before_it_is_in_force(void **state)
-{
-    struct fixture *f = *state;
-    char *text = config_text(6, "10.0.0.86");
-    node_start(f, text);
-    char *edited = config_text(6, "10.0.0.87");
-    file_put(f->config_path, edited);
-    assert_int_equal(node_reload(&f->node, NULL), 0);
-    assert_int_equal(f->node.version, 7);
-    struct version_floor floor = floor_on_disk(f);
-    assert_int_equal(floor.version, 7);
-    assert_memory_equal(floor.hash, f->node.config_hash, ENVELOPE_HASH_SIZE);
-    free(edited);
-    free(text);
-}
-
-/* Issue 12: the floor outlives STATE/config.json. */
-static void
-test_a_start_below_the_floor_without_the_saved_config_serves_the_floors_version(void **state)
-{
-    struct fixture *f = *state;
-    char *newer = config_text(6, "10.0.0.86");
-    node_start(f, newer);
-    assert_int_equal(unlink(f->saved_path), 0);
-    char *older = config_text(1, "10.0.0.81");
-    node_start(f, older);
-
-    assert_int_equal(f->node.version, 6);
-    assert_int_equal(f->node.config.server.config_version, 6); /* the image's serials too */
-    assert_string_equal(f->node.config_text, older);           /* the only config at hand */
-    struct version_floor floor = floor_on_disk(f);
-    assert_int_equal(floor.version, 6); /* never lowered */
-    uint8_t hash[ENVELOPE_HASH_SIZE];
-    envelope_config_hash(newer, strlen(newer), hash);
-    assert_memory_equal(floor.hash, hash, ENVELOPE_HASH_SIZE);
-    assert_int_equal(f->node.floor.version, 6);
-    /* Judged against the floor: an older signed config is refused. */
-    assert_int_equal(
-        sync_compare_floor(f->node.floor.version, f->node.floor.hash, f->node.config_hash, 5, hash),
-        SYNC_REJECTED_STALE);
-    free(older);
-    free(newer);
-}
-
-static void test_a_reload_below_the_floor_goes_past_it(void **state)
-{
-    struct fixture *f = *state;
-    char *newer = config_text(6, "10.0.0.86");
-    node_start(f, newer);
-    assert_int_equal(unlink(f->saved_path), 0);
-    char *older = config_text(1, "10.0.0.81");
-    node_start(f, older);
-    char *edited = config_text(1, "10.0.0.82");
-    file_put(f->config_path, edited);
-
-    struct node_reload_result result;
-    assert_int_equal(node_reload(&f->node, &result), 0);
-    assert_int_equal(result.version, 7);
-    assert_int_equal(floor_on_disk(f).version, 7);
-    node_reload_result_free(&result);
-    free(edited);
-    free(older);
-    free(newer);
-}
-
-static void test_a_start_on_a_newer_file_raises_the_floor(void **state)
-{
-    struct fixture *f = *state;
-    char *older = config_text(2, "10.0.0.82");
-    node_start(f, older);
-    char *newer = config_text(5, "10.0.0.85");
-    node_start(f, newer);
-    assert_int_equal(f->node.version, 5);
-    assert_int_equal(floor_on_disk(f).version, 5);
-    free(newer);
-    free(older);
-}
-
-static void test_a_start_with_a_floor_from_elsewhere_in_time_keeps_it(void **state)
-{
-    struct fixture *f = *state;
-    /* No STATE/config.json at all, a floor of 40 (restored from a backup). */
-    struct version_floor floor = {.version = 40};
-    hash_fill(floor.hash, 0x40);
-    char err[256];
-    assert_int_equal(version_floor_write(f->floor_path, &floor, err, sizeof(err)), 0);
-    char *text = config_text(3, "10.0.0.83");
-    node_start(f, text);
-    assert_int_equal(f->node.version, 40);
-    struct version_floor now = floor_on_disk(f);
-    assert_int_equal(now.version, 40);
-    assert_memory_equal(now.hash, floor.hash, ENVELOPE_HASH_SIZE);
-    free(text);
-}
-
-static void test_a_damaged_floor_file_stops_the_start(void **state)
-{
-    struct fixture *f = *state;
-    char *text = config_text(3, "10.0.0.83");
-    file_put(f->config_path, text);
-    file_put(f->floor_path, "nanodns-version 1 6\n");
-    chmod(f->floor_path, 0600);
-    node_open(f);
-    assert_int_equal(node_load_initial(&f->node), -1);
-    /* Removed by the operator, it is a first start. */
-    assert_int_equal(unlink(f->floor_path), 0);
-    node_open(f);
-    assert_int_equal(node_load_initial(&f->node), 0);
-    assert_int_equal(f->node.version, 3);
-    free(text);
-}
-
-static void test_a_candidate_below_the_floor_is_never_put_in_force(void **state)
-{
-    struct fixture *f = *state;
-    char *text = config_text(6, "10.0.0.86");
-    node_start(f, text);
-    char *older = config_text(5, "10.0.0.85");
-    struct node_candidate c = {0};
-    struct config_diags diags;
-    config_diags_init(&diags, "older");
-    assert_int_equal(config_load_buffer_at(older, strlen(older), f->config_path, &c.cfg, &diags),
-                     0);
-    config_diags_free(&diags);
-    struct message_list errors = {0};
-    assert_int_equal(node_candidate_compile(&f->node, &c, "older", &errors), 0);
-    c.text = older;
-    c.len = strlen(older);
-    assert_int_equal(node_commit(&f->node, &c, &errors), -1); /* frees older */
-    assert_true(errors.count > 0);
-    assert_int_equal(f->node.version, 6);
-    assert_int_equal(floor_on_disk(f).version, 6);
-    message_list_free(&errors);
-    free(text);
-}
-
 int main(void)
 {
     log_init("test_version_floor", LOG_LEVEL_ERROR);
@@ -548,22 +341,6 @@ int main(void)
         cmocka_unit_test(test_only_a_higher_version_or_another_config_of_it_replaces_the_floor),
         cmocka_unit_test(test_a_node_serving_its_floor_judges_as_before),
         cmocka_unit_test(test_a_node_below_its_floor_refuses_older_and_forked_configs),
-        cmocka_unit_test_setup_teardown(test_a_first_start_records_the_files_version_and_hash,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_reload_records_its_version_before_it_is_in_force,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_a_start_below_the_floor_without_the_saved_config_serves_the_floors_version, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(test_a_reload_below_the_floor_goes_past_it, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_a_start_on_a_newer_file_raises_the_floor, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_a_start_with_a_floor_from_elsewhere_in_time_keeps_it,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_damaged_floor_file_stops_the_start, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_candidate_below_the_floor_is_never_put_in_force,
-                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
