@@ -95,6 +95,17 @@ static int build_map_grow(struct build_map *m)
     return 0;
 }
 
+/* Slots for n names at once, so that filling the map rehashes nothing
+ * (it stays at most half full, as build_map_intern keeps it). */
+static int build_map_reserve(struct build_map *m, size_t n)
+{
+    size_t slot_count = 1024;
+    while (slot_count / 2 < n && slot_count < ((size_t)1 << 31))
+        slot_count *= 2;
+    m->slot_count = slot_count / 2; /* build_map_grow doubles it */
+    return build_map_grow(m);
+}
+
 /* Find or add the node for a lowercase name; returns its index or IMAGE_NONE on ENOMEM. */
 static uint32_t build_map_intern(struct build_map *m, const uint8_t *name, size_t len)
 {
@@ -240,7 +251,8 @@ static int build_forwarding_check(const struct image_input *in, char *err, size_
 static int build_names(struct builder *b)
 {
     const struct image_input *in = b->in;
-    if (build_map_grow(&b->map) < 0)
+    /* every owner may be a name of its own */
+    if (build_map_reserve(&b->map, in->rr_count + in->zone_count + 1) < 0)
         return build_oom(b);
     for (size_t z = 0; z < in->zone_count; z++) {
         uint32_t node =
@@ -677,30 +689,45 @@ static size_t align8(size_t n)
 static int build_layout(struct builder *b, uint8_t **out, size_t *out_len)
 {
     const struct image_input *in = b->in;
+    /* Each part with the pointer that owns it (NULL: not malloc'd). */
     struct {
+        void **owner;
         const void *data;
         size_t size, entry_size;
     } parts[IMAGE_SECTION_COUNT_] = {
-        {&b->settings, sizeof b->settings, sizeof b->settings},
-        {b->zones, in->zone_count * sizeof *b->zones, sizeof *b->zones},
-        {b->nodes, b->map.count * sizeof *b->nodes, sizeof *b->nodes},
-        {b->node_slots, b->node_slot_count * sizeof *b->node_slots, sizeof *b->node_slots},
-        {b->rrsets.data, b->rrsets.len, sizeof(struct image_rrset)},
-        {b->rdata.data, b->rdata.len, 1},
-        {b->map.names.data, b->map.names.len, 1},
-        {b->rewrites, b->rewrite_count * sizeof *b->rewrites, sizeof *b->rewrites},
-        {b->rewrite_slots, b->rewrite_slot_count * sizeof *b->rewrite_slots,
-         sizeof *b->rewrite_slots},
-        {b->upstreams, b->upstream_total * sizeof *b->upstreams, sizeof *b->upstreams},
-        {b->forward_zones, in->forward_zone_count * sizeof *b->forward_zones,
-         sizeof *b->forward_zones},
-        {b->forward_slots, b->forward_slot_count * sizeof *b->forward_slots,
-         sizeof *b->forward_slots},
-        {b->acls, b->acl_total * sizeof *b->acls, sizeof *b->acls},
+        {NULL, &b->settings, sizeof b->settings, sizeof b->settings},
+        {(void **)&b->zones, b->zones, in->zone_count * sizeof *b->zones, sizeof *b->zones},
+        {(void **)&b->nodes, b->nodes, b->map.count * sizeof *b->nodes, sizeof *b->nodes},
+        {(void **)&b->node_slots, b->node_slots, b->node_slot_count * sizeof *b->node_slots,
+         sizeof *b->node_slots},
+        {(void **)&b->rrsets.data, b->rrsets.data, b->rrsets.len, sizeof(struct image_rrset)},
+        {(void **)&b->rdata.data, b->rdata.data, b->rdata.len, 1},
+        {(void **)&b->map.names.data, b->map.names.data, b->map.names.len, 1},
+        {(void **)&b->rewrites, b->rewrites, b->rewrite_count * sizeof *b->rewrites,
+         sizeof *b->rewrites},
+        {(void **)&b->rewrite_slots, b->rewrite_slots,
+         b->rewrite_slot_count * sizeof *b->rewrite_slots, sizeof *b->rewrite_slots},
+        {(void **)&b->upstreams, b->upstreams, b->upstream_total * sizeof *b->upstreams,
+         sizeof *b->upstreams},
+        {(void **)&b->forward_zones, b->forward_zones,
+         in->forward_zone_count * sizeof *b->forward_zones, sizeof *b->forward_zones},
+        {(void **)&b->forward_slots, b->forward_slots,
+         b->forward_slot_count * sizeof *b->forward_slots, sizeof *b->forward_slots},
+        {(void **)&b->acls, b->acls, b->acl_total * sizeof *b->acls, sizeof *b->acls},
     };
     size_t total = align8(sizeof(struct image_header));
     for (int s = 0; s < IMAGE_SECTION_COUNT_; s++)
         total = align8(total + parts[s].size);
+    /* The name map's nodes and slots were copied into b->nodes and the
+     * index; only its names go into the image. */
+    free(b->map.nodes);
+    free(b->map.slots);
+    b->map.nodes = NULL;
+    b->map.slots = NULL;
+    /* A large calloc is fresh zero pages that take memory only as they are
+     * written; each part is freed once copied, so the whole image and all
+     * its parts are never held at once (a million records: about one
+     * image less at the peak). */
     uint8_t *buf = calloc(1, total);
     if (!buf)
         return build_oom(b);
@@ -718,6 +745,10 @@ static int build_layout(struct builder *b, uint8_t **out, size_t *out_len)
                                                 at, parts[s].size};
         if (parts[s].size)
             memcpy(buf + at, parts[s].data, parts[s].size);
+        if (parts[s].owner) {
+            free(*parts[s].owner);
+            *parts[s].owner = NULL;
+        }
         at = align8(at + parts[s].size);
     }
     image_content_hash(buf, total, h->hash);

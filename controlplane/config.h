@@ -42,17 +42,27 @@ void config_diags_print(const struct config_diags *d, FILE *out);
 #define CONFIG_DIAG_TEXT_MAX 1024
 void config_diag_format(const struct config_diags *d, size_t i, char *out, size_t out_len);
 
+/* The octets of every record (owners and RDATA), in blocks that never
+ * move: a million records are a few dozen allocations, not two million.
+ * Owned by the struct config that holds it; freed by config_free. */
+struct config_pool_block;
+struct config_pool {
+    struct config_pool_block *blocks; /* the newest first */
+    size_t used, capacity;            /* in the newest block */
+};
+
 /* A record in wire form. rdata holds the uncompressed RDATA exactly as it
  * goes on the wire (names inside it in wire form, case kept; TXT already
- * split into strings of at most 255 octets). */
+ * split into strings of at most 255 octets). owner and rdata point into
+ * the config's pool, so a record is a small fixed-size entry. */
 struct config_record {
-    uint8_t owner[WIRE_NAME_MAX]; /* case as written */
-    uint8_t owner_len;
-    uint16_t type;
+    const uint8_t *owner; /* case as written; owner_len octets */
+    const uint8_t *rdata;
     uint32_t ttl;
-    bool wildcard;
-    uint8_t *rdata;
+    uint16_t type;
     uint16_t rdata_len;
+    uint8_t owner_len;
+    bool wildcard;
     unsigned line, column; /* of the record object, for later messages */
 };
 
@@ -156,6 +166,7 @@ struct config {
     size_t record_count;
     struct config_rewrite *rewrites;
     size_t rewrite_count;
+    struct config_pool pool; /* what records[].owner and .rdata point into */
     /* config_digest of the text loaded: equal for two texts that say the
      * same but for layout and server.config_version (a reload of such a
      * file changes nothing). */

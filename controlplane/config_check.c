@@ -12,9 +12,12 @@
 
 int config_name_compare(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 {
-    /* Case-insensitive; length octets are below 64, so lowering is safe. */
+    /* Case-insensitive; length octets are below 64, so lowering is safe.
+     * Equal octets need no lowering: most of two names are. */
     size_t n = a_len < b_len ? a_len : b_len;
     for (size_t i = 0; i < n; i++) {
+        if (a[i] == b[i])
+            continue;
         uint8_t x = wire_lower(a[i]), y = wire_lower(b[i]);
         if (x != y)
             return x < y ? -1 : 1;
@@ -231,7 +234,10 @@ void config_check_records(struct loader *ld, const struct zone_ref *zones)
     /* Sorted by owner, type, wildcard, rdata: owners and RRsets become
      * runs, and the whole is O(n log n) however large the config. */
     qsort(refs, n, sizeof(*refs), record_ref_compare);
-    qsort(good, ok, sizeof(*good), record_ref_compare);
+    if (ok == n)
+        memcpy(good, refs, n * sizeof(*good)); /* the usual case: no record has an error */
+    else
+        qsort(good, ok, sizeof(*good), record_ref_compare);
     for (size_t i = 0, j; i < n; i = j) {
         j = run_end(refs, n, i, false);
         check_cname_group(ld, refs, i, j, zones, cfg->zone_count);

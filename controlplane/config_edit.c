@@ -191,11 +191,46 @@ static bool digest_skips_server(const char *name, struct json_object *v)
 
 static int digest_value(crypto_generichash_state *st, struct json_object *v, int depth);
 
+/* A root member the caller digested already, or NULL. */
+struct digest_parts {
+    const struct config_digest_part *parts;
+    size_t count;
+};
+
+static const uint8_t *digest_part(const struct digest_parts *p, const char *name)
+{
+    for (size_t i = 0; p && i < p->count; i++)
+        if (strcmp(p->parts[i].name, name) == 0)
+            return p->parts[i].digest;
+    return NULL;
+}
+
+/* The root's "records" and "rewrites" arrays go in as the digest of their
+ * elements (config_array_digest), which a loader can compute one element
+ * at a time. */
+static bool digest_as_array_part(const char *name, struct json_object *v)
+{
+    return (strcmp(name, "records") == 0 || strcmp(name, "rewrites") == 0) &&
+           json_object_is_type(v, json_type_array);
+}
+
+static int digest_array_part(struct json_object *array, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    struct config_array_digest d;
+    config_array_digest_begin(&d);
+    size_t n = json_object_array_length(array);
+    for (size_t i = 0; i < n; i++)
+        config_array_digest_add(&d, json_object_array_get_idx(array, i));
+    bool ok = d.state != NULL;
+    config_array_digest_end(&d, out);
+    return ok ? 0 : -1;
+}
+
 /* An object's members in name order (json-c keeps them as written).
  * depth 0 is the root, 1 a member of the root; in_server: this is the
  * root's "server", whose config_version is left out. */
 static int digest_object(crypto_generichash_state *st, struct json_object *obj, int depth,
-                         bool in_server)
+                         bool in_server, const struct digest_parts *parts)
 {
     size_t count = (size_t)json_object_object_length(obj);
     const char *on_stack[DIGEST_MEMBERS_ON_STACK];
@@ -217,11 +252,21 @@ static int digest_object(crypto_generichash_state *st, struct json_object *obj, 
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct json_object *value = json_object_object_get(obj, names[i]);
         digest_string(st, 'k', names[i], strlen(names[i]));
-        if (depth == 0 && strcmp(names[i], "server") == 0 &&
-            json_object_is_type(value, json_type_object))
-            rc = digest_object(st, value, depth + 1, true);
-        else
+        const uint8_t *done = depth == 0 ? digest_part(parts, names[i]) : NULL;
+        uint8_t part[CONFIG_DIGEST_SIZE];
+        if (done) {
+            digest_tag(st, 'A', CONFIG_DIGEST_SIZE);
+            crypto_generichash_update(st, done, CONFIG_DIGEST_SIZE);
+        } else if (depth == 0 && digest_as_array_part(names[i], value)) {
+            rc = digest_array_part(value, part);
+            digest_tag(st, 'A', CONFIG_DIGEST_SIZE);
+            crypto_generichash_update(st, part, CONFIG_DIGEST_SIZE);
+        } else if (depth == 0 && strcmp(names[i], "server") == 0 &&
+                   json_object_is_type(value, json_type_object)) {
+            rc = digest_object(st, value, depth + 1, true, NULL);
+        } else {
             rc = digest_value(st, value, depth + 1);
+        }
     }
     if (names != on_stack)
         free(names);
@@ -263,18 +308,61 @@ static int digest_value(crypto_generichash_state *st, struct json_object *v, int
         return 0;
     }
     case json_type_object:
-        return digest_object(st, v, depth, false);
+        return digest_object(st, v, depth, false, NULL);
     }
     return -1;
 }
 
-void config_digest(struct json_object *root, uint8_t out[CONFIG_DIGEST_SIZE])
+void config_array_digest_begin(struct config_array_digest *d)
+{
+    d->count = 0;
+    /* the state wants 64-octet alignment; aligned_alloc wants a multiple of it */
+    size_t size = (sizeof(crypto_generichash_state) + 63) / 64 * 64;
+    d->state = aligned_alloc(64, size);
+    if (d->state)
+        crypto_generichash_init(d->state, NULL, 0, CONFIG_DIGEST_SIZE);
+}
+
+void config_array_digest_add(struct config_array_digest *d, struct json_object *element)
+{
+    if (!d->state)
+        return;
+    if (digest_value(d->state, element, 2) < 0) {
+        free(d->state);
+        d->state = NULL;
+        return;
+    }
+    d->count++;
+}
+
+void config_array_digest_end(struct config_array_digest *d, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    if (!d->state) {
+        randombytes_buf(out, CONFIG_DIGEST_SIZE);
+        return;
+    }
+    digest_tag(d->state, 'a', d->count);
+    crypto_generichash_final(d->state, out, CONFIG_DIGEST_SIZE);
+    free(d->state);
+    d->state = NULL;
+}
+
+void config_digest_parts(struct json_object *root, const struct config_digest_part *parts,
+                         size_t part_count, uint8_t out[CONFIG_DIGEST_SIZE])
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, CONFIG_DIGEST_SIZE);
-    if (digest_value(&st, root, 0) < 0) {
+    struct digest_parts p = {parts, part_count};
+    int rc = json_object_is_type(root, json_type_object) ? digest_object(&st, root, 0, false, &p)
+                                                         : digest_value(&st, root, 0);
+    if (rc < 0) {
         randombytes_buf(out, CONFIG_DIGEST_SIZE);
         return;
     }
     crypto_generichash_final(&st, out, CONFIG_DIGEST_SIZE);
+}
+
+void config_digest(struct json_object *root, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    config_digest_parts(root, NULL, 0, out);
 }

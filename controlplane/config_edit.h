@@ -35,4 +35,24 @@ struct json_object;
  * matches nothing. */
 void config_digest(struct json_object *root, uint8_t out[CONFIG_DIGEST_SIZE]);
 
+/* A top-level array ("records", "rewrites") digested element by element,
+ * as config_digest digests it, so that a loader never holds the whole
+ * array. begin, add each element in order, end (which frees the state). */
+struct config_array_digest {
+    void *state; /* NULL when memory ran out: the digest is then random */
+    size_t count;
+};
+void config_array_digest_begin(struct config_array_digest *d);
+void config_array_digest_add(struct config_array_digest *d, struct json_object *element);
+void config_array_digest_end(struct config_array_digest *d, uint8_t out[CONFIG_DIGEST_SIZE]);
+
+/* config_digest of root, where the root members named in parts hold
+ * placeholders for arrays already digested (config_array_digest). */
+struct config_digest_part {
+    const char *name;
+    const uint8_t *digest;
+};
+void config_digest_parts(struct json_object *root, const struct config_digest_part *parts,
+                         size_t part_count, uint8_t out[CONFIG_DIGEST_SIZE]);
+
 #endif

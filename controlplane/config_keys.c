@@ -205,15 +205,23 @@ out:
     free(names);
 }
 
+/* Whether the key whose quote is at offset may hold a \u0000: only one
+ * written with an escape can, so that the exact check (which decodes)
+ * runs only then. */
+static bool key_may_hold_nul(const struct json_locator *loc, size_t offset)
+{
+    size_t end = json_skip_string(loc->text, loc->len, offset);
+    return memchr(loc->text + offset, '\\', end - offset) != NULL;
+}
+
 /* Check the members of the object at the current path: unknown keys (with
  * a suggestion; no key is unknown when allowed is NULL) and duplicate
  * keys. Returns the object's offset. */
 size_t loader_check_object(struct loader *ld, struct json_object *obj, const char *const *allowed,
                            size_t allowed_count)
 {
-    size_t depth = ld->depth < PATH_DEPTH ? ld->depth : PATH_DEPTH;
-    size_t offset = json_locate(&ld->loc, ld->path, depth, false);
-    bool found = ld->loc.last_found;
+    bool found;
+    size_t offset = loader_locate(ld, false, &found);
     json_object_object_foreach(obj, key, value)
     {
         (void)value;
@@ -221,7 +229,7 @@ size_t loader_check_object(struct loader *ld, struct json_object *obj, const cha
             break;
         bool known = false;
         for (size_t i = 0; i < allowed_count && !known; i++)
-            known = strcmp(key, allowed[i]) == 0;
+            known = key[0] == allowed[i][0] && strcmp(key, allowed[i]) == 0;
         if (known)
             continue;
         char q[QUOTE_CAP];
@@ -239,10 +247,17 @@ size_t loader_check_object(struct loader *ld, struct json_object *obj, const cha
     if (!found)
         return offset;
     size_t members = 0, cursor = offset, key_offset;
-    while (json_locate_next_member(&ld->loc, &cursor, &key_offset)) {
+    /* the top level as config_load walked it: its members are known, and
+     * walking them again would skip the large arrays again */
+    bool top = ld->depth == 0 && ld->top_members;
+    while (top ? members < ld->top_count
+               : json_locate_next_member(&ld->loc, &cursor, &key_offset)) {
+        if (top)
+            key_offset = ld->top_members[members].key_offset;
         members++;
         /* json-c cuts such a key short: "ttl\u0000x" would pass as "ttl" */
-        if (json_locate_string_has_nul(&ld->loc, key_offset)) {
+        if (key_may_hold_nul(&ld->loc, key_offset) &&
+            json_locate_string_has_nul(&ld->loc, key_offset)) {
             char key[QUOTE_MAX];
             size_t len = json_locate_decode_string(&ld->loc, key_offset, key, sizeof(key));
             loader_push_key_len(ld, key, len < sizeof(key) ? len : sizeof(key));

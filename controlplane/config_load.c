@@ -1,8 +1,12 @@
-/* Loading a config: the text parsed (json-c, strict, and json_locate_check
- * for what that lets through), then each section read by its own file
- * (config_server.c, config_zones.c, ...) and the checks across them run.
- * Every finding is reported, an error does not stop the pass; any error and
- * the whole model is freed. See config.h. */
+/* Loading a config: the text checked (json_locate_check: strict RFC 8259),
+ * its top level walked here and each member parsed on its own by json-c
+ * (strict), the large "records" and "rewrites" arrays one element at a
+ * time, so the cost grows with the data and no tree of the whole document
+ * is ever held; then each section read by its own file (config_server.c,
+ * config_zones.c, ...) and the checks across them run. Text that fails
+ * the check is parsed whole as before, for the same syntax error. Every
+ * finding is reported, an error does not stop the pass; any error and the
+ * whole model is freed. See config.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -110,17 +114,127 @@ static void loader_begin(struct loader *ld, const char *text, size_t len, const 
 
 static void loader_end(struct loader *ld)
 {
+    for (size_t i = 0; i < ld->top_count; i++)
+        free(ld->top_members[i].key);
+    free(ld->top_members);
     free(ld->record_index);
     free(ld->record_offset);
     free(ld->record_ok);
     json_locator_free(&ld->loc);
 }
 
+/* The members of the top-level object, as json_locate_check_members
+ * found them in its pass over the text. */
+struct top_spans {
+    struct top_span {
+        size_t key, value, end;
+    } * items;
+    size_t count, capacity;
+    bool out_of_memory;
+};
+
+static void top_span_add(void *context, size_t key, size_t value, size_t end)
+{
+    struct top_spans *spans = context;
+    if (spans->count == spans->capacity) {
+        size_t capacity = spans->capacity ? spans->capacity * 2 : 8;
+        struct top_span *more = realloc(spans->items, capacity * sizeof(*more));
+        if (!more) {
+            spans->out_of_memory = true;
+            return;
+        }
+        spans->items = more;
+        spans->capacity = capacity;
+    }
+    spans->items[spans->count++] = (struct top_span){key, value, end};
+}
+
+/* The top level of text that passed json_locate_check, from its members'
+ * spans: each member's value parsed on its own by json-c, except the
+ * "records" and "rewrites" arrays, which get an empty array in the root
+ * as a placeholder and are read element by element later
+ * (config_records_load_text). With duplicate names the last one counts,
+ * as in json-c. NULL when json-c refuses a value (reported). */
+static struct json_object *root_from_members(struct loader *ld, size_t top,
+                                             const struct top_spans *spans)
+{
+    const char *text = ld->loc.text;
+    size_t len = ld->loc.len;
+    struct json_object *root = json_object_new_object();
+    ld->top_offset = top;
+    ld->top_members = calloc(spans->count ? spans->count : 1, sizeof(*ld->top_members));
+    if (!root || !ld->top_members) {
+        config_diags_add(ld->diags, CONFIG_ERROR, 0, 0, "", "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < spans->count; i++) {
+        size_t key_offset = spans->items[i].key, value = spans->items[i].value;
+        size_t key_len = json_locate_decode_string(&ld->loc, key_offset, NULL, 0);
+        char *key = malloc(key_len + 1);
+        if (!key) {
+            config_diags_add(ld->diags, CONFIG_ERROR, 0, 0, "", "out of memory");
+            goto fail;
+        }
+        json_locate_decode_string(&ld->loc, key_offset, key, key_len);
+        key[key_len] = '\0'; /* json-c cuts a key at a NUL too */
+        ld->top_members[ld->top_count++] = (struct loader_member){key, key_len, key_offset, value};
+        struct loader_array *streamed = strcmp(key, "records") == 0    ? &ld->records_text
+                                        : strcmp(key, "rewrites") == 0 ? &ld->rewrites_text
+                                                                       : NULL;
+        struct json_object *v;
+        if (streamed && text[value] == '[') {
+            streamed->present = true;
+            streamed->offset = value;
+            v = json_object_new_array();
+            if (!v) {
+                config_diags_add(ld->diags, CONFIG_ERROR, 0, 0, "", "out of memory");
+                goto fail;
+            }
+        } else {
+            size_t end, bad;
+            const char *why;
+            if (json_parse_value_at(text, len, value, 1, &v, &end, &bad, &why) < 0) {
+                report_syntax(ld, bad, why, NULL);
+                goto fail;
+            }
+            if (streamed)
+                streamed->present = false; /* a later one that is no array wins */
+        }
+        json_object_object_add(root, key, v);
+    }
+    return root;
+fail:
+    json_object_put(root);
+    return NULL;
+}
+
 /* The parsed text, over the defaults: NULL when it is refused (reported),
- * or not an object (reported too, *root kept for the caller to put). */
+ * or not an object (reported too, *root kept for the caller to put).
+ * Text that is a JSON object and passes json_locate_check is walked
+ * member by member (root_from_members), its large arrays left in the
+ * text; anything else is parsed whole, as it is either small or wrong,
+ * and the error json-c and json_locate_check report for it is the one
+ * shown. */
 static struct json_object *load_root(struct loader *ld, const char *text, size_t len,
                                      struct json_object **root)
 {
+    size_t bad;
+    const char *why;
+    size_t top = json_skip_whitespace(text, len, 0);
+    struct top_spans spans = {0};
+    if (len <= INT_MAX && top < len && text[top] == '{' &&
+        json_locate_check_members(text, len, &bad, &why, top_span_add, &spans) == 0) {
+        *root = NULL;
+        if (spans.out_of_memory)
+            config_diags_add(ld->diags, CONFIG_ERROR, 0, 0, "", "out of memory");
+        else
+            *root = root_from_members(ld, top, &spans);
+        free(spans.items);
+        if (!*root || config_server_defaults(ld, &ld->cfg->server) < 0)
+            return NULL;
+        return *root;
+    }
+    free(spans.items);
     bool parsed;
     *root = parse(ld, text, len, &parsed);
     if (!parsed || config_server_defaults(ld, &ld->cfg->server) < 0)
@@ -146,6 +260,16 @@ static void load_section(struct loader *ld, struct json_object *root, const char
     loader_pop(ld);
 }
 
+/* A top-level array left in the text, read element by element. */
+static void load_section_text(struct loader *ld, const char *key, void (*load)(struct loader *ld))
+{
+    if (ld->syntax_failed)
+        return;
+    loader_push_key(ld, key);
+    load(ld);
+    loader_pop(ld);
+}
+
 static void load_sections(struct loader *ld, struct json_object *root)
 {
     loader_check_object(ld, root, CONFIG_TOP_KEYS, COUNT(CONFIG_TOP_KEYS));
@@ -154,8 +278,25 @@ static void load_sections(struct loader *ld, struct json_object *root)
      * upstream_port may come after them. */
     config_upstreams_finish(ld);
     load_section(ld, root, "zones", config_zones_load);
-    load_section(ld, root, "records", config_records_load);
-    load_section(ld, root, "rewrites", config_rewrites_load);
+    if (ld->records_text.present)
+        load_section_text(ld, "records", config_records_load_text);
+    else
+        load_section(ld, root, "records", config_records_load);
+    if (ld->rewrites_text.present)
+        load_section_text(ld, "rewrites", config_rewrites_load_text);
+    else
+        load_section(ld, root, "rewrites", config_rewrites_load);
+}
+
+/* The findings from first on dropped but the syntax error that stopped
+ * the load: a document json-c refuses gets that one error, as when it was
+ * parsed whole. */
+static void keep_only_syntax_error(struct config_diags *d, size_t first, size_t errors_before)
+{
+    struct config_diag last = d->items[d->count - 1];
+    d->count = first;
+    d->errors = errors_before;
+    config_diags_add(d, last.severity, last.line, last.column, last.path, last.message);
 }
 
 /* The checks across records and zones; the targets of zones.<zone>.ns
@@ -183,11 +324,25 @@ int config_load_buffer_at(const char *text, size_t len, const char *config_path,
     struct loader ld;
     loader_begin(&ld, text, len, config_path, cfg, diags);
     size_t errors = diags->errors, first_diag = diags->count;
+    size_t warnings = diags->warnings;
     struct json_object *root;
     if (load_root(&ld, text, len, &root)) {
         load_sections(&ld, root);
-        check_across(&ld, errors);
-        config_digest(root, cfg->digest);
+        if (ld.syntax_failed) {
+            diags->warnings = warnings;
+            keep_only_syntax_error(diags, first_diag, errors);
+        } else {
+            check_across(&ld, errors);
+            struct config_digest_part parts[2];
+            size_t part_count = 0;
+            if (ld.records_text.present)
+                parts[part_count++] =
+                    (struct config_digest_part){"records", ld.records_text.digest};
+            if (ld.rewrites_text.present)
+                parts[part_count++] =
+                    (struct config_digest_part){"rewrites", ld.rewrites_text.digest};
+            config_digest_parts(root, parts, part_count, cfg->digest);
+        }
     }
     json_object_put(root);
     loader_end(&ld);
@@ -302,9 +457,48 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->zone_count; i++)
         config_zone_free(&cfg->zones[i]);
     free(cfg->zones);
-    for (size_t i = 0; i < cfg->record_count; i++)
-        free(cfg->records[i].rdata);
     free(cfg->records);
+    config_pool_free(&cfg->pool);
     free(cfg->rewrites);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- the record pool ---- */
+
+/* Big enough that a million records take a few dozen blocks; a block is
+ * larger only for an item that would not fit (RDATA is at most 64 KiB). */
+#define POOL_BLOCK_SIZE (1u << 20)
+
+struct config_pool_block {
+    struct config_pool_block *next;
+    uint8_t data[];
+};
+
+const uint8_t *config_pool_add(struct config_pool *pool, const void *data, size_t len)
+{
+    if (!pool->blocks || pool->capacity - pool->used < len) {
+        size_t capacity = len > POOL_BLOCK_SIZE ? len : POOL_BLOCK_SIZE;
+        struct config_pool_block *b = malloc(sizeof(*b) + capacity);
+        if (!b)
+            return NULL;
+        b->next = pool->blocks;
+        pool->blocks = b;
+        pool->used = 0;
+        pool->capacity = capacity;
+    }
+    uint8_t *at = pool->blocks->data + pool->used;
+    if (len > 0)
+        memcpy(at, data, len);
+    pool->used += len;
+    return at;
+}
+
+void config_pool_free(struct config_pool *pool)
+{
+    while (pool->blocks) {
+        struct config_pool_block *next = pool->blocks->next;
+        free(pool->blocks);
+        pool->blocks = next;
+    }
+    pool->used = pool->capacity = 0;
 }

@@ -43,11 +43,49 @@ static void emit_va(struct loader *ld, enum config_severity severity, size_t off
 }
 
 /* A finding about the value at the current path (or its member name). */
+/* The path from the top-level member it starts with (the last one of that
+ * name, as json-c keeps it). */
+static size_t locate_from_top_members(struct loader *ld, size_t depth, bool at_key, bool *found)
+{
+    *found = true;
+    if (depth == 0)
+        return ld->top_offset;
+    const struct json_locate_step *first = &ld->path[0];
+    const struct loader_member *m = NULL;
+    for (size_t i = ld->top_count; i-- > 0 && first->key;) {
+        if (ld->top_members[i].key_len == first->key_len &&
+            memcmp(ld->top_members[i].key, first->key, first->key_len) == 0) {
+            m = &ld->top_members[i];
+            break;
+        }
+    }
+    if (!m) {
+        *found = false;
+        return ld->top_offset;
+    }
+    if (depth == 1)
+        return at_key ? m->key_offset : m->value_offset;
+    return json_locate_within(&ld->loc, m->value_offset, ld->path + 1, depth - 1, at_key, found);
+}
+
+size_t loader_locate(struct loader *ld, bool at_key, bool *found)
+{
+    size_t depth = ld->depth < PATH_DEPTH ? ld->depth : PATH_DEPTH;
+    if (ld->has_base && depth >= ld->base_depth)
+        return json_locate_within(&ld->loc, ld->base_offset, ld->path + ld->base_depth,
+                                  depth - ld->base_depth, at_key, found);
+    if (ld->top_members)
+        return locate_from_top_members(ld, depth, at_key, found);
+    size_t offset = json_locate(&ld->loc, ld->path, depth, at_key);
+    *found = ld->loc.last_found;
+    return offset;
+}
+
 void loader_report(struct loader *ld, enum config_severity severity, bool at_key, const char *fmt,
                    ...)
 {
-    size_t depth = ld->depth < PATH_DEPTH ? ld->depth : PATH_DEPTH;
-    size_t offset = json_locate(&ld->loc, ld->path, depth, at_key);
+    bool found;
+    size_t offset = loader_locate(ld, at_key, &found);
     va_list ap;
     va_start(ap, fmt);
     emit_va(ld, severity, offset, ld->path, ld->depth, fmt, ap);
@@ -262,4 +300,46 @@ int loader_name_from_text(struct loader *ld, const char *text, uint8_t *out, uin
         return -1;
     }
     return 0;
+}
+
+/* A syntax error json-c found inside an element: as config_load reports
+ * one, and the load stops there. */
+static void report_element_syntax(struct loader *ld, size_t offset, const char *message)
+{
+    unsigned line, column;
+    char text[sizeof(((struct config_diag *)0)->message)];
+    snprintf(text, sizeof(text), "JSON syntax error: %s", message);
+    json_locate_line_column(&ld->loc, offset, &line, &column);
+    config_diags_add(ld->diags, CONFIG_ERROR, line, column, "", text);
+    ld->syntax_failed = true;
+}
+
+int loader_array_read(struct loader *ld, struct loader_array *arr,
+                      void (*each)(struct loader *ld, struct json_object *element, size_t index,
+                                   size_t offset))
+{
+    struct json_elements it;
+    struct config_array_digest digest;
+    /* the text passed json_locate_check whole: json-c alone per element */
+    int rc = json_elements_begin(&it, ld->loc.text, ld->loc.len, arr->offset, 2, false);
+    config_array_digest_begin(&digest);
+    struct json_object *element;
+    size_t offset;
+    while (rc == 0 && (rc = json_elements_next(&it, &element, &offset)) == 1) {
+        config_array_digest_add(&digest, element);
+        loader_push_index(ld, it.index - 1);
+        ld->has_base = true;
+        ld->base_offset = offset;
+        ld->base_depth = ld->depth;
+        each(ld, element, it.index - 1, offset);
+        ld->has_base = false;
+        loader_pop(ld);
+        json_object_put(element);
+        rc = 0;
+    }
+    config_array_digest_end(&digest, arr->digest);
+    if (rc < 0)
+        report_element_syntax(ld, it.error_offset, it.error_message);
+    json_elements_end(&it);
+    return rc < 0 ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "json_elements.h"
 #include "json_locate.h"
 #include "quote.h"
 
@@ -36,7 +37,37 @@ struct loader {
     size_t *record_index;
     size_t *record_offset;
     bool *record_ok;
+    size_t record_capacity;
+    size_t rewrite_capacity;
+    /* While an element of a large array is read, the offset of its value
+     * and the depth of its path: a finding inside it is located from
+     * there, never from the top of a large document. */
+    bool has_base;
+    size_t base_offset, base_depth;
+    /* The top-level "records" and "rewrites" arrays, read element by
+     * element from the text (config_records_load_text): where their '['
+     * is, and each one's digest (config_array_digest) once read. */
+    struct loader_array {
+        bool present;
+        size_t offset;
+        uint8_t digest[CONFIG_DIGEST_SIZE];
+    } records_text, rewrites_text;
+    bool syntax_failed; /* json-c refused an element: the load stops at that error */
+    /* The top-level members as root_from_members walked them (NULL when
+     * the text was parsed whole): a path is located from its member's
+     * value, never by skipping a large array again. */
+    struct loader_member {
+        char *key; /* decoded, whole (a NUL included), key_len octets */
+        size_t key_len, key_offset, value_offset;
+    } * top_members;
+    size_t top_count, top_offset;
 };
+
+/* ---- the record pool (config_load.c) ---- */
+
+/* A copy of data[0..len) in cfg's pool, or NULL when memory runs out. */
+const uint8_t *config_pool_add(struct config_pool *pool, const void *data, size_t len);
+void config_pool_free(struct config_pool *pool);
 
 /* ---- the list of findings (config_diags.c) ---- */
 
@@ -149,11 +180,31 @@ void config_peers_load(struct loader *ld, struct json_object *server);
 void config_peers_load_sync_key(struct loader *ld, struct json_object *server);
 
 /* config_zones.c, config_records.c, config_rewrites.c: the top-level
- * sections, the path at their key. */
+ * sections, the path at their key. config_records_load and
+ * config_rewrites_load get a section that is no array (an error); an
+ * array is read from the text by the _text loaders below. */
 void config_zones_load(struct loader *ld, struct json_object *zones);
 void config_zone_free(struct config_zone *z);
 void config_records_load(struct loader *ld, struct json_object *records);
 void config_rewrites_load(struct loader *ld, struct json_object *rewrites);
+
+/* The same for the array whose '[' is at ld->records_text.offset (and
+ * rewrites_text), each element parsed on its own and freed before the
+ * next; its digest goes to ld->records_text.digest. A syntax error json-c
+ * finds there is reported and sets ld->syntax_failed. */
+void config_records_load_text(struct loader *ld);
+void config_rewrites_load_text(struct loader *ld);
+
+/* Read the elements of the top-level array at arr, calling each for every
+ * one with the path at its index; the digest of the array into
+ * arr->digest. Returns 0, or -1 on a syntax error (reported). */
+int loader_array_read(struct loader *ld, struct loader_array *arr,
+                      void (*each)(struct loader *ld, struct json_object *element, size_t index,
+                                   size_t offset));
+
+/* The offset of the value at the current path (its member name when
+ * at_key); *found: whether the whole path is in the text. */
+size_t loader_locate(struct loader *ld, bool at_key, bool *found);
 
 /* ---- checks across records and zones (config_check.c, config_targets.c) ---- */
 

@@ -1,6 +1,8 @@
 /* The "records" section: each record's owner, type, TTL and the fields its
- * type uses, its value turned into RDATA by rdata.c. A record with a good
- * name and type is kept even when something else in it is wrong, for the
+ * type uses, its value turned into RDATA by rdata.c. Records are read one
+ * element at a time from the text (loader_array_read) into fixed-size
+ * entries whose octets go to the config's pool. A record with a good name
+ * and type is kept even when something else in it is wrong, for the
  * checks across records (config_check.c); the load fails then anyway. */
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -11,14 +13,15 @@
 #include "rdata.h"
 
 /* "name": the owner, in wire form. Returns whether it is good. */
-static bool load_owner(struct loader *ld, struct json_object *obj, struct config_record *r)
+static bool load_owner(struct loader *ld, struct json_object *obj, uint8_t *owner,
+                       uint8_t *owner_len)
 {
     const char *s;
     size_t n;
     bool good = false;
     int rc = loader_read_string_pushed(ld, obj, "name", true, &s, &n);
     if (rc == 1)
-        good = loader_name_from_text(ld, s, r->owner, &r->owner_len, false) == 0;
+        good = loader_name_from_text(ld, s, owner, owner_len, false) == 0;
     if (rc != 0)
         loader_pop(ld);
     else
@@ -91,14 +94,14 @@ static void load_fields(struct loader *ld, struct json_object *obj, bool have_ty
                       "\"issuewild\" or \"iodef\")");
 }
 
-/* "value", into RDATA when the type is known. */
+/* "value", into RDATA (malloc'd into *rdata) when the type is known. */
 static void load_value(struct loader *ld, struct json_object *obj, bool have_type,
-                       struct config_record *r, struct rdata_fields *f)
+                       struct config_record *r, struct rdata_fields *f, uint8_t **rdata)
 {
     int rc = loader_read_string_pushed(ld, obj, "value", false, &f->value, &f->value_len);
     if (rc == 1 && have_type) {
         char why[RDATA_ERROR_MAX];
-        int made = rdata_from_text(r->type, f, &r->rdata, &r->rdata_len, why, sizeof(why));
+        int made = rdata_from_text(r->type, f, rdata, &r->rdata_len, why, sizeof(why));
         if (made == RDATA_NO_MEMORY)
             loader_out_of_memory(ld);
         else if (made < 0)
@@ -110,31 +113,68 @@ static void load_value(struct loader *ld, struct json_object *obj, bool have_typ
         loader_report_missing(ld, "value");
 }
 
-static void load_record(struct loader *ld, struct json_object *obj, size_t index)
+/* Room for more records: the arrays double, so a million records cost a
+ * few dozen reallocations. Returns 0, or -1 (reported). */
+static int records_grow(struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    size_t capacity = ld->record_capacity ? ld->record_capacity * 2 : 64;
+    struct config_record *records = realloc(cfg->records, capacity * sizeof(*records));
+    if (records)
+        cfg->records = records;
+    size_t *index = realloc(ld->record_index, capacity * sizeof(*index));
+    if (index)
+        ld->record_index = index;
+    size_t *offset = realloc(ld->record_offset, capacity * sizeof(*offset));
+    if (offset)
+        ld->record_offset = offset;
+    bool *ok = realloc(ld->record_ok, capacity * sizeof(*ok));
+    if (ok)
+        ld->record_ok = ok;
+    if (!records || !index || !offset || !ok) {
+        loader_out_of_memory(ld);
+        return -1;
+    }
+    ld->record_capacity = capacity;
+    return 0;
+}
+
+/* records[index], whose object is at offset; the path is at its index. */
+static void load_record(struct loader *ld, struct json_object *obj, size_t index, size_t offset)
 {
     struct config *cfg = ld->cfg;
     size_t errors = ld->diags->errors;
     struct config_record r;
     struct rdata_fields f;
+    uint8_t owner[WIRE_NAME_MAX];
+    uint8_t *rdata = NULL;
     memset(&r, 0, sizeof(r));
     memset(&f, 0, sizeof(f));
 
-    loader_push_index(ld, index);
     if (json_object_get_type(obj) != json_type_object) {
         loader_report_type(ld, obj, "an object");
-        loader_pop(ld);
         return;
     }
-    size_t offset = loader_check_object(ld, obj, CONFIG_RECORD_KEYS, COUNT(CONFIG_RECORD_KEYS));
+    loader_check_object(ld, obj, CONFIG_RECORD_KEYS, COUNT(CONFIG_RECORD_KEYS));
     json_locate_line_column(&ld->loc, offset, &r.line, &r.column);
-    bool have_name = load_owner(ld, obj, &r);
+    bool have_name = load_owner(ld, obj, owner, &r.owner_len);
     bool have_type = load_type(ld, obj, &r);
     load_fields(ld, obj, have_type, &r, &f);
-    load_value(ld, obj, have_type, &r, &f);
-    loader_pop(ld);
+    load_value(ld, obj, have_type, &r, &f, &rdata);
 
     if (!have_name || !have_type) {
-        free(r.rdata);
+        free(rdata);
+        return;
+    }
+    if (cfg->record_count == ld->record_capacity && records_grow(ld) < 0) {
+        free(rdata);
+        return;
+    }
+    r.owner = config_pool_add(&cfg->pool, owner, r.owner_len);
+    r.rdata = rdata ? config_pool_add(&cfg->pool, rdata, r.rdata_len) : NULL;
+    free(rdata);
+    if (!r.owner || (rdata && !r.rdata)) {
+        loader_out_of_memory(ld);
         return;
     }
     ld->record_index[cfg->record_count] = index;
@@ -145,20 +185,11 @@ static void load_record(struct loader *ld, struct json_object *obj, size_t index
 
 void config_records_load(struct loader *ld, struct json_object *records)
 {
-    if (json_object_get_type(records) != json_type_array) {
-        loader_report_type(ld, records, "an array of record objects");
-        return;
-    }
-    size_t n = json_object_array_length(records);
-    struct config *cfg = ld->cfg;
-    cfg->records = calloc(n ? n : 1, sizeof(*cfg->records));
-    ld->record_index = calloc(n ? n : 1, sizeof(size_t));
-    ld->record_offset = calloc(n ? n : 1, sizeof(size_t));
-    ld->record_ok = calloc(n ? n : 1, sizeof(bool));
-    if (!cfg->records || !ld->record_index || !ld->record_offset || !ld->record_ok) {
-        loader_out_of_memory(ld);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        load_record(ld, json_object_array_get_idx(records, i), i);
+    /* an array comes through config_records_load_text */
+    loader_report_type(ld, records, "an array of record objects");
+}
+
+void config_records_load_text(struct loader *ld)
+{
+    loader_array_read(ld, &ld->records_text, load_record);
 }

@@ -7,17 +7,18 @@
 
 #include "config_loader.h"
 
-static void load_rewrite(struct loader *ld, struct json_object *obj, size_t index)
+/* rewrites[index], the path at its index. */
+static void load_rewrite(struct loader *ld, struct json_object *obj, size_t index, size_t offset)
 {
     struct config *cfg = ld->cfg;
     size_t errors = ld->diags->errors;
     struct config_rewrite w;
     memset(&w, 0, sizeof(w));
+    (void)index;
+    (void)offset;
 
-    loader_push_index(ld, index);
     if (json_object_get_type(obj) != json_type_object) {
         loader_report_type(ld, obj, "an object");
-        loader_pop(ld);
         return;
     }
     loader_check_object(ld, obj, CONFIG_REWRITE_KEYS, COUNT(CONFIG_REWRITE_KEYS));
@@ -64,23 +65,28 @@ static void load_rewrite(struct loader *ld, struct json_object *obj, size_t inde
     rc = loader_read_string_pushed(ld, obj, "comment", false, &s, &n);
     if (rc != 0)
         loader_pop(ld);
-    loader_pop(ld);
-    if (ld->diags->errors == errors)
-        cfg->rewrites[cfg->rewrite_count++] = w;
+    if (ld->diags->errors != errors)
+        return;
+    if (cfg->rewrite_count == ld->rewrite_capacity) {
+        size_t capacity = ld->rewrite_capacity ? ld->rewrite_capacity * 2 : 16;
+        struct config_rewrite *more = realloc(cfg->rewrites, capacity * sizeof(*more));
+        if (!more) {
+            loader_out_of_memory(ld);
+            return;
+        }
+        cfg->rewrites = more;
+        ld->rewrite_capacity = capacity;
+    }
+    cfg->rewrites[cfg->rewrite_count++] = w;
 }
 
 void config_rewrites_load(struct loader *ld, struct json_object *rewrites)
 {
-    if (json_object_get_type(rewrites) != json_type_array) {
-        loader_report_type(ld, rewrites, "an array of rewrite objects");
-        return;
-    }
-    size_t n = json_object_array_length(rewrites);
-    ld->cfg->rewrites = calloc(n ? n : 1, sizeof(*ld->cfg->rewrites));
-    if (!ld->cfg->rewrites) {
-        loader_out_of_memory(ld);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        load_rewrite(ld, json_object_array_get_idx(rewrites, i), i);
+    /* an array comes through config_rewrites_load_text */
+    loader_report_type(ld, rewrites, "an array of rewrite objects");
+}
+
+void config_rewrites_load_text(struct loader *ld)
+{
+    loader_array_read(ld, &ld->rewrites_text, load_rewrite);
 }

@@ -117,6 +117,15 @@ static struct name_entry *name_set_add(struct name_set *set, const uint8_t *name
 static int name_set_build(struct name_set *set, const struct config *cfg)
 {
     struct name_view v;
+    /* room for every owner at once: growing a large set rehashes it whole
+     * each time (names above the owners may still make it grow once) */
+    size_t capacity = 1024;
+    while (capacity / 2 < cfg->record_count + 1)
+        capacity *= 2;
+    set->slots = calloc(capacity, sizeof(struct name_entry));
+    if (!set->slots)
+        return -1;
+    set->mask = capacity - 1;
     for (size_t i = 0; i < cfg->record_count; i++) {
         const struct config_record *r = &cfg->records[i];
         name_view_init(&v, r->owner, r->owner_len);

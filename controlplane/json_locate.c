@@ -95,6 +95,13 @@ static int check_string(struct checker *c)
     for (;;) {
         if (c->pos >= c->len)
             return check_fail(c, "unterminated string");
+        /* the usual case first: printable ASCII */
+        while (c->pos < c->len && (unsigned char)c->text[c->pos] >= 0x20 &&
+               (unsigned char)c->text[c->pos] < 0x80 && c->text[c->pos] != '"' &&
+               c->text[c->pos] != '\\')
+            c->pos++;
+        if (c->pos >= c->len)
+            return check_fail(c, "unterminated string");
         unsigned char ch = (unsigned char)c->text[c->pos];
         if (ch == '"') {
             c->pos++;
@@ -188,9 +195,16 @@ static int check_literal(struct checker *c)
 
 int json_locate_check(const char *text, size_t len, size_t *error_offset, const char **message)
 {
+    return json_locate_check_members(text, len, error_offset, message, NULL, NULL);
+}
+
+int json_locate_check_members(const char *text, size_t len, size_t *error_offset,
+                              const char **message, json_locate_member_fn *member, void *context)
+{
     struct checker c = {text, len, 0, NULL};
     char stack[CHECK_MAX_DEPTH]; /* '{' or '[' for each open container */
     size_t depth = 0;
+    size_t top_key = 0, top_value = 0; /* of the top-level member being checked */
     int rc = 0;
 
     c.pos = json_skip_whitespace(text, len, 0);
@@ -228,6 +242,8 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
 
         /* After a value: a separator, the end of its container, or the end. */
         for (;;) {
+            if (depth == 1 && member && stack[0] == '{')
+                member(context, top_key, top_value, c.pos); /* a top-level member's value ends */
             c.pos = json_skip_whitespace(text, len, c.pos);
             if (depth == 0) {
                 if (c.pos < len)
@@ -265,6 +281,7 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
                 rc = check_fail(&c, "expected a member name in double quotes");
                 goto done;
             }
+            top_key = depth == 1 ? c.pos : top_key;
             if ((rc = check_string(&c)) < 0)
                 goto done;
             c.pos = json_skip_whitespace(text, len, c.pos);
@@ -273,6 +290,7 @@ int json_locate_check(const char *text, size_t len, size_t *error_offset, const 
                 goto done;
             }
             c.pos = json_skip_whitespace(text, len, c.pos + 1);
+            top_value = depth == 1 ? c.pos : top_value;
             break; /* the member's value */
         }
     }
@@ -288,11 +306,35 @@ done:
 
 size_t json_skip_string(const char *text, size_t len, size_t pos)
 {
+    /* Most strings are short: a plain loop over their first octets, then
+     * memchr, which finds the next quote at memory speed; it ends the
+     * string unless an odd run of backslashes escapes it (a run cannot
+     * reach back past pos, which is never inside an escape) */
     pos++;
-    while (pos < len && text[pos] != '"')
+    size_t plain = len - pos > 32 ? pos + 32 : len;
+    while (pos < plain) {
+        if (text[pos] == '"')
+            return pos + 1;
         pos += text[pos] == '\\' ? 2 : 1;
-    return pos < len ? pos + 1 : len;
+    }
+    while (pos < len) {
+        const char *q = memchr(text + pos, '"', len - pos);
+        if (!q)
+            return len;
+        size_t at = (size_t)(q - text), run = at;
+        while (run > pos && text[run - 1] == '\\')
+            run--;
+        if (((at - run) & 1) == 0)
+            return at + 1;
+        pos = at + 1;
+    }
+    return len;
 }
+
+/* The octets json_skip_value stops at inside a container. */
+static const bool CONTAINER_SIGNIFICANT[256] = {
+    ['"'] = true, ['{'] = true, ['['] = true, ['}'] = true, [']'] = true,
+};
 
 size_t json_skip_value(const char *text, size_t len, size_t pos)
 {
@@ -304,6 +346,10 @@ size_t json_skip_value(const char *text, size_t len, size_t pos)
     if (c == '{' || c == '[') {
         size_t depth = 0;
         while (pos < len) {
+            while (pos < len && !CONTAINER_SIGNIFICANT[(unsigned char)text[pos]])
+                pos++;
+            if (pos >= len)
+                break;
             c = text[pos];
             if (c == '"') {
                 pos = json_skip_string(text, len, pos);
@@ -311,7 +357,7 @@ size_t json_skip_value(const char *text, size_t len, size_t pos)
             }
             if (c == '{' || c == '[')
                 depth++;
-            else if ((c == '}' || c == ']') && --depth == 0)
+            else if (--depth == 0)
                 return pos + 1;
             pos++;
         }
@@ -528,18 +574,29 @@ static bool resolve_step(const char *text, size_t len, size_t container,
     return find_element(text, len, container, 0, true, s->index, value_offset);
 }
 
-size_t json_locate_from(const struct json_locator *loc, size_t base,
-                        const struct json_locate_step *path, size_t depth, bool at_key)
+size_t json_locate_within(const struct json_locator *loc, size_t base,
+                          const struct json_locate_step *path, size_t depth, bool at_key,
+                          bool *found)
 {
     size_t cur = base, key = base;
+    *found = true;
     for (size_t i = 0; i < depth; i++) {
         size_t k, v;
-        if (!resolve_step(loc->text, loc->len, cur, &path[i], &k, &v))
+        if (!resolve_step(loc->text, loc->len, cur, &path[i], &k, &v)) {
+            *found = false;
             return cur;
+        }
         cur = v;
         key = path[i].key ? k : v;
     }
     return at_key ? key : cur;
+}
+
+size_t json_locate_from(const struct json_locator *loc, size_t base,
+                        const struct json_locate_step *path, size_t depth, bool at_key)
+{
+    bool found;
+    return json_locate_within(loc, base, path, depth, at_key, &found);
 }
 
 size_t json_locate(struct json_locator *loc, const struct json_locate_step *path, size_t depth,
@@ -612,27 +669,45 @@ void json_locator_init(struct json_locator *loc, const char *text, size_t len)
 
 void json_locator_free(struct json_locator *loc)
 {
-    free(loc->line_starts);
-    loc->line_starts = NULL;
-    loc->line_count = 0;
+    free(loc->block_lines);
+    free(loc->block_line_starts);
+    loc->block_lines = loc->block_line_starts = NULL;
+    loc->block_count = 0;
 }
 
-static void build_line_index(struct json_locator *loc)
+/* Count the newlines in text[from..to): *lines += them, *line_start past
+ * the last one. memchr goes through the text at memory speed. */
+static void count_lines(const char *text, size_t from, size_t to, size_t *lines, size_t *line_start)
 {
-    size_t lines = 1;
-    for (size_t i = 0; i < loc->len; i++)
-        lines += loc->text[i] == '\n';
-    loc->line_starts = malloc(lines * sizeof(size_t));
-    if (!loc->line_starts) {
-        loc->line_index_failed = true;
+    const char *p = text + from, *end = text + to;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        (*lines)++;
+        p++;
+        *line_start = (size_t)(p - text);
+    }
+}
+
+static void build_block_index(struct json_locator *loc)
+{
+    size_t blocks = loc->len / JSON_LOCATE_BLOCK + 1;
+    loc->block_lines = malloc(blocks * sizeof(size_t));
+    loc->block_line_starts = malloc(blocks * sizeof(size_t));
+    if (!loc->block_lines || !loc->block_line_starts) {
+        free(loc->block_lines);
+        free(loc->block_line_starts);
+        loc->block_lines = loc->block_line_starts = NULL;
+        loc->block_index_failed = true;
         return;
     }
-    size_t n = 0;
-    loc->line_starts[n++] = 0;
-    for (size_t i = 0; i < loc->len; i++)
-        if (loc->text[i] == '\n')
-            loc->line_starts[n++] = i + 1;
-    loc->line_count = n;
+    size_t lines = 0, line_start = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        size_t from = b * JSON_LOCATE_BLOCK;
+        loc->block_lines[b] = lines;
+        loc->block_line_starts[b] = line_start;
+        size_t to = from + JSON_LOCATE_BLOCK < loc->len ? from + JSON_LOCATE_BLOCK : loc->len;
+        count_lines(loc->text, from, to, &lines, &line_start);
+    }
+    loc->block_count = blocks;
 }
 
 void json_locate_line_column(struct json_locator *loc, size_t offset, unsigned *line,
@@ -640,31 +715,28 @@ void json_locate_line_column(struct json_locator *loc, size_t offset, unsigned *
 {
     if (offset > loc->len)
         offset = loc->len;
-    if (!loc->line_starts && !loc->line_index_failed)
-        build_line_index(loc);
-    size_t line_index, start;
-    if (loc->line_starts) {
-        /* the last line start at or before offset */
-        size_t lo = 0, hi = loc->line_count;
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (loc->line_starts[mid] <= offset)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        line_index = lo;
-        start = loc->line_starts[lo];
+    size_t lines, start, from;
+    if (offset >= loc->cursor_offset && offset - loc->cursor_offset <= 16 * JSON_LOCATE_BLOCK) {
+        /* in document order: on from the last answer */
+        lines = loc->cursor_line;
+        start = loc->cursor_line_start;
+        from = loc->cursor_offset;
     } else {
-        line_index = 0;
-        start = 0;
-        for (size_t i = 0; i < offset; i++) {
-            if (loc->text[i] == '\n') {
-                line_index++;
-                start = i + 1;
-            }
+        if (!loc->block_lines && !loc->block_index_failed)
+            build_block_index(loc);
+        if (loc->block_lines) {
+            size_t b = offset / JSON_LOCATE_BLOCK;
+            lines = loc->block_lines[b];
+            start = loc->block_line_starts[b];
+            from = b * JSON_LOCATE_BLOCK;
+        } else {
+            lines = start = from = 0;
         }
     }
-    *line = line_index + 1 > UINT32_MAX ? UINT32_MAX : (unsigned)(line_index + 1);
+    count_lines(loc->text, from, offset, &lines, &start);
+    loc->cursor_offset = offset;
+    loc->cursor_line = lines;
+    loc->cursor_line_start = start;
+    *line = lines + 1 > UINT32_MAX ? UINT32_MAX : (unsigned)(lines + 1);
     *column = offset - start + 1 > UINT32_MAX ? UINT32_MAX : (unsigned)(offset - start + 1);
 }

@@ -39,17 +39,36 @@ struct json_locator {
         bool is_index;
     } cache[JSON_LOCATE_DEPTH];
     size_t cache_depth;
-    bool last_found;     /* whether the last json_locate reached its whole path */
-    size_t *line_starts; /* built on first use; NULL if that failed */
-    size_t line_count;
-    bool line_index_failed;
+    bool last_found; /* whether the last json_locate reached its whole path */
+    /* Lines are counted only when a position is asked for. Calls in
+     * document order count on from the last one (the cursor); others start
+     * from a sparse index built on first need: per block of
+     * JSON_LOCATE_BLOCK octets, the lines before it and where the last of
+     * them starts, so one answer never scans more than a block or two. */
+    size_t cursor_offset, cursor_line, cursor_line_start; /* line 0-based */
+    size_t *block_lines;                                  /* NULL until needed */
+    size_t *block_line_starts; /* the start of the line each block begins in */
+    size_t block_count;
+    bool block_index_failed;
 };
+
+#define JSON_LOCATE_BLOCK 4096
 
 /* Check that text is exactly one JSON value as RFC 8259 defines it (json-c
  * lets single quotes, NaN, Infinity, "1." and raw control characters
  * through even in strict mode). Returns 0, or -1 with the offset of the
  * first offending byte and a message. */
 int json_locate_check(const char *text, size_t len, size_t *error_offset, const char **message);
+
+/* json_locate_check, telling member (when not NULL) of each member of a
+ * top-level object as the check passes it: where its name's quote, its
+ * value and the end of its value are. So one pass over the text both
+ * checks it and finds its top level, large arrays and all. The calls
+ * stand only when the result is 0. */
+typedef void json_locate_member_fn(void *context, size_t key_offset, size_t value_offset,
+                                   size_t value_end);
+int json_locate_check_members(const char *text, size_t len, size_t *error_offset,
+                              const char **message, json_locate_member_fn *member, void *context);
 
 /* The locator functions below expect text that json_locate_check accepted. */
 void json_locator_init(struct json_locator *loc, const char *text, size_t len);
@@ -66,7 +85,13 @@ size_t json_locate(struct json_locator *loc, const struct json_locate_step *path
 size_t json_locate_from(const struct json_locator *loc, size_t base,
                         const struct json_locate_step *path, size_t depth, bool at_key);
 
-/* 1-based line and column (in bytes) of offset. */
+/* json_locate_from, *found telling whether the whole path is there. */
+size_t json_locate_within(const struct json_locator *loc, size_t base,
+                          const struct json_locate_step *path, size_t depth, bool at_key,
+                          bool *found);
+
+/* 1-based line and column (in bytes) of offset: cheap for offsets asked
+ * in document order, a block's scan at most for the others. */
 void json_locate_line_column(struct json_locator *loc, size_t offset, unsigned *line,
                              unsigned *column);
 

@@ -9,12 +9,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include "compile.h"
 #include "config.h"
+#include "config_edit.h"
 #include "image.h"
 
 #ifndef TEST_DATA_DIR
@@ -2222,6 +2224,117 @@ static void test_large_config_with_many_warnings_loads(void **state)
     free(json);
 }
 
+/* ---- large arrays, read element by element ---- */
+
+/* The digest of the text parsed whole by json-c, as sync_shared_digest
+ * takes it: the loader, which never holds the records as one tree, must
+ * agree with it. */
+static void digest_of_tree(const char *json, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    struct json_object *root = json_tokener_parse(json);
+    assert_non_null(root);
+    config_digest(root, out);
+    json_object_put(root);
+}
+
+static void test_digest_of_records_read_one_by_one_is_the_trees(void **state)
+{
+    struct fixture *f = *state;
+    const char *json = "{\"rewrites\": [{\"match\": \"ads.x\", \"action\": \"nxdomain\"}],"
+                       " \"server\": {\"port\": 5353, \"config_version\": 9},"
+                       " \"records\": [{\"name\": \"a.lan\", \"type\": \"A\", \"value\": "
+                       "\"10.0.0.1\"}, {\"name\": \"b.lan\", \"type\": \"TXT\", \"value\": "
+                       "\"t\\u00e9\", \"ttl\": 60}], \"zones\": {\"lan\": {}}}";
+    uint8_t want[CONFIG_DIGEST_SIZE];
+    digest_of_tree(json, want);
+    assert_int_equal(load(f, json), 0);
+    assert_memory_equal(f->cfg.digest, want, CONFIG_DIGEST_SIZE);
+}
+
+static void test_digest_tells_records_in_another_order(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t first[CONFIG_DIGEST_SIZE];
+    assert_int_equal(load(f, "{\"records\": [{\"name\": \"a.lan\", \"type\": \"A\", \"value\": "
+                             "\"10.0.0.1\"}, {\"name\": \"b.lan\", \"type\": \"A\", \"value\": "
+                             "\"10.0.0.2\"}]}"),
+                     0);
+    memcpy(first, f->cfg.digest, sizeof(first));
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"records\": [{\"name\": \"b.lan\", \"type\": \"A\", \"value\": "
+                             "\"10.0.0.2\"}, {\"name\": \"a.lan\", \"type\": \"A\", \"value\": "
+                             "\"10.0.0.1\"}]}"),
+                     0);
+    assert_memory_not_equal(f->cfg.digest, first, CONFIG_DIGEST_SIZE);
+}
+
+/* records[i] on line i + 2, each a valid A record but the one at bad. */
+static char *many_records(size_t count, size_t bad, size_t *len_out)
+{
+    size_t cap = count * 80 + 64, len = 0;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    len += (size_t)snprintf(json + len, cap - len, "{\"records\": [\n");
+    for (size_t i = 0; i < count; i++)
+        len +=
+            (size_t)snprintf(json + len, cap - len,
+                             "  {\"name\": \"h%zu.lan\", \"type\": \"A\", \"value\": \"%s\"}%s\n",
+                             i, i == bad ? "10.0.0.256" : "10.0.0.1", i + 1 < count ? "," : "");
+    len += (size_t)snprintf(json + len, cap - len, "]}\n");
+    *len_out = len;
+    return json;
+}
+
+static void test_error_deep_in_a_large_records_array_has_its_line_and_column(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    char *json = many_records(200000, 150000, &len);
+    assert_int_equal(config_load_buffer(json, len, &f->cfg, &f->diags), -1);
+    assert_int_equal(f->diags.errors, 1);
+    const struct config_diag *d = diag_at(f, "records[150000].value");
+    assert_int_equal(d->line, 150002);
+    /* "  {\"name\": \"h150000.lan\", \"type\": \"A\", \"value\": " is 48 octets */
+    assert_int_equal(d->column, 49);
+    free(json);
+}
+
+static void test_nesting_too_deep_inside_a_record_is_the_one_error(void **state)
+{
+    struct fixture *f = *state;
+    /* json-c allows 32 levels: the root, "records", the record and 29
+     * more; the server's unknown key is not reported, as for any syntax
+     * error (the same finding as when the text was parsed whole) */
+    char json[512];
+    size_t n = (size_t)snprintf(json, sizeof(json),
+                                "{\"server\": {\"prot\": 1}, \"records\": [{\"comment\": ");
+    for (int i = 0; i < 30; i++)
+        json[n++] = '[';
+    for (int i = 0; i < 30; i++)
+        json[n++] = ']';
+    n += (size_t)snprintf(json + n, sizeof(json) - n, "}]}");
+    assert_int_equal(config_load_buffer(json, n, &f->cfg, &f->diags), -1);
+    /* json-c stops at the 30th '[' below the record, the 33rd level */
+    assert_one_error(f, "", 1, 78, "JSON syntax error: nesting too deep");
+}
+
+static void test_records_that_are_no_array_are_a_type_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"records\": {\"name\": \"a.lan\"}}"), -1);
+    assert_one_error(f, "records", 1, 13, "expected an array of record objects, got an object");
+}
+
+static void test_records_given_twice_are_read_from_the_last(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"records\": [], \"records\": [{\"name\": \"a.lan\", \"type\": "
+                             "\"A\", \"value\": \"10.0.0.1\"}]}"),
+                     -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_message_has(diag_at(f, "records"), "duplicate key \"records\"");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -2383,6 +2496,12 @@ int main(void)
         T(test_key_for_another_type_is_ignored),
         T(test_record_remembers_its_position),
         T(test_large_config_with_many_warnings_loads),
+        T(test_digest_of_records_read_one_by_one_is_the_trees),
+        T(test_digest_tells_records_in_another_order),
+        T(test_error_deep_in_a_large_records_array_has_its_line_and_column),
+        T(test_nesting_too_deep_inside_a_record_is_the_one_error),
+        T(test_records_that_are_no_array_are_a_type_error),
+        T(test_records_given_twice_are_read_from_the_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
