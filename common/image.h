@@ -85,7 +85,8 @@ struct image_settings {
     uint32_t query_acl_count;     /* acls[recursion_acl_count ..), 0 = everyone may query */
     uint32_t rrl_ratelimit;       /* UDP answers a second per prefix and kind, 0 = off (rrl.h) */
     uint32_t rrl_slip;            /* every Nth answer over the rate goes out truncated */
-    uint32_t reserved[7];
+    uint32_t workers;             /* event loops; 0 = one per CPU the data plane may use */
+    uint32_t reserved[6];
 };
 
 struct image_zone {

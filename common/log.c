@@ -1,8 +1,10 @@
 /* Logging to stderr, one write(2) per line so that lines from several
- * processes sharing the descriptor never interleave. */
+ * processes (and threads) sharing the descriptor never interleave. The
+ * level may be changed by one thread while others log: it is atomic. */
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 #define LOG_LINE_MAX 2048
 
 static const char *log_program = "nanodns";
-static enum log_level log_threshold = LOG_LEVEL_INFO;
+static _Atomic int log_threshold = LOG_LEVEL_INFO;
 
 static const char *const log_level_names[] = {
     [LOG_LEVEL_DEBUG] = "debug",
@@ -33,7 +35,7 @@ void log_set_level(enum log_level level)
 {
     if (level < LOG_LEVEL_DEBUG || level > LOG_LEVEL_ERROR)
         level = LOG_LEVEL_INFO;
-    log_threshold = level;
+    atomic_store_explicit(&log_threshold, (int)level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *text)
@@ -53,7 +55,7 @@ int log_level_parse(const char *text)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-    if (level < log_threshold)
+    if ((int)level < atomic_load_explicit(&log_threshold, memory_order_relaxed))
         return;
     if (level > LOG_LEVEL_ERROR)
         level = LOG_LEVEL_ERROR;

@@ -21,10 +21,11 @@
 _Static_assert(sizeof(STATS_MAGIC) <= sizeof(((struct stats_file *)0)->magic),
                "STATS_MAGIC must fit the magic field with its NUL");
 
-static bool stats_header_matches(const struct stats_file *stats, uint32_t worker_count)
+static bool stats_header_matches(const struct stats_file *stats)
 {
     return memcmp(stats->magic, STATS_MAGIC, sizeof(STATS_MAGIC)) == 0 &&
-           stats->layout_version == STATS_LAYOUT_VERSION && stats->worker_count == worker_count;
+           stats->layout_version == STATS_LAYOUT_VERSION && stats->worker_count >= 1 &&
+           stats->worker_count <= STATS_WORKERS_MAX;
 }
 
 /* Zero everything, then write the header, the magic last: a reader that
@@ -69,8 +70,6 @@ static int open_regular(const char *path, int flags, struct stat *st, char *err,
 
 struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len)
 {
-    const uint32_t worker_count = 1; /* one thread serves everything, for now */
-
     /* O_NOFOLLOW: the data plane may open this as root, before dropping
      * privileges; a symbolic link put in its place must not make it
      * truncate some other file. */
@@ -94,9 +93,24 @@ struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len
     }
     struct stats_file *stats = map;
     /* A file of another size is another layout whatever its header says. */
-    if (!right_size || !stats_header_matches(stats, worker_count))
-        stats_reset(stats, worker_count);
+    if (!right_size || !stats_header_matches(stats))
+        stats_reset(stats, 1);
     return stats;
+}
+
+void stats_set_worker_count(struct stats_file *stats, uint32_t worker_count)
+{
+    if (worker_count < 1)
+        worker_count = 1;
+    if (worker_count > STATS_WORKERS_MAX)
+        worker_count = STATS_WORKERS_MAX;
+    /* The slots of workers that no longer run are cleared, so that a later
+     * run with more workers does not add an old count twice; those of the
+     * workers that do carry on. */
+    for (uint32_t w = worker_count; w < STATS_WORKERS_MAX; w++)
+        for (size_t i = 0; i < sizeof(struct stats_worker) / sizeof(stats_counter); i++)
+            stats_set((stats_counter *)&stats->workers[w] + i, 0);
+    stats->worker_count = worker_count; /* one aligned 32-bit store: never seen torn */
 }
 
 uint64_t stats_now_unix_ms(void)
@@ -162,8 +176,15 @@ void stats_sum(const struct stats_file *stats, struct stats_totals *out)
     uint32_t workers = stats->worker_count;
     if (workers > STATS_WORKERS_MAX)
         workers = STATS_WORKERS_MAX; /* never read past the mapping */
+    out->workers = workers;
+    out->cache_hits = stats_get(&stats->cache_hits);
+    out->cache_misses = stats_get(&stats->cache_misses);
+    out->cache_entries = stats_get(&stats->cache_entries);
+    out->cache_evictions = stats_get(&stats->cache_evictions);
     for (uint32_t w = 0; w < workers; w++) {
         const struct stats_worker *s = &stats->workers[w];
+        for (unsigned i = 0; i < STATS_TRANSPORTS; i++)
+            out->worker_queries[w] += stats_get(&s->queries[i]);
         sum_counters(out->queries, s->queries, STATS_TRANSPORTS);
         sum_counters(out->rcodes, s->rcodes, STATS_RCODES);
         sum_counters(out->sources, s->sources, STATS_SOURCES);

@@ -61,7 +61,7 @@ struct stats_worker {
     stats_counter qtypes[STATS_QTYPES];
     stats_counter truncated; /* answers sent with TC=1 */
     stats_counter dropped;   /* packets that got no answer (not queries) */
-    /* the forwarding cache (filled in once forwarding exists) */
+    /* the forwarding cache, when this worker has one of its own */
     stats_counter cache_hits;
     stats_counter cache_misses;
     stats_counter cache_entries; /* a gauge */
@@ -95,7 +95,14 @@ struct stats_file {
     stats_counter image_created_unix;
     stats_counter image_loads;    /* images mapped, the first included */
     stats_counter image_refusals; /* images refused (corrupt, unreadable) */
-    stats_counter reserved[8];
+    /* The forwarding cache the workers share: written under its lock (so
+     * one writer at a time, in order), and added to the workers' own
+     * cache counters (zero when the cache is shared) by stats_sum. */
+    stats_counter cache_hits;
+    stats_counter cache_misses;
+    stats_counter cache_entries; /* a gauge */
+    stats_counter cache_evictions;
+    stats_counter reserved[4];
     struct stats_worker workers[STATS_WORKERS_MAX];
 };
 
@@ -125,11 +132,16 @@ static inline uint64_t stats_get(const stats_counter *c)
 }
 
 /* Data plane: open (creating when missing, mode 0644) and map path
- * read-write. A file of the same layout keeps its counters (a restarted data
+ * read-write, for one worker until stats_set_worker_count. A file of the
+ * same layout keeps its counters (a restarted data
  * plane carries on counting); anything else is reset. A symbolic link or
  * anything but a regular file is refused. Returns the mapping, or NULL with
  * a message in err. The mapping stays valid after a privilege drop. */
 struct stats_file *stats_open_writer(const char *path, char *err, size_t err_len);
+
+/* Data plane: worker_count workers (1..STATS_WORKERS_MAX) count from now
+ * on, in slots 0 .. worker_count; the slots above are cleared. */
+void stats_set_worker_count(struct stats_file *stats, uint32_t worker_count);
 
 /* Control plane: map path read-only. NULL (with err) when it is missing or
  * not a stats file of this layout. */
@@ -149,6 +161,9 @@ struct stats_totals {
     uint64_t querylog_dropped;
     uint64_t tcp_evicted, tcp_refused;
     uint64_t rrl_dropped, rrl_slipped;
+    /* Worker by worker: how many there are, and the queries each got. */
+    uint32_t workers;
+    uint64_t worker_queries[STATS_WORKERS_MAX];
 };
 
 void stats_sum(const struct stats_file *stats, struct stats_totals *out);

@@ -67,6 +67,7 @@ static struct image_settings settings_from_config(const struct config *cfg)
         .log_queries = server->log_queries,
         .rrl_ratelimit = server->rrl_ratelimit,
         .rrl_slip = server->rrl_slip,
+        .workers = server->workers,
         .log_format = server->log_format == CONFIG_LOG_JSON ? IMAGE_LOG_JSON : IMAGE_LOG_TEXT};
 }
 

@@ -156,6 +156,8 @@ struct config_server {
     uint32_t rrl_ratelimit; /* 0 (off): UDP answers a second per prefix to clients outside
                                allow_recursion (NSD's rrl-ratelimit) */
     uint32_t rrl_slip;      /* 2: every Nth limited answer truncated, the rest dropped */
+    uint32_t workers;       /* 1..STATS_WORKERS_MAX event loops in the data plane; 0 (absent):
+                               one per CPU the data plane may use (dataplane/workers.h) */
 };
 
 struct config {

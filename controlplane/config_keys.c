@@ -37,7 +37,8 @@ const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "allow_query",
                                           "log_format",
                                           "rrl_ratelimit",
-                                          "rrl_slip"};
+                                          "rrl_slip",
+                                          "workers"};
 
 const char *const CONFIG_PEER_KEYS[] = {"address", "public_key"};
 

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "config_loader.h"
+#include "stats.h"
 #include "hostport.h"
 
 /* A name useradd would take: the POSIX portable filename characters, not
@@ -122,6 +123,7 @@ int config_server_defaults(struct loader *ld, struct config_server *s)
     s->log_format = CONFIG_LOG_TEXT;
     s->rrl_ratelimit = 0;
     s->rrl_slip = 2;
+    s->workers = 0; /* absent: one a CPU (workers.h) */
     s->allow_recursion = calloc(CIDR_DEFAULT_RECURSION_COUNT, sizeof(*s->allow_recursion));
     if (!s->allow_recursion) {
         loader_out_of_memory(ld);
@@ -402,6 +404,8 @@ static const struct server_setting SERVER_SETTINGS[] = {
     OWN("log_format", load_log_format),
     NUMBER("rrl_ratelimit", "response rate limit", 0, 1000000, rrl_ratelimit),
     NUMBER("rrl_slip", "rate limit slip", 0, 100, rrl_slip),
+    /* The stats file has a counter slot per worker, STATS_WORKERS_MAX of them. */
+    NUMBER("workers", "worker count", 1, STATS_WORKERS_MAX, workers),
 };
 
 _Static_assert(COUNT(SERVER_SETTINGS) == COUNT(CONFIG_SERVER_KEYS),

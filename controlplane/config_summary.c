@@ -99,6 +99,9 @@ void config_print_summary(const struct config *cfg, FILE *out)
     fputs("]\n", out);
     fprintf(out, "  Listen  : %s:%u\n", cfg->server.host ? cfg->server.host : "",
             (unsigned)cfg->server.port);
+    /* Only when set: without it the summary stays the original's. */
+    if (cfg->server.workers != 0)
+        fprintf(out, "  Workers : %" PRIu32 "\n", cfg->server.workers);
     /* The serial served is the configured one plus config_version, modulo
      * 2^32 (RFC 1982 serial arithmetic wraps there): every published
      * config_version bump is a new serial to caches and secondaries. */

@@ -176,6 +176,23 @@ static struct json_object *json_queries(const struct stats_totals *t)
     return object;
 }
 
+/* The queries each worker got, worker 0 first: they add up to the total. */
+static struct json_object *json_workers(const struct stats_totals *t)
+{
+    struct json_object *array = json_object_new_array();
+    if (array == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < t->workers && i < STATS_WORKERS_MAX; i++) {
+        struct json_object *n = json_object_new_uint64(t->worker_queries[i]);
+        if (n == NULL || json_object_array_add(array, n) != 0) {
+            json_object_put(n);
+            json_object_put(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+
 static struct json_object *json_dataplane(const struct metrics_snapshot *m)
 {
     struct json_object *object = json_object_new_object();
@@ -219,6 +236,7 @@ struct json_object *metrics_to_json(const struct metrics_snapshot *m)
         json_put(root, "tcp", json_tcp(t)) != 0 ||
         json_put(root, "rrl", json_rrl(t)) != 0 ||
         json_put(root, "queries", json_queries(t)) != 0 ||
+        json_put(root, "worker_queries", json_workers(t)) != 0 ||
         json_put(root, "rcodes", json_counts(t->rcodes, STATS_RCODES, rcode_label)) != 0 ||
         json_put(root, "answers", json_counts(t->sources, STATS_SOURCES, source_label)) != 0 ||
         json_put(root, "qtypes", json_counts(t->qtypes, STATS_QTYPES, qtype_label)) != 0 ||
@@ -301,6 +319,13 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
 
     prom_family(out, "nanodns_queries_total", "counter", "DNS queries received, by transport.",
                 "transport", t->queries, STATS_TRANSPORTS, transport_label);
+    static const char *const worker_labels[STATS_WORKERS_MAX] = {
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"};
+    prom_header(out, "nanodns_worker_queries_total", "counter",
+                "DNS queries received, by data-plane worker (server.workers).");
+    for (uint32_t i = 0; i < t->workers && i < STATS_WORKERS_MAX; i++)
+        prom_labelled(out, "nanodns_worker_queries_total", "worker", worker_labels[i],
+                      t->worker_queries[i]);
     prom_family(out, "nanodns_responses_total", "counter", "DNS responses sent, by rcode.", "rcode",
                 t->rcodes, STATS_RCODES, rcode_label);
     prom_family(out, "nanodns_answers_total", "counter",

@@ -36,8 +36,10 @@
 #include "control_socket.h"
 #include "supervisor.h"
 #include "sync.h"
+#include "workers.h"
 
 #define LISTEN_BACKLOG 1024
+_Static_assert(SUPERVISOR_UDP_MAX == WORKERS_MAX, "a UDP socket for every worker");
 #define STATE_DIR_MODE 0755 /* the data plane may run as another user */
 #define LOCK_FILE_NAME "nanodns.lock"
 
@@ -62,7 +64,10 @@ struct daemon {
     char dataplane_user[64];
     char listen_text[300]; /* "127.0.0.1:53", "[::1]:5353" */
 
-    int udp_fd, tcp_fd; /* kept open for restarts */
+    /* Kept open for restarts: a UDP socket per worker, one TCP socket. */
+    int udp_fds[SUPERVISOR_UDP_MAX];
+    size_t udp_count;
+    int tcp_fd;
     int lock_fd;
 
     bool stopping;
@@ -176,7 +181,10 @@ static void bind_error(int error, const char *proto, const char *where)
         log_error("cannot listen on %s (%s): %s", where, proto, strerror(error));
 }
 
-static int socket_open(const struct addrinfo *ai, int type, const char *where)
+/* reuse_port: one of several UDP sockets on the same address, one per
+ * worker; the kernel spreads the datagrams between them by their source
+ * address and port (SO_REUSEPORT), so every worker reads its own. */
+static int socket_open(const struct addrinfo *ai, int type, bool reuse_port, const char *where)
 {
     const char *proto = type == SOCK_DGRAM ? "UDP" : "TCP";
     /* Non-blocking: the data plane runs them in its event loop. */
@@ -187,6 +195,8 @@ static int socket_open(const struct addrinfo *ai, int type, const char *where)
     }
     int one = 1, zero = 0;
     if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail_setsockopt;
+    if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail_setsockopt;
     /* "::" serves IPv4 too, whatever net.ipv6.bindv6only says. */
     if (ai->ai_family == AF_INET6 &&
@@ -228,11 +238,24 @@ static int listen_open(struct daemon *d, const char *host, uint16_t port)
     }
     hostport_format(host, port, d->listen_text, sizeof(d->listen_text));
 
-    d->udp_fd = socket_open(ai, SOCK_DGRAM, d->listen_text);
-    if (d->udp_fd >= 0)
-        d->tcp_fd = socket_open(ai, SOCK_STREAM, d->listen_text);
+    /* TCP first: another server on the port (even one of ours, whose UDP
+     * sockets would let ours join their SO_REUSEPORT group when it runs as
+     * the same user) makes this fail before any UDP socket is bound. */
+    unsigned workers = workers_resolve(d->node.config.server.workers);
+    d->tcp_fd = socket_open(ai, SOCK_STREAM, false, d->listen_text);
+    for (unsigned i = 0; d->tcp_fd >= 0 && i < workers; i++) {
+        int fd = socket_open(ai, SOCK_DGRAM, workers > 1, d->listen_text);
+        if (fd < 0)
+            break;
+        d->udp_fds[d->udp_count++] = fd;
+    }
     freeaddrinfo(ai);
-    return d->udp_fd >= 0 && d->tcp_fd >= 0 ? 0 : -1;
+    if (d->tcp_fd < 0 || d->udp_count < workers)
+        return -1;
+    if (workers > 1)
+        log_info("%u workers: %u UDP sockets on %s (SO_REUSEPORT), one TCP socket", workers,
+                 workers, d->listen_text);
+    return 0;
 }
 
 /* ---- the data plane ---- */
@@ -371,6 +394,13 @@ static int signals_setup(struct daemon *d)
 static void on_config_changed(void *arg)
 {
     struct daemon *d = arg;
+    /* The sockets are opened once, at start; a data plane started later
+     * spreads its workers over them as it can (dataplane/worker.c). */
+    unsigned workers = workers_resolve(d->node.config.server.workers);
+    if (d->udp_count > 0 && workers != d->udp_count)
+        log_warning("server.workers is now %u: it takes effect when nanodns is started again "
+                    "(serving with %zu)",
+                    workers, d->udp_count);
     sync_config_changed(d->sync);
     config_watch_follow(d->watch);
 }
@@ -404,11 +434,13 @@ static void daemon_free(struct daemon *d)
     }
     if (d->base != NULL)
         event_base_free(d->base);
-    int fds[] = {d->udp_fd, d->tcp_fd, d->lock_fd};
+    int fds[] = {d->tcp_fd, d->lock_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (fds[i] >= 0)
             close(fds[i]);
     }
+    for (size_t i = 0; i < d->udp_count; i++)
+        close(d->udp_fds[i]);
 }
 
 /* The state directory chosen and the config loaded, its log level set. */
@@ -505,7 +537,8 @@ static int daemon_dataplane_start(struct daemon *d)
         .stats_path = dataplane_link_stats_path(d->link),
         .user = dataplane_user(d),
         .log_level = d->opts->log_level,
-        .udp_fd = d->udp_fd,
+        .udp_fds = d->udp_fds,
+        .udp_count = d->udp_count,
         .tcp_fd = d->tcp_fd,
         .on_ready = on_dataplane_ready,
         .on_failed = on_dataplane_failed,
@@ -548,7 +581,6 @@ int start_run(const struct start_options *opts)
 {
     struct daemon d = {
         .opts = opts,
-        .udp_fd = -1,
         .tcp_fd = -1,
         .lock_fd = -1,
         .exit_code = 0,

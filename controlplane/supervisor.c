@@ -40,8 +40,9 @@
 #define HEARTBEAT_TIMEOUT_MS 3000u
 #define HEARTBEAT_CHECK_MS 250u
 
-/* The descriptors the data plane gets, in the LISTEN_FDS order. */
-#define LISTEN_FD_NAMES "dns-udp:dns-tcp"
+/* The names of the descriptors the data plane gets (LISTEN_FDNAMES). */
+#define LISTEN_FD_NAME_UDP "dns-udp"
+#define LISTEN_FD_NAME_TCP "dns-tcp"
 
 struct supervisor {
     struct supervisor_config config;
@@ -266,21 +267,37 @@ static void dataplane_exec(const struct supervisor *sup)
     for (int sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
 
-    /* Copies above the target numbers first, so that neither dup2 can
-     * overwrite the other socket; dup2 clears FD_CLOEXEC on 3 and 4. */
-    int udp = fcntl(cfg->udp_fd, F_DUPFD_CLOEXEC, 10);
-    int tcp = fcntl(cfg->tcp_fd, F_DUPFD_CLOEXEC, 10);
-    if (udp < 0 || tcp < 0 || dup2(udp, SD_LISTEN_FDS_START) < 0 ||
-        dup2(tcp, SD_LISTEN_FDS_START + 1) < 0) {
-        fprintf(stderr, "nanodns: cannot pass the sockets to the data plane: %s\n",
-                strerror(errno));
-        _exit(127);
+    /* Copies above the target numbers first, so that no dup2 can
+     * overwrite a socket still to be moved; dup2 clears FD_CLOEXEC on the
+     * targets. LISTEN_FDS order: the UDP sockets, then the TCP one. */
+    size_t count = cfg->udp_count + 1;
+    int copies[SUPERVISOR_UDP_MAX + 1];
+    char names[(SUPERVISOR_UDP_MAX + 1) * sizeof(LISTEN_FD_NAME_UDP)];
+    names[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        int fd = i < cfg->udp_count ? cfg->udp_fds[i] : cfg->tcp_fd;
+        copies[i] = fcntl(fd, F_DUPFD_CLOEXEC, SD_LISTEN_FDS_START + (int)count + 8);
+        if (copies[i] < 0) {
+            fprintf(stderr, "nanodns: cannot pass the sockets to the data plane: %s\n",
+                    strerror(errno));
+            _exit(127);
+        }
+        strcat(names, i == 0 ? "" : ":");
+        strcat(names, i < cfg->udp_count ? LISTEN_FD_NAME_UDP : LISTEN_FD_NAME_TCP);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (dup2(copies[i], SD_LISTEN_FDS_START + (int)i) < 0) {
+            fprintf(stderr, "nanodns: cannot pass the sockets to the data plane: %s\n",
+                    strerror(errno));
+            _exit(127);
+        }
     }
 
-    char pid_text[24];
+    char pid_text[24], count_text[24];
     snprintf(pid_text, sizeof(pid_text), "%ld", (long)getpid());
-    if (setenv("LISTEN_FDS", "2", 1) < 0 || setenv("LISTEN_PID", pid_text, 1) < 0 ||
-        setenv("LISTEN_FDNAMES", LISTEN_FD_NAMES, 1) < 0 ||
+    snprintf(count_text, sizeof(count_text), "%zu", count);
+    if (setenv("LISTEN_FDS", count_text, 1) < 0 || setenv("LISTEN_PID", pid_text, 1) < 0 ||
+        setenv("LISTEN_FDNAMES", names, 1) < 0 ||
         setenv("NOTIFY_SOCKET", sup->notify_address, 1) < 0) {
         fprintf(stderr, "nanodns: cannot set the data plane's environment: %s\n", strerror(errno));
         _exit(127);

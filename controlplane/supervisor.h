@@ -21,6 +21,8 @@
 struct event_base;
 struct supervisor;
 
+#define SUPERVISOR_UDP_MAX 16 /* STATS_WORKERS_MAX */
+
 struct supervisor_config {
     struct event_base *base;
     const char *dataplane_path; /* from supervisor_find_dataplane */
@@ -28,7 +30,11 @@ struct supervisor_config {
     const char *stats_path; /* --stats */
     const char *user;       /* --user (started as root), or NULL */
     int log_level;          /* --log-level (given on our command line), or -1: the image's */
-    int udp_fd, tcp_fd;     /* kept open by the caller for restarts */
+    /* Kept open by the caller for restarts: one UDP socket per worker
+     * (SO_REUSEPORT when more than one), then the TCP one. */
+    const int *udp_fds;
+    size_t udp_count; /* 1..SUPERVISOR_UDP_MAX */
+    int tcp_fd;
 
     /* The data plane sent READY=1: the first time ever (first), or after a
      * restart. */

@@ -15,17 +15,18 @@
 
 /* README "Cluster sync": a push may change what names answer, never who
  * is trusted (peers, sync_key) or how the node runs (addresses, ports,
- * user, access lists, logging, connection limits). */
+ * user, access lists, logging, connection limits, worker count). */
 const char *const SYNC_LOCAL_KEYS[] = {
-    "peers",        "sync_key",
-    "user",         "host",
-    "port",         "mgmt_host",
-    "mgmt_port",    "allow_recursion",
-    "allow_query",  "log_level",
-    "log_queries",  "log_format",
-    "hot_reload",   "tcp_max_connections",
-    "max_inflight", "tcp_idle_timeout",
+    "peers",         "sync_key",
+    "user",          "host",
+    "port",          "mgmt_host",
+    "mgmt_port",     "allow_recursion",
+    "allow_query",   "log_level",
+    "log_queries",   "log_format",
+    "hot_reload",    "tcp_max_connections",
+    "max_inflight",  "tcp_idle_timeout",
     "rrl_ratelimit", "rrl_slip",
+    "workers",
 };
 const size_t SYNC_LOCAL_KEY_COUNT = sizeof(SYNC_LOCAL_KEYS) / sizeof(SYNC_LOCAL_KEYS[0]);
 

@@ -1,9 +1,11 @@
 /* The forwarding cache: a chained hash table over the key (SipHash with a
  * random key, so clients cannot aim many names at one bucket) and a doubly
  * linked LRU list. Each entry is one allocation: the entry header, the
- * offsets of the response's TTL fields, the response, then the qname. */
+ * offsets of the response's TTL fields, the response, then the qname.
+ * Every public function takes the cache's mutex: the workers share one. */
 #include "cache.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,12 @@ struct cache_entry {
 };
 
 struct cache {
+    /* Held by every public function, for a hash probe and a copy (or an
+     * insertion); never across a system call. */
+    pthread_mutex_t lock;
+    uint64_t generation; /* moved by every flush (cache_generation) */
+    cache_observer_fn observer;
+    void *observer_arg;
     struct cache_entry **buckets;
     size_t bucket_mask;
     size_t max_entries;
@@ -48,6 +56,24 @@ static uint8_t *entry_qname(struct cache_entry *e)
     return entry_response(e) + e->len;
 }
 
+/* Limits and an empty table for them (the cache holds no entry). -1 when
+ * out of memory: the cache then stores nothing. */
+static int cache_size(struct cache *cache, size_t max_entries, uint32_t ttl_cap)
+{
+    cache->ttl_cap = ttl_cap > CACHE_TTL_MAX ? CACHE_TTL_MAX : ttl_cap;
+    /* Load factor at most 1 when full. */
+    size_t buckets = 16;
+    while (buckets < max_entries && buckets < CACHE_BUCKETS_MAX)
+        buckets <<= 1;
+    if (max_entries > 0 && (cache->buckets == NULL || cache->bucket_mask + 1 != buckets)) {
+        free(cache->buckets);
+        cache->buckets = calloc(buckets, sizeof(*cache->buckets));
+        cache->bucket_mask = cache->buckets != NULL ? buckets - 1 : 0;
+    }
+    cache->max_entries = cache->buckets != NULL ? max_entries : 0;
+    return max_entries > 0 && cache->buckets == NULL ? -1 : 0;
+}
+
 struct cache *cache_new(size_t max_entries, uint32_t ttl_cap)
 {
     if (sodium_init() < 0)
@@ -55,21 +81,13 @@ struct cache *cache_new(size_t max_entries, uint32_t ttl_cap)
     struct cache *cache = calloc(1, sizeof(*cache));
     if (cache == NULL)
         return NULL;
-    cache->max_entries = max_entries;
-    cache->ttl_cap = ttl_cap > CACHE_TTL_MAX ? CACHE_TTL_MAX : ttl_cap;
     randombytes_buf(cache->hash_key, sizeof(cache->hash_key));
-    if (max_entries == 0)
-        return cache;
-    /* Load factor at most 1 when full. */
-    size_t buckets = 16;
-    while (buckets < max_entries && buckets < CACHE_BUCKETS_MAX)
-        buckets <<= 1;
-    cache->buckets = calloc(buckets, sizeof(*cache->buckets));
-    if (cache->buckets == NULL) {
+    if (cache_size(cache, max_entries, ttl_cap) < 0 ||
+        pthread_mutex_init(&cache->lock, NULL) != 0) {
+        free(cache->buckets);
         free(cache);
         return NULL;
     }
-    cache->bucket_mask = buckets - 1;
     return cache;
 }
 
@@ -87,23 +105,66 @@ static void cache_drop_all(struct cache *cache)
     cache->stats.entries = 0;
 }
 
+/* After a change of the counters, under the lock: the observer sees them
+ * in the order they changed. */
+static void cache_observe(struct cache *cache)
+{
+    if (cache->observer != NULL)
+        cache->observer(cache->observer_arg, &cache->stats);
+}
+
 void cache_free(struct cache *cache)
 {
     if (cache == NULL)
         return;
     cache_drop_all(cache);
     free(cache->buckets);
+    pthread_mutex_destroy(&cache->lock);
     free(cache);
 }
 
 void cache_flush(struct cache *cache)
 {
+    pthread_mutex_lock(&cache->lock);
     cache_drop_all(cache);
+    cache->generation++;
+    cache_observe(cache);
+    pthread_mutex_unlock(&cache->lock);
 }
 
-void cache_get_stats(const struct cache *cache, struct cache_stats *out)
+int cache_configure(struct cache *cache, size_t max_entries, uint32_t ttl_cap)
 {
+    pthread_mutex_lock(&cache->lock);
+    cache_drop_all(cache);
+    cache->generation++;
+    int rc = cache_size(cache, max_entries, ttl_cap);
+    cache_observe(cache);
+    pthread_mutex_unlock(&cache->lock);
+    return rc;
+}
+
+uint64_t cache_generation(struct cache *cache)
+{
+    pthread_mutex_lock(&cache->lock);
+    uint64_t generation = cache->generation;
+    pthread_mutex_unlock(&cache->lock);
+    return generation;
+}
+
+void cache_set_observer(struct cache *cache, cache_observer_fn observer, void *arg)
+{
+    pthread_mutex_lock(&cache->lock);
+    cache->observer = observer;
+    cache->observer_arg = arg;
+    cache_observe(cache);
+    pthread_mutex_unlock(&cache->lock);
+}
+
+void cache_get_stats(struct cache *cache, struct cache_stats *out)
+{
+    pthread_mutex_lock(&cache->lock);
     *out = cache->stats;
+    pthread_mutex_unlock(&cache->lock);
 }
 
 static bool key_valid(const struct cache_key *key)
@@ -305,8 +366,8 @@ static int response_scan(const struct cache_key *key, const uint8_t *packet, siz
     return lifetime == 0 ? 1 : 0;
 }
 
-int cache_store(struct cache *cache, const struct cache_key *key, const uint8_t *response,
-                size_t len, uint64_t now_ms)
+static int cache_store_locked(struct cache *cache, const struct cache_key *key,
+                              const uint8_t *response, size_t len, uint64_t now_ms)
 {
     if (cache->max_entries == 0 || !key_valid(key))
         return 1;
@@ -366,8 +427,31 @@ int cache_store(struct cache *cache, const struct cache_key *key, const uint8_t 
     return 0;
 }
 
-size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t now_ms, uint8_t *out,
-                    size_t cap)
+int cache_store_since(struct cache *cache, uint64_t generation, const struct cache_key *key,
+                      const uint8_t *response, size_t len, uint64_t now_ms)
+{
+    pthread_mutex_lock(&cache->lock);
+    int rc = 1; /* flushed since the answer was asked for: not kept */
+    if (generation == cache->generation) {
+        rc = cache_store_locked(cache, key, response, len, now_ms);
+        cache_observe(cache);
+    }
+    pthread_mutex_unlock(&cache->lock);
+    return rc;
+}
+
+int cache_store(struct cache *cache, const struct cache_key *key, const uint8_t *response,
+                size_t len, uint64_t now_ms)
+{
+    pthread_mutex_lock(&cache->lock);
+    int rc = cache_store_locked(cache, key, response, len, now_ms);
+    cache_observe(cache);
+    pthread_mutex_unlock(&cache->lock);
+    return rc;
+}
+
+static size_t cache_lookup_locked(struct cache *cache, const struct cache_key *key, uint64_t now_ms,
+                                  uint8_t *out, size_t cap)
 {
     if (cache->max_entries == 0 || !key_valid(key)) {
         cache->stats.misses++;
@@ -401,4 +485,14 @@ size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t n
     lru_push_front(cache, e);
     cache->stats.hits++;
     return e->len;
+}
+
+size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t now_ms, uint8_t *out,
+                    size_t cap)
+{
+    pthread_mutex_lock(&cache->lock);
+    size_t len = cache_lookup_locked(cache, key, now_ms, out, cap);
+    cache_observe(cache);
+    pthread_mutex_unlock(&cache->lock);
+    return len;
 }

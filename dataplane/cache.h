@@ -1,7 +1,9 @@
 /* The forwarding cache: upstream answers kept in wire form, LRU-evicted at
  * max_entries, TTLs capped at ttl_cap and counted down when served (RFC 1035
  * §3.2.1; negative answers per RFC 2308 §5). One cache for the whole data
- * plane, used from its one event-loop thread only. Each entry owns a copy of
+ * plane, shared by its workers: every function takes the cache's mutex,
+ * for a hash probe and a copy, never across a system call (the way to an
+ * answer from our own data never comes here). Each entry owns a copy of
  * its answer; a hit copies it out, so nothing points into the cache after a
  * call returns. */
 #ifndef NANODNS_CACHE_H
@@ -34,8 +36,24 @@ struct cache;
 struct cache *cache_new(size_t max_entries, uint32_t ttl_cap);
 void cache_free(struct cache *cache);
 
-/* Drop every entry (a new image was mapped). Counters are kept. */
+/* Drop every entry (a new image was mapped). Counters are kept. Moves
+ * the generation. */
 void cache_flush(struct cache *cache);
+
+/* Flush, and hold at most max_entries from now on with TTLs capped at
+ * ttl_cap (a new image's settings). -1 when out of memory: it then stores
+ * nothing until configured again. */
+int cache_configure(struct cache *cache, size_t max_entries, uint32_t ttl_cap);
+
+/* Moved by every flush: an answer asked for before a flush is not kept
+ * after it (cache_store_since). */
+uint64_t cache_generation(struct cache *cache);
+
+/* Called with the counters after every change, under the cache's lock
+ * (so calls come one at a time, in order): where the stats file gets
+ * them. NULL: nobody. */
+typedef void (*cache_observer_fn)(void *arg, const struct cache_stats *now);
+void cache_set_observer(struct cache *cache, cache_observer_fn observer, void *arg);
 
 /* Keep an upstream response for key, received at now_ms (monotonic). Its
  * lifetime is the smallest TTL of the answer and authority records (for
@@ -51,9 +69,15 @@ int cache_store(struct cache *cache, const struct cache_key *key, const uint8_t 
  * recently used and return its length. The caller then sets the ID, the
  * question's case and the flags for its client. 0 on a miss, an expired
  * entry (dropped) or when it does not fit in cap. */
+/* cache_store, but only while the cache's generation is still
+ * generation (taken when the query went upstream); 1 (not kept) after a
+ * flush. */
+int cache_store_since(struct cache *cache, uint64_t generation, const struct cache_key *key,
+                      const uint8_t *response, size_t len, uint64_t now_ms);
+
 size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t now_ms, uint8_t *out,
                     size_t cap);
 
-void cache_get_stats(const struct cache *cache, struct cache_stats *out);
+void cache_get_stats(struct cache *cache, struct cache_stats *out);
 
 #endif

@@ -37,7 +37,8 @@ struct pending {
     bool in_table;
     struct cache_key key;
     uint32_t hash;
-    uint64_t cache_epoch; /* the cache's when the query started: stale answers are not kept */
+    uint64_t cache_epoch;      /* the cache's when the query started: stale answers are not kept */
+    uint64_t cache_generation; /* cache_generation when it started: the same rule, shared */
 
     /* Copies of the servers (never pointers into the image) and the order
      * to try them in. */
@@ -72,7 +73,15 @@ struct forward {
     void *answered_arg;
 
     struct cache *cache; /* NULL: caching off */
-    uint32_t cache_size, cache_ttl;
+    /* The data plane's cache, shared by every worker (forward_share_cache):
+     * its owner sizes and flushes it and publishes its counters; here it is
+     * only looked up and filled, while the image says caching is on. */
+    bool cache_shared;
+    uint32_t cache_size, cache_ttl; /* this shard's: cache_size split over the workers */
+    /* The workers of the data plane, each with a struct forward of its
+     * own: max_inflight and cache_size are split between them
+     * (forward_set_workers). */
+    unsigned workers;
     struct cache_stats cache_base; /* the totals of caches replaced since start */
     uint64_t cache_epoch;
 
@@ -102,6 +111,8 @@ static uint16_t edns_payload(const struct forward *fw)
 /* The stats file shows the totals since start, across caches replaced. */
 static void forward_cache_publish_stats(struct forward *fw)
 {
+    if (fw->cache_shared)
+        return; /* its owner's observer does it */
     struct cache_stats now = {0, 0, 0, 0};
     if (fw->cache != NULL)
         cache_get_stats(fw->cache, &now);
@@ -114,6 +125,11 @@ static void forward_cache_publish_stats(struct forward *fw)
 
 static void forward_cache_drop(struct forward *fw)
 {
+    if (fw->cache_shared) {
+        fw->cache = NULL; /* not ours */
+        fw->cache_shared = false;
+        return;
+    }
     if (fw->cache == NULL)
         return;
     struct cache_stats old;
@@ -125,23 +141,37 @@ static void forward_cache_drop(struct forward *fw)
     fw->cache = NULL;
 }
 
+/* This worker's share of a limit: limit / workers, at least 1, so that
+ * all of them together stay within it (as long as it is at least one
+ * each). */
+static uint32_t forward_share(uint32_t limit, unsigned workers)
+{
+    uint32_t share = workers > 1 ? limit / workers : limit;
+    return share > 0 ? share : 1;
+}
+
 void forward_image_changed(struct forward *fw, const struct image *img)
 {
     fw->image = img;
     const struct image_settings *settings = img->settings;
     bool wanted = settings->cache_enabled != 0 && settings->cache_size > 0;
-    if (!wanted) {
+    uint32_t size = forward_share(settings->cache_size, fw->workers);
+    if (fw->cache_shared) {
+        /* Its owner flushes it for the new image (and once more when every
+         * worker serves it); answers to queries started before this one
+         * are not kept, as below. */
+    } else if (!wanted) {
         forward_cache_drop(fw);
-    } else if (fw->cache != NULL && fw->cache_size == settings->cache_size &&
+    } else if (fw->cache != NULL && fw->cache_size == size &&
                fw->cache_ttl == settings->cache_ttl) {
         cache_flush(fw->cache);
     } else {
         forward_cache_drop(fw);
-        fw->cache = cache_new(settings->cache_size, settings->cache_ttl);
+        fw->cache = cache_new(size, settings->cache_ttl);
         if (fw->cache == NULL)
             log_warning("out of memory for a cache of %u entries: forwarding without a cache",
-                        settings->cache_size);
-        fw->cache_size = settings->cache_size;
+                        size);
+        fw->cache_size = size;
         fw->cache_ttl = settings->cache_ttl;
     }
     /* Answers to queries started before now may come from servers the new
@@ -150,11 +180,32 @@ void forward_image_changed(struct forward *fw, const struct image *img)
     forward_cache_publish_stats(fw);
 }
 
+/* A cache to use now: none when off, or when the image turns it off. */
+static struct cache *forward_cache(const struct forward *fw)
+{
+    const struct image_settings *settings = fw->image->settings;
+    if (fw->cache_shared && (settings->cache_enabled == 0 || settings->cache_size == 0))
+        return NULL;
+    return fw->cache;
+}
+
+void forward_share_cache(struct forward *fw, struct cache *cache)
+{
+    forward_cache_drop(fw);
+    /* Its counters are the owner's to publish: this worker's slot says 0,
+     * so that the sum over the workers counts them once. */
+    fw->cache_base = (struct cache_stats){0, 0, 0, 0};
+    forward_cache_publish_stats(fw);
+    fw->cache = cache;
+    fw->cache_shared = true;
+    fw->cache_epoch++;
+}
+
 size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
                           enum answer_transport transport, struct answer_info *info,
                           uint8_t *response)
 {
-    if (fw->cache == NULL)
+    if (forward_cache(fw) == NULL)
         return 0;
     struct cache_key key;
     relay_key_init(&key, &info->query);
@@ -320,8 +371,9 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
     /* Out of the table first: the answers below may let a TCP client's
      * next queries in, and those must not join a query that is over. */
     table_remove(fw, p);
-    if (response != NULL && fw->cache != NULL && p->cache_epoch == fw->cache_epoch) {
-        if (cache_store(fw->cache, &p->key, response, len, monotonic_now_ms()) < 0)
+    if (response != NULL && forward_cache(fw) != NULL && p->cache_epoch == fw->cache_epoch) {
+        if (cache_store_since(fw->cache, p->cache_generation, &p->key, response, len,
+                              monotonic_now_ms()) < 0)
             log_debug("forward: out of memory for a cache entry");
         forward_cache_publish_stats(fw);
     }
@@ -655,6 +707,7 @@ static struct pending *pending_new(struct forward *fw, const struct cache_key *k
     p->key = *key;
     p->hash = hash;
     p->cache_epoch = fw->cache_epoch;
+    p->cache_generation = fw->cache != NULL ? cache_generation(fw->cache) : 0;
     p->server_count = count < FORWARD_SERVERS_MAX ? (unsigned)count : FORWARD_SERVERS_MAX;
     memcpy(p->servers, first, p->server_count * sizeof(*first));
     upstream_health_order(&fw->health, p->servers, p->server_count, p->order, monotonic_now_ms());
@@ -688,6 +741,7 @@ size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_in
     uint32_t max_inflight = fw->image->settings->max_inflight;
     if (max_inflight == 0)
         max_inflight = FORWARD_DEFAULT_MAX_INFLIGHT;
+    max_inflight = forward_share(max_inflight, fw->workers);
     if (fw->sockets_max != 0 && max_inflight > fw->sockets_max)
         max_inflight = fw->sockets_max; /* out of descriptors: SERVFAIL, never EMFILE */
     if (fw->inflight >= max_inflight) {
@@ -730,8 +784,15 @@ struct forward *forward_new(struct event_base *base, const struct image *img,
         return NULL;
     }
     fw->bucket_mask = FORWARD_BUCKETS_MIN - 1;
+    fw->workers = 1;
     forward_image_changed(fw, img);
     return fw;
+}
+
+void forward_set_workers(struct forward *fw, unsigned workers)
+{
+    fw->workers = workers > 0 ? workers : 1;
+    forward_image_changed(fw, fw->image); /* the cache at its new size */
 }
 
 void forward_limit_sockets(struct forward *fw, unsigned sockets)

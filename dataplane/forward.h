@@ -69,6 +69,21 @@ void forward_free(struct forward *fw);
  * answers SERVFAIL, counted as inflight_overflow. 0: max_inflight only. */
 void forward_limit_sockets(struct forward *fw, unsigned sockets);
 
+/* One of workers data-plane workers, each with its own struct forward
+ * (and so its own upstream sockets and queries in flight): this one takes
+ * max_inflight / workers (at least 1), and a cache of its own, if it has
+ * one (not forward_share_cache), cache_size / workers. The cache starts
+ * empty again. Default: 1, the whole of both. */
+void forward_set_workers(struct forward *fw, unsigned workers);
+
+/* Use cache, the data plane's, shared by every worker, instead of a cache
+ * of its own (dropped): its owner configures and flushes it with each
+ * image (cache_configure) and publishes its counters; this worker looks
+ * answers up and stores them while the image has caching on, and keeps
+ * none asked for before a flush. Borrowed: it must outlive fw. */
+struct cache;
+void forward_share_cache(struct forward *fw, struct cache *cache);
+
 /* img is served now: flush the cache, or make a new one when its size or
  * TTL cap changed (none when it is disabled). Queries in flight carry on
  * with the servers they started with; their answers are not cached. */

@@ -74,9 +74,14 @@ enum image_watch_change image_watch_check(struct image_watch *w, bool forced)
 
 void image_watch_switch(struct image_watch *w)
 {
-    int old = w->current;
-    w->current = 1 - old;
-    image_unmap(w->maps[old], w->map_lens[old]);
+    w->current = 1 - w->current;
+}
+
+void image_watch_release(struct image_watch *w)
+{
+    int old = 1 - w->current;
+    if (w->maps[old] != NULL)
+        image_unmap(w->maps[old], w->map_lens[old]);
     w->maps[old] = NULL;
     w->map_lens[old] = 0;
 }

@@ -1,8 +1,9 @@
 /* zone.img as the data plane serves it: two slots (the image served, and
  * the one a reload loads; each a private copy, image_map_file), and the
- * stat that tells a new file from the one last tried. One owner (main.c), on the loop's thread: an
- * image stays mapped until image_watch_switch replaces it, so the owner
- * switches between events, when no answer points into the old one. */
+ * stat that tells a new file from the one last tried. One owner (main.c),
+ * on the main thread: after image_watch_switch the previous image stays
+ * mapped until image_watch_release, which the owner calls once no worker
+ * can point into it any more (image_handover.h). */
 #ifndef NANODNS_IMAGE_WATCH_H
 #define NANODNS_IMAGE_WATCH_H
 
@@ -44,11 +45,16 @@ int image_watch_init(struct image_watch *w, const char *state_dir);
 int image_watch_load_first(struct image_watch *w, char *err, size_t cap);
 
 /* Load zone.img into the other slot if it is a new file, or if forced
- * (SIGHUP) after a refusal. forced also logs an unchanged file. */
+ * (SIGHUP) after a refusal. forced also logs an unchanged file. The other
+ * slot must be free (image_watch_release). */
 enum image_watch_change image_watch_check(struct image_watch *w, bool forced);
 
-/* Serve the image image_watch_check loaded, and unmap the previous one. */
+/* Serve the image image_watch_check loaded; the previous one stays mapped
+ * until image_watch_release. */
 void image_watch_switch(struct image_watch *w);
+
+/* Unmap the image served before the last switch (nothing if none). */
+void image_watch_release(struct image_watch *w);
 
 /* The image served. */
 static inline const struct image *image_watch_served(const struct image_watch *w)

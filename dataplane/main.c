@@ -1,11 +1,15 @@
 /* nanodns-dataplane: takes its sockets (LISTEN_FDS, or --listen for
- * development), maps STATE_DIR/zone.img and answers from it on one thread
- * and one event loop (udp.c and tcp.c receive, query.c decides). A new
- * image is mapped on SIGHUP, or when a 1-second stat of the file sees it
- * replaced; a bad one is refused and the old one keeps serving. Counters, a
- * heartbeat and the version served go to the stats file. Started as root,
- * it drops to an unprivileged user (privileges.c) once the sockets, the
- * stats file and the first image are held. */
+ * development), maps STATE_DIR/zone.img and answers from it with one
+ * worker per CPU or server.workers (worker.c: a thread and an event loop
+ * each; udp.c and tcp.c receive, query.c decides). The main thread is
+ * worker 0 and also owns the image: a new one is mapped on SIGHUP, or when
+ * a 1-second stat of the file sees it replaced, then handed to every
+ * worker (image_handover.h); the old one is unmapped once all have moved.
+ * A bad one is refused and the old one keeps serving. Counters (a slot per
+ * worker), a heartbeat that stops when any worker stops, and the version
+ * served go to the stats file. Started as root, it drops to an
+ * unprivileged user (privileges.c) once the sockets, the stats file and
+ * the first image are held. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,12 +28,16 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "cache.h"
+
 #include "descriptors.h"
 #include "forward.h"
 #include "hostport.h"
 #include "image.h"
+#include "image_handover.h"
 #include "image_watch.h"
 #include "log.h"
+#include "monotonic.h"
 #include "privileges.h"
 #include "query.h"
 #include "querylog.h"
@@ -38,6 +46,8 @@
 #include "stats.h"
 #include "tcp.h"
 #include "udp.h"
+#include "worker.h"
+#include "workers.h"
 
 /* The first image refused: IMAGE_REFUSED_EXIT_STATUS (image.h). */
 #define EXIT_RUNTIME 1 /* a socket or the stats file could not be set up */
@@ -45,33 +55,47 @@
 
 /* The control plane calls the data plane dead after 3 s without a beat. */
 #define HEARTBEAT_INTERVAL_MS 1000
-
-/* A socket to serve on, before the server takes it over. */
-struct listen_socket {
-    int fd;
-    int type; /* SOCK_DGRAM or SOCK_STREAM */
-};
+/* While a new image waits for every worker to take it: how often the
+ * main thread looks whether the old one can go. */
+#define IMAGE_RETIRE_CHECK_MS 2
 
 struct dataplane {
-    struct server server;
     /* Shared with the control plane; mapped before the privilege drop and
      * kept to the end, so it stays writable whoever owns the file. */
     struct stats_file *stats;
 
-    /* zone.img's two slots; server.query.image points at the one served. */
+    /* zone.img's two slots, on the main thread; the workers serve the one
+     * the handover last published. */
     struct image_watch image;
+    struct image_handover handover;
+    /* A new image is published and the previous one is still mapped: not
+     * every worker has taken the new one yet. No other image is loaded
+     * meanwhile; a reload asked for then waits (reload_wanted). */
+    bool retiring;
+    bool reload_wanted, reload_forced;
     bool log_level_from_command_line;
 
-    /* The query log's owner; lent to server.query. NULL without one. */
-    struct querylog *querylog;
+    /* The forwarding cache, shared by the workers (cache.h: a mutex
+     * inside, taken only on the way to forwarding). Configured for each
+     * new image before the workers see it, flushed once more when they all
+     * serve it: an answer a worker still on the old image stored meanwhile
+     * does not outlive the switch. */
+    struct cache *cache;
 
-    struct udp_listener **udp;
-    size_t udp_count;
-    struct tcp_listener **tcp;
-    size_t tcp_count;
+    /* workers[0] runs on the main thread; its loop is the main loop. */
+    struct worker workers[WORKERS_MAX];
+    unsigned worker_count;
+    uint32_t stalled; /* workers seen stale (bit i), logged once per stall */
+    size_t udp_sockets, tcp_sockets;
 
-    struct event *on_hangup, *on_terminate, *on_interrupt, *watch, *heartbeat, *querylog_timer;
+    struct event *on_hangup, *on_terminate, *on_interrupt, *watch, *heartbeat, *retire;
 };
+
+/* The main thread's loop: worker 0's. */
+static struct event_base *dataplane_base(struct dataplane *dp)
+{
+    return dp->workers[0].server.base;
+}
 
 static void usage(FILE *out)
 {
@@ -111,11 +135,70 @@ static void apply_log_level(struct dataplane *dp)
         log_set_level((enum log_level)level);
 }
 
+/* The cache as the image says: cache_size answers with TTLs capped at
+ * cache_ttl; none when it turns caching off. Flushed either way. */
+static void cache_follow_image(struct dataplane *dp)
+{
+    const struct image_settings *settings = image_watch_served(&dp->image)->settings;
+    uint32_t size = settings->cache_enabled != 0 ? settings->cache_size : 0;
+    if (cache_configure(dp->cache, size, settings->cache_ttl) < 0)
+        log_warning("out of memory for a cache of %u entries: forwarding without a cache", size);
+}
+
+/* The cache's counters into the stats file, under the cache's lock. */
+static void cache_observed(void *arg, const struct cache_stats *now)
+{
+    struct stats_file *stats = arg;
+    stats_set(&stats->cache_hits, now->hits);
+    stats_set(&stats->cache_misses, now->misses);
+    stats_set(&stats->cache_entries, now->entries);
+    stats_set(&stats->cache_evictions, now->evictions);
+}
+
+/* Every worker serves the new image: unmap the old one, say so. */
+static void image_retired(struct dataplane *dp)
+{
+    if (dp->worker_count > 1)
+        cache_flush(dp->cache); /* what workers on the old image stored meanwhile */
+    image_watch_release(&dp->image);
+    dp->retiring = false;
+    event_del(dp->retire);
+    stats_image_served(dp);
+    log_info("serving image version %llu (%u records)", image_watch_version(&dp->image),
+             image_watch_served(&dp->image)->settings->record_count);
+    notify("READY=1");
+}
+
+static void image_reload(struct dataplane *dp, bool forced);
+
+/* The old image may go once every worker has acknowledged the new one;
+ * until then this runs every IMAGE_RETIRE_CHECK_MS. */
+static void on_retire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct dataplane *dp = arg;
+    if (!image_handover_settled(&dp->handover))
+        return;
+    image_retired(dp);
+    if (dp->reload_wanted) {
+        bool forced = dp->reload_forced;
+        dp->reload_wanted = dp->reload_forced = false;
+        image_reload(dp, forced);
+    }
+}
+
 /* Switch to the file now at zone.img, if it is new (or forced after a
- * refusal) and passes the checks. Runs between events, so no answer is
- * being built from the old image while it is unmapped. */
+ * refusal) and passes the checks: publish it to the workers (worker 0,
+ * this thread, takes it at once; the others between two of their events)
+ * and unmap the old one when all of them have. */
 static void image_reload(struct dataplane *dp, bool forced)
 {
+    if (dp->retiring) {
+        dp->reload_wanted = true;
+        dp->reload_forced = dp->reload_forced || forced;
+        return;
+    }
     enum image_watch_change change = image_watch_check(&dp->image, forced);
     if (change == IMAGE_WATCH_REFUSED)
         stats_add(&dp->stats->image_refusals, 1);
@@ -134,15 +217,23 @@ static void image_reload(struct dataplane *dp, bool forced)
     notify(reloading);
 
     image_watch_switch(&dp->image);
-    /* The cache is flushed too: its answers may come from upstreams the
-     * new image no longer names, or be for names it now holds. */
-    query_image_changed(&dp->server.query, image_watch_served(&dp->image));
-    stats_image_served(dp);
-
+    cache_follow_image(dp);
+    image_handover_publish(&dp->handover, image_watch_served(&dp->image));
+    /* The cache was flushed above: its answers may come from upstreams
+     * the new image no longer names, or be for names it now holds. */
+    worker_take_image(&dp->workers[0]);
+    for (unsigned i = 1; i < dp->worker_count; i++)
+        worker_wake(&dp->workers[i]);
     apply_log_level(dp);
-    log_info("serving image version %llu (%u records)", image_watch_version(&dp->image),
-             image_watch_served(&dp->image)->settings->record_count);
-    notify("READY=1");
+
+    dp->retiring = true;
+    if (image_handover_settled(&dp->handover)) {
+        image_retired(dp); /* one worker: at once, as ever */
+        return;
+    }
+    struct timeval check = {0, IMAGE_RETIRE_CHECK_MS * 1000};
+    if (event_add(dp->retire, &check) < 0)
+        log_error("cannot wait for the workers to take the new image; the old one stays mapped");
 }
 
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
@@ -160,21 +251,29 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
     image_reload(arg, false);
 }
 
+/* The heartbeat moves only while every worker's loop runs: this one's
+ * (it runs this timer) and the threads' (their beats are recent). A hung
+ * worker stops it, and the control plane restarts the whole data plane
+ * 3 s later, as it would a hung single loop. */
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct dataplane *dp = arg;
-    stats_set(&dp->stats->heartbeat_unix_ms, stats_now_unix_ms());
-}
-
-static void on_querylog_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct dataplane *dp = arg;
-    if (dp->querylog != NULL)
-        querylog_flush(dp->querylog);
+    uint64_t now = monotonic_now_ms();
+    uint32_t stalled = 0;
+    for (unsigned i = 1; i < dp->worker_count; i++) {
+        uint64_t age = worker_beat_age_ms(&dp->workers[i], now);
+        if (age > WORKER_STALE_MS) {
+            stalled |= 1u << i;
+            if (!(dp->stalled & (1u << i)))
+                log_error("worker %u has not run for %llu ms: heartbeat stopped", i,
+                          (unsigned long long)age);
+        }
+    }
+    dp->stalled = stalled;
+    if (stalled == 0)
+        stats_set(&dp->stats->heartbeat_unix_ms, stats_now_unix_ms());
 }
 
 static void on_terminate(evutil_socket_t sig, short what, void *arg)
@@ -183,7 +282,9 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
     struct dataplane *dp = arg;
     notify("STOPPING=1");
     log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    event_base_loopbreak(dp->server.base);
+    for (unsigned i = 1; i < dp->worker_count; i++)
+        worker_stop(&dp->workers[i]);
+    event_base_loopbreak(dataplane_base(dp));
 }
 
 /* "127.0.0.1:5353", "[::1]:5353", "[fe80::1%eth0]:5353" (hostport.h). */
@@ -295,61 +396,22 @@ fail:
     return -1;
 }
 
-/* Hand every socket to udp.c or tcp.c. On failure the sockets not yet
- * handed over are closed; the caller destroys the listeners. */
-static int listeners_create(struct dataplane *dp, struct listen_socket *sockets, size_t count)
-{
-    dp->udp = calloc(count, sizeof(*dp->udp));
-    dp->tcp = calloc(count, sizeof(*dp->tcp));
-    if (dp->udp == NULL || dp->tcp == NULL) {
-        log_error("out of memory");
-        listen_sockets_close(sockets, count);
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (sockets[i].type == SOCK_DGRAM) {
-            struct udp_listener *l = udp_listener_create(&dp->server, sockets[i].fd);
-            if (l == NULL) {
-                listen_sockets_close(sockets + i, count - i);
-                return -1;
-            }
-            dp->udp[dp->udp_count++] = l;
-        } else {
-            struct tcp_listener *l = tcp_listener_create(&dp->server, sockets[i].fd);
-            if (l == NULL) {
-                listen_sockets_close(sockets + i, count - i);
-                return -1;
-            }
-            dp->tcp[dp->tcp_count++] = l;
-        }
-    }
-    return 0;
-}
-
 static void dataplane_destroy(struct dataplane *dp)
 {
-    /* The query path first: its forwarded queries' replies point at
-     * listeners and TCP connections. */
-    query_path_destroy(&dp->server.query);
-    for (size_t i = 0; i < dp->udp_count; i++)
-        udp_listener_destroy(dp->udp[i]);
-    for (size_t i = 0; i < dp->tcp_count; i++)
-        tcp_listener_destroy(dp->tcp[i]);
-    free(dp->udp);
-    free(dp->tcp);
-    tcp_shutdown(&dp->server);
-    udp_batch_destroy(&dp->server);
     struct event *events[] = {dp->on_hangup, dp->on_terminate, dp->on_interrupt,
-                              dp->watch,     dp->heartbeat,    dp->querylog_timer};
+                              dp->watch,     dp->heartbeat,    dp->retire};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);
-    querylog_free(dp->querylog); /* what is buffered goes out */
-    dp->querylog = NULL;
-    dp->server.query.querylog = NULL;
+    /* The threads first (stopped, joined): worker 0's loop is the one
+     * the others' were started from. */
+    for (unsigned i = 1; i < dp->worker_count; i++)
+        worker_stop(&dp->workers[i]);
+    for (unsigned i = dp->worker_count; i-- > 0;)
+        worker_destroy(&dp->workers[i]);
+    cache_free(dp->cache);
+    dp->cache = NULL;
     image_watch_close(&dp->image);
-    if (dp->server.base != NULL)
-        event_base_free(dp->server.base);
     if (dp->stats != NULL) {
         /* Stopped, not hung: /health need not wait 3 s to say so. A
          * successor already writing the file is left alone. */
@@ -535,50 +597,35 @@ static int dataplane_load_first_image(struct dataplane *dp)
     return 0;
 }
 
-/* The query log's own descriptor for stderr, opened before the privilege
- * drop (querylog_open_stderr); whether lines are written is the image's
- * log_queries, so it exists whatever that says now. NULL, after a
- * warning, when there can be none. */
-static struct querylog *dataplane_open_querylog(void)
-{
-    bool log_is_socket;
-    int log_fd = querylog_open_stderr(&log_is_socket);
-    if (log_fd < 0) {
-        log_warning("query log: cannot open stderr: %s; queries will not be logged",
-                    strerror(errno));
-        return NULL;
-    }
-    struct querylog *log = querylog_new(log_fd, log_is_socket);
-    if (log == NULL) {
-        log_warning("query log: out of memory; queries will not be logged");
-        close(log_fd);
-    }
-    return log;
-}
-
-/* The event loop, the UDP buffers, the query log, the query path, and a
- * listener for every socket: each socket is handed over or closed,
- * whatever happens. Returns -1 after logging. */
+/* The workers (server.workers, else one per CPU we may run on), each
+ * with its loop, buffers, query log and query path, and a listener for
+ * every socket: each socket is handed over or closed, whatever happens.
+ * Returns -1 after logging. */
 static int dataplane_start_server(struct dataplane *dp, struct listen_socket *sockets, size_t count)
 {
-    dp->server.base = event_base_new();
-    if (dp->server.base == NULL) {
-        log_error("cannot create the event loop");
+    const struct image *first = image_watch_served(&dp->image);
+    dp->worker_count = workers_resolve(first->settings->workers);
+    stats_set_worker_count(dp->stats, dp->worker_count);
+    image_handover_init(&dp->handover, dp->worker_count, first);
+    dp->cache = cache_new(0, 0);
+    if (dp->cache == NULL) {
+        log_error("out of memory for the cache");
         listen_sockets_close(sockets, count);
         return -1;
     }
-    if (udp_batch_create(&dp->server) < 0) {
-        log_error("out of memory for UDP buffers");
-        listen_sockets_close(sockets, count);
-        return -1;
+    cache_set_observer(dp->cache, cache_observed, dp->stats);
+    cache_follow_image(dp);
+    for (unsigned i = 0; i < dp->worker_count; i++) {
+        if (worker_init(&dp->workers[i], i, dp->worker_count, &dp->handover, &dp->stats->workers[i],
+                        count) < 0) {
+            dp->worker_count = i + 1; /* destroyed up to this one */
+            listen_sockets_close(sockets, count);
+            return -1;
+        }
+        forward_share_cache(dp->workers[i].server.query.forward, dp->cache);
     }
-    dp->querylog = dataplane_open_querylog();
-    if (query_path_init(&dp->server.query, dp->server.base, image_watch_served(&dp->image),
-                        &dp->stats->workers[0], dp->querylog) < 0) {
-        listen_sockets_close(sockets, count);
-        return -1;
-    }
-    return listeners_create(dp, sockets, count);
+    return workers_take_sockets(dp->workers, dp->worker_count, sockets, count, &dp->udp_sockets,
+                                &dp->tcp_sockets);
 }
 
 /* Raise the descriptor limit and split it (descriptors.h): TCP
@@ -595,38 +642,46 @@ static void dataplane_budget_descriptors(struct dataplane *dp)
         return; /* unknown: the configured caps alone */
     struct descriptor_budget budget;
     descriptors_budget_split(&budget, limit, descriptors_count_open(limit));
-    dp->server.tcp_budget = budget.tcp;
-    forward_limit_sockets(dp->server.query.forward, budget.upstream);
+    /* TCP is worker 0's alone; the upstream sockets are split evenly. */
+    dp->workers[0].server.tcp_budget = budget.tcp;
+    unsigned upstream = budget.upstream / dp->worker_count;
+    for (unsigned i = 0; i < dp->worker_count; i++)
+        forward_limit_sockets(dp->workers[i].server.query.forward, upstream > 0 ? upstream : 1);
     if (limit != before)
         log_info("descriptor limit raised from %u to %u", before, limit);
     log_info("descriptors: %u open of %u; at most %u TCP connections and %u upstream queries "
-             "in flight, %u kept in reserve",
-             budget.open, budget.limit, budget.tcp, budget.upstream, DESCRIPTORS_RESERVE);
+             "in flight (%u a worker), %u kept in reserve",
+             budget.open, budget.limit, budget.tcp, budget.upstream, upstream > 0 ? upstream : 1,
+             DESCRIPTORS_RESERVE);
 }
 
-/* SIGHUP reloads, SIGTERM and SIGINT stop; timers watch the image, beat
- * the heart and flush the query log. Returns -1 after logging. */
+/* SIGHUP reloads, SIGTERM and SIGINT stop; timers watch the image and
+ * beat the heart; another waits for the workers during a switch. Then the
+ * worker threads start (after the privilege drop: they run as its user
+ * from the start). Returns -1 after logging. */
 static int dataplane_start_events(struct dataplane *dp)
 {
-    struct event_base *base = dp->server.base;
+    struct event_base *base = dataplane_base(dp);
     struct timeval interval = {IMAGE_WATCH_INTERVAL_MS / 1000,
                                (IMAGE_WATCH_INTERVAL_MS % 1000) * 1000};
     struct timeval beat = {HEARTBEAT_INTERVAL_MS / 1000, (HEARTBEAT_INTERVAL_MS % 1000) * 1000};
-    struct timeval flush = {0, QUERYLOG_FLUSH_INTERVAL_MS * 1000};
     dp->on_hangup = evsignal_new(base, SIGHUP, on_hangup, dp);
     dp->on_terminate = evsignal_new(base, SIGTERM, on_terminate, dp);
     dp->on_interrupt = evsignal_new(base, SIGINT, on_terminate, dp);
     dp->watch = event_new(base, -1, EV_PERSIST, on_watch, dp);
     dp->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, dp);
-    dp->querylog_timer = event_new(base, -1, EV_PERSIST, on_querylog_timer, dp);
+    dp->retire = event_new(base, -1, EV_PERSIST, on_retire, dp);
     if (dp->on_hangup == NULL || dp->on_terminate == NULL || dp->on_interrupt == NULL ||
-        dp->watch == NULL || dp->heartbeat == NULL || dp->querylog_timer == NULL ||
+        dp->watch == NULL || dp->heartbeat == NULL || dp->retire == NULL ||
         event_add(dp->on_hangup, NULL) < 0 || event_add(dp->on_terminate, NULL) < 0 ||
         event_add(dp->on_interrupt, NULL) < 0 || event_add(dp->watch, &interval) < 0 ||
-        event_add(dp->heartbeat, &beat) < 0 || event_add(dp->querylog_timer, &flush) < 0) {
+        event_add(dp->heartbeat, &beat) < 0) {
         log_error("cannot register signal and timer events");
         return -1;
     }
+    for (unsigned i = 1; i < dp->worker_count; i++)
+        if (worker_start_thread(&dp->workers[i]) < 0)
+            return -1;
     return 0;
 }
 
@@ -670,13 +725,14 @@ static int dataplane_run(const struct command_line *cl)
     if (rc < 0 || privileges_drop(cl->user, dp.image.path) < 0 || dataplane_start_events(&dp) < 0)
         goto out;
 
-    log_info("serving image version %llu (%u records) on %zu UDP and %zu TCP sockets",
+    log_info("serving image version %llu (%u records) on %zu UDP and %zu TCP sockets with %u "
+             "worker%s",
              image_watch_version(&dp.image), image_watch_served(&dp.image)->settings->record_count,
-             dp.udp_count, dp.tcp_count);
+             dp.udp_sockets, dp.tcp_sockets, dp.worker_count, dp.worker_count == 1 ? "" : "s");
     stats_set(&dp.stats->heartbeat_unix_ms, stats_now_unix_ms());
     notify("READY=1");
 
-    if (event_base_dispatch(dp.server.base) < 0) {
+    if (event_base_dispatch(dataplane_base(&dp)) < 0) {
         log_error("event loop failed");
         goto out;
     }

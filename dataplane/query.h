@@ -27,11 +27,12 @@ struct rrl;
 
 struct query_path {
     /* The image every answer is built from. Swapped between two events
-     * (query_image_changed); the previous mapping is unmapped right after,
-     * which is safe because nothing outlives an event callback pointing
-     * into it: UDP answers are sent before the callback returns, TCP
-     * answers are copied into the connection's write buffer, and forwarded
-     * queries keep copies of their servers' addresses (forward.c). */
+     * (query_image_changed); the previous mapping is unmapped once every
+     * worker has swapped (image_handover.h), which is safe because
+     * nothing outlives an event callback pointing into it: UDP answers are
+     * sent before the callback returns, TCP answers are copied into the
+     * connection's write buffer, and forwarded queries keep copies of
+     * their servers' addresses (forward.c). */
     const struct image *image;
     /* This worker's counters in the stats file; the loop's thread is their
      * only writer. Borrowed. */

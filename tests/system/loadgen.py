@@ -7,8 +7,9 @@ SECONDS, wait for each answer (2 s at most), then report how many were sent,
 how many lost and the answers' rcodes. Both run in their own process, so a
 stall in the test process cannot slow the load down or hide a loss.
 
-Run as a program: loadgen.py HOST PORT QPS SECONDS QUERYFILE; QUERYFILE has
-dnsperf's format ("name TYPE" per line). It prints "sending" once it starts
+Run as a program: loadgen.py HOST PORT QPS SECONDS QUERYFILE [CLIENTS];
+QUERYFILE has dnsperf's format ("name TYPE" per line); CLIENTS sockets
+(source ports) take turns sending, as dnsperf's -c. It prints "sending" once it starts
 and one JSON line with the results at the end."""
 
 import json
@@ -45,14 +46,17 @@ def _query_wire(name, rdtype):
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
-def client(host, port, qps, seconds, queryfile):
+def client(host, port, qps, seconds, queryfile, clients=1):
     with open(queryfile) as f:
         templates = [_query_wire(*line.split()) for line in f if line.strip()]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    sock.connect((host, port))
-    sock.setblocking(False)
+    socks = []
+    for _ in range(max(1, clients)):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.connect((host, port))
+        sock.setblocking(False)
+        socks.append(sock)
 
     outstanding = {}  # query ID -> (time sent, template index)
     rcodes = {}
@@ -72,7 +76,7 @@ def client(host, port, qps, seconds, queryfile):
                     break
                 index = sent % len(templates)
                 try:
-                    sock.send(struct.pack("!H", qid) + templates[index][2:])
+                    socks[sent % len(socks)].send(struct.pack("!H", qid) + templates[index][2:])
                 except BlockingIOError:
                     break  # the send buffer is full: try again on the next turn
                 except ConnectionRefusedError:
@@ -89,16 +93,10 @@ def client(host, port, qps, seconds, queryfile):
         if now >= end and not outstanding:
             break
         wait = max(0.0, min(next_send - now, 0.01)) if now < end else 0.05
-        readable, _, _ = select.select([sock], [], [], wait)
+        readable, _, _ = select.select(socks, [], [], wait)
         if not readable:
             continue
-        while True:
-            try:
-                data = sock.recv(65535)
-            except BlockingIOError:
-                break
-            except ConnectionRefusedError:
-                continue  # ICMP port unreachable: nobody answers, the query stays lost
+        for data in _received(readable):
             if len(data) < 12:
                 continue
             rid, flags = struct.unpack("!HH", data[:4])
@@ -118,6 +116,17 @@ def client(host, port, qps, seconds, queryfile):
         ),
         flush=True,
     )
+
+
+def _received(socks):
+    for sock in socks:
+        while True:
+            try:
+                yield sock.recv(65535)
+            except BlockingIOError:
+                break
+            except ConnectionRefusedError:
+                continue  # ICMP port unreachable: nobody answers, the query stays lost
 
 
 # -- the test side -----------------------------------------------------------------
@@ -147,7 +156,8 @@ class Load:
     result() waits for its end and returns {"sent", "lost", "mismatched",
     "rcodes": {"NOERROR": n, ...}, "tool"}."""
 
-    def __init__(self, host, port, queries, directory, qps=2000, seconds=6.0, tool=None):
+    def __init__(self, host, port, queries, directory, qps=2000, seconds=6.0, tool=None,
+                 clients=1):
         self.queryfile = os.path.join(str(directory), "queries.txt")
         with open(self.queryfile, "w") as f:
             for name, rdtype in queries:
@@ -158,7 +168,8 @@ class Load:
         self.seconds = seconds
         if tool == "dnsperf":
             args = [DNSPERF, "-s", host, "-p", str(port), "-d", self.queryfile,
-                    "-l", str(seconds), "-Q", str(qps), "-t", str(ANSWER_TIMEOUT)]
+                    "-l", str(seconds), "-Q", str(qps), "-t", str(ANSWER_TIMEOUT),
+                    "-c", str(clients)]
             # Its status lines as they come, not all at the end: "Sending
             # queries" is how we know the load is on.
             if STDBUF:
@@ -166,7 +177,7 @@ class Load:
             ready = "Sending queries" if STDBUF else None  # None: on as soon as it runs
         else:
             args = ["/usr/bin/python3", os.path.abspath(__file__), host, str(port), str(qps),
-                    str(seconds), self.queryfile]
+                    str(seconds), self.queryfile, str(clients)]
             ready = "sending"
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -215,4 +226,5 @@ class Load:
 
 
 if __name__ == "__main__":
-    client(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
+    client(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5],
+           int(sys.argv[6]) if len(sys.argv) > 6 else 1)

@@ -344,6 +344,7 @@ LABEL_VALUES = {
     "qtype": None,  # a fixed list of names (checked for size below)
     "rcode": None,
     "zone": {"x.test", "y.test"},
+    "worker": {str(i) for i in range(16)},  # server.workers is at most 16
 }
 
 
@@ -438,6 +439,7 @@ def test_prometheus_labels_come_from_small_fixed_sets(node):
                     assert value_text in allowed, (name, label, value_text)
     assert len(families["nanodns_responses_total"]["samples"]) <= 17
     assert len(families["nanodns_queries_by_type_total"]["samples"]) <= 16
+    assert 1 <= len(families["nanodns_worker_queries_total"]["samples"]) <= 16
 
 
 def sample(families, name, **labels):

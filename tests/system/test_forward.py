@@ -281,10 +281,13 @@ def test_upstream_queries_ask_for_recursion(forwarder, fakes):
 # -- coalescing -------------------------------------------------------------------------
 
 
-def test_identical_questions_in_flight_are_sent_upstream_once(fresh, fakes):
-    # The upstream takes 300 ms: well within this server's timeout.
-    forwarder = fresh(upstream_timeout=1.0)
-    name = "herd.fwd.example"
+@pytest.mark.parametrize("workers", [1, 2])
+def test_identical_questions_in_flight_are_sent_upstream_once_per_worker(fresh, fakes, workers):
+    # The upstream takes 300 ms: well within this server's timeout. Each
+    # worker forwards on its own (README, Workers): the burst's clients,
+    # each on a port of its own, may reach every worker.
+    forwarder = fresh(upstream_timeout=1.0, workers=workers)
+    name = "herd%d.fwd.example" % workers
     add_everywhere(fakes, name, "A", ["192.0.2.50"])
     behave_everywhere(fakes, name, delay_ms=300)
     queries = []
@@ -299,7 +302,7 @@ def test_identical_questions_in_flight_are_sent_upstream_once(fresh, fakes):
         assert r.id == q.id
         assert r.rcode() == dns.rcode.NOERROR
         assert addresses(r, name) == ["192.0.2.50"]
-    assert total(fakes, name) == 1, [fake.received(name) for fake in fakes]
+    assert 1 <= total(fakes, name) <= workers, [fake.received(name) for fake in fakes]
 
 
 # -- the upstream's answer, passed on faithfully ---------------------------------------

@@ -3,6 +3,7 @@
  * Responses are built by hand below; nothing here depends on an upstream. */
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -679,10 +680,144 @@ static void test_many_entries_stay_findable_and_bounded(void **state)
     cache_free(c);
 }
 
+/* ---- one cache for every worker ---- */
+
+static void test_an_answer_asked_before_a_flush_is_not_kept_after_it(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new(16, 86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_simple(&m, "www.example.lan", 300, 1);
+    uint64_t asked = cache_generation(c);
+    cache_flush(c); /* a new image, while the question was upstream */
+    assert_int_not_equal(cache_generation(c), asked);
+    assert_int_equal(cache_store_since(c, asked, &key, m.buf, m.len, T0), 1);
+    assert_false(cached(c, &key, T0));
+    assert_int_equal(cache_store_since(c, cache_generation(c), &key, m.buf, m.len, T0), 0);
+    assert_true(cached(c, &key, T0));
+    cache_free(c);
+}
+
+static void test_configure_flushes_and_takes_new_limits(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new(0, 86400); /* off: stores nothing */
+    struct msg m;
+    char name[64];
+    uint64_t before = cache_generation(c);
+    assert_int_equal(cache_configure(c, 2, 60), 0);
+    assert_int_not_equal(cache_generation(c), before);
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "h%d.example.lan", i);
+        struct cache_key key = key_for(name, WIRE_TYPE_A, 0);
+        msg_simple(&m, name, 300, (uint8_t)i);
+        assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+    }
+    struct cache_stats s = stats_of(c);
+    assert_int_equal(s.entries, 2);
+    assert_int_equal(s.evictions, 1);
+    /* TTLs capped at the new ttl_cap: gone after 60 s. */
+    struct cache_key last = key_for("h2.example.lan", WIRE_TYPE_A, 0);
+    assert_true(cached(c, &last, T0 + 59000));
+    assert_false(cached(c, &last, T0 + 60000));
+
+    assert_int_equal(cache_configure(c, 0, 60), 0); /* turned off */
+    assert_int_equal(stats_of(c).entries, 0);
+    struct cache_key key = key_for("h9.example.lan", WIRE_TYPE_A, 0);
+    msg_simple(&m, "h9.example.lan", 300, 9);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 1);
+    cache_free(c);
+}
+
+struct observed {
+    unsigned calls;
+    struct cache_stats last;
+};
+
+static void observe(void *arg, const struct cache_stats *now)
+{
+    struct observed *o = arg;
+    o->calls++;
+    o->last = *now;
+}
+
+static void test_the_observer_sees_every_change_of_the_counters(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new(16, 86400);
+    struct observed o = {0};
+    cache_set_observer(c, observe, &o);
+    assert_int_equal(o.calls, 1);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_simple(&m, "www.example.lan", 300, 1);
+    assert_false(cached(c, &key, T0));
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+    assert_true(cached(c, &key, T0));
+    assert_int_equal(o.last.misses, 1);
+    assert_int_equal(o.last.hits, 1);
+    assert_int_equal(o.last.entries, 1);
+    cache_flush(c);
+    assert_int_equal(o.last.entries, 0);
+    cache_free(c);
+}
+
+/* Workers storing and looking up at once, on threads of their own: the
+ * table stays whole and within its size. */
+#define THREAD_NAMES 200
+#define THREAD_ROUNDS 20
+
+struct thread_arg {
+    struct cache *cache;
+    int base;
+    unsigned hits;
+};
+
+static void *hammer(void *arg)
+{
+    struct thread_arg *t = arg;
+    char name[64];
+    struct msg m;
+    for (int round = 0; round < THREAD_ROUNDS; round++)
+        for (int i = 0; i < THREAD_NAMES; i++) {
+            snprintf(name, sizeof(name), "t%d-%d.example.lan", t->base, i);
+            struct cache_key key = key_for(name, WIRE_TYPE_A, 0);
+            if (cached(t->cache, &key, T0)) {
+                t->hits++;
+                continue;
+            }
+            msg_simple(&m, name, 300, (uint8_t)i);
+            cache_store(t->cache, &key, m.buf, m.len, T0);
+        }
+    return NULL;
+}
+
+static void test_threads_share_one_cache_safely(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new(300, 86400);
+    struct thread_arg args[3] = {{c, 0, 0}, {c, 1, 0}, {c, 2, 0}};
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, hammer, &args[i]), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    struct cache_stats s = stats_of(c);
+    assert_true(s.entries <= 300);
+    assert_int_equal(s.hits + s.misses, 3 * THREAD_NAMES * THREAD_ROUNDS);
+    assert_int_equal(s.hits, args[0].hits + args[1].hits + args[2].hits);
+    cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_returns_the_response_with_ttls_counted_down),
+        cmocka_unit_test(test_an_answer_asked_before_a_flush_is_not_kept_after_it),
+        cmocka_unit_test(test_configure_flushes_and_takes_new_limits),
+        cmocka_unit_test(test_the_observer_sees_every_change_of_the_counters),
+        cmocka_unit_test(test_threads_share_one_cache_safely),
         cmocka_unit_test(test_ttls_count_down_in_whole_seconds),
         cmocka_unit_test(test_entry_expires_at_the_smallest_answer_or_authority_ttl),
         cmocka_unit_test(test_additional_ttls_do_not_shorten_the_lifetime_and_stop_at_zero),

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "answer.h"
+#include "cache.h"
 #include "forward.h"
 #include "reply.h"
 #include "stats.h"
@@ -334,6 +335,97 @@ static void test_without_a_cache_every_question_goes_upstream(void **state)
     fixture_free(f);
 }
 
+/* ---- workers: a shared cache, a share of max_inflight ---- */
+
+/* Two workers' forwarding over one cache: what one fetched, the other
+ * answers from it; the workers' own slots count no cache traffic (the
+ * cache's owner publishes it once). */
+static void test_workers_sharing_a_cache_answer_from_what_another_fetched(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("2", "");
+    struct stats_worker *other_stats = calloc(1, sizeof *other_stats);
+    assert_non_null(other_stats);
+    struct forward *other = forward_new(f->base, &f->image.img, other_stats, record_answer, f);
+    assert_non_null(other);
+    struct cache *shared = cache_new(100, 3600);
+    assert_non_null(shared);
+    forward_share_cache(f->fw, shared);
+    forward_share_cache(other, shared);
+
+    struct asking *a = ask(f, 1, "www.example.org", 40061, ANSWER_UDP);
+    forward_and_wait(f, a);
+    upstream_answers(f, 0, 5);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+
+    struct asking *b = ask(f, 0x4545, "www.example.org", 40062, ANSWER_UDP);
+    size_t len = forward_from_cache(other, b->packet, ANSWER_UDP, &b->info, b->response);
+    assert_true(len > 0);
+    assert_int_equal(b->info.source, ANSWER_SOURCE_CACHE);
+    assert_int_equal(fixture_answer_last_octet(b->response, len), 5);
+    struct cache_stats cs;
+    cache_get_stats(shared, &cs);
+    assert_int_equal(cs.hits, 1);
+    assert_int_equal(cs.entries, 1);
+    assert_int_equal(stats_get(&f->stats->cache_hits), 0);
+    assert_int_equal(stats_get(&other_stats->cache_hits), 0);
+
+    /* A worker taking a new image leaves the shared cache to its owner. */
+    forward_image_changed(other, &f->image.img);
+    cache_get_stats(shared, &cs);
+    assert_int_equal(cs.entries, 1);
+    forward_free(other);
+    cache_get_stats(shared, &cs); /* still there: not other's to free */
+    assert_int_equal(cs.entries, 1);
+    free(a);
+    free(b);
+    fixture_free(f);
+    cache_free(shared);
+    free(other_stats);
+}
+
+/* A query that went upstream before its owner flushed the shared cache
+ * (a new image) is answered, but its answer is not kept. */
+static void test_an_answer_asked_before_the_owner_flushed_is_not_cached(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("2", "");
+    struct cache *shared = cache_new(100, 3600);
+    forward_share_cache(f->fw, shared);
+    struct asking *a = ask(f, 1, "www.example.org", 40071, ANSWER_UDP);
+    forward_and_wait(f, a);
+    cache_flush(shared);
+    upstream_answers(f, 0, 5);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    struct cache_stats cs;
+    cache_get_stats(shared, &cs);
+    assert_int_equal(cs.entries, 0);
+    free(a);
+    fixture_free(f);
+    cache_free(shared);
+}
+
+/* max_inflight 4 over two workers: 2 each. */
+static void test_each_of_two_workers_takes_half_of_max_inflight(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("2", ", \"max_inflight\": 4");
+    forward_set_workers(f->fw, 2);
+    struct asking *a = ask(f, 1, "one.example.org", 40081, ANSWER_UDP);
+    struct asking *b = ask(f, 2, "two.example.org", 40082, ANSWER_UDP);
+    struct asking *c = ask(f, 3, "three.example.org", 40083, ANSWER_UDP);
+    forward_and_wait(f, a);
+    forward_and_wait(f, b);
+    size_t len = forward_start(f->fw, c->packet, &c->info, &c->reply, c->response);
+    assert_true(len > 0);
+    assert_int_equal(c->info.rcode, WIRE_RCODE_SERVFAIL);
+    assert_int_equal(stats_get(&f->stats->inflight_overflow), 1);
+    free(a);
+    free(b);
+    free(c);
+    fixture_free(f);
+}
+
 /* ---- RFC 5452 ---- */
 
 static void test_an_answer_with_another_id_is_ignored(void **state)
@@ -521,6 +613,9 @@ int main(void)
         cmocka_unit_test(test_an_upstream_answer_is_served_from_the_cache_next_time),
         cmocka_unit_test(test_a_new_image_empties_the_cache),
         cmocka_unit_test(test_without_a_cache_every_question_goes_upstream),
+        cmocka_unit_test(test_workers_sharing_a_cache_answer_from_what_another_fetched),
+        cmocka_unit_test(test_an_answer_asked_before_the_owner_flushed_is_not_cached),
+        cmocka_unit_test(test_each_of_two_workers_takes_half_of_max_inflight),
         cmocka_unit_test(test_an_answer_with_another_id_is_ignored),
         cmocka_unit_test(test_a_silent_upstream_times_out_and_the_next_one_answers),
         cmocka_unit_test(test_every_upstream_failing_gives_servfail),

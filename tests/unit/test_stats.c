@@ -154,20 +154,78 @@ static void test_writer_resets_a_file_of_another_layout_version(void **state)
     stats_close(stats);
 }
 
-static void test_writer_resets_a_file_of_another_worker_count(void **state)
+/* A data plane restarted with another worker count carries on counting:
+ * the slots of the workers it still runs keep their counts
+ * (stats_set_worker_count clears the others). */
+static void test_writer_keeps_a_file_of_another_worker_count(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct stats_file *stats = stats_open_writer(f->path, err, sizeof(err));
+    assert_non_null(stats);
+    stats_set_worker_count(stats, 4);
+    stats_add(&stats->workers[0].truncated, 5);
+    stats_add(&stats->workers[3].truncated, 7);
+    stats_close(stats);
+
+    stats = stats_open_writer(f->path, err, sizeof(err));
+    assert_non_null(stats);
+    assert_int_equal(stats->worker_count, 4);
+    assert_int_equal(stats_get(&stats->workers[0].truncated), 5);
+    stats_set_worker_count(stats, 2);
+    assert_int_equal(stats->worker_count, 2);
+    assert_int_equal(stats_get(&stats->workers[0].truncated), 5);
+    assert_int_equal(stats_get(&stats->workers[3].truncated), 0);
+    stats_close(stats);
+}
+
+static void test_writer_resets_a_file_of_an_impossible_worker_count(void **state)
 {
     struct fixture *f = *state;
     char err[256];
     struct stats_file *stats = stats_open_writer(f->path, err, sizeof(err));
     assert_non_null(stats);
     stats_add(&stats->workers[0].truncated, 5);
-    stats->worker_count = 4;
+    stats->worker_count = STATS_WORKERS_MAX + 1;
     stats_close(stats);
 
     stats = stats_open_writer(f->path, err, sizeof(err));
     assert_non_null(stats);
     assert_int_equal(stats->worker_count, 1);
     assert_int_equal(stats_get(&stats->workers[0].truncated), 0);
+    stats_close(stats);
+}
+
+static void test_worker_count_is_kept_within_the_slots(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct stats_file *stats = stats_open_writer(f->path, err, sizeof(err));
+    assert_non_null(stats);
+    stats_set_worker_count(stats, 0);
+    assert_int_equal(stats->worker_count, 1);
+    stats_set_worker_count(stats, STATS_WORKERS_MAX + 3);
+    assert_int_equal(stats->worker_count, STATS_WORKERS_MAX);
+    stats_close(stats);
+}
+
+static void test_sum_gives_each_workers_queries(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct stats_file *stats = stats_open_writer(f->path, err, sizeof(err));
+    assert_non_null(stats);
+    stats_set_worker_count(stats, 3);
+    stats_add(&stats->workers[0].queries[STATS_UDP], 2);
+    stats_add(&stats->workers[0].queries[STATS_TCP], 1);
+    stats_add(&stats->workers[2].queries[STATS_UDP], 5);
+    struct stats_totals t;
+    stats_sum(stats, &t);
+    assert_int_equal(t.workers, 3);
+    assert_int_equal(t.worker_queries[0], 3);
+    assert_int_equal(t.worker_queries[1], 0);
+    assert_int_equal(t.worker_queries[2], 5);
+    assert_int_equal(t.queries[STATS_UDP] + t.queries[STATS_TCP], 8);
     stats_close(stats);
 }
 
@@ -392,6 +450,8 @@ static void test_sum_of_a_fresh_file_is_zero(void **state)
     struct stats_totals t;
     memset(&t, 0xFF, sizeof(t));
     stats_sum(stats, &t);
+    assert_int_equal(t.workers, 1);
+    t.workers = 0;
     assert_true(all_zero(&t, sizeof(t)));
     stats_close(stats);
 }
@@ -515,7 +575,10 @@ int main(void)
         FILE_TEST(test_second_writer_keeps_the_counters_of_the_same_layout),
         FILE_TEST(test_writer_resets_a_foreign_file_of_the_right_size),
         FILE_TEST(test_writer_resets_a_file_of_another_layout_version),
-        FILE_TEST(test_writer_resets_a_file_of_another_worker_count),
+        FILE_TEST(test_writer_keeps_a_file_of_another_worker_count),
+        FILE_TEST(test_writer_resets_a_file_of_an_impossible_worker_count),
+        FILE_TEST(test_worker_count_is_kept_within_the_slots),
+        FILE_TEST(test_sum_gives_each_workers_queries),
         FILE_TEST(test_writer_resets_a_short_file_and_gives_it_the_full_size),
         FILE_TEST(test_writer_shrinks_a_longer_file_to_the_layout_size),
         FILE_TEST(test_writer_refuses_a_symbolic_link_with_message),
