@@ -99,7 +99,7 @@ def records_of(size):
             yield name, "CNAME", target_of(i), None
 
 
-def write_nanodns_config(path, size):
+def write_nanodns_config(path, size, workers=1):
     records = [{"name": NS_NAME, "type": "A", "value": NS_ADDR, "ttl": TTL}]
     for name, rtype, value, prio in records_of(size):
         rec = {"name": name, "type": rtype, "value": value, "ttl": TTL}
@@ -112,8 +112,11 @@ def write_nanodns_config(path, size):
     records.append(
         {"name": WILD_PARENT, "type": "AAAA", "value": WILD_AAAA, "ttl": TTL, "wildcard": True}
     )
+    server = {"upstream": [], "mgmt_port": 0, "hot_reload": False, "log_queries": False}
+    if workers > 1:
+        server["workers"] = workers
     config = {
-        "server": {"upstream": [], "mgmt_port": 0, "hot_reload": False, "log_queries": False},
+        "server": server,
         "zones": {ZONE: {"soa": dict(SOA), "ns": [NS_NAME]}},
         "records": records,
         "rewrites": [],
@@ -146,7 +149,7 @@ def write_nsd_zone(path, size):
         f.write(f"*.{WILD_PARENT}. {TTL} IN AAAA {WILD_AAAA}\n")
 
 
-def write_nsd_conf(path, workdir, zonefile, port, minimal):
+def write_nsd_conf(path, workdir, zonefile, port, minimal, workers=1):
     # Rate limiting off, one server process, nothing outside workdir, no
     # privilege drop, no chroot, no control channel: NSD as a plain process.
     with open(path, "w") as f:
@@ -154,8 +157,8 @@ def write_nsd_conf(path, workdir, zonefile, port, minimal):
             f"""server:
     ip-address: 127.0.0.1@{port}
     do-ip6: no
-    server-count: 1
-    reuseport: no
+    server-count: {workers}
+    reuseport: {"yes" if workers > 1 else "no"}
     username: ""
     chroot: ""
     zonesdir: "{workdir}"
@@ -184,7 +187,7 @@ zone:
         )
 
 
-def write_knot_conf(path, workdir, zonefile, port):
+def write_knot_conf(path, workdir, zonefile, port, workers=1):
     """knotd as a plain foreground process, everything inside workdir.
 
     One UDP, one TCP and one background worker (NSD runs one server process;
@@ -200,7 +203,7 @@ def write_knot_conf(path, workdir, zonefile, port):
     listen: 127.0.0.1@{port}
     rundir: "{workdir}/run"
     pidfile: "{workdir}/run/knot.pid"
-    udp-workers: 1
+    udp-workers: {workers}
     tcp-workers: 1
     background-workers: 1
     identity: ""
@@ -355,32 +358,46 @@ def tasks_of(pid):
         return []
 
 
-def pin_threads(pids, cpu):
-    """Pin every thread of pids to cpu; returns the threads that were not on it.
+def cpu_set(text):
+    """The CPUs of a taskset -c list ("1", "1-4", "0,2")."""
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise argparse.ArgumentTypeError(f"not a CPU list: {text!r}")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def pin_threads(pids, cpus):
+    """Keep every thread of pids on the CPU list cpus (taskset -c text);
+    returns the threads that were not on it.
 
     taskset pins a process before exec and its threads inherit that, but a
     server may move its own threads afterwards (Knot pins UDP worker n to CPU
     n modulo the online CPUs, whatever the inherited mask).
     """
+    allowed = cpu_set(cpus)
     moved = []
     for pid in pids:
         for tid in tasks_of(pid):
             try:
-                if os.sched_getaffinity(tid) != {cpu}:
+                if not os.sched_getaffinity(tid) <= allowed:
                     moved.append(tid)
-                    os.sched_setaffinity(tid, {cpu})
+                    os.sched_setaffinity(tid, allowed)
             except OSError:
                 pass
     return moved
 
 
-def off_cpu_threads(pids, cpu):
-    """Threads of pids allowed to run anywhere but on cpu alone."""
+def off_cpu_threads(pids, cpus):
+    """Threads of pids allowed to run on a CPU outside the list cpus."""
+    allowed = cpu_set(cpus)
     off = []
     for pid in pids:
         for tid in tasks_of(pid):
             try:
-                if os.sched_getaffinity(tid) != {cpu}:
+                if not os.sched_getaffinity(tid) <= allowed:
                     off.append(tid)
             except OSError:
                 pass
@@ -582,6 +599,9 @@ def run_dnsperf(args, port, queryfile, log_path):
     argv = ["taskset", "-c", str(args.client_cpu), "dnsperf", "-s", "127.0.0.1"]
     argv += ["-p", str(port), "-d", queryfile, "-l", str(args.seconds)]
     argv += ["-c", str(args.clients), "-q", str(args.outstanding), "-t", "5"]
+    if args.workers > 1:
+        # One dnsperf thread per server worker, at most one per client CPU.
+        argv += ["-T", str(min(args.workers, len(cpu_set(args.client_cpu)), args.clients))]
     if args.edns:
         argv.append("-e")
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -698,7 +718,7 @@ def start_nsd(args, workdir, zonefile):
     os.makedirs(d)
     conf = os.path.join(d, "nsd.conf")
     port = free_port()
-    write_nsd_conf(conf, d, zonefile, port, args.nsd_minimal_responses)
+    write_nsd_conf(conf, d, zonefile, port, args.nsd_minimal_responses, args.workers)
     chk = subprocess.run(["nsd-checkconf", conf], capture_output=True, text=True)
     if chk.returncode != 0:
         raise RuntimeError(f"nsd-checkconf: {chk.stdout}{chk.stderr}")
@@ -729,7 +749,7 @@ def start_knot(args, workdir, zonefile):
         os.makedirs(os.path.join(d, sub))
     conf = os.path.join(d, "knot.conf")
     port = free_port()
-    write_knot_conf(conf, d, zonefile, port)
+    write_knot_conf(conf, d, zonefile, port, args.workers)
     chk = subprocess.run(["knotc", "-c", conf, "conf-check"], capture_output=True, text=True)
     if chk.returncode != 0:
         raise RuntimeError(f"knotc conf-check: {chk.stdout}{chk.stderr}")
@@ -778,7 +798,7 @@ def start_nanodns(args, workdir, size, build_dir=None, name="NanoDNS"):
     d = os.path.join(workdir, name.lower())
     os.makedirs(os.path.join(d, "state"))
     cfg = os.path.join(d, "nanodns.json")
-    write_nanodns_config(cfg, size)
+    write_nanodns_config(cfg, size, args.workers)
     port = free_port()
     log = os.path.join(d, "nanodns.log")
     argv = ["taskset", "-c", str(args.server_cpu), os.path.join(build_dir, "nanodns")]
@@ -808,7 +828,8 @@ def start_nanodns(args, workdir, size, build_dir=None, name="NanoDNS"):
     server.others = [p for p in tree_of(proc.pid) if p != dp]
     server.notes.append(
         f"{len(server.others) + 1} processes: "
-        f"{', '.join(comm_of(p) for p in tree_of(proc.pid))}"
+        f"{', '.join(comm_of(p) for p in tree_of(proc.pid))}; "
+        f"{len(tasks_of(dp))} data-plane thread(s)"
     )
     return server
 
@@ -1018,8 +1039,14 @@ def main():
     ap.add_argument("--edns", action="store_true", help="send queries with EDNS0 (dnsperf -e)")
     ap.add_argument("--nsd-minimal-responses", action="store_true",
                     help="NSD minimal-responses: yes (no NS RRset in positive answers)")
-    ap.add_argument("--server-cpu", type=int, default=1, help="CPU for the servers (default: %(default)s)")
-    ap.add_argument("--client-cpu", type=int, default=0, help="CPU for dnsperf (default: %(default)s)")
+    ap.add_argument("--server-cpu", default="1",
+                    help="CPUs for the servers, a taskset -c list (default: %(default)s)")
+    ap.add_argument("--client-cpu", default="0",
+                    help="CPUs for dnsperf, a taskset -c list (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="answering threads of each server: NSD server-count, Knot udp-workers, "
+                         "NanoDNS workers, and as many dnsperf threads (-T); for machines with "
+                         "the cores, with --server-cpu and --client-cpu lists (default: %(default)s)")
     ap.add_argument("--only", type=server_list, metavar="LIST",
                     help="benchmark only these servers, comma-separated: nsd,knot,nanodns")
     ap.add_argument("--skip", type=server_list, metavar="LIST", default=[],
@@ -1034,6 +1061,16 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
     args = ap.parse_args()
 
+    for option in ("server_cpu", "client_cpu"):
+        try:
+            cpu_set(getattr(args, option))
+        except argparse.ArgumentTypeError as e:
+            sys.exit(f"--{option.replace('_', '-')}: {e}")
+    if args.workers < 1:
+        sys.exit("--workers: at least 1")
+    if args.workers > len(cpu_set(args.server_cpu)):
+        print(f"WARNING: {args.workers} workers on {len(cpu_set(args.server_cpu))} server CPU(s) "
+              f"({args.server_cpu}): they share cores")
     for tool in ("dnsperf", "dig", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"missing {tool}: apt-get install -y dnsperf bind9-dnsutils util-linux")
@@ -1067,7 +1104,8 @@ def main():
     status = 0
     print(f"servers: {', '.join(run)}; dnsperf -l {args.seconds} -c {args.clients} "
           f"-q {args.outstanding}{' -e' if args.edns else ''} on cpu {args.client_cpu}; "
-          f"servers on cpu {args.server_cpu}; {args.runs} runs each; work dir {workdir}",
+          f"servers on cpu {args.server_cpu}, {args.workers} worker(s) each; {args.runs} runs "
+          f"each; work dir {workdir}",
           flush=True)
     try:
         for size in (int(s) for s in args.sizes.split(",")):
