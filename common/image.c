@@ -96,6 +96,32 @@ const struct image_node *image_find_wildcard(const struct image *img, const uint
     return image_find_node(img, star, star_len, hash);
 }
 
+bool image_name_blocked(const struct image *img, const uint8_t *name, size_t len,
+                        const uint8_t *starts, unsigned labels, const uint32_t *hashes)
+{
+    if (img->rewrite_count == 0)
+        return false;
+    /* Any allowlist entry that covers the name wins over every block, from
+     * rewrites and lists alike: look at every suffix. */
+    bool blocked = false;
+    const struct image_rewrite *rw = image_find_rewrite(img, name, len, hashes[0]);
+    if (rw) {
+        if (rw->flags & (IMAGE_REWRITE_ALLOW_EXACT | IMAGE_REWRITE_ALLOW_AT_BELOW))
+            return false;
+        blocked = (rw->flags & IMAGE_REWRITE_EXACT) != 0;
+    }
+    for (unsigned k = 1; k <= labels; k++) {
+        size_t start = starts[k];
+        rw = image_find_rewrite(img, name + start, len - start, hashes[k]);
+        if (!rw)
+            continue;
+        if (rw->flags & IMAGE_REWRITE_ALLOW_AT_BELOW)
+            return false;
+        blocked = blocked || (rw->flags & IMAGE_REWRITE_BELOW) != 0;
+    }
+    return blocked;
+}
+
 const struct image_rewrite *image_find_rewrite(const struct image *img, const uint8_t *name,
                                                size_t len, uint32_t hash)
 {
@@ -321,7 +347,8 @@ static bool settings_valid(const struct image *img)
     const struct image_settings *st = img->settings;
     if (st->upstream_count > img->upstream_total ||
         (uint64_t)st->recursion_acl_count + st->query_acl_count != img->acl_count ||
-        st->cache_enabled > 1 || st->log_queries > 1 || st->log_format > IMAGE_LOG_JSON)
+        st->cache_enabled > 1 || st->log_queries > 1 || st->log_format > IMAGE_LOG_JSON ||
+        st->block_response > IMAGE_BLOCK_REFUSED)
         return false;
     for (uint32_t i = 0; i < img->upstream_total; i++)
         if (!image_upstream_valid(&img->upstreams[i]))
@@ -384,7 +411,8 @@ static bool rewrites_valid(const struct image *img)
 {
     for (uint32_t i = 0; i < img->rewrite_count; i++) {
         const struct image_rewrite *r = &img->rewrites[i];
-        if (!name_valid(img, r->name_offset, r->name_len))
+        if (!name_valid(img, r->name_offset, r->name_len) || r->flags == 0 ||
+            (r->flags & ~IMAGE_REWRITE_FLAGS) != 0)
             return false;
     }
     return true;

@@ -20,7 +20,7 @@
 #endif
 
 #define IMAGE_MAGIC "NDNSIMG" /* 8 octets with the NUL */
-#define IMAGE_FORMAT_VERSION 2
+#define IMAGE_FORMAT_VERSION 3
 #define IMAGE_NONE 0xFFFFFFFFu /* "no index" in any u32 reference */
 #define IMAGE_FILE_NAME "zone.img"
 
@@ -86,8 +86,14 @@ struct image_settings {
     uint32_t rrl_ratelimit;       /* UDP answers a second per prefix and kind, 0 = off (rrl.h) */
     uint32_t rrl_slip;            /* every Nth answer over the rate goes out truncated */
     uint32_t workers;             /* event loops; 0 = one per CPU the data plane may use */
-    uint32_t reserved[6];
+    uint32_t block_response;      /* IMAGE_BLOCK_*: how a blocked name is answered */
+    uint32_t reserved[5];
 };
+
+#define IMAGE_BLOCK_NXDOMAIN 0 /* NXDOMAIN, the zone's SOA when inside one */
+#define IMAGE_BLOCK_NULL 1     /* A 0.0.0.0 / AAAA :: (IMAGE_BLOCK_NULL_TTL), NODATA otherwise */
+#define IMAGE_BLOCK_REFUSED 2  /* REFUSED */
+#define IMAGE_BLOCK_NULL_TTL 10
 
 struct image_zone {
     uint32_t apex_node;
@@ -129,6 +135,10 @@ struct image_rrset {
 
 #define IMAGE_REWRITE_EXACT 0x0001 /* the name itself is blocked */
 #define IMAGE_REWRITE_BELOW 0x0002 /* every name strictly below it is blocked */
+/* The allowlist, over every block: */
+#define IMAGE_REWRITE_ALLOW_EXACT 0x0004    /* the name itself is not blocked */
+#define IMAGE_REWRITE_ALLOW_AT_BELOW 0x0008 /* nothing at or below it is blocked */
+#define IMAGE_REWRITE_FLAGS 0x000F
 
 struct image_rewrite {
     uint32_t name_offset;
@@ -203,7 +213,8 @@ struct image_input_rr {
 struct image_input_rewrite {
     const uint8_t *name;
     uint8_t name_len;
-    bool below; /* "*.name": strictly below name; else name itself */
+    bool below;     /* "*.name": strictly below name; else name itself */
+    uint16_t flags; /* when not 0, the IMAGE_REWRITE_* flags themselves (below ignored) */
 };
 
 struct image_input_forward_zone {
@@ -299,6 +310,12 @@ image_find_forward_zone(const struct image *img, const uint8_t *name, size_t len
 /* May this client recurse (allow_recursion) / query at all (allow_query)? */
 bool image_recursion_allowed(const struct image *img, const struct sockaddr *client);
 bool image_query_allowed(const struct image *img, const struct sockaddr *client);
+
+/* Is a lowercase name blocked by a rewrite or a list, the allowlist
+ * considered? hashes[k] is the image_name_hash of the suffix at starts[k],
+ * for k in 0..labels (the root last). */
+bool image_name_blocked(const struct image *img, const uint8_t *name, size_t len,
+                        const uint8_t *starts, unsigned labels, const uint32_t *hashes);
 
 /* The rewrite entry for a lowercase name, or NULL. */
 const struct image_rewrite *image_find_rewrite(const struct image *img, const uint8_t *name,

@@ -513,7 +513,7 @@ static int build_zones(struct builder *b)
 
 /* ---- step 5: rewrites ---- */
 
-/* One entry per name, EXACT and BELOW flags merged; their names follow the
+/* One entry per name, its flags (blocks and allowlist) merged; their names follow the
  * nodes' in NAMES. */
 static int build_rewrites(struct builder *b)
 {
@@ -530,7 +530,9 @@ static int build_rewrites(struct builder *b)
         uint32_t k = build_map_intern_any_case(&rewrite_map, rw->name, rw->name_len);
         if (k == IMAGE_NONE)
             goto oom;
-        flags[k] |= rw->below ? IMAGE_REWRITE_BELOW : IMAGE_REWRITE_EXACT;
+        flags[k] |= rw->flags   ? (uint16_t)(rw->flags & IMAGE_REWRITE_FLAGS)
+                    : rw->below ? IMAGE_REWRITE_BELOW
+                                : IMAGE_REWRITE_EXACT;
     }
     b->rewrite_count = rewrite_map.count;
     b->rewrites = calloc(b->rewrite_count, sizeof *b->rewrites);

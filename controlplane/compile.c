@@ -68,6 +68,9 @@ static struct image_settings settings_from_config(const struct config *cfg)
         .rrl_ratelimit = server->rrl_ratelimit,
         .rrl_slip = server->rrl_slip,
         .workers = server->workers,
+        .block_response = server->block_response == CONFIG_BLOCK_NULL      ? IMAGE_BLOCK_NULL
+                          : server->block_response == CONFIG_BLOCK_REFUSED ? IMAGE_BLOCK_REFUSED
+                                                                           : IMAGE_BLOCK_NXDOMAIN,
         .log_format = server->log_format == CONFIG_LOG_JSON ? IMAGE_LOG_JSON : IMAGE_LOG_TEXT};
 }
 
@@ -84,7 +87,8 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
     uint8_t(*soas)[2 * WIRE_NAME_MAX + 20] = calloc(cfg->zone_count + 1, sizeof *soas);
     const uint8_t **apexes = calloc(cfg->zone_count + 1, sizeof *apexes);
     uint8_t *apex_lens = calloc(cfg->zone_count + 1, 1);
-    struct image_input_rewrite *rewrites = calloc(cfg->rewrite_count + 1, sizeof *rewrites);
+    size_t rewrite_total = cfg->rewrite_count + cfg->list_entry_count + cfg->allowlist_count;
+    struct image_input_rewrite *rewrites = calloc(rewrite_total + 1, sizeof *rewrites);
     const struct config_server *server = &cfg->server;
     struct image_input_forward_zone *forward_zones =
         calloc(server->forward_zone_count + 1, sizeof *forward_zones);
@@ -123,7 +127,22 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
     }
     for (size_t i = 0; i < cfg->rewrite_count; i++)
         rewrites[i] = (struct image_input_rewrite){cfg->rewrites[i].name, cfg->rewrites[i].name_len,
-                                                   cfg->rewrites[i].below};
+                                                   cfg->rewrites[i].below, 0};
+    /* A listed name blocks itself and every name below it; an adblock
+     * exception and the allowlist take names out, over every block. */
+    size_t w = cfg->rewrite_count;
+    for (size_t i = 0; i < cfg->list_entry_count; i++) {
+        const struct config_list_entry *e = &cfg->list_entries[i];
+        rewrites[w++] = (struct image_input_rewrite){
+            e->name, e->name_len, false,
+            e->allow ? IMAGE_REWRITE_ALLOW_AT_BELOW : IMAGE_REWRITE_EXACT | IMAGE_REWRITE_BELOW};
+    }
+    for (size_t i = 0; i < cfg->allowlist_count; i++) {
+        const struct config_rewrite *a = &cfg->allowlist[i];
+        rewrites[w++] = (struct image_input_rewrite){a->name, a->name_len, false,
+                                                     a->below ? IMAGE_REWRITE_ALLOW_AT_BELOW
+                                                              : IMAGE_REWRITE_ALLOW_EXACT};
+    }
 
     size_t default_count = server->upstreams ? server->upstream_count : 0;
     size_t used = upstreams_to_image(server->upstreams, default_count, upstreams);
@@ -151,7 +170,7 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
         .rrs = rrs,
         .rr_count = n,
         .rewrites = rewrites,
-        .rewrite_count = cfg->rewrite_count,
+        .rewrite_count = rewrite_total,
     };
     rc = image_build(&in, out, out_len, err, err_len);
 out:

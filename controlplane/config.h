@@ -103,6 +103,29 @@ enum config_log_format {
     CONFIG_LOG_JSON, /* "json": JSON Lines */
 };
 
+/* server.block_response: how a blocked name is answered. */
+enum config_block_response {
+    CONFIG_BLOCK_NXDOMAIN, /* "nxdomain" */
+    CONFIG_BLOCK_NULL,     /* "null": A 0.0.0.0, AAAA ::, NODATA for other types */
+    CONFIG_BLOCK_REFUSED,  /* "refused" */
+};
+
+/* One name a blocklist file lists (it and every name below it blocked) or,
+ * allow, an adblock exception ("@@||name^": nothing at or below it
+ * blocked). name points into the config's pool. */
+struct config_list_entry {
+    const uint8_t *name; /* wire form, case as written */
+    uint8_t name_len;
+    bool allow;
+};
+
+/* A "blocklists" entry: the file as read at load time. */
+struct config_blocklist {
+    char *path;     /* resolved against the config file's folder */
+    size_t entries; /* names and exceptions it gave */
+    size_t skipped; /* lines that are not a name */
+};
+
 /* server.forward_zones: names at or below name go to these servers. */
 struct config_forward_zone {
     char *text;                  /* the key as written */
@@ -158,6 +181,7 @@ struct config_server {
     uint32_t rrl_slip;      /* 2: every Nth limited answer truncated, the rest dropped */
     uint32_t workers;       /* 1..STATS_WORKERS_MAX event loops in the data plane; 0 (absent):
                                one per CPU the data plane may use (dataplane/workers.h) */
+    enum config_block_response block_response; /* CONFIG_BLOCK_NXDOMAIN */
 };
 
 struct config {
@@ -168,7 +192,16 @@ struct config {
     size_t record_count;
     struct config_rewrite *rewrites;
     size_t rewrite_count;
-    struct config_pool pool; /* what records[].owner and .rdata point into */
+    struct config_blocklist *blocklists; /* "blocklists", node-local files */
+    size_t blocklist_count;
+    struct config_list_entry *list_entries; /* of every list, in order */
+    size_t list_entry_count;
+    /* "allowlist": name exactly (below = false) or nothing at or below
+     * name ("*.name", below = true) blocked, whatever lists and rewrites say. */
+    struct config_rewrite *allowlist;
+    size_t allowlist_count;
+    struct config_pool
+        pool; /* what records[].owner and .rdata and list_entries[].name point into */
     /* config_digest of the text loaded: equal for two texts that say the
      * same but for layout and server.config_version (a reload of such a
      * file changes nothing). */

@@ -10,7 +10,8 @@
 #include "config_loader.h"
 #include "wire.h"
 
-const char *const CONFIG_TOP_KEYS[] = {"server", "zones", "records", "rewrites"};
+const char *const CONFIG_TOP_KEYS[] = {"server",   "zones",      "records",
+                                       "rewrites", "blocklists", "allowlist"};
 const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "port",
                                           "upstream",
@@ -38,7 +39,8 @@ const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "log_format",
                                           "rrl_ratelimit",
                                           "rrl_slip",
-                                          "workers"};
+                                          "workers",
+                                          "block_response"};
 
 const char *const CONFIG_PEER_KEYS[] = {"address", "public_key"};
 
@@ -52,12 +54,15 @@ const char *const CONFIG_RECORD_KEYS[] = {"name",     "type",     "value",  "ttl
 
 const char *const CONFIG_REWRITE_KEYS[] = {"match", "action", "comment"};
 
+const char *const CONFIG_BLOCKLIST_KEYS[] = {"path", "format"};
+
 /* Every table loader_check_object is given: what the man page must
  * document (tests/unit/test_config.c checks nanodns.8 against it). */
 static const struct config_key_table KEY_TABLES[] = {
     {"", CONFIG_TOP_KEYS, COUNT(CONFIG_TOP_KEYS)},
     {"server", CONFIG_SERVER_KEYS, COUNT(CONFIG_SERVER_KEYS)},
     {"server.peers[]", CONFIG_PEER_KEYS, COUNT(CONFIG_PEER_KEYS)},
+    {"blocklists[]", CONFIG_BLOCKLIST_KEYS, COUNT(CONFIG_BLOCKLIST_KEYS)},
     {"zones.<zone>", CONFIG_ZONE_KEYS, COUNT(CONFIG_ZONE_KEYS)},
     {"zones.<zone>.soa", CONFIG_SOA_KEYS, COUNT(CONFIG_SOA_KEYS)},
     {"records[]", CONFIG_RECORD_KEYS, COUNT(CONFIG_RECORD_KEYS)},

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,8 @@ static void load_sections(struct loader *ld, struct json_object *root)
         load_section_text(ld, "rewrites", config_rewrites_load_text);
     else
         load_section(ld, root, "rewrites", config_rewrites_load);
+    load_section(ld, root, "allowlist", config_allowlist_load);
+    load_section(ld, root, "blocklists", config_blocklists_load);
 }
 
 /* The findings from first on dropped but the syntax error that stopped
@@ -342,6 +345,15 @@ int config_load_buffer_at(const char *text, size_t len, const char *config_path,
                 parts[part_count++] =
                     (struct config_digest_part){"rewrites", ld.rewrites_text.digest};
             config_digest_parts(root, parts, part_count, cfg->digest);
+            if (ld.lists_read) {
+                /* The list files are part of what this node serves: an
+                 * edit of one alone is a new config to reload. */
+                crypto_generichash_state st;
+                crypto_generichash_init(&st, NULL, 0, CONFIG_DIGEST_SIZE);
+                crypto_generichash_update(&st, cfg->digest, CONFIG_DIGEST_SIZE);
+                crypto_generichash_update(&st, ld.lists_digest, CONFIG_DIGEST_SIZE);
+                crypto_generichash_final(&st, cfg->digest, CONFIG_DIGEST_SIZE);
+            }
         }
     }
     json_object_put(root);
@@ -460,6 +472,11 @@ void config_free(struct config *cfg)
     free(cfg->records);
     config_pool_free(&cfg->pool);
     free(cfg->rewrites);
+    for (size_t i = 0; i < cfg->blocklist_count; i++)
+        free(cfg->blocklists[i].path);
+    free(cfg->blocklists);
+    free(cfg->list_entries);
+    free(cfg->allowlist);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -52,6 +52,11 @@ struct loader {
         size_t offset;
         uint8_t digest[CONFIG_DIGEST_SIZE];
     } records_text, rewrites_text;
+    /* The blocklist files as read (config_blocklists.c): their bytes and
+     * names hashed, so that an edit of a list alone is a new config. */
+    bool lists_read;
+    uint8_t lists_digest[CONFIG_DIGEST_SIZE];
+    size_t list_entry_capacity;
     bool syntax_failed; /* json-c refused an element: the load stops at that error */
     /* The top-level members as root_from_members walked them (NULL when
      * the text was parsed whole): a path is located from its member's
@@ -149,13 +154,14 @@ size_t loader_check_object(struct loader *ld, struct json_object *obj, const cha
                            size_t allowed_count);
 
 /* The keys each kind of object may have (config_key_tables lists them). */
-extern const char *const CONFIG_TOP_KEYS[4];
-extern const char *const CONFIG_SERVER_KEYS[28];
+extern const char *const CONFIG_TOP_KEYS[6];
+extern const char *const CONFIG_SERVER_KEYS[29];
 extern const char *const CONFIG_PEER_KEYS[2];
 extern const char *const CONFIG_ZONE_KEYS[2];
 extern const char *const CONFIG_SOA_KEYS[7];
 extern const char *const CONFIG_RECORD_KEYS[11];
 extern const char *const CONFIG_REWRITE_KEYS[3];
+extern const char *const CONFIG_BLOCKLIST_KEYS[2];
 
 /* ---- the sections ---- */
 
@@ -194,6 +200,12 @@ void config_rewrites_load(struct loader *ld, struct json_object *rewrites);
  * finds there is reported and sets ld->syntax_failed. */
 void config_records_load_text(struct loader *ld);
 void config_rewrites_load_text(struct loader *ld);
+
+/* config_blocklists.c: the top-level "blocklists" (each list file read
+ * line by line into cfg->list_entries, its findings reported) and
+ * "allowlist", the path at their key. */
+void config_blocklists_load(struct loader *ld, struct json_object *blocklists);
+void config_allowlist_load(struct loader *ld, struct json_object *allowlist);
 
 /* Read the elements of the top-level array at arr, calling each for every
  * one with the path at its index; the digest of the array into

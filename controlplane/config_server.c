@@ -351,6 +351,28 @@ static void load_log_format(struct loader *ld, struct json_object *server)
         loader_pop(ld);
 }
 
+static void load_block_response(struct loader *ld, struct json_object *server)
+{
+    const char *text;
+    size_t text_len;
+    int rc = loader_read_string_pushed(ld, server, "block_response", true, &text, &text_len);
+    if (rc == 1) {
+        char q[QUOTE_CAP];
+        if (strcasecmp(text, "nxdomain") == 0)
+            ld->cfg->server.block_response = CONFIG_BLOCK_NXDOMAIN;
+        else if (strcasecmp(text, "null") == 0)
+            ld->cfg->server.block_response = CONFIG_BLOCK_NULL;
+        else if (strcasecmp(text, "refused") == 0)
+            ld->cfg->server.block_response = CONFIG_BLOCK_REFUSED;
+        else
+            loader_report(ld, CONFIG_ERROR, false,
+                          "block response %s is not \"nxdomain\", \"null\" or \"refused\"",
+                          quote_text(q, text, text_len));
+    }
+    if (rc != 0)
+        loader_pop(ld);
+}
+
 /* ---- the table ---- */
 
 /* How one member of "server" is read: an integer in [min, max] (what names
@@ -406,6 +428,7 @@ static const struct server_setting SERVER_SETTINGS[] = {
     NUMBER("rrl_slip", "rate limit slip", 0, 100, rrl_slip),
     /* The stats file has a counter slot per worker, STATS_WORKERS_MAX of them. */
     NUMBER("workers", "worker count", 1, STATS_WORKERS_MAX, workers),
+    OWN("block_response", load_block_response),
 };
 
 _Static_assert(COUNT(SERVER_SETTINGS) == COUNT(CONFIG_SERVER_KEYS),

@@ -90,6 +90,12 @@ void config_print_summary(const struct config *cfg, FILE *out)
     fprintf(out, "  Records : %zu\n", cfg->record_count);
     fprintf(out, "  Zones   : %zu\n", cfg->zone_count);
     fprintf(out, "  Rewrites: %zu\n", cfg->rewrite_count);
+    /* Only with lists or an allowlist: the original's summary stays as it was. */
+    for (size_t i = 0; i < cfg->blocklist_count; i++)
+        fprintf(out, "  Blocklist: %s: %zu entries, %zu lines skipped\n", cfg->blocklists[i].path,
+                cfg->blocklists[i].entries, cfg->blocklists[i].skipped);
+    if (cfg->allowlist_count > 0)
+        fprintf(out, "  Allowlist: %zu\n", cfg->allowlist_count);
     fputs("  Upstream: [", out);
     for (size_t i = 0; i < cfg->server.upstream_count; i++) {
         if (i > 0)

@@ -115,18 +115,7 @@ static void lookup(const struct image *img, const struct lookup_name *ln, struct
 
 static bool is_blocked(const struct image *img, const struct lookup_name *ln)
 {
-    if (img->rewrite_count == 0)
-        return false;
-    const struct image_rewrite *rw = image_find_rewrite(img, ln->name, ln->len, ln->hashes[0]);
-    if (rw && (rw->flags & IMAGE_REWRITE_EXACT))
-        return true;
-    for (unsigned k = 1; k <= ln->labels; k++) {
-        size_t start = ln->starts[k];
-        rw = image_find_rewrite(img, ln->name + start, ln->len - start, ln->hashes[k]);
-        if (rw && (rw->flags & IMAGE_REWRITE_BELOW))
-            return true;
-    }
-    return false;
+    return image_name_blocked(img, ln->name, ln->len, ln->starts, ln->labels, ln->hashes);
 }
 
 /* ---- writing records ---- */
@@ -382,11 +371,29 @@ static void response_start(struct response *r, const uint8_t *packet, const stru
     wire_compressor_add(&r->compressor, r->buf, WIRE_HEADER_SIZE);
 }
 
-/* A name a rewrite rule blocks: NXDOMAIN, with the SOA of the zone it
- * falls in (authoritative then), if any. */
+/* A name a rewrite rule or a list blocks, as server.block_response says:
+ * NXDOMAIN with the SOA of the zone it falls in (authoritative then), if
+ * any; REFUSED; or "null": A 0.0.0.0 / AAAA :: and NODATA for any other
+ * type, as AdGuard Home answers. */
 static int write_blocked(struct response *r, const struct image *img, const struct lookup_name *ln,
-                         struct outcome *o)
+                         const uint8_t *packet, const struct wire_query *q, struct outcome *o)
 {
+    if (img->settings->block_response == IMAGE_BLOCK_REFUSED) {
+        *o = (struct outcome){WIRE_RCODE_REFUSED, ANSWER_SOURCE_BLOCKED, false};
+        return 0;
+    }
+    if (img->settings->block_response == IMAGE_BLOCK_NULL) {
+        static const uint8_t unspecified[16];
+        *o = (struct outcome){WIRE_RCODE_NOERROR, ANSWER_SOURCE_BLOCKED, false};
+        struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q->qname_len};
+        if (q->qtype != WIRE_TYPE_A && q->qtype != WIRE_TYPE_AAAA)
+            return 0;
+        if (write_rr(r, &owner, q->qtype, IMAGE_BLOCK_NULL_TTL, unspecified,
+                     q->qtype == WIRE_TYPE_A ? 4 : 16, NULL) < 0)
+            return -1;
+        r->counts[SECTION_ANSWER]++;
+        return 0;
+    }
     uint32_t zone = zone_from(img, ln, 0);
     *o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_BLOCKED, zone != IMAGE_NONE};
     return write_negative_soa(r, img, zone);
@@ -535,7 +542,7 @@ static size_t answer_from_image(const struct image *img, const uint8_t *packet,
 
     if (is_blocked(img, &ln)) {
         response_start(&r, packet, q);
-        int rc = write_blocked(&r, img, &ln, &o);
+        int rc = write_blocked(&r, img, &ln, packet, q, &o);
         return response_finish(&r, img, q, &o, rc, info);
     }
     struct lookup found;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -215,7 +216,6 @@ static char *sized_config(void)
 }
 
 /* ---- images ------------------------------------------------------------ */
-
 
 /* An image compiled from json, on the heap for cmocka's state. */
 static struct image_fixture *served_open(const char *json)
@@ -1233,6 +1233,201 @@ static void test_rewrite_outside_every_zone_is_nxdomain_without_soa(void **state
     msg_free(m);
 }
 
+/* ==== 7b. blocklist files and the allowlist ================================= */
+
+/* x.test with data under tracker.x.test, which the list below blocks:
+ * %s the list file, %s its format, %s the block response, %s the allowlist. */
+/* clang-format off */
+static const char LIST_CONFIG_FORMAT[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "block_response": "%s"},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [
+        {"name": "ns1.x.test", "type": "A", "value": "10.0.0.53"},
+        {"name": "www.x.test", "type": "A", "value": "10.0.0.80"},
+        {"name": "tracker.x.test", "type": "A", "value": "10.0.0.5"},
+        {"name": "ok.tracker.x.test", "type": "A", "value": "10.0.0.6"},
+        {"name": "deep.ok.tracker.x.test", "type": "A", "value": "10.0.0.7"},
+        {"name": "ads.x.test", "type": "A", "value": "10.0.0.8"}
+    ],
+    "rewrites": [{"match": "*.ads.x.test", "action": "nxdomain"}],
+    "blocklists": [{"path": "%s", "format": "%s"}],
+    "allowlist": %s
+});
+/* clang-format on */
+
+/* An image from LIST_CONFIG_FORMAT with list_text in a list file of its own. */
+static struct image_fixture *served_with_list(const char *format, const char *list_text,
+                                              const char *block_response, const char *allowlist)
+{
+    char path[] = "/tmp/nanodns-test-list-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(list_text);
+    assert_int_equal(write(fd, list_text, len), (ssize_t)len);
+    close(fd);
+    struct image_fixture *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    image_fixture_compile(s, LIST_CONFIG_FORMAT, block_response, path, format, allowlist);
+    unlink(path);
+    return s;
+}
+
+static void assert_blocked_nxdomain(const struct image *img, const char *name)
+{
+    struct msg *m = ask(img, name, WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+}
+
+static void assert_answers(const struct image *img, const char *name, const char *address)
+{
+    struct msg *m = ask(img, name, WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), address);
+    msg_free(m);
+}
+
+static void test_listed_name_and_every_name_below_it_are_blocked(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list("domains", "tracker.x.test\n", "nxdomain", "[]");
+    assert_blocked_nxdomain(&s->img, "tracker.x.test");
+    assert_blocked_nxdomain(&s->img, "ok.tracker.x.test");
+    assert_blocked_nxdomain(&s->img, "a.b.c.tracker.x.test");
+    assert_answers(&s->img, "www.x.test", "10.0.0.80");
+    served_close(s);
+}
+
+static void test_listed_names_match_case_insensitively(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list("domains", "TRACKER.X.Test.\n", "nxdomain", "[]");
+    assert_blocked_nxdomain(&s->img, "Tracker.x.TEST");
+    assert_blocked_nxdomain(&s->img, "OK.tracker.x.test");
+    served_close(s);
+}
+
+static void test_allowlisted_name_is_answered_though_a_list_blocks_its_parent(void **state)
+{
+    (void)state;
+    struct image_fixture *s =
+        served_with_list("domains", "tracker.x.test\n", "nxdomain", "[\"ok.tracker.x.test\"]");
+    assert_answers(&s->img, "ok.tracker.x.test", "10.0.0.6");
+    assert_blocked_nxdomain(&s->img, "tracker.x.test");
+    served_close(s);
+}
+
+static void test_allowlisted_name_does_not_cover_the_names_below_it(void **state)
+{
+    (void)state;
+    struct image_fixture *s =
+        served_with_list("domains", "tracker.x.test\n", "nxdomain", "[\"ok.tracker.x.test\"]");
+    assert_blocked_nxdomain(&s->img, "deep.ok.tracker.x.test");
+    served_close(s);
+}
+
+static void test_allowlisted_suffix_unblocks_every_name_at_or_below_it(void **state)
+{
+    (void)state;
+    struct image_fixture *s =
+        served_with_list("domains", "tracker.x.test\n", "nxdomain", "[\"*.ok.tracker.x.test\"]");
+    assert_answers(&s->img, "ok.tracker.x.test", "10.0.0.6");
+    assert_answers(&s->img, "deep.ok.tracker.x.test", "10.0.0.7");
+    assert_blocked_nxdomain(&s->img, "tracker.x.test");
+    served_close(s);
+}
+
+static void test_allowlist_overrides_a_rewrite(void **state)
+{
+    (void)state;
+    struct image_fixture *s =
+        served_with_list("domains", "", "nxdomain", "[\"sub.ads.x.test\", \"*.ads.x.test\"]");
+    struct msg *m = ask(&s->img, "sub.ads.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN); /* no data there, but not blocked: SOA */
+    assert_soa_authority(m, "x.test", 300);
+    msg_free(m);
+    served_close(s);
+}
+
+static void test_adblock_exception_unblocks_a_name_a_rule_blocks(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list(
+        "adblock", "! a comment\n||tracker.x.test^\n@@||ok.tracker.x.test^\n", "nxdomain", "[]");
+    assert_blocked_nxdomain(&s->img, "tracker.x.test");
+    assert_answers(&s->img, "ok.tracker.x.test", "10.0.0.6");
+    assert_answers(&s->img, "deep.ok.tracker.x.test", "10.0.0.7");
+    served_close(s);
+}
+
+static void test_hosts_list_blocks_every_name_on_a_line(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list(
+        "hosts", "127.0.0.1 localhost\n0.0.0.0 tracker.x.test www.x.test\n", "nxdomain", "[]");
+    assert_blocked_nxdomain(&s->img, "tracker.x.test");
+    assert_blocked_nxdomain(&s->img, "www.x.test");
+    served_close(s);
+}
+
+static void test_block_response_null_answers_a_with_0_0_0_0(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list("domains", "tracker.x.test\n", "null", "[]");
+    struct msg *m = ask(&s->img, "sub.tracker.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "0.0.0.0");
+    assert_int_equal(rr_at(m, ANSWER, 0)->ttl, IMAGE_BLOCK_NULL_TTL);
+    msg_free(m);
+    served_close(s);
+}
+
+static void test_block_response_null_answers_aaaa_with_unspecified(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list("domains", "tracker.x.test\n", "null", "[]");
+    struct msg *m = ask(&s->img, "tracker.x.test", WIRE_TYPE_AAAA);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "::");
+    msg_free(m);
+    served_close(s);
+}
+
+static void test_block_response_null_is_nodata_for_other_types(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list("domains", "tracker.x.test\n", "null", "[]");
+    struct msg *m = ask(&s->img, "tracker.x.test", WIRE_TYPE_MX);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+    served_close(s);
+}
+
+static void test_block_response_refused_applies_to_lists_and_rewrites(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_with_list("domains", "tracker.x.test\n", "refused", "[]");
+    struct msg *m = ask(&s->img, "tracker.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    assert_int_equal(m->counts[ANSWER], 0);
+    msg_free(m);
+    m = ask(&s->img, "sub.ads.x.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+    served_close(s);
+}
+
 /* ==== 8. outside every zone ================================================ */
 
 static void test_name_outside_every_zone_is_refused(void **state)
@@ -1983,7 +2178,7 @@ static void test_hundred_thousand_suffix_rules_block_below_each_suffix(void **st
         size_t len;
         snprintf(text, sizeof text, "tracker%d.example", i);
         assert_int_equal(wire_name_from_text(text, names[i], &len, err, sizeof err), 0);
-        rules[i] = (struct image_input_rewrite){names[i], (uint8_t)len, true};
+        rules[i] = (struct image_input_rewrite){names[i], (uint8_t)len, true, 0};
     }
     struct image_input in = {.config_version = 1,
                              .settings = {.edns_payload = 1232},
@@ -2051,6 +2246,18 @@ int main(void)
         cmocka_unit_test(test_rewrite_star_does_not_block_the_name_itself),
         cmocka_unit_test(test_hundred_thousand_suffix_rules_block_below_each_suffix),
         cmocka_unit_test(test_rewrite_outside_every_zone_is_nxdomain_without_soa),
+        cmocka_unit_test(test_listed_name_and_every_name_below_it_are_blocked),
+        cmocka_unit_test(test_listed_names_match_case_insensitively),
+        cmocka_unit_test(test_allowlisted_name_is_answered_though_a_list_blocks_its_parent),
+        cmocka_unit_test(test_allowlisted_name_does_not_cover_the_names_below_it),
+        cmocka_unit_test(test_allowlisted_suffix_unblocks_every_name_at_or_below_it),
+        cmocka_unit_test(test_allowlist_overrides_a_rewrite),
+        cmocka_unit_test(test_adblock_exception_unblocks_a_name_a_rule_blocks),
+        cmocka_unit_test(test_hosts_list_blocks_every_name_on_a_line),
+        cmocka_unit_test(test_block_response_null_answers_a_with_0_0_0_0),
+        cmocka_unit_test(test_block_response_null_answers_aaaa_with_unspecified),
+        cmocka_unit_test(test_block_response_null_is_nodata_for_other_types),
+        cmocka_unit_test(test_block_response_refused_applies_to_lists_and_rewrites),
         cmocka_unit_test(test_name_outside_every_zone_is_refused),
         cmocka_unit_test(test_parent_of_a_zone_is_refused),
         cmocka_unit_test(test_record_outside_every_zone_is_answered),

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 #include "compile.h"
 #include "config.h"
@@ -934,6 +935,146 @@ static void test_empty_sync_key_is_an_error(void **state)
     assert_int_equal(load(f, "{\"server\": {\"sync_key\": \"\"}}"), -1);
     assert_int_equal(f->diags.errors, 1);
     assert_finding(f, "server.sync_key", CONFIG_ERROR, "an empty sync_key names no file");
+}
+
+/* ---- blocklists and the allowlist ---- */
+
+/* DIR/lists/ads.txt holding list_text and DIR/nanodns.json holding json. */
+static void list_files_write(char dir[32], char path[96], char list[96], const char *json,
+                             const char *list_text)
+{
+    snprintf(dir, 32, "/tmp/test_config.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char lists[64];
+    snprintf(lists, sizeof(lists), "%s/lists", dir);
+    assert_int_equal(mkdir(lists, 0700), 0);
+    snprintf(list, 96, "%s/lists/ads.txt", dir);
+    snprintf(path, 96, "%s/nanodns.json", dir);
+    FILE *out = fopen(list, "w");
+    assert_non_null(out);
+    fputs(list_text, out);
+    assert_int_equal(fclose(out), 0);
+    out = fopen(path, "w");
+    assert_non_null(out);
+    fputs(json, out);
+    assert_int_equal(fclose(out), 0);
+}
+
+static void list_files_remove(const char *dir, const char *path, const char *list)
+{
+    char lists[64];
+    snprintf(lists, sizeof(lists), "%s/lists", dir);
+    remove(list);
+    remove(path);
+    remove(lists);
+    remove(dir);
+}
+
+static const char LIST_JSON[] =
+    "{\"blocklists\": [{\"path\": \"lists/ads.txt\", \"format\": \"domains\"}]}\n";
+
+static void test_list_path_is_relative_to_the_config_file_folder(void **state)
+{
+    struct fixture *f = *state;
+    char dir[32], path[96], list[96];
+    list_files_write(dir, path, list, LIST_JSON, "ads.example\n# comment\nTracker.Example.\n");
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    list_files_remove(dir, path, list);
+    show(f);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->cfg.blocklist_count, 1);
+    assert_string_equal(f->cfg.blocklists[0].path, list);
+    assert_int_equal(f->cfg.blocklists[0].entries, 2);
+    assert_int_equal(f->cfg.list_entry_count, 2);
+    assert_false(f->cfg.list_entries[1].allow);
+}
+
+static void test_an_edit_of_a_list_file_alone_changes_the_digest(void **state)
+{
+    struct fixture *f = *state;
+    char dir[32], path[96], list[96];
+    uint8_t first[CONFIG_DIGEST_SIZE];
+    list_files_write(dir, path, list, LIST_JSON, "ads.example\n");
+    assert_int_equal(config_load_file(path, &f->cfg, &f->diags), 0);
+    memcpy(first, f->cfg.digest, sizeof(first));
+    config_free(&f->cfg);
+    FILE *out = fopen(list, "w");
+    assert_non_null(out);
+    fputs("ads.example\nmore.example\n", out);
+    assert_int_equal(fclose(out), 0);
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    list_files_remove(dir, path, list);
+    assert_int_equal(rc, 0);
+    assert_memory_not_equal(f->cfg.digest, first, CONFIG_DIGEST_SIZE);
+}
+
+static void test_bad_list_lines_are_one_warning_with_their_numbers(void **state)
+{
+    struct fixture *f = *state;
+    char dir[32], path[96], list[96];
+    list_files_write(dir, path, list, LIST_JSON, "a.example\nno name\nb.example\nbad..name\n");
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    list_files_remove(dir, path, list);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->diags.warnings, 1);
+    assert_finding(f, "blocklists[0].path", CONFIG_WARNING,
+                   "\"lists/ads.txt\": 2 lines skipped, not a name (lines 2, 4)");
+    assert_int_equal(f->cfg.blocklists[0].skipped, 2);
+}
+
+static void test_missing_list_file_is_an_error_at_its_path(void **state)
+{
+    struct fixture *f = *state;
+    static const char json[] =
+        "{\"blocklists\": [\n  {\"path\": \"/nonexistent/ads.txt\", \"format\": \"hosts\"}]}";
+    assert_int_equal(load(f, json), -1);
+    assert_int_equal(f->diags.errors, 1);
+    assert_finding(f, "blocklists[0].path", CONFIG_ERROR,
+                   "cannot open the list file \"/nonexistent/ads.txt\": No such file or directory");
+    assert_int_equal(f->diags.items[0].line, 2);
+    assert_int_equal(f->diags.items[0].column, 12);
+}
+
+static void test_list_that_is_not_a_regular_file_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    static const char json[] = "{\"blocklists\": [{\"path\": \"/dev/zero\"}]}";
+    assert_int_equal(load(f, json), -1);
+    assert_finding(f, "blocklists[0].path", CONFIG_ERROR, "not a regular file");
+}
+
+static void test_unknown_list_format_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    static const char json[] = "{\"blocklists\": [{\"path\": \"/dev/null\", \"format\": \"x\"}]}";
+    assert_int_equal(load(f, json), -1);
+    assert_finding(f, "blocklists[0].format", CONFIG_ERROR, "list format \"x\" is not");
+}
+
+static void test_allowlist_names_and_suffixes(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"allowlist\": [\"ok.example\", \"*.Bank.example.\"]}"), 0);
+    assert_int_equal(f->cfg.allowlist_count, 2);
+    assert_false(f->cfg.allowlist[0].below);
+    assert_true(f->cfg.allowlist[1].below);
+}
+
+static void test_allowlist_star_elsewhere_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"allowlist\": [\"a.*.example\"]}"), -1);
+    assert_finding(f, "allowlist[0]", CONFIG_ERROR, "'*' is only allowed as a whole first label");
+}
+
+static void test_block_response_values(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"block_response\": \"NULL\"}}"), 0);
+    assert_int_equal(f->cfg.server.block_response, CONFIG_BLOCK_NULL);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"block_response\": \"0.0.0.0\"}}"), -1);
+    assert_finding(f, "server.block_response", CONFIG_ERROR, "block response \"0.0.0.0\" is not");
 }
 
 /* ---- config_load_management: what nanoctl reads ---- */
@@ -2405,6 +2546,15 @@ int main(void)
         T(test_sync_key_beside_a_config_in_the_current_folder_stays_as_written),
         T(test_absolute_sync_key_is_kept),
         T(test_config_load_file_resolves_sync_key_against_its_folder),
+        T(test_list_path_is_relative_to_the_config_file_folder),
+        T(test_an_edit_of_a_list_file_alone_changes_the_digest),
+        T(test_bad_list_lines_are_one_warning_with_their_numbers),
+        T(test_missing_list_file_is_an_error_at_its_path),
+        T(test_list_that_is_not_a_regular_file_is_an_error),
+        T(test_unknown_list_format_is_an_error),
+        T(test_allowlist_names_and_suffixes),
+        T(test_allowlist_star_elsewhere_is_an_error),
+        T(test_block_response_values),
         T(test_empty_sync_key_is_an_error),
         T(test_sync_key_must_be_a_string),
         T(test_management_load_reads_the_api_address_and_the_key_beside_the_file),

@@ -175,7 +175,7 @@ static void fixture_rewrite(struct fixture *f, const char *name, bool below)
     size_t i = f->rewrite_count++;
     f->rewrite_names[i] = name_of(name);
     f->rewrites[i] = (struct image_input_rewrite){f->rewrite_names[i].wire,
-                                                  (uint8_t)f->rewrite_names[i].len, below};
+                                                  (uint8_t)f->rewrite_names[i].len, below, 0};
 }
 
 /* An upstream from "IPv4" or "IPv6" text and a port. */
@@ -958,6 +958,41 @@ static void test_rewrite_of_the_same_name_exact_and_below_is_merged(void **state
     fixture_free(f);
 }
 
+static void fixture_rewrite_flags(struct fixture *f, const char *name, uint16_t flags)
+{
+    fixture_rewrite(f, name, false);
+    f->rewrites[f->rewrite_count - 1].flags = flags;
+}
+
+static void test_list_entries_and_allowlist_flags_are_merged_per_name(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_rewrite_flags(f, "list.x.test", IMAGE_REWRITE_EXACT | IMAGE_REWRITE_BELOW);
+    fixture_rewrite_flags(f, "ok.list.x.test", IMAGE_REWRITE_ALLOW_EXACT);
+    fixture_rewrite_flags(f, "OK.list.x.test", IMAGE_REWRITE_ALLOW_AT_BELOW);
+    fixture_build(f);
+
+    assert_int_equal(f->img.rewrite_count, 2);
+    assert_int_equal(rewrite_of(&f->img, "list.x.test")->flags,
+                     IMAGE_REWRITE_EXACT | IMAGE_REWRITE_BELOW);
+    assert_int_equal(rewrite_of(&f->img, "ok.list.x.test")->flags,
+                     IMAGE_REWRITE_ALLOW_EXACT | IMAGE_REWRITE_ALLOW_AT_BELOW);
+    fixture_free(f);
+}
+
+static void test_block_response_round_trips_in_the_settings(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    f->settings.block_response = IMAGE_BLOCK_REFUSED;
+    fixture_build(f);
+    assert_int_equal(f->img.settings->block_response, IMAGE_BLOCK_REFUSED);
+    fixture_free(f);
+}
+
 static void test_image_without_rewrites_finds_none(void **state)
 {
     (void)state;
@@ -985,12 +1020,12 @@ static void assert_upstream_is(const struct image_upstream *u, const char *addre
     assert_memory_equal(u->addr, expected.addr, expected.family == 4 ? 4 : 16);
 }
 
-static void test_format_version_is_2(void **state)
+static void test_format_version_is_3(void **state)
 {
     (void)state;
-    assert_int_equal(IMAGE_FORMAT_VERSION, 2);
+    assert_int_equal(IMAGE_FORMAT_VERSION, 3);
     struct fixture *f = small_image();
-    assert_int_equal(f->img.header->format_version, 2);
+    assert_int_equal(f->img.header->format_version, 3);
     assert_int_equal(f->img.header->section_count, IMAGE_SECTION_ACLS);
     fixture_free(f);
 }
@@ -1573,6 +1608,27 @@ static void damage_rewrite_name_offset(uint8_t *buf, size_t len, const struct im
     rw->name_offset = img->names_size;
 }
 
+static void damage_rewrite_unknown_flag(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_rewrite *rw = in_copy(buf, img, &img->rewrites[0]);
+    rw->flags |= 0x0010;
+}
+
+static void damage_rewrite_no_flag(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_rewrite *rw = in_copy(buf, img, &img->rewrites[0]);
+    rw->flags = 0;
+}
+
+static void damage_settings_block_response(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->block_response = IMAGE_BLOCK_REFUSED + 1;
+}
+
 static void damage_mx_target_name(uint8_t *buf, size_t len, const struct image *img)
 {
     (void)len;
@@ -1861,6 +1917,24 @@ static void test_rewrite_name_outside_names_is_refused(void **state)
     assert_damage_refused(damage_rewrite_name_offset);
 }
 
+static void test_rewrite_with_an_unknown_flag_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_rewrite_unknown_flag);
+}
+
+static void test_rewrite_without_a_flag_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_rewrite_no_flag);
+}
+
+static void test_unknown_block_response_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_block_response);
+}
+
 static void test_name_in_rdata_running_past_it_is_refused(void **state)
 {
     (void)state;
@@ -2074,8 +2148,10 @@ int main(void)
         cmocka_unit_test(test_zone_without_soa_is_refused_by_the_builder),
         cmocka_unit_test(test_rewrite_exact_and_below_flags),
         cmocka_unit_test(test_rewrite_of_the_same_name_exact_and_below_is_merged),
+        cmocka_unit_test(test_list_entries_and_allowlist_flags_are_merged_per_name),
+        cmocka_unit_test(test_block_response_round_trips_in_the_settings),
         cmocka_unit_test(test_image_without_rewrites_finds_none),
-        cmocka_unit_test(test_format_version_is_2),
+        cmocka_unit_test(test_format_version_is_3),
         cmocka_unit_test(test_default_upstreams_come_first_in_order),
         cmocka_unit_test(test_forward_zone_points_at_its_own_servers_after_the_defaults),
         cmocka_unit_test(test_forward_zone_name_is_stored_lowercase),
@@ -2118,6 +2194,9 @@ int main(void)
         cmocka_unit_test(test_node_index_entry_outside_nodes_is_refused),
         cmocka_unit_test(test_node_index_without_empty_slot_is_refused),
         cmocka_unit_test(test_rewrite_name_outside_names_is_refused),
+        cmocka_unit_test(test_rewrite_with_an_unknown_flag_is_refused),
+        cmocka_unit_test(test_rewrite_without_a_flag_is_refused),
+        cmocka_unit_test(test_unknown_block_response_is_refused),
         cmocka_unit_test(test_name_in_rdata_running_past_it_is_refused),
         cmocka_unit_test(test_forward_zone_range_outside_the_upstreams_is_refused),
         cmocka_unit_test(test_forward_zone_first_upstream_outside_the_upstreams_is_refused),
