@@ -76,6 +76,22 @@ def start_server():
 
 
 @pytest.fixture
+def servers():
+    """servers(directory, config, **kw) -> a running harness.Server; each is
+    stopped at the end, and must stop cleanly with no sanitizer report."""
+    started = []
+
+    def start(directory, cfg, wait_ready=True, **kwargs):
+        server = harness.Server(directory, cfg, **kwargs)
+        started.append(server)
+        return server.start(wait_ready=wait_ready)
+
+    yield start
+    problems = harness.stop_servers(started)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
 def public_tmp():
     """A fresh directory in /tmp that an unprivileged user can traverse
     (0755, unlike pytest's tmp_path): for state directories and notify

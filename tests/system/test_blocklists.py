@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import dns.rcode
-import pytest
 
 import harness
 from harness import run_nanodns
@@ -53,31 +52,6 @@ def write_list(directory, name, text):
     with open(os.path.join(str(directory), "lists", name), "w") as f:
         f.write(text)
     return "lists/" + name
-
-
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(directory, cfg, wait_ready=True, **kwargs):
-        server = harness.Server(directory, cfg, **kwargs)
-        started.append(server)
-        return server.start(wait_ready=wait_ready)
-
-    yield start
-    problems = []
-    for server in started:
-        if server.proc is None:
-            continue
-        running = server.proc.returncode is None
-        rc = server.stop()
-        if running and rc != 0:
-            problems.append("exit %r after SIGTERM; stderr:\n%s" % (rc, server.stderr_text()))
-        server.kill()
-        report = harness.sanitizer_report(server.stderr_text())
-        if report:
-            problems.append(report)
-    assert not problems, "\n".join(problems)
 
 
 def rcode(server, name, rdtype="A"):

@@ -19,7 +19,6 @@ import time
 import dns.message
 import dns.rcode
 import dns.rdatatype
-import pytest
 
 import harness
 import loadgen
@@ -98,33 +97,6 @@ def hand_written(version, www="10.0.0.80", new="10.0.0.81", hot_reload=False):
         "new": new,
         "hot_reload": "true" if hot_reload else "false",
     }
-
-
-@pytest.fixture
-def servers():
-    """servers(directory, config, **kw) -> a running harness.Server; each is
-    stopped at the end, and must stop cleanly with no sanitizer report."""
-    started = []
-
-    def start(directory, cfg, wait_ready=True, **kwargs):
-        server = harness.Server(directory, cfg, **kwargs)
-        started.append(server)
-        return server.start(wait_ready=wait_ready)
-
-    yield start
-    problems = []
-    for server in started:
-        if server.proc is None:
-            continue
-        running = server.proc.returncode is None
-        rc = server.stop()
-        if running and rc != 0:
-            problems.append("exit %r after SIGTERM; stderr:\n%s" % (rc, server.stderr_text()))
-        server.kill()
-        report = harness.sanitizer_report(server.stderr_text())
-        if report:
-            problems.append("sanitizer report:\n" + report)
-    assert not problems, "\n".join(problems)
 
 
 # -- observing the server ---------------------------------------------------------
