@@ -99,6 +99,19 @@ def curl_path(port, path, *args):
     return proc.stdout, time.monotonic() - started
 
 
+def trickle_until_cut(s, octet, started):
+    """Send octet every half second (while the API has not closed s) until
+    DEADLINE_S + 4 after started; whether the API cut the connection."""
+    while time.monotonic() - started < DEADLINE_S + 4:
+        try:
+            s.sendall(octet)
+        except OSError:
+            return True
+        if closed_by_peer(s, 0.5):
+            return True
+    return False
+
+
 def test_64_slow_clients_never_keep_health_from_being_answered(node):
     server, api = node
     loris = SlowLoris(api.port, SLOTS)
@@ -137,16 +150,7 @@ def test_a_slow_client_is_cut_at_the_request_deadline(node):
     s = slow_socket(api.port, "127.0.0.2")
     started = time.monotonic()
     try:
-        cut = False
-        while time.monotonic() - started < DEADLINE_S + 4:
-            try:
-                s.sendall(b"E")
-            except OSError:
-                cut = True
-                break
-            if closed_by_peer(s, 0.5):
-                cut = True
-                break
+        cut = trickle_until_cut(s, b"E", started)
         took = time.monotonic() - started
         assert cut, "still connected after %.1f s" % took
         assert DEADLINE_S - 0.5 <= took <= DEADLINE_S + 2, took
@@ -161,16 +165,7 @@ def test_a_slow_body_is_cut_at_the_request_deadline(node):
     started = time.monotonic()
     try:
         s.sendall(b"POST /sync HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-        cut = False
-        while time.monotonic() - started < DEADLINE_S + 4:
-            try:
-                s.sendall(b"{")
-            except OSError:
-                cut = True
-                break
-            if closed_by_peer(s, 0.5):
-                cut = True
-                break
+        cut = trickle_until_cut(s, b"{", started)
         took = time.monotonic() - started
         assert cut, "still connected after %.1f s" % took
         assert took <= DEADLINE_S + 2, took
