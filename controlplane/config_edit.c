@@ -157,21 +157,60 @@ void config_checksum(const void *data, size_t len, char out[CONFIG_CHECKSUM_LEN 
  * server section); larger objects (zones) get a malloc'd array. */
 #define DIGEST_MEMBERS_ON_STACK 16
 
+/* The hash fed through a buffer: a record's dozen tags and strings cost
+ * one BLAKE2b update, not a dozen. The digest is the same as unbuffered. */
+struct digest_sink {
+    crypto_generichash_state state;
+    size_t used;
+    uint8_t buf[2048];
+};
+
+static void digest_flush(struct digest_sink *sink)
+{
+    crypto_generichash_update(&sink->state, sink->buf, sink->used);
+    sink->used = 0;
+}
+
+static void digest_put(struct digest_sink *sink, const void *data, size_t len)
+{
+    if (sink->used + len > sizeof(sink->buf)) {
+        digest_flush(sink);
+        if (len > sizeof(sink->buf)) {
+            crypto_generichash_update(&sink->state, data, len);
+            return;
+        }
+    }
+    memcpy(sink->buf + sink->used, data, len);
+    sink->used += len;
+}
+
+static void digest_sink_init(struct digest_sink *sink)
+{
+    crypto_generichash_init(&sink->state, NULL, 0, CONFIG_DIGEST_SIZE);
+    sink->used = 0;
+}
+
+static void digest_sink_final(struct digest_sink *sink, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    digest_flush(sink);
+    crypto_generichash_final(&sink->state, out, CONFIG_DIGEST_SIZE);
+}
+
 /* Each value goes in as a tag, then a length or the value itself, so that
  * no two different trees feed the hash the same octets. */
-static void digest_tag(crypto_generichash_state *st, char tag, uint64_t n)
+static void digest_tag(struct digest_sink *st, char tag, uint64_t n)
 {
     uint8_t buf[9];
     buf[0] = (uint8_t)tag;
     for (int i = 0; i < 8; i++)
         buf[1 + i] = (uint8_t)(n >> (8 * i));
-    crypto_generichash_update(st, buf, sizeof(buf));
+    digest_put(st, buf, sizeof(buf));
 }
 
-static void digest_string(crypto_generichash_state *st, char tag, const char *s, size_t len)
+static void digest_string(struct digest_sink *st, char tag, const char *s, size_t len)
 {
     digest_tag(st, tag, len);
-    crypto_generichash_update(st, (const unsigned char *)s, len);
+    digest_put(st, s, len);
 }
 
 static int member_name_order(const void *a, const void *b)
@@ -189,7 +228,7 @@ static bool digest_skips_server(const char *name, struct json_object *v)
     return n == 0 || (n == 1 && json_object_object_get_ex(v, "config_version", NULL));
 }
 
-static int digest_value(crypto_generichash_state *st, struct json_object *v, int depth);
+static int digest_value(struct digest_sink *st, struct json_object *v, int depth);
 
 /* A root member the caller digested already, or NULL. */
 struct digest_parts {
@@ -229,8 +268,8 @@ static int digest_array_part(struct json_object *array, uint8_t out[CONFIG_DIGES
 /* An object's members in name order (json-c keeps them as written).
  * depth 0 is the root, 1 a member of the root; in_server: this is the
  * root's "server", whose config_version is left out. */
-static int digest_object(crypto_generichash_state *st, struct json_object *obj, int depth,
-                         bool in_server, const struct digest_parts *parts)
+static int digest_object(struct digest_sink *st, struct json_object *obj, int depth, bool in_server,
+                         const struct digest_parts *parts)
 {
     size_t count = (size_t)json_object_object_length(obj);
     const char *on_stack[DIGEST_MEMBERS_ON_STACK];
@@ -256,11 +295,11 @@ static int digest_object(crypto_generichash_state *st, struct json_object *obj, 
         uint8_t part[CONFIG_DIGEST_SIZE];
         if (done) {
             digest_tag(st, 'A', CONFIG_DIGEST_SIZE);
-            crypto_generichash_update(st, done, CONFIG_DIGEST_SIZE);
+            digest_put(st, done, CONFIG_DIGEST_SIZE);
         } else if (depth == 0 && digest_as_array_part(names[i], value)) {
             rc = digest_array_part(value, part);
             digest_tag(st, 'A', CONFIG_DIGEST_SIZE);
-            crypto_generichash_update(st, part, CONFIG_DIGEST_SIZE);
+            digest_put(st, part, CONFIG_DIGEST_SIZE);
         } else if (depth == 0 && strcmp(names[i], "server") == 0 &&
                    json_object_is_type(value, json_type_object)) {
             rc = digest_object(st, value, depth + 1, true, NULL);
@@ -273,7 +312,7 @@ static int digest_object(crypto_generichash_state *st, struct json_object *obj, 
     return rc;
 }
 
-static int digest_value(crypto_generichash_state *st, struct json_object *v, int depth)
+static int digest_value(struct digest_sink *st, struct json_object *v, int depth)
 {
     switch (json_object_get_type(v)) {
     case json_type_null:
@@ -317,10 +356,10 @@ void config_array_digest_begin(struct config_array_digest *d)
 {
     d->count = 0;
     /* the state wants 64-octet alignment; aligned_alloc wants a multiple of it */
-    size_t size = (sizeof(crypto_generichash_state) + 63) / 64 * 64;
+    size_t size = (sizeof(struct digest_sink) + 63) / 64 * 64;
     d->state = aligned_alloc(64, size);
     if (d->state)
-        crypto_generichash_init(d->state, NULL, 0, CONFIG_DIGEST_SIZE);
+        digest_sink_init(d->state);
 }
 
 void config_array_digest_add(struct config_array_digest *d, struct json_object *element)
@@ -342,7 +381,7 @@ void config_array_digest_end(struct config_array_digest *d, uint8_t out[CONFIG_D
         return;
     }
     digest_tag(d->state, 'a', d->count);
-    crypto_generichash_final(d->state, out, CONFIG_DIGEST_SIZE);
+    digest_sink_final(d->state, out);
     free(d->state);
     d->state = NULL;
 }
@@ -350,8 +389,8 @@ void config_array_digest_end(struct config_array_digest *d, uint8_t out[CONFIG_D
 void config_digest_parts(struct json_object *root, const struct config_digest_part *parts,
                          size_t part_count, uint8_t out[CONFIG_DIGEST_SIZE])
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, CONFIG_DIGEST_SIZE);
+    struct digest_sink st;
+    digest_sink_init(&st);
     struct digest_parts p = {parts, part_count};
     int rc = json_object_is_type(root, json_type_object) ? digest_object(&st, root, 0, false, &p)
                                                          : digest_value(&st, root, 0);
@@ -359,7 +398,7 @@ void config_digest_parts(struct json_object *root, const struct config_digest_pa
         randombytes_buf(out, CONFIG_DIGEST_SIZE);
         return;
     }
-    crypto_generichash_final(&st, out, CONFIG_DIGEST_SIZE);
+    digest_sink_final(&st, out);
 }
 
 void config_digest(struct json_object *root, uint8_t out[CONFIG_DIGEST_SIZE])
