@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,4 +191,58 @@ fail:
     free(buf);
     close(fd);
     return -1;
+}
+
+/* The mapping's size: the file and at least one octet after it, which
+ * is the NUL. */
+static size_t map_size(size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (len / page + 1) * page;
+}
+
+int atomic_file_map(const char *path, const char **data, size_t *len, char *err, size_t err_len)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return error_set(err, err_len, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_set(err, err_len, "stat %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+        error_set(err, err_len, "map %s: not a regular file with content", path);
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    /* Zero pages first, the file over them: the octet after the file
+     * reads as NUL even when the file ends on a page boundary. */
+    uint8_t *area =
+        mmap(NULL, map_size(size), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (area == MAP_FAILED) {
+        error_set(err, err_len, "map %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (mmap(area, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        error_set(err, err_len, "map %s: %s", path, strerror(errno));
+        munmap(area, map_size(size));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    *data = (const char *)area;
+    *len = size;
+    return 0;
+}
+
+void atomic_file_unmap(const char *data, size_t len)
+{
+    if (data != NULL)
+        munmap((void *)data, map_size(len));
 }

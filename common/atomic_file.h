@@ -17,4 +17,13 @@ int atomic_file_write(const char *path, const void *data, size_t len, mode_t mod
  * *len). Returns 0, or -1 with a message in err. */
 int atomic_file_read(const char *path, char **data, size_t *len, char *err, size_t err_len);
 
+/* A file that only atomic_file_write replaces, mapped read-only instead of
+ * read: its inode is never written again, so the mapping cannot change or
+ * shrink under the reader, and its pages are the page cache's (dropped and
+ * read again as memory needs, not held by the process). NUL-terminated
+ * like atomic_file_read's buffer. Returns 0, or -1 with a message in err;
+ * atomic_file_unmap takes it back. */
+int atomic_file_map(const char *path, const char **data, size_t *len, char *err, size_t err_len);
+void atomic_file_unmap(const char *data, size_t len);
+
 #endif

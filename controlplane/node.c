@@ -78,9 +78,43 @@ int node_init(struct node *node, const char *config_path, const char *state_dir,
     return 0;
 }
 
+/* The config text in force let go, malloc'd or mapped. */
+static void text_release(struct node *node)
+{
+    if (node->config_text_mapped)
+        atomic_file_unmap(node->config_text, node->config_len);
+    else
+        free((char *)node->config_text);
+    node->config_text = NULL;
+    node->config_text_mapped = false;
+}
+
+/* STATE/config.json now holds the config text in force: serve the text
+ * from it and free the copy. Kept as it is when the file cannot be
+ * mapped or does not hold those bytes. */
+static void text_map_saved(struct node *node)
+{
+    const char *mapped;
+    size_t len;
+    char err[512];
+    if (node->config_text_mapped)
+        return;
+    if (atomic_file_map(node->saved_config_path, &mapped, &len, err, sizeof(err)) < 0) {
+        log_debug("config text kept in memory: %s", err);
+        return;
+    }
+    if (len != node->config_len) {
+        atomic_file_unmap(mapped, len);
+        return;
+    }
+    free((char *)node->config_text);
+    node->config_text = mapped;
+    node->config_text_mapped = true;
+}
+
 void node_free(struct node *node)
 {
-    free(node->config_text);
+    text_release(node);
     config_free(&node->config);
     free(node->last_error);
     memset(node, 0, sizeof(*node));
@@ -145,7 +179,7 @@ static void log_level_follow(const struct config *cfg)
 
 void node_install(struct node *node, char *text, size_t len, struct config *cfg)
 {
-    free(node->config_text);
+    text_release(node);
     config_free(&node->config);
     node->config_text = text;
     node->config_len = len;
@@ -176,13 +210,12 @@ static void diags_log_warnings(const struct config_diags *diags)
 
 /* ---- publishing ---- */
 
-/* STATE/version (when floor is not NULL), STATE/config.json, then
- * STATE/zone.img: no version reaches the state directory, let alone a
- * client or a peer, before the floor covers it; and whoever finds the
- * image finds the config it came from beside it. */
-static int state_write(struct node *node, const struct version_floor *floor, const char *text,
-                       size_t len, const uint8_t *image, size_t image_len, char *err,
-                       size_t err_len)
+/* STATE/version (when floor is not NULL), then STATE/config.json; the
+ * image (image_write) comes after them: no version reaches the state
+ * directory, let alone a client or a peer, before the floor covers it;
+ * and whoever finds the image finds the config it came from beside it. */
+static int config_write(struct node *node, const struct version_floor *floor, const char *text,
+                        size_t len, char *err, size_t err_len)
 {
     char why[512];
     if (floor != NULL) {
@@ -199,6 +232,13 @@ static int state_write(struct node *node, const struct version_floor *floor, con
         snprintf(err, err_len, "cannot save the config: %s", why);
         return -1;
     }
+    return 0;
+}
+
+static int image_write(struct node *node, const uint8_t *image, size_t image_len, char *err,
+                       size_t err_len)
+{
+    char why[512];
     if (atomic_file_write(node->image_path, image, image_len, IMAGE_MODE, why, sizeof(why)) < 0) {
         snprintf(err, err_len, "cannot publish the zone image: %s", why);
         return -1;
@@ -211,12 +251,19 @@ int node_publish(struct node *node)
     uint8_t *image = NULL;
     size_t image_len = 0;
     char err[768];
+    /* The config first: its text is then served from the file, and a
+     * large config's text and image are never in memory together. */
+    if (config_write(node, node->floor_unsaved ? &node->floor : NULL, node->config_text,
+                     node->config_len, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    text_map_saved(node);
     if (compile_config(&node->config, &image, &image_len, err, sizeof(err)) < 0) {
         log_error("cannot compile the configuration: %s", err);
         return -1;
     }
-    int rc = state_write(node, node->floor_unsaved ? &node->floor : NULL, node->config_text,
-                         node->config_len, image, image_len, err, sizeof(err));
+    int rc = image_write(node, image, image_len, err, sizeof(err));
     free(image);
     /* Parsing and compiling a large config leaves the heap full of freed
      * blocks; hand them back so a quiet control plane stays small. */
@@ -273,8 +320,9 @@ int node_commit(struct node *node, struct node_candidate *c, struct message_list
         node_candidate_free(c);
         return -1;
     }
-    if (state_write(node, same && !node->floor_unsaved ? NULL : &next, c->text, c->len, c->image,
-                    c->image_len, err, sizeof(err)) < 0) {
+    if (config_write(node, same && !node->floor_unsaved ? NULL : &next, c->text, c->len, err,
+                     sizeof(err)) < 0 ||
+        image_write(node, c->image, c->image_len, err, sizeof(err)) < 0) {
         message_list_add(errors, err);
         node_candidate_free(c);
         return -1;
@@ -286,6 +334,7 @@ int node_commit(struct node *node, struct node_candidate *c, struct message_list
     bool mgmt_changed = strcmp(c->cfg.server.mgmt_host, node->config.server.mgmt_host) != 0 ||
                         c->cfg.server.mgmt_port != node->config.server.mgmt_port;
     node_install(node, new_text, c->len, &c->cfg);
+    text_map_saved(node);
     node_candidate_free(c);
     node->reloads++;
     log_level_follow(&node->config);

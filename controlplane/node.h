@@ -64,8 +64,11 @@ struct node {
 
     /* The config in force: its exact bytes (what /config/raw serves and
      * peers copy), parsed form, version and checksum. config has the
-     * command-line overrides applied; config_text is the file's bytes. */
-    char *config_text;
+     * command-line overrides applied; config_text is the file's bytes,
+     * NUL-terminated: malloc'd until STATE/config.json holds them, then
+     * that file mapped (a large config is not held twice, and its text
+     * costs memory only while it is read). */
+    const char *config_text;
     size_t config_len;
     struct config config;
     uint64_t version;
@@ -110,6 +113,7 @@ struct node {
      * so our own write-back is none and a broken file is reported once. */
     unsigned char file_hash[32];
     bool file_hash_known;
+    bool config_text_mapped; /* config_text is STATE/config.json mapped, not malloc'd */
 };
 
 /* Fill node for config_path (NULL: the built-in defaults) and state_dir.

@@ -263,6 +263,75 @@ static void test_large_file_round_trips(void **state)
     free(bytes);
 }
 
+static void test_map_gives_the_file_nul_terminated(void **state)
+{
+    struct fixture *f = *state;
+    char err[256] = "";
+    assert_int_equal(atomic_file_write(f->path, "{\"a\": 1}", 8, 0600, err, sizeof(err)), 0);
+    const char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(atomic_file_map(f->path, &data, &len, err, sizeof(err)), 0);
+    assert_int_equal(len, 8);
+    assert_memory_equal(data, "{\"a\": 1}", 8);
+    assert_int_equal(data[8], '\0');
+    atomic_file_unmap(data, len);
+}
+
+static void test_map_of_a_file_that_ends_on_a_page_boundary_still_ends_in_nul(void **state)
+{
+    struct fixture *f = *state;
+    size_t size = 2 * (size_t)sysconf(_SC_PAGESIZE);
+    char *bytes = malloc(size);
+    assert_non_null(bytes);
+    memset(bytes, 'x', size);
+    char err[256] = "";
+    assert_int_equal(atomic_file_write(f->path, bytes, size, 0600, err, sizeof(err)), 0);
+    const char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(atomic_file_map(f->path, &data, &len, err, sizeof(err)), 0);
+    assert_int_equal(len, size);
+    assert_memory_equal(data, bytes, size);
+    assert_int_equal(data[size], '\0');
+    atomic_file_unmap(data, len);
+    free(bytes);
+}
+
+static void test_a_mapping_keeps_its_bytes_when_the_file_is_replaced(void **state)
+{
+    struct fixture *f = *state;
+    char err[256] = "";
+    assert_int_equal(atomic_file_write(f->path, "old", 3, 0600, err, sizeof(err)), 0);
+    const char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(atomic_file_map(f->path, &data, &len, err, sizeof(err)), 0);
+    assert_int_equal(atomic_file_write(f->path, "a new text", 10, 0600, err, sizeof(err)), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "old", 3);
+    atomic_file_unmap(data, len);
+}
+
+static void test_map_of_missing_or_empty_file_or_directory_fails_with_message(void **state)
+{
+    struct fixture *f = *state;
+    const char *data = "not touched";
+    size_t len = 99;
+    char err[256] = "";
+    assert_int_equal(atomic_file_map(f->path, &data, &len, err, sizeof(err)), -1);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(err, f->path));
+    assert_non_null(strstr(err, strerror(ENOENT)));
+
+    assert_int_equal(atomic_file_write(f->path, "", 0, 0600, err, sizeof(err)), 0);
+    err[0] = '\0';
+    assert_int_equal(atomic_file_map(f->path, &data, &len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, f->path));
+
+    err[0] = '\0';
+    assert_int_equal(atomic_file_map(f->dir, &data, &len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, f->dir));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +356,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_returns_nul_terminated_contents, setup, teardown),
         cmocka_unit_test(test_read_handles_files_whose_size_is_not_known_in_advance),
         cmocka_unit_test_setup_teardown(test_large_file_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_gives_the_file_nul_terminated, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_map_of_a_file_that_ends_on_a_page_boundary_still_ends_in_nul, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_mapping_keeps_its_bytes_when_the_file_is_replaced,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_map_of_missing_or_empty_file_or_directory_fails_with_message, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

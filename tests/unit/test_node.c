@@ -341,6 +341,33 @@ static void test_a_changed_file_is_written_back_with_its_version(void **state)
     free(text);
 }
 
+/* The text in force is served from STATE/config.json once it is there,
+ * not held as a second copy: after the start and after each reload. */
+static void test_the_text_in_force_is_the_saved_file_mapped(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    assert_true(f->node.config_text_mapped);
+    assert_int_equal(f->node.config_len, strlen(text));
+    assert_string_equal(f->node.config_text, text);
+
+    char *edited = config_text(3, "10.0.0.81");
+    file_put(f->config_path, edited);
+    assert_int_equal(node_reload(&f->node, NULL), 0);
+    char *saved = saved_config(f);
+    assert_true(f->node.config_text_mapped);
+    assert_int_equal(f->node.config_len, strlen(saved));
+    assert_string_equal(f->node.config_text, saved);
+    /* The state directory replaced again: the mapping keeps what it had. */
+    file_put(f->config_path, text);
+    assert_int_equal(node_reload(&f->node, NULL), 0);
+    assert_non_null(strstr(f->node.config_text, "10.0.0.80"));
+    free(saved);
+    free(edited);
+    free(text);
+}
+
 static void test_the_version_goes_past_a_bump_in_the_file(void **state)
 {
     struct fixture *f = *state;
@@ -803,6 +830,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_file_that_differs_only_in_layout_publishes_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_changed_file_is_published_as_the_next_version, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_the_text_in_force_is_the_saved_file_mapped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_changed_file_is_written_back_with_its_version, setup,
                                         teardown),
