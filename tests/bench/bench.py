@@ -8,17 +8,25 @@ server with dnsperf (server pinned to one CPU, dnsperf to the other) and
 reports QPS, server CPU time per answered query, peak RSS, and NanoDNS's
 ratios to NSD, to Knot and to the faster of the two.
 
-Uses only the Python standard library and the dnsperf, nsd, knotd, knotc, dig
-and taskset commands; every process it starts is stopped on exit. A server
-whose binaries are missing is skipped with a message.
+With --startup it measures instead how each server starts on the same data:
+time to the first correct answer, peak memory of all its processes, and the
+time a one-record reload takes to be answered; with --startup-blocklist N,
+NanoDNS's start on a list of N blocked names.
+
+Uses the Python standard library and the dnsperf, nsd, knotd, knotc, dig and
+taskset commands (dnspython too, if installed, for --startup's probes; dig
+otherwise); every process it starts is stopped on exit. A server whose
+binaries are missing is skipped with a message.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import random
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -26,6 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
+
+try:  # optional: --startup's probes send their queries with it, else with dig
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.version
+except ImportError:
+    dns = None
 
 ZONE = "bench.test"
 SOA = {
@@ -55,6 +72,14 @@ KINDS = ("a", "aaaa", "mx", "txt", "cname")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+# --startup: how long a server may take to answer the loaded data (or a
+# reload), and how often it is asked meanwhile.
+STARTUP_TIMEOUT_S = 120.0
+POLL_S = 0.01
+# --startup: the address the last A record gets for the reload, and the one
+# of the allowlisted name of --startup-blocklist. In neither generated data.
+RELOAD_ADDR = "192.0.2.1"
+ALLOW_ADDR = "192.0.2.2"
 
 # Every process we start, so the exit handler can stop them.
 started = []
@@ -81,27 +106,54 @@ def ipv6_of(i):
     return f"fd00::{i >> 16:x}:{i & 0xFFFF:x}"
 
 
-def records_of(size):
-    """(name, type, value, priority) for every generated name."""
+def record_of(i):
+    """(name, type, value, priority) of generated name i."""
+    kind = KINDS[i % 5]
+    name = name_of(i)
+    if kind == "a":
+        return name, "A", ipv4_of(i), None
+    if kind == "aaaa":
+        return name, "AAAA", ipv6_of(i), None
+    if kind == "mx":
+        return name, "MX", target_of(i), MX_PRIORITY
+    if kind == "txt":
+        # No spaces or quotes: the same single character-string in both.
+        return name, "TXT", f"v=bench;id={i}", None
+    return name, "CNAME", target_of(i), None
+
+
+def records_of(size, override=None):
+    """(name, type, value, priority) for every generated name; override maps
+    a name's index to another value (--startup's one-record change)."""
     for i in range(size):
-        kind = KINDS[i % 5]
-        name = name_of(i)
-        if kind == "a":
-            yield name, "A", ipv4_of(i), None
-        elif kind == "aaaa":
-            yield name, "AAAA", ipv6_of(i), None
-        elif kind == "mx":
-            yield name, "MX", target_of(i), MX_PRIORITY
-        elif kind == "txt":
-            # No spaces or quotes: the same single character-string in both.
-            yield name, "TXT", f"v=bench;id={i}", None
-        else:
-            yield name, "CNAME", target_of(i), None
+        name, rtype, value, prio = record_of(i)
+        if override and i in override:
+            value = override[i]
+        yield name, rtype, value, prio
 
 
-def write_nanodns_config(path, size, workers=1):
+def zone_rdata(rtype, value, prio):
+    """A record's rdata as a zone file (and dig) writes it."""
+    if rtype == "MX":
+        return f"{prio} {value}."
+    if rtype == "CNAME":
+        return f"{value}."
+    if rtype == "TXT":
+        return f'"{value}"'
+    return value
+
+
+def nanodns_server(workers=1):
+    """The config's "server" object: no forwarding, no API port, no query log."""
+    server = {"upstream": [], "mgmt_port": 0, "hot_reload": False, "log_queries": False}
+    if workers > 1:
+        server["workers"] = workers
+    return server
+
+
+def write_nanodns_config(path, size, workers=1, override=None):
     records = [{"name": NS_NAME, "type": "A", "value": NS_ADDR, "ttl": TTL}]
-    for name, rtype, value, prio in records_of(size):
+    for name, rtype, value, prio in records_of(size, override):
         rec = {"name": name, "type": rtype, "value": value, "ttl": TTL}
         if prio is not None:
             rec["priority"] = prio
@@ -112,11 +164,8 @@ def write_nanodns_config(path, size, workers=1):
     records.append(
         {"name": WILD_PARENT, "type": "AAAA", "value": WILD_AAAA, "ttl": TTL, "wildcard": True}
     )
-    server = {"upstream": [], "mgmt_port": 0, "hot_reload": False, "log_queries": False}
-    if workers > 1:
-        server["workers"] = workers
     config = {
-        "server": server,
+        "server": nanodns_server(workers),
         "zones": {ZONE: {"soa": dict(SOA), "ns": [NS_NAME]}},
         "records": records,
         "rewrites": [],
@@ -125,26 +174,21 @@ def write_nanodns_config(path, size, workers=1):
         json.dump(config, f, indent=1)
 
 
-def write_nsd_zone(path, size):
+def write_nsd_zone(path, size, serial_bump=0, override=None):
+    """The zone file NSD and Knot load; serial_bump and override make the
+    changed version --startup reloads."""
     s = SOA
+    serial = s["serial"] + SERIAL_OFFSET + serial_bump
     with open(path, "w") as f:
         f.write(f"$ORIGIN {ZONE}.\n$TTL {TTL}\n")
         f.write(
-            f"@ {ZONE_RECORD_TTL} IN SOA {s['mname']}. {s['rname']}. ( {s['serial'] + SERIAL_OFFSET} {s['refresh']} "
+            f"@ {ZONE_RECORD_TTL} IN SOA {s['mname']}. {s['rname']}. ( {serial} {s['refresh']} "
             f"{s['retry']} {s['expire']} {s['minimum']} )\n"
         )
         f.write(f"@ {ZONE_RECORD_TTL} IN NS {NS_NAME}.\n")
         f.write(f"{NS_NAME}. {TTL} IN A {NS_ADDR}\n")
-        for name, rtype, value, prio in records_of(size):
-            if rtype == "MX":
-                rdata = f"{prio} {value}."
-            elif rtype == "CNAME":
-                rdata = f"{value}."
-            elif rtype == "TXT":
-                rdata = f'"{value}"'
-            else:
-                rdata = value
-            f.write(f"{name}. {TTL} IN {rtype} {rdata}\n")
+        for name, rtype, value, prio in records_of(size, override):
+            f.write(f"{name}. {TTL} IN {rtype} {zone_rdata(rtype, value, prio)}\n")
         f.write(f"*.{WILD_PARENT}. {TTL} IN A {WILD_A}\n")
         f.write(f"*.{WILD_PARENT}. {TTL} IN AAAA {WILD_AAAA}\n")
 
@@ -152,6 +196,8 @@ def write_nsd_zone(path, size):
 def write_nsd_conf(path, workdir, zonefile, port, minimal, workers=1):
     # Rate limiting off, one server process, nothing outside workdir, no
     # privilege drop, no chroot, no control channel: NSD as a plain process.
+    # zonefiles-check yes (the default): SIGHUP reads a zone file whose mtime
+    # moved (--startup's reload); it costs a stat at start.
     with open(path, "w") as f:
         f.write(
             f"""server:
@@ -174,7 +220,7 @@ def write_nsd_conf(path, workdir, zonefile, port, minimal, workers=1):
     round-robin: no
     minimal-responses: {"yes" if minimal else "no"}
     refuse-any: no
-    zonefiles-check: no
+    zonefiles-check: yes
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
     rrl-slip: 0
@@ -270,11 +316,22 @@ def free_port():
     raise RuntimeError("no free loopback port found")
 
 
-def spawn(argv, log_path):
+def spawn(argv, log_path, cgroup=None):
+    """argv in a process group of its own, output to log_path; given a cgroup
+    v2 directory, the child joins it before exec, so its whole process tree is
+    in it. proc.spawned_at is the monotonic time just before the fork."""
     log = open(log_path, "wb")
+    join = None
+    if cgroup:
+        def join():
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+    t0 = time.monotonic()
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=join,
     )
+    proc.spawned_at = t0
     log.close()
     started.append(proc)
     return proc
@@ -570,6 +627,8 @@ class Server:
         self.notes = []
         self.runs = []
         self.cpu = None  # if set, every thread must stay pinned to this CPU
+        self.data_file = None  # the zone file or config it serves (--startup rewrites it)
+        self.reload_cmd = None  # argv that makes it reload data_file; None: SIGHUP
 
 
 def parse_dnsperf(out):
@@ -713,7 +772,9 @@ def measure(args, server, queryfile):
     return perf
 
 
-def start_nsd(args, workdir, zonefile):
+def start_nsd(args, workdir, zonefile, wait=None, cgroup=None):
+    """NSD on zonefile, in workdir/nsd; wait(port, proc, what) returns once it
+    answers (default wait_ready), cgroup is spawn's."""
     d = os.path.join(workdir, "nsd")
     os.makedirs(d)
     conf = os.path.join(d, "nsd.conf")
@@ -723,11 +784,13 @@ def start_nsd(args, workdir, zonefile):
     if chk.returncode != 0:
         raise RuntimeError(f"nsd-checkconf: {chk.stdout}{chk.stderr}")
     argv = ["taskset", "-c", str(args.server_cpu), "nsd", "-d", "-c", conf]
-    proc = spawn(argv, os.path.join(d, "stdout"))
+    proc = spawn(argv, os.path.join(d, "stdout"), cgroup)
     server = Server("NSD", port, proc, d)
-    t0 = time.monotonic()
-    wait_ready(port, proc, "nsd")
-    server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
+    (wait or wait_ready)(port, proc, "nsd")
+    server.notes.append(f"ready {time.monotonic() - proc.spawned_at:.2f} s after start")
+    # No control channel (control-enable: no): SIGHUP makes NSD read the zone
+    # files whose mtime changed.
+    server.data_file = zonefile
     with open(os.path.join(d, "nsd.log"), errors="replace") as f:
         errors = [line for line in f if "error" in line]
     if errors:
@@ -743,7 +806,8 @@ def start_nsd(args, workdir, zonefile):
     return server
 
 
-def start_knot(args, workdir, zonefile):
+def start_knot(args, workdir, zonefile, wait=None, cgroup=None):
+    """knotd on zonefile, in workdir/knot; wait and cgroup as for start_nsd."""
     d = os.path.join(workdir, "knot")
     for sub in ("run", "db"):
         os.makedirs(os.path.join(d, sub))
@@ -757,11 +821,12 @@ def start_knot(args, workdir, zonefile):
     # Foreground is knotd's default; -c because it would read
     # /etc/knot/knot.conf otherwise.
     argv = ["taskset", "-c", str(args.server_cpu), "knotd", "-c", conf]
-    t0 = time.monotonic()
-    proc = spawn(argv, log)
+    proc = spawn(argv, log, cgroup)
     server = Server("Knot", port, proc, d)
-    wait_ready(port, proc, "knotd")
-    server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
+    (wait or wait_ready)(port, proc, "knotd")
+    server.notes.append(f"ready {time.monotonic() - proc.spawned_at:.2f} s after start")
+    server.data_file = zonefile
+    server.reload_cmd = ["knotc", "-s", os.path.join(d, "run", "knot.sock"), "zone-reload", ZONE]
     with open(log, errors="replace") as f:
         lines = f.readlines()
     errors = [line for line in lines if re.search(r"\b(error|critical):", line)]
@@ -791,24 +856,27 @@ def find_dataplane(nanodns_pid):
     return None
 
 
-def start_nanodns(args, workdir, size, build_dir=None, name="NanoDNS"):
+def start_nanodns(args, workdir, config, build_dir=None, name="NanoDNS", wait=None, cgroup=None):
     """NanoDNS from args.build_dir, or (--baseline) another build under
-    another name, in a folder of its own."""
+    another name, in a folder of its own, on a copy of the config file
+    config; wait and cgroup as for start_nsd."""
     build_dir = build_dir or args.build_dir
     d = os.path.join(workdir, name.lower())
     os.makedirs(os.path.join(d, "state"))
     cfg = os.path.join(d, "nanodns.json")
-    write_nanodns_config(cfg, size, args.workers)
+    shutil.copyfile(config, cfg)
     port = free_port()
     log = os.path.join(d, "nanodns.log")
     argv = ["taskset", "-c", str(args.server_cpu), os.path.join(build_dir, "nanodns")]
     argv += ["start", "--config", cfg, "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--state-dir", os.path.join(d, "state")]
-    t0 = time.monotonic()
-    proc = spawn(argv, log)
+    proc = spawn(argv, log, cgroup)
     server = Server(name, port, proc, d)
-    wait_ready(port, proc, name)
-    server.notes.append(f"ready {time.monotonic() - t0:.2f} s after start")
+    (wait or wait_ready)(port, proc, name)
+    server.notes.append(f"ready {time.monotonic() - proc.spawned_at:.2f} s after start")
+    server.data_file = cfg
+    server.reload_cmd = [os.path.join(build_dir, "nanoctl"), "-S",
+                         os.path.join(d, "state", "control.sock"), "reload"]
     dp = None
     deadline = time.monotonic() + 5
     while dp is None and time.monotonic() < deadline:
@@ -851,6 +919,523 @@ def finish(server):
 
 
 # --------------------------------------------------------------------------
+# Start-up, memory and reload (--startup, --startup-blocklist)
+
+
+def norm_rdata(rtype, text):
+    """rdata text as compared: addresses in canonical form, the rest lower-cased."""
+    if rtype in ("A", "AAAA"):
+        return ipaddress.ip_address(text).compressed
+    return " ".join(text.lower().split())
+
+
+def expect(qname, qtype, rcode="NOERROR", rdata=()):
+    """A question and the answer that shows the data it asks for is served:
+    the rcode, and the rdata of the qname/qtype RRset in the answer section."""
+    return qname.lower(), qtype, rcode, frozenset(norm_rdata(qtype, r) for r in rdata)
+
+
+def answer_is(check, rcode, rrs):
+    """Whether rcode and rrs, (owner, type, rdata text) of the answer
+    section, are check's expected answer."""
+    qname, qtype, want_rcode, want = check
+    got = frozenset(norm_rdata(qtype, r) for owner, rtype, r in rrs
+                    if owner.lower() == qname + "." and rtype.upper() == qtype)
+    return rcode == want_rcode and got == want
+
+
+def probe_method():
+    if dns is None:
+        return (f"dig, one query per check every {1000 * POLL_S:.0f} ms at most (dnspython not "
+                f"found: a dig run takes a few ms and waits 1 s for a socket nobody reads yet)")
+    return (f"dnspython {dns.version.version}, UDP queries every {1000 * POLL_S:.0f} ms on a "
+            f"connected socket, answers read as they arrive")
+
+
+def poll_answers(port, checks, alive, what):
+    """The monotonic time by which every check had got its expected answer.
+
+    Every POLL_S each check still waiting is asked again; answers are read as
+    they come, so the answer to a query that waited in the socket until the
+    server read it counts when it arrives. alive() raises if a process we
+    depend on has died. Bounded by STARTUP_TIMEOUT_S.
+    """
+    if dns is None:
+        return poll_answers_dig(port, checks, alive, what)
+    waiting = {(c[0], c[1]): c for c in checks}
+    last = {}  # the last wrong answer per check, for the error message
+    done_at = None
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        # Connected: while nobody has the port, a query fails at once
+        # (ECONNREFUSED) instead of waiting for a timeout.
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        while waiting:
+            now = time.monotonic()
+            if now > deadline:
+                asked = ", ".join(" ".join(k) for k in waiting)
+                raise RuntimeError(f"{what}: no right answer to {asked} within "
+                                   f"{STARTUP_TIMEOUT_S:.0f} s (last: {last or 'none'})")
+            alive()
+            for qname, qtype in waiting:
+                query = dns.message.make_query(qname, qtype)
+                query.flags &= ~dns.flags.RD
+                try:
+                    sock.send(query.to_wire())
+                except OSError:  # an earlier query's ECONNREFUSED
+                    pass
+            next_poll = now + POLL_S
+            while waiting:
+                left = next_poll - time.monotonic()
+                if left <= 0 or not select.select([sock], [], [], left)[0]:
+                    break
+                try:
+                    wire = sock.recv(65535)
+                    at = time.monotonic()
+                    msg = dns.message.from_wire(wire)
+                except Exception:  # ECONNREFUSED (nobody listens yet), a bad message
+                    continue
+                if len(msg.question) != 1:
+                    continue
+                q = msg.question[0]
+                key = (q.name.to_text().lower().rstrip("."), dns.rdatatype.to_text(q.rdtype))
+                if key not in waiting:
+                    continue
+                rcode = dns.rcode.to_text(msg.rcode())
+                rrs = [(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), rd.to_text())
+                       for rrset in msg.answer for rd in rrset]
+                if answer_is(waiting[key], rcode, rrs):
+                    del waiting[key]
+                    done_at = at
+                else:
+                    last[" ".join(key)] = f"{rcode} {[r[2] for r in rrs]}"
+            left = next_poll - time.monotonic()
+            if waiting and left > 0:
+                time.sleep(left)
+    return done_at
+
+
+def poll_answers_dig(port, checks, alive, what):
+    """poll_answers with dig, one run per check and poll."""
+    waiting = list(checks)
+    done_at = None
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while waiting:
+        now = time.monotonic()
+        if now > deadline:
+            raise RuntimeError(f"{what}: no right answer to {', '.join(c[0] for c in waiting)} "
+                               f"within {STARTUP_TIMEOUT_S:.0f} s")
+        alive()
+        for check in list(waiting):
+            rcode, answer, _, _ = parse_dig(dig(port, check[0], check[1]))
+            rrs = [(f[0], f[3], f[4]) for f in (line.split(None, 4) for line in answer) if len(f) == 5]
+            if answer_is(check, rcode, rrs):
+                waiting.remove(check)
+                done_at = time.monotonic()
+        left = now + POLL_S - time.monotonic()
+        if waiting and left > 0:
+            time.sleep(left)
+    return done_at
+
+
+def check_running(proc, what):
+    if proc.poll() is not None:
+        raise RuntimeError(f"{what} exited with status {proc.returncode}")
+
+
+def tree_memory(pid):
+    """(VmHWM summed over pid's process tree, the largest one, processes), KiB."""
+    hwm = []
+    for p in tree_of(pid):
+        try:
+            hwm.append(vm_hwm_kib(p))
+        except OSError:  # gone meanwhile
+            pass
+    return sum(hwm), max(hwm, default=0), len(hwm)
+
+
+def memory_of(proc, cgroup):
+    """Peak memory of proc's server so far, KiB: "total", all its processes
+    (the cgroup's memory.peak if it has one, else the sum of their VmHWM);
+    "largest", the largest VmHWM; "procs", how many processes."""
+    total, largest, procs = tree_memory(proc.pid)
+    if cgroup:
+        with open(os.path.join(cgroup, "memory.peak")) as f:
+            total = int(f.read()) // 1024
+    return {"total": total, "largest": largest, "procs": procs}
+
+
+class MemoryCgroups:
+    """A cgroup v2 per server start, beside the one this script runs in, so
+    that memory.peak covers every process the server ever had (forked and
+    gone included). Where the machine does not allow it (no cgroup v2 memory
+    controller, not writable, no memory.peak before Linux 5.19), base is None
+    and memory is the VmHWM sum over the process tree; method says which."""
+
+    def __init__(self):
+        self.base, why = self.find_base()
+        self.made = []
+        if self.base:
+            self.method = f"cgroup v2 memory.peak, one cgroup per start in {self.base}"
+        else:
+            self.method = f"VmHWM summed over the process tree (no cgroup v2 memory.peak: {why})"
+
+    @staticmethod
+    def find_base():
+        """(the directory to make cgroups in, None) or (None, why not)."""
+        mount = own = None
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if fields[2] == "cgroup2":
+                    mount = fields[1]
+        with open("/proc/self/cgroup") as f:
+            own = next((line.strip()[3:] for line in f if line.startswith("0::")), None)
+        if mount is None or own is None:
+            return None, "no cgroup v2 hierarchy"
+        own = os.path.normpath(mount + own)
+        try:
+            with open(os.path.join(own, "cgroup.controllers")) as f:
+                if "memory" not in f.read().split():
+                    return None, f"no memory controller in {own} (cgroup v1 or hybrid?)"
+            if own == os.path.normpath(mount):
+                # The root cgroup may hold processes and enable controllers.
+                base = own
+                with open(os.path.join(base, "cgroup.subtree_control")) as f:
+                    enabled = "memory" in f.read().split()
+                if not enabled:
+                    with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
+                        f.write("+memory")
+            else:
+                # A cgroup holding processes (this one) cannot enable
+                # controllers for children: make siblings, which have the
+                # memory controller as this one has.
+                base = os.path.dirname(own)
+            test = os.path.join(base, f"nanodns-bench-{os.getpid()}-test")
+            os.mkdir(test)
+            try:
+                if not os.path.exists(os.path.join(test, "memory.peak")):
+                    return None, "no memory.peak (Linux before 5.19)"
+                # A process must be able to move into it (spawn does so).
+                subprocess.run(["true"], check=True, preexec_fn=lambda: MemoryCgroups.join(test))
+            finally:
+                os.rmdir(test)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, str(e)
+        return base, None
+
+    @staticmethod
+    def join(cgroup):
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    def new(self, label):
+        """A new empty cgroup for one start, or None (VmHWM method)."""
+        if not self.base:
+            return None
+        path = os.path.join(self.base, f"nanodns-bench-{os.getpid()}-{label}")
+        os.mkdir(path)
+        self.made.append(path)
+        return path
+
+    def remove(self, path):
+        """Remove path once its processes are gone (stopped and reaped)."""
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                self.made.remove(path)
+                return
+            except FileNotFoundError:
+                self.made.remove(path)
+                return
+            except OSError:
+                time.sleep(0.1)
+        print(f"WARNING: cannot remove cgroup {path}")
+
+    def remove_all(self):
+        for path in list(self.made):
+            self.remove(path)
+
+
+def start_timed(args, name, rundir, source, checks, cgroups):
+    """Server name (NSD, Knot, a NanoDNS) started in rundir on source, a zone
+    file (copied for it) or a NanoDNS config, in a cgroup of its own when
+    there is one. Returns (server, figures, cgroup): figures["start_s"] is the
+    time from spawning it to the moment every check had its right answer,
+    figures["mem_first"] its memory then."""
+    fig = {}
+    cgroup = cgroups.new(f"{name.lower()}-{os.path.basename(rundir)}")
+
+    def wait(port, proc, what):
+        done = poll_answers(port, checks, lambda: check_running(proc, what), what)
+        fig["start_s"] = done - proc.spawned_at
+        fig["mem_first"] = memory_of(proc, cgroup)
+
+    os.makedirs(rundir, exist_ok=True)
+    if name in ("NSD", "Knot"):
+        zonefile = os.path.join(rundir, f"{name.lower()}.{ZONE}.zone")
+        shutil.copyfile(source, zonefile)
+        start = start_nsd if name == "NSD" else start_knot
+        server = start(args, rundir, zonefile, wait, cgroup)
+    else:
+        build_dir = args.baseline if name == BASELINE else args.build_dir
+        server = start_nanodns(args, rundir, source, build_dir, name, wait, cgroup)
+    return server, fig, cgroup
+
+
+def stop_timed(server, fig, cgroup, cgroups):
+    """figures["mem"]: the larger of the memory at the first answer and now;
+    then stop server."""
+    try:
+        now = memory_of(server.proc, cgroup)
+        fig["mem"] = {k: max(now[k], fig["mem_first"][k]) for k in now}
+    finally:
+        stop(server.proc)
+        if cgroup:
+            cgroups.remove(cgroup)
+
+
+def time_reload(server, changed, checks):
+    """Seconds from asking server to reload until checks are answered right.
+
+    changed (the zone file or config with the one change) is put in place of
+    the server's file first, atomically and not timed; then the clock starts
+    and server.reload_cmd runs (its own start-up counted), or NSD, which has
+    no control channel here, gets SIGHUP.
+    """
+    tmp = server.data_file + ".new"
+    shutil.copyfile(changed, tmp)
+    old = os.stat(server.data_file).st_mtime_ns
+    os.replace(tmp, server.data_file)
+    if os.stat(server.data_file).st_mtime_ns <= old:
+        # NSD reads a zone file again only if its mtime moved.
+        os.utime(server.data_file, ns=(old + 10**9, old + 10**9))
+    t0 = time.monotonic()
+    cmd = None
+    if server.reload_cmd:
+        cmd = subprocess.Popen(server.reload_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    else:
+        os.kill(server.proc.pid, signal.SIGHUP)
+
+    def alive():
+        check_running(server.proc, server.name)
+        if cmd and cmd.poll() not in (None, 0):
+            raise RuntimeError(f"{' '.join(cmd.args)} failed ({cmd.returncode}): "
+                               f"{cmd.stdout.read().strip()}")
+
+    try:
+        done = poll_answers(server.port, checks, alive, f"{server.name} reload")
+    finally:
+        out = cmd.communicate(timeout=30)[0].strip() if cmd else ""
+    if cmd and cmd.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd.args)} failed ({cmd.returncode}): {out}")
+    return done - t0
+
+
+def startup_data(sd, size, run, workers):
+    """The size's data for --startup, written once: the zone file (NSD, Knot)
+    and the NanoDNS config, each also in a changed version where the last A
+    record has RELOAD_ADDR (and the zone file's serial is one higher); the
+    checks that show each version is served: the last generated record (it
+    is near the end of both files) with its rdata, and the moved address."""
+    name, rtype, value, prio = record_of(size - 1)
+    moved = (size - 1) // 5 * 5  # the last A record
+    data = {
+        "ready": [expect(name, rtype, rdata=[zone_rdata(rtype, value, prio)])],
+        "reload": [expect(name_of(moved), "A", rdata=[RELOAD_ADDR])],
+    }
+    if "nsd" in run or "knot" in run:
+        data["zone"] = os.path.join(sd, f"{ZONE}.zone")
+        data["zone_changed"] = data["zone"] + ".changed"
+        write_nsd_zone(data["zone"], size)
+        write_nsd_zone(data["zone_changed"], size, 1, {moved: RELOAD_ADDR})
+    if "nanodns" in run:
+        data["config"] = os.path.join(sd, "nanodns.json")
+        data["config_changed"] = data["config"] + ".changed"
+        write_nanodns_config(data["config"], size, workers)
+        write_nanodns_config(data["config_changed"], size, workers, {moved: RELOAD_ADDR})
+    return data
+
+
+def measure_startup(args, name, data, rundir, cgroups):
+    """One start of server name on the size's data and a one-record reload."""
+    zone = name in ("NSD", "Knot")
+    server, fig, cgroup = start_timed(args, name, rundir, data["zone" if zone else "config"],
+                                      data["ready"], cgroups)
+    try:
+        fig["reload_s"] = time_reload(server, data["zone_changed" if zone else "config_changed"],
+                                      data["reload"])
+    finally:
+        stop_timed(server, fig, cgroup, cgroups)
+    print_startup_run(name, rundir, fig)
+    return fig
+
+
+def print_startup_run(name, rundir, fig):
+    mem = fig["mem"]
+    line = (f"  {name:8} {os.path.basename(rundir)}: first answer {fig['start_s']:.3f} s  "
+            f"memory {mem['total'] / 1024:.1f} MiB in {mem['procs']} process(es), largest "
+            f"{mem['largest'] / 1024:.1f} MiB")
+    if "reload_s" in fig:
+        line += f"  reload {fig['reload_s']:.3f} s"
+    print(line, flush=True)
+
+
+def blocked_name(i):
+    """Listed name i of --startup-blocklist, 22 to 30 characters as in real
+    lists, under 97,873 different parents."""
+    return f"ad{i}.srv{i % 1009}.block{i % 97}.test"
+
+
+def blocklist_data(bd, count, workers):
+    """The list of count names in each format, a config for each, and the
+    checks of --startup-blocklist.
+
+    A name below the last listed one is outside every zone: NXDOMAIN if the
+    list is loaded to its end, REFUSED if not (no upstream). A listed name
+    near the middle is in the allowlist and has an A record, in a zone of its
+    parent (the last name is not in it): its address, not NXDOMAIN, shows
+    the allowlist applied.
+    """
+    last = blocked_name(count - 1)
+    allowed = count // 2
+
+    def parent(name):
+        return name.split(".", 1)[1]
+
+    while parent(blocked_name(allowed)) == parent(last):
+        allowed = (allowed + 1) % (count - 1)
+    allowed = blocked_name(allowed)
+    zone = parent(allowed)
+    ns = f"ns1.{zone}"
+    data = {"checks": [expect(f"x.{last}", "A", "NXDOMAIN"),
+                       expect(allowed, "A", rdata=[ALLOW_ADDR])]}
+    for fmt in ("domains", "hosts"):
+        listfile = os.path.join(bd, f"list.{fmt}")
+        with open(listfile, "w") as f:
+            for i in range(count):
+                f.write(f"0.0.0.0 {blocked_name(i)}\n" if fmt == "hosts" else f"{blocked_name(i)}\n")
+        config = {
+            "server": nanodns_server(workers),
+            "zones": {zone: {"soa": dict(SOA, mname=ns, rname=f"hostmaster.{zone}"), "ns": [ns]}},
+            "records": [{"name": ns, "type": "A", "value": NS_ADDR, "ttl": TTL},
+                        {"name": allowed, "type": "A", "value": ALLOW_ADDR, "ttl": TTL}],
+            "rewrites": [],
+            "blocklists": [{"path": listfile, "format": fmt}],
+            "allowlist": [allowed],
+        }
+        data[fmt] = os.path.join(bd, f"nanodns-{fmt}.json")
+        with open(data[fmt], "w") as f:
+            json.dump(config, f, indent=1)
+    return data
+
+
+def interleaved(items, runs):
+    """(run, item) for every run and item, the order rotating from run to run
+    (A, B, C; then B, C, A; ...) so that drift in the machine's speed (it is a
+    VM) hits all of them alike."""
+    for r in range(runs):
+        k = r % len(items)
+        for item in items[k:] + items[:k]:
+            yield r, item
+
+
+def startup_summary(figs):
+    """Medians of one server's start-up figures (processes: the most seen)."""
+    if not figs:
+        return None
+    s = {"start_s": median([f["start_s"] for f in figs]),
+         "start_range": (min(f["start_s"] for f in figs), max(f["start_s"] for f in figs)),
+         "first": median([f["mem_first"]["total"] for f in figs]),
+         "procs": max(f["mem"]["procs"] for f in figs)}
+    for k in ("total", "largest"):
+        s[k] = median([f["mem"][k] for f in figs])
+    if all("reload_s" in f for f in figs):
+        s["reload_s"] = median([f["reload_s"] for f in figs])
+    return s
+
+
+def print_startup_table(title, figs, names, notes):
+    """One column per name (n/a for a name without figures), NanoDNS's ratios."""
+    sums = {n: startup_summary(figs.get(n)) for n in names}
+    runs = max(len(f) for f in figs.values())
+    print()
+    print(f"=== start-up, {title} (median of {runs} run{'s' if runs > 1 else ''}) ===")
+    rows = [
+        ("start to first right answer (s)", lambda p: f"{p['start_s']:.3f}", lambda p: p["start_s"]),
+        ("  (min..max over runs)",
+         lambda p: f"{p['start_range'][0]:.3f}..{p['start_range'][1]:.3f}", None),
+        ("peak memory at first answer (MiB)", lambda p: f"{p['first'] / 1024:.1f}",
+         lambda p: p["first"]),
+        ("peak memory, all processes (MiB)", lambda p: f"{p['total'] / 1024:.1f}",
+         lambda p: p["total"]),
+        ("peak RSS, largest process (MiB)", lambda p: f"{p['largest'] / 1024:.1f}",
+         lambda p: p["largest"]),
+        ("reload one record (s)", lambda p: f"{p['reload_s']:.3f}" if "reload_s" in p else "",
+         lambda p: p.get("reload_s")),
+        ("processes", lambda p: f"{p['procs']}", None),
+    ]
+    if not any(p and "reload_s" in p for p in sums.values()):
+        rows = [r for r in rows if not r[0].startswith("reload")]
+    print_columns(rows, sums, names, ratio_columns(sums))
+    for line in notes:
+        print(line)
+
+
+def run_startup(args, run, workdir, cgroups):
+    """--startup: for each size, every server started --runs times,
+    interleaved; a table per size."""
+    names = [n for key, n in (("nsd", "NSD"), ("knot", "Knot"), ("nanodns", "NanoDNS")) if key in run]
+    if "NanoDNS" in names and args.baseline:
+        names.insert(names.index("NanoDNS"), BASELINE)
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"\n--- start-up, {size:,} names", flush=True)
+        sd = os.path.join(workdir, f"size{size}")
+        os.makedirs(sd)
+        data = startup_data(sd, size, run, args.workers)
+        figs = {n: [] for n in names}
+        for r, name in interleaved(names, args.runs):
+            figs[name].append(measure_startup(args, name, data, os.path.join(sd, f"run{r + 1}"),
+                                              cgroups))
+        last = record_of(size - 1)
+        print_startup_table(f"{size:,} names", figs, names, [
+            f"first right answer: {last[0]} {last[1]}, the last generated record; reload: "
+            f"{name_of((size - 1) // 5 * 5)} A moved to {RELOAD_ADDR} (NSD: SIGHUP, no control "
+            f"channel; Knot: knotc zone-reload; NanoDNS: nanoctl reload; zone serial +1)",
+            f"memory: {cgroups.method}",
+            f"probe: {probe_method()}",
+        ])
+
+
+def run_startup_blocklist(args, workdir, cgroups):
+    """--startup-blocklist N: NanoDNS on a list of N names, as a domains and
+    as a hosts file, each started --runs times, interleaved; one table."""
+    count = args.startup_blocklist
+    print(f"\n--- start-up, blocklist of {count:,} names", flush=True)
+    bd = os.path.join(workdir, f"blocklist{count}")
+    os.makedirs(bd)
+    data = blocklist_data(bd, count, args.workers)
+    figs = {}
+    for r, fmt in interleaved(["domains", "hosts"], args.runs):
+        name = f"NanoDNS-{fmt}"
+        rundir = os.path.join(bd, f"run{r + 1}")
+        server, fig, cgroup = start_timed(args, name, rundir, data[fmt], data["checks"], cgroups)
+        stop_timed(server, fig, cgroup, cgroups)
+        print_startup_run(name, rundir, fig)
+        figs.setdefault(name, []).append(fig)
+    names = ["NanoDNS-domains", "NanoDNS-hosts", "NSD", "Knot"]
+    print_startup_table(f"blocklist of {count:,} names", figs, names, [
+        "NSD, Knot: n/a, they have no blocklists",
+        f"first right answer: x.{blocked_name(count - 1)} A NXDOMAIN (below the last listed "
+        f"name) and {data['checks'][1][0]} A {ALLOW_ADDR} (listed, allowlisted, in a zone)",
+        f"memory: {cgroups.method}",
+        f"probe: {probe_method()}",
+    ])
+
+
+# --------------------------------------------------------------------------
 # Report
 
 
@@ -889,19 +1474,45 @@ def best_reference(sums):
     return min(refs, key=lambda n: sums[n]["us_per_query"]) if refs else None
 
 
+def ratio_columns(sums, best=None):
+    """(header, reference name) of NanoDNS's ratios: to NSD, to Knot, to the
+    best of the two (if given and both ran), to the baseline."""
+    if not sums.get("NanoDNS"):
+        return []
+    ratios = [(f"NanoDNS/{n}", n) for n in ("NSD", "Knot") if sums.get(n)]
+    if best and len(ratios) == 2:
+        ratios.append(("NanoDNS/best", best))
+    if sums.get(BASELINE):
+        ratios.append(("NanoDNS/base", BASELINE))
+    return ratios
+
+
+def print_columns(rows, sums, names, ratios):
+    """rows of (label, format, value or None): a column per name (n/a where
+    sums has None), then NanoDNS's value divided by each ratio's reference's."""
+    nano = sums.get("NanoDNS")
+    w0 = max(len(r[0]) for r in rows)
+    widths = [max(12, len(n)) for n in names]
+    print(f"{'':{w0}}" + "".join(f"  {n:>{w}}" for n, w in zip(names, widths))
+          + "".join(f"  {h:>12}" for h, _ in ratios))
+    for label, fmt, val in rows:
+        line = f"{label:{w0}}" + "".join(
+            f"  {fmt(sums[n]) if sums[n] is not None else 'n/a':>{w}}" for n, w in zip(names, widths))
+        for _, ref in ratios:
+            r = ""
+            if val and val(sums[ref]) and val(nano) is not None:
+                r = f"{val(nano) / val(sums[ref]):.2f}"
+            line += f"  {r:>12}"
+        print(line.rstrip())
+
+
 def print_table(size, servers, answers_line):
     """One column per server that ran, then NanoDNS's ratios to the others."""
     sums = {srv.name: summary(srv) for srv in servers}
     names = [n for n in ("NSD", "Knot", BASELINE, "NanoDNS") if n in sums]
     nano = sums.get("NanoDNS")
     best = best_reference(sums)
-    ratios = []  # (header, reference name)
-    if nano:
-        ratios = [(f"NanoDNS/{n}", n) for n in ("NSD", "Knot") if n in sums]
-        if len(ratios) == 2:
-            ratios.append(("NanoDNS/best", best))
-        if BASELINE in sums:
-            ratios.append(("NanoDNS/base", BASELINE))
+    ratios = ratio_columns(sums, best)
     runs = len(servers[0].runs)
     print()
     print(f"=== {size:,} names (median of {runs} runs; counts summed) ===")
@@ -935,17 +1546,7 @@ def print_table(size, servers, answers_line):
     if not all("syscalls_per_query" in p for p in sums.values()):
         rows = [r for r in rows if "per query (--kernel)" not in r[0]
                 and r[0] != "context switches per query"]
-    w0 = max(len(r[0]) for r in rows)
-    print(f"{'':{w0}}" + "".join(f"  {n:>12}" for n in names)
-          + "".join(f"  {h:>12}" for h, _ in ratios))
-    for label, fmt, val in rows:
-        line = f"{label:{w0}}" + "".join(f"  {fmt(sums[n]):>12}" for n in names)
-        for _, ref in ratios:
-            r = ""
-            if val and val(sums[ref]):
-                r = f"{val(nano) / val(sums[ref]):.2f}"
-            line += f"  {r:>12}"
-        print(line.rstrip())
+    print_columns(rows, sums, names, ratios)
     for srv in servers:
         p = sums[srv.name]
         print(f"{srv.name}: rcodes {p['rcodes']}")
@@ -1022,6 +1623,51 @@ def compare_servers(queries, servers):
     return status, "\n".join(lines)
 
 
+def bench_sizes(args, run, workdir):
+    """The dnsperf benchmark: for each size, start every server, compare
+    their answers, run dnsperf against them, print the table. Returns the
+    exit status (1 if answers differ)."""
+    status = 0
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"\n--- {size:,} names", flush=True)
+        sd = os.path.join(workdir, f"size{size}")
+        os.makedirs(sd)
+        queryfile = os.path.join(sd, "queries.txt")
+        write_queries(queryfile, size, args.queries, args.seed)
+        queries = sample_queries(size, args.seed)
+        # One zone file, served as is by NSD and by Knot.
+        zonefile = os.path.join(sd, f"{ZONE}.zone")
+        if "nsd" in run or "knot" in run:
+            write_nsd_zone(zonefile, size)
+        config = os.path.join(sd, "nanodns.json")
+        if "nanodns" in run:
+            write_nanodns_config(config, size, args.workers)
+        servers = []
+        answers_line = None
+        try:
+            if "nsd" in run:
+                servers.append(start_nsd(args, sd, zonefile))
+            if "knot" in run:
+                servers.append(start_knot(args, sd, zonefile))
+            if "nanodns" in run and args.baseline:
+                servers.append(start_nanodns(args, sd, config, args.baseline, BASELINE))
+            if "nanodns" in run:
+                servers.append(start_nanodns(args, sd, config))
+            differ, answers_line = compare_servers(queries, servers)
+            status = max(status, differ)
+            if answers_line:
+                print(answers_line, flush=True)
+            for _, srv in interleaved(servers, args.runs):
+                measure(args, srv, queryfile)
+            for srv in servers:
+                finish(srv)
+        finally:
+            for srv in servers:
+                stop(srv.proc)
+        print_table(size, servers, answers_line)
+    return status
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     default_build = os.path.normpath(os.path.join(here, "..", "..", "build"))
@@ -1057,6 +1703,15 @@ def main():
     ap.add_argument("--baseline", metavar="BUILD_DIR",
                     help="also run the NanoDNS of another build (main before a change, say) in "
                          "the same run, as NanoDNS-base, with a NanoDNS/base ratio")
+    ap.add_argument("--startup", action="store_true",
+                    help="instead of dnsperf runs: time from start to the first right answer for "
+                         "the last generated record, peak memory of all the server's processes, "
+                         "and time to answer a one-record change after a reload, --runs times per "
+                         "server and size")
+    ap.add_argument("--startup-blocklist", type=int, metavar="N",
+                    help="NanoDNS only: time to the first right answer and peak memory with a "
+                         "blocklist of N names, as a domains and as a hosts file (alone, or after "
+                         "--startup's tables)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
     args = ap.parse_args()
@@ -1071,16 +1726,23 @@ def main():
     if args.workers > len(cpu_set(args.server_cpu)):
         print(f"WARNING: {args.workers} workers on {len(cpu_set(args.server_cpu))} server CPU(s) "
               f"({args.server_cpu}): they share cores")
-    for tool in ("dnsperf", "dig", "taskset"):
+    startup = args.startup or args.startup_blocklist is not None
+    if args.startup_blocklist is not None and args.startup_blocklist < 2:
+        sys.exit("--startup-blocklist: at least 2 names")
+    for tool in ("dig", "taskset") if startup else ("dnsperf", "dig", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"missing {tool}: apt-get install -y dnsperf bind9-dnsutils util-linux")
     wanted = [n for n in (args.only or SERVERS) if n not in args.skip]
+    if startup and not args.startup:  # --startup-blocklist alone: NanoDNS only
+        wanted = [n for n in wanted if n == "nanodns"]
     run = []
     for name in SERVERS:
         if name not in wanted:
             continue
         if name == "nanodns":
-            missing = [f"{args.build_dir}/{exe}" for exe in ("nanodns", "nanodns-dataplane")
+            # --startup reloads with nanoctl.
+            exes = ("nanodns", "nanodns-dataplane") + (("nanoctl",) if startup else ())
+            missing = [f"{args.build_dir}/{exe}" for exe in exes
                        if not os.access(os.path.join(args.build_dir, exe), os.X_OK)]
             hint = "build first"
         else:
@@ -1093,6 +1755,8 @@ def main():
             run.append(name)
     if not run:
         sys.exit("no server left to benchmark")
+    if args.startup_blocklist is not None and "nanodns" not in run:
+        sys.exit("--startup-blocklist runs NanoDNS only, which is not run")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(1))
@@ -1101,58 +1765,38 @@ def main():
     if busy:
         print("WARNING: the machine is not idle, figures will be skewed: " + ", ".join(busy))
     workdir = tempfile.mkdtemp(prefix="nanodns-bench-")
+    # Started as root, the NanoDNS data plane runs as nobody and must reach
+    # the state directory to read the images a reload publishes.
+    os.chmod(workdir, 0o755)
     status = 0
-    print(f"servers: {', '.join(run)}; dnsperf -l {args.seconds} -c {args.clients} "
-          f"-q {args.outstanding}{' -e' if args.edns else ''} on cpu {args.client_cpu}; "
-          f"servers on cpu {args.server_cpu}, {args.workers} worker(s) each; {args.runs} runs "
-          f"each; work dir {workdir}",
-          flush=True)
+    cgroups = None
     try:
-        for size in (int(s) for s in args.sizes.split(",")):
-            print(f"\n--- {size:,} names", flush=True)
-            sd = os.path.join(workdir, f"size{size}")
-            os.makedirs(sd)
-            queryfile = os.path.join(sd, "queries.txt")
-            write_queries(queryfile, size, args.queries, args.seed)
-            queries = sample_queries(size, args.seed)
-            # One zone file, served as is by NSD and by Knot.
-            zonefile = os.path.join(sd, f"{ZONE}.zone")
-            if "nsd" in run or "knot" in run:
-                write_nsd_zone(zonefile, size)
-            servers = []
-            answers_line = None
-            try:
-                if "nsd" in run:
-                    servers.append(start_nsd(args, sd, zonefile))
-                if "knot" in run:
-                    servers.append(start_knot(args, sd, zonefile))
-                if "nanodns" in run and args.baseline:
-                    servers.append(start_nanodns(args, sd, size, args.baseline, BASELINE))
-                if "nanodns" in run:
-                    servers.append(start_nanodns(args, sd, size))
-                differ, answers_line = compare_servers(queries, servers)
-                status = max(status, differ)
-                if answers_line:
-                    print(answers_line, flush=True)
-                # Interleaved, the order rotating from run to run, so that
-                # drift in the machine's speed (it is a VM) hits all servers
-                # alike.
-                for r in range(args.runs):
-                    k = r % len(servers)
-                    for srv in servers[k:] + servers[:k]:
-                        measure(args, srv, queryfile)
-                for srv in servers:
-                    finish(srv)
-            finally:
-                for srv in servers:
-                    stop(srv.proc)
-            print_table(size, servers, answers_line)
+        if startup:
+            # The probes (and knotc, nanoctl) on the client CPU, as dnsperf.
+            os.sched_setaffinity(0, cpu_set(args.client_cpu))
+            cgroups = MemoryCgroups()
+            print(f"start-up: servers: {', '.join(run if args.startup else ['nanodns'])}; "
+                  f"on cpu {args.server_cpu}, the probes on cpu {args.client_cpu}; {args.runs} "
+                  f"runs each; memory: {cgroups.method}; work dir {workdir}", flush=True)
+            if args.startup:
+                run_startup(args, run, workdir, cgroups)
+            if args.startup_blocklist is not None:
+                run_startup_blocklist(args, workdir, cgroups)
+        else:
+            print(f"servers: {', '.join(run)}; dnsperf -l {args.seconds} -c {args.clients} "
+                  f"-q {args.outstanding}{' -e' if args.edns else ''} on cpu {args.client_cpu}; "
+                  f"servers on cpu {args.server_cpu}, {args.workers} worker(s) each; {args.runs} "
+                  f"runs each; work dir {workdir}",
+                  flush=True)
+            status = bench_sizes(args, run, workdir)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         print(f"error: {e}", file=sys.stderr)
         args.keep = True
         status = 2
     finally:
         stop_all()
+        if cgroups:
+            cgroups.remove_all()
         if args.keep:
             print(f"work dir kept: {workdir}")
         else:
