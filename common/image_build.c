@@ -34,6 +34,20 @@ static int growbuf_reserve(struct growbuf *b, size_t more)
     return 0;
 }
 
+/* Room for exactly total octets when the caller knows the size up front:
+ * no doubling, so a large section takes what it needs and no more. */
+static int growbuf_reserve_exact(struct growbuf *b, size_t total)
+{
+    if (total <= b->cap)
+        return 0;
+    uint8_t *p = realloc(b->data, total);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = total;
+    return 0;
+}
+
 static int growbuf_append(struct growbuf *b, const void *data, size_t len)
 {
     if (growbuf_reserve(b, len) < 0)
@@ -252,7 +266,13 @@ static int build_names(struct builder *b)
 {
     const struct image_input *in = b->in;
     /* every owner may be a name of its own */
-    if (build_map_reserve(&b->map, in->rr_count + in->zone_count + 1) < 0)
+    size_t name_octets = 0;
+    for (size_t z = 0; z < in->zone_count; z++)
+        name_octets += in->zone_apex_lens[z];
+    for (size_t i = 0; i < in->rr_count; i++)
+        name_octets += in->rrs[i].owner_len;
+    if (build_map_reserve(&b->map, in->rr_count + in->zone_count + 1) < 0 ||
+        growbuf_reserve_exact(&b->map.names, name_octets) < 0)
         return build_oom(b);
     for (size_t z = 0; z < in->zone_count; z++) {
         uint32_t node =
@@ -456,6 +476,13 @@ static int build_rrsets(struct builder *b)
                                           .rrset_first = 0};
 
     qsort_r(b->rrs, in->rr_count, sizeof *b->rrs, build_rr_compare, (void *)in);
+    /* At most one RRset per RR, and each RR's RDATA with its length. */
+    size_t rdata_octets = 0;
+    for (size_t i = 0; i < in->rr_count; i++)
+        rdata_octets += 2 + (size_t)in->rrs[i].rdata_len;
+    if (growbuf_reserve_exact(&b->rrsets, in->rr_count * sizeof(struct image_rrset)) < 0 ||
+        growbuf_reserve_exact(&b->rdata, rdata_octets) < 0)
+        return build_oom(b);
     uint32_t rrset_total = 0;
     for (size_t i = 0, next = 0; i < in->rr_count; i = next) {
         struct image_rrset set;
@@ -721,11 +748,14 @@ static int build_layout(struct builder *b, uint8_t **out, size_t *out_len)
     for (int s = 0; s < IMAGE_SECTION_COUNT_; s++)
         total = align8(total + parts[s].size);
     /* The name map's nodes and slots were copied into b->nodes and the
-     * index; only its names go into the image. */
+     * index, and the sorted RRs into RRsets; only the map's names go into
+     * the image. */
     free(b->map.nodes);
     free(b->map.slots);
+    free(b->rrs);
     b->map.nodes = NULL;
     b->map.slots = NULL;
+    b->rrs = NULL;
     /* A large calloc is fresh zero pages that take memory only as they are
      * written; each part is freed once copied, so the whole image and all
      * its parts are never held at once (a million records: about one
