@@ -213,9 +213,32 @@ static void digest_string(struct digest_sink *st, char tag, const char *s, size_
     digest_put(st, s, len);
 }
 
+/* A member as json-c holds it: its name and value, no lookup needed. */
+struct digest_member {
+    const char *name;
+    struct json_object *value;
+};
+
 static int member_name_order(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(((const struct digest_member *)a)->name, ((const struct digest_member *)b)->name);
+}
+
+/* Members in name order: an insertion sort for a record's handful, qsort
+ * past that. */
+static void members_sort(struct digest_member *m, size_t n)
+{
+    if (n > DIGEST_MEMBERS_ON_STACK) {
+        qsort(m, n, sizeof(*m), member_name_order);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct digest_member x = m[i];
+        size_t j = i;
+        for (; j > 0 && strcmp(m[j - 1].name, x.name) > 0; j--)
+            m[j] = m[j - 1];
+        m[j] = x;
+    }
 }
 
 /* Whether the root member name with value v is left out: a "server" that
@@ -272,9 +295,9 @@ static int digest_object(struct digest_sink *st, struct json_object *obj, int de
                          const struct digest_parts *parts)
 {
     size_t count = (size_t)json_object_object_length(obj);
-    const char *on_stack[DIGEST_MEMBERS_ON_STACK];
-    const char **names = on_stack;
-    if (count > DIGEST_MEMBERS_ON_STACK && (names = malloc(count * sizeof(*names))) == NULL)
+    struct digest_member on_stack[DIGEST_MEMBERS_ON_STACK];
+    struct digest_member *members = on_stack;
+    if (count > DIGEST_MEMBERS_ON_STACK && (members = malloc(count * sizeof(*members))) == NULL)
         return -1;
     size_t n = 0;
     json_object_object_foreach(obj, name, value)
@@ -283,32 +306,33 @@ static int digest_object(struct digest_sink *st, struct json_object *obj, int de
             continue;
         if (depth == 0 && digest_skips_server(name, value))
             continue;
-        names[n++] = name;
+        members[n++] = (struct digest_member){name, value};
     }
-    qsort(names, n, sizeof(*names), member_name_order);
+    members_sort(members, n);
     digest_tag(st, 'o', n);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct json_object *value = json_object_object_get(obj, names[i]);
-        digest_string(st, 'k', names[i], strlen(names[i]));
-        const uint8_t *done = depth == 0 ? digest_part(parts, names[i]) : NULL;
+        const char *member = members[i].name;
+        struct json_object *value = members[i].value;
+        digest_string(st, 'k', member, strlen(member));
+        const uint8_t *done = depth == 0 ? digest_part(parts, member) : NULL;
         uint8_t part[CONFIG_DIGEST_SIZE];
         if (done) {
             digest_tag(st, 'A', CONFIG_DIGEST_SIZE);
             digest_put(st, done, CONFIG_DIGEST_SIZE);
-        } else if (depth == 0 && digest_as_array_part(names[i], value)) {
+        } else if (depth == 0 && digest_as_array_part(member, value)) {
             rc = digest_array_part(value, part);
             digest_tag(st, 'A', CONFIG_DIGEST_SIZE);
             digest_put(st, part, CONFIG_DIGEST_SIZE);
-        } else if (depth == 0 && strcmp(names[i], "server") == 0 &&
+        } else if (depth == 0 && strcmp(member, "server") == 0 &&
                    json_object_is_type(value, json_type_object)) {
             rc = digest_object(st, value, depth + 1, true, NULL);
         } else {
             rc = digest_value(st, value, depth + 1);
         }
     }
-    if (names != on_stack)
-        free(names);
+    if (members != on_stack)
+        free(members);
     return rc;
 }
 
