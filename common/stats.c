@@ -170,6 +170,26 @@ static void sum_counters(uint64_t *out, const stats_counter *in, size_t n)
         out[i] += stats_get(&in[i]);
 }
 
+/* One worker's histogram, into its own totals and the sum's. */
+static void sum_latency(struct stats_latency_totals *sum, struct stats_latency_totals *worker,
+                        const struct stats_latency *in)
+{
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++) {
+        worker->buckets[i] = stats_get(&in->buckets[i]);
+        sum->buckets[i] += worker->buckets[i];
+    }
+    worker->sum_ns = stats_get(&in->sum_ns);
+    sum->sum_ns += worker->sum_ns;
+}
+
+uint64_t stats_latency_count(const struct stats_latency_totals *h)
+{
+    uint64_t count = 0;
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++)
+        count += h->buckets[i];
+    return count;
+}
+
 void stats_sum(const struct stats_file *stats, struct stats_totals *out)
 {
     memset(out, 0, sizeof(*out));
@@ -204,6 +224,8 @@ void stats_sum(const struct stats_file *stats, struct stats_totals *out)
         out->tcp_refused += stats_get(&s->tcp_refused);
         out->rrl_dropped += stats_get(&s->rrl_dropped);
         out->rrl_slipped += stats_get(&s->rrl_slipped);
+        for (unsigned k = 0; k < STATS_LATENCIES; k++)
+            sum_latency(&out->latency[k], &out->worker_latency[w][k], &s->latency[k]);
     }
 }
 
@@ -263,6 +285,11 @@ static const char *const transport_names[STATS_TRANSPORTS] = {
     [STATS_TCP] = "tcp",
 };
 
+static const char *const latency_names[STATS_LATENCIES] = {
+    [STATS_LATENCY_ANSWER] = "answer",
+    [STATS_LATENCY_UPSTREAM] = "upstream",
+};
+
 const char *stats_qtype_name(enum stats_qtype index)
 {
     return (unsigned)index < STATS_QTYPES ? qtype_names[index] : "unknown";
@@ -281,4 +308,9 @@ const char *stats_source_name(enum stats_source index)
 const char *stats_transport_name(enum stats_transport index)
 {
     return (unsigned)index < STATS_TRANSPORTS ? transport_names[index] : "unknown";
+}
+
+const char *stats_latency_name(enum stats_latency_kind index)
+{
+    return (unsigned)index < STATS_LATENCIES ? latency_names[index] : "unknown";
 }

@@ -15,7 +15,8 @@
 #include <stdint.h>
 
 #define STATS_MAGIC "NDNSSTA"
-#define STATS_LAYOUT_VERSION 1
+/* 2: the latency histograms; struct stats_worker grew to 1024 octets. */
+#define STATS_LAYOUT_VERSION 2
 #define STATS_FILE_NAME "stats"
 #define STATS_WORKERS_MAX 16
 
@@ -54,6 +55,27 @@ enum stats_qtype {
 
 typedef _Atomic uint64_t stats_counter;
 
+/* Latency histograms, one per kind and worker. Power-of-two microsecond
+ * buckets: bucket i counts the observations of at most
+ * 2^(STATS_LATENCY_FIRST_SHIFT + i) us, from 16 us to 2^20 us (about 1 s);
+ * the last bucket counts the rest (+Inf). Each observation bumps one
+ * bucket, not every bucket above it: the reader adds them up, so the
+ * cumulative counts it shows are monotone and the +Inf one is the count,
+ * whatever moment it reads them at. */
+enum stats_latency_kind {
+    STATS_LATENCY_ANSWER,   /* query received to answer sent, every answer */
+    STATS_LATENCY_UPSTREAM, /* forwarded query sent upstream to its answer received */
+    STATS_LATENCIES
+};
+#define STATS_LATENCY_FIRST_SHIFT 4 /* the first bucket: up to 16 us */
+#define STATS_LATENCY_LAST_SHIFT 20 /* the last bounded one: up to 1048576 us */
+#define STATS_LATENCY_BUCKETS (STATS_LATENCY_LAST_SHIFT - STATS_LATENCY_FIRST_SHIFT + 2)
+
+struct stats_latency {
+    stats_counter buckets[STATS_LATENCY_BUCKETS]; /* not cumulative; the last is +Inf */
+    stats_counter sum_ns;                         /* of every observation, in nanoseconds */
+};
+
 struct stats_worker {
     stats_counter queries[STATS_TRANSPORTS];
     stats_counter rcodes[STATS_RCODES];
@@ -78,11 +100,13 @@ struct stats_worker {
     /* response rate limiting (rrl_ratelimit) */
     stats_counter rrl_dropped; /* UDP answers over the rate, not sent */
     stats_counter rrl_slipped; /* UDP answers over the rate, sent truncated */
-    stats_counter reserved[7];
+    /* latency histograms, by enum stats_latency_kind (stats_latency_record) */
+    struct stats_latency latency[STATS_LATENCIES];
+    stats_counter reserved[38];
 } __attribute__((aligned(64)));
 /* The layout is shared with the control plane: named counters take
- * reserved slots, the size stays. */
-_Static_assert(sizeof(struct stats_worker) == 512, "struct stats_worker changed size");
+ * reserved slots, the size stays (or STATS_LAYOUT_VERSION moves). */
+_Static_assert(sizeof(struct stats_worker) == 1024, "struct stats_worker changed size");
 
 struct stats_file {
     char magic[8];
@@ -131,6 +155,34 @@ static inline uint64_t stats_get(const stats_counter *c)
     return atomic_load_explicit((stats_counter *)c, memory_order_relaxed);
 }
 
+/* The bucket of an observation of us microseconds: the first whose bound
+ * (2^(STATS_LATENCY_FIRST_SHIFT + i)) it does not pass, else the last.
+ * ceil(log2(us)) is the bit length of us - 1: one count-leading-zeros, no
+ * loop; the low bits set keep clz's argument non-zero and everything up to
+ * the first bound in bucket 0. */
+static inline unsigned stats_latency_bucket(uint64_t us)
+{
+    uint64_t x = (us - (us != 0)) | ((UINT64_C(1) << STATS_LATENCY_FIRST_SHIFT) - 1);
+    unsigned i = 64u - STATS_LATENCY_FIRST_SHIFT - (unsigned)__builtin_clzll(x);
+    return i < STATS_LATENCY_BUCKETS - 1 ? i : STATS_LATENCY_BUCKETS - 1;
+}
+
+/* The upper bound of bucket i in microseconds; 0 for the last (+Inf). */
+static inline uint64_t stats_latency_bound_us(unsigned i)
+{
+    return i < STATS_LATENCY_BUCKETS - 1 ? UINT64_C(1) << (STATS_LATENCY_FIRST_SHIFT + i) : 0;
+}
+
+/* n observations of elapsed_ns each (a batch's answers share one): a few
+ * adds, by the worker that owns h. Rounded up to whole microseconds for the
+ * bucket, so an observation never counts under a bound it passed. */
+static inline void stats_latency_record(struct stats_latency *h, uint64_t elapsed_ns, uint64_t n)
+{
+    uint64_t us = elapsed_ns / 1000u + (elapsed_ns % 1000u != 0);
+    stats_add(&h->buckets[stats_latency_bucket(us)], n);
+    stats_add(&h->sum_ns, elapsed_ns * n);
+}
+
 /* Data plane: open (creating when missing, mode 0644) and map path
  * read-write, for one worker until stats_set_worker_count. A file of the
  * same layout keeps its counters (a restarted data
@@ -149,6 +201,15 @@ const struct stats_file *stats_open_reader(const char *path, char *err, size_t e
 
 void stats_close(const struct stats_file *stats);
 
+/* A histogram as read: per-bucket counts (not cumulative) and their sum. */
+struct stats_latency_totals {
+    uint64_t buckets[STATS_LATENCY_BUCKETS];
+    uint64_t sum_ns;
+};
+
+/* The observations in h: every one is in exactly one bucket. */
+uint64_t stats_latency_count(const struct stats_latency_totals *h);
+
 /* The sums over all workers. */
 struct stats_totals {
     uint64_t queries[STATS_TRANSPORTS];
@@ -164,6 +225,9 @@ struct stats_totals {
     /* Worker by worker: how many there are, and the queries each got. */
     uint32_t workers;
     uint64_t worker_queries[STATS_WORKERS_MAX];
+    /* The histograms, summed and worker by worker. */
+    struct stats_latency_totals latency[STATS_LATENCIES];
+    struct stats_latency_totals worker_latency[STATS_WORKERS_MAX][STATS_LATENCIES];
 };
 
 void stats_sum(const struct stats_file *stats, struct stats_totals *out);
@@ -181,5 +245,6 @@ const char *stats_qtype_name(enum stats_qtype index);
 const char *stats_rcode_name(unsigned index);
 const char *stats_source_name(enum stats_source index);
 const char *stats_transport_name(enum stats_transport index);
+const char *stats_latency_name(enum stats_latency_kind index); /* "answer", "upstream" */
 
 #endif

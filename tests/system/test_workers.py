@@ -25,11 +25,11 @@ from harness import rrset, texts
 
 STATS_WORKERS_MAX = 16
 # common/stats.h: the header (magic, layout, worker count, 7 counters,
-# 8 reserved) is 136 octets, the workers' slots start 64-aligned, 512
-# octets each, queries[udp], queries[tcp] first.
+# 8 reserved) is 136 octets, the workers' slots start 64-aligned, 1024
+# octets each (layout 2), queries[udp], queries[tcp] first.
 STATS_WORKER_COUNT_OFFSET = 12
 STATS_WORKERS_OFFSET = 192
-STATS_WORKER_SIZE = 512
+STATS_WORKER_SIZE = 1024
 
 ZONE = {
     "soa": {

@@ -456,6 +456,140 @@ static void test_sum_of_a_fresh_file_is_zero(void **state)
     stats_close(stats);
 }
 
+static void test_sum_adds_each_workers_histograms_and_keeps_them_apart(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct stats_file *stats = stats_open_writer(f->path, err, sizeof(err));
+    assert_non_null(stats);
+    stats_set_worker_count(stats, 2);
+    /* Worker 0: 3 answers of 10 us; worker 1: 2 of 100 us and an upstream
+     * round trip of 50 ms. */
+    stats_latency_record(&stats->workers[0].latency[STATS_LATENCY_ANSWER], 10000, 3);
+    stats_latency_record(&stats->workers[1].latency[STATS_LATENCY_ANSWER], 100000, 2);
+    stats_latency_record(&stats->workers[1].latency[STATS_LATENCY_UPSTREAM], 50000000, 1);
+
+    struct stats_totals t;
+    stats_sum(stats, &t);
+    const struct stats_latency_totals *answer = &t.latency[STATS_LATENCY_ANSWER];
+    assert_int_equal(answer->buckets[0], 3);
+    assert_int_equal(answer->buckets[stats_latency_bucket(100)], 2);
+    assert_int_equal(stats_latency_count(answer), 5);
+    assert_int_equal(answer->sum_ns, 3 * 10000 + 2 * 100000);
+    assert_int_equal(stats_latency_count(&t.latency[STATS_LATENCY_UPSTREAM]), 1);
+    assert_int_equal(t.latency[STATS_LATENCY_UPSTREAM].sum_ns, 50000000);
+    assert_int_equal(stats_latency_count(&t.worker_latency[0][STATS_LATENCY_ANSWER]), 3);
+    assert_int_equal(stats_latency_count(&t.worker_latency[1][STATS_LATENCY_ANSWER]), 2);
+    assert_int_equal(stats_latency_count(&t.worker_latency[0][STATS_LATENCY_UPSTREAM]), 0);
+    assert_int_equal(t.worker_latency[1][STATS_LATENCY_ANSWER].sum_ns, 200000);
+    stats_close(stats);
+}
+
+static void test_a_worker_that_no_longer_runs_leaves_no_latency_behind(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct stats_file *stats = stats_open_writer(f->path, err, sizeof(err));
+    assert_non_null(stats);
+    stats_set_worker_count(stats, 2);
+    stats_latency_record(&stats->workers[1].latency[STATS_LATENCY_UPSTREAM], 1000, 1);
+    stats_set_worker_count(stats, 1);
+    stats_set_worker_count(stats, 2);
+    struct stats_totals t;
+    stats_sum(stats, &t);
+    assert_int_equal(stats_latency_count(&t.latency[STATS_LATENCY_UPSTREAM]), 0);
+    assert_int_equal(t.latency[STATS_LATENCY_UPSTREAM].sum_ns, 0);
+    stats_close(stats);
+}
+
+/* ---- latency buckets ---- */
+
+static void test_latency_bucket_of_zero_one_and_16_us_is_the_first(void **state)
+{
+    (void)state;
+    assert_int_equal(stats_latency_bucket(0), 0);
+    assert_int_equal(stats_latency_bucket(1), 0);
+    assert_int_equal(stats_latency_bucket(15), 0);
+    assert_int_equal(stats_latency_bucket(16), 0);
+    assert_int_equal(stats_latency_bound_us(0), 16);
+}
+
+static void test_latency_bucket_past_a_bound_is_the_next(void **state)
+{
+    (void)state;
+    assert_int_equal(stats_latency_bucket(17), 1);
+    assert_int_equal(stats_latency_bucket(32), 1);
+    assert_int_equal(stats_latency_bucket(33), 2);
+    assert_int_equal(stats_latency_bucket(64), 2);
+    assert_int_equal(stats_latency_bucket(65), 3);
+    /* Every bound is in its own bucket, one past it in the next. */
+    for (unsigned i = 0; i + 1 < STATS_LATENCY_BUCKETS; i++) {
+        uint64_t bound = stats_latency_bound_us(i);
+        assert_int_equal(stats_latency_bucket(bound), i);
+        assert_int_equal(stats_latency_bucket(bound - 1), bound - 1 <= 16 ? 0 : i);
+        assert_int_equal(stats_latency_bucket(bound + 1), i + 1);
+    }
+}
+
+static void test_latency_bounds_double_from_16_us_to_about_a_second(void **state)
+{
+    (void)state;
+    assert_int_equal(STATS_LATENCY_BUCKETS, 18); /* 17 bounds and +Inf */
+    for (unsigned i = 1; i + 1 < STATS_LATENCY_BUCKETS; i++)
+        assert_int_equal(stats_latency_bound_us(i), 2 * stats_latency_bound_us(i - 1));
+    assert_int_equal(stats_latency_bound_us(STATS_LATENCY_BUCKETS - 2), 1048576);
+    assert_int_equal(stats_latency_bound_us(STATS_LATENCY_BUCKETS - 1), 0); /* +Inf */
+}
+
+static void test_latency_bucket_of_a_huge_time_is_the_last(void **state)
+{
+    (void)state;
+    unsigned last = STATS_LATENCY_BUCKETS - 1;
+    assert_int_equal(stats_latency_bucket(1048576), last - 1);
+    assert_int_equal(stats_latency_bucket(1048577), last);
+    assert_int_equal(stats_latency_bucket(3600u * 1000000u), last);
+    assert_int_equal(stats_latency_bucket(UINT64_C(1) << 63), last);
+    assert_int_equal(stats_latency_bucket(UINT64_MAX), last);
+}
+
+static void test_latency_record_rounds_up_to_whole_microseconds(void **state)
+{
+    (void)state;
+    struct stats_latency h;
+    memset(&h, 0, sizeof(h));
+    stats_latency_record(&h, 16000, 1); /* exactly 16 us */
+    stats_latency_record(&h, 16001, 1); /* past it */
+    stats_latency_record(&h, 0, 1);
+    stats_latency_record(&h, UINT64_MAX, 1);
+    assert_int_equal(stats_get(&h.buckets[0]), 2);
+    assert_int_equal(stats_get(&h.buckets[1]), 1);
+    assert_int_equal(stats_get(&h.buckets[STATS_LATENCY_BUCKETS - 1]), 1);
+}
+
+static void test_latency_record_counts_a_batch_at_once(void **state)
+{
+    (void)state;
+    struct stats_latency h;
+    memset(&h, 0, sizeof(h));
+    stats_latency_record(&h, 50000, 32); /* 32 answers, 50 us each */
+    stats_latency_record(&h, 20000, 1);
+    assert_int_equal(stats_get(&h.buckets[stats_latency_bucket(50)]), 32);
+    assert_int_equal(stats_get(&h.buckets[stats_latency_bucket(20)]), 1);
+    assert_int_equal(stats_get(&h.sum_ns), 32 * 50000 + 20000);
+    struct stats_latency_totals t = {.sum_ns = 0};
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++)
+        t.buckets[i] = stats_get(&h.buckets[i]);
+    assert_int_equal(stats_latency_count(&t), 33);
+}
+
+static void test_latency_names(void **state)
+{
+    (void)state;
+    assert_string_equal(stats_latency_name(STATS_LATENCY_ANSWER), "answer");
+    assert_string_equal(stats_latency_name(STATS_LATENCY_UPSTREAM), "upstream");
+    assert_string_equal(stats_latency_name(STATS_LATENCIES), "unknown");
+}
+
 /* ---- index helpers and names ---- */
 
 static void test_qtype_index_counts_the_common_types_by_name(void **state)
@@ -595,6 +729,15 @@ int main(void)
         FILE_TEST(test_sum_adds_every_worker),
         FILE_TEST(test_sum_ignores_workers_beyond_worker_count),
         FILE_TEST(test_sum_of_a_fresh_file_is_zero),
+        FILE_TEST(test_sum_adds_each_workers_histograms_and_keeps_them_apart),
+        FILE_TEST(test_a_worker_that_no_longer_runs_leaves_no_latency_behind),
+        cmocka_unit_test(test_latency_bucket_of_zero_one_and_16_us_is_the_first),
+        cmocka_unit_test(test_latency_bucket_past_a_bound_is_the_next),
+        cmocka_unit_test(test_latency_bounds_double_from_16_us_to_about_a_second),
+        cmocka_unit_test(test_latency_bucket_of_a_huge_time_is_the_last),
+        cmocka_unit_test(test_latency_record_rounds_up_to_whole_microseconds),
+        cmocka_unit_test(test_latency_record_counts_a_batch_at_once),
+        cmocka_unit_test(test_latency_names),
         cmocka_unit_test(test_qtype_index_counts_the_common_types_by_name),
         cmocka_unit_test(test_qtype_index_puts_every_other_type_in_other),
         cmocka_unit_test(test_rcode_index_counts_0_to_15_by_number),
