@@ -47,6 +47,9 @@ struct pending {
     unsigned order[FORWARD_SERVERS_MAX];
     unsigned attempt; /* index into order */
     uint32_t timeout_ms;
+    /* When the attempt at this server began (monotonic, ns; a retry over
+     * TCP is the same attempt): the start of its upstream round trip. */
+    uint64_t attempt_started_ns;
 
     /* The attempt under way. */
     int fd; /* -1 between attempts */
@@ -331,7 +334,7 @@ static void table_insert(struct forward *fw, struct pending *p)
 
 /* ---- one query in flight ---------------------------------------------------- */
 
-static void pending_try(struct pending *p);
+static void pending_try(struct pending *p, uint64_t now_ns);
 
 static void attempt_close(struct pending *p)
 {
@@ -364,8 +367,9 @@ static void pending_destroy(struct pending *p)
 }
 
 /* Answer every waiting client: with response (the upstream's, checked)
- * or, when it is NULL, with SERVFAIL. Ends the query. */
-static void pending_finish(struct pending *p, const uint8_t *response, size_t len)
+ * or, when it is NULL, with SERVFAIL, at now_ns (the clock read that
+ * brought it: the answers' send time). Ends the query. */
+static void pending_finish(struct pending *p, const uint8_t *response, size_t len, uint64_t now_ns)
 {
     struct forward *fw = p->fw;
     /* Out of the table first: the answers below may let a TCP client's
@@ -373,7 +377,7 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
     table_remove(fw, p);
     if (response != NULL && forward_cache(fw) != NULL && p->cache_epoch == fw->cache_epoch) {
         if (cache_store_since(fw->cache, p->cache_generation, &p->key, response, len,
-                              monotonic_now_ms()) < 0)
+                              now_ns / 1000000u) < 0)
             log_debug("forward: out of memory for a cache entry");
         forward_cache_publish_stats(fw);
     }
@@ -402,7 +406,8 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
                                         .source = source,
                                         .truncated = result.truncated,
                                         .message = fw->answer,
-                                        .len = answer_len};
+                                        .len = answer_len,
+                                        .sent_ns = now_ns};
         fw->answered(fw->answered_arg, &w->reply, &answer);
     }
     pending_destroy(p);
@@ -412,11 +417,12 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
  * remember it against the server and go on with the next one. */
 static void pending_next(struct pending *p)
 {
+    uint64_t now_ns = monotonic_now_ns();
     upstream_health_record(&p->fw->health, &p->servers[p->order[p->attempt]], false,
-                           monotonic_now_ms());
+                           now_ns / 1000000u);
     attempt_close(p);
     p->attempt++;
-    pending_try(p);
+    pending_try(p, now_ns);
 }
 
 static void pending_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -443,7 +449,7 @@ static void attempt_failed_now(struct pending *p)
     if (event_add(&p->timer, &now) < 0) {
         /* Nothing would ever come back to this query: answer it now. */
         log_error("forward: cannot arm a timer");
-        pending_finish(p, NULL, 0);
+        pending_finish(p, NULL, 0, monotonic_now_ns());
     }
 }
 
@@ -457,11 +463,16 @@ static int attempt_arm(struct pending *p, short events, event_callback_fn callba
     return event_add(&p->timer, &timeout);
 }
 
+/* The upstream's answer: one clock read for the server's health, its
+ * round trip and the clients' answers. */
 static void pending_accept(struct pending *p, const uint8_t *response, size_t len)
 {
+    uint64_t now_ns = monotonic_now_ns();
     upstream_health_record(&p->fw->health, &p->servers[p->order[p->attempt]], true,
-                           monotonic_now_ms());
-    pending_finish(p, response, len);
+                           now_ns / 1000000u);
+    stats_latency_record(&p->fw->stats->latency[STATS_LATENCY_UPSTREAM],
+                         now_ns > p->attempt_started_ns ? now_ns - p->attempt_started_ns : 0, 1);
+    pending_finish(p, response, len, now_ns);
 }
 
 static void pending_on_tcp(evutil_socket_t fd, short what, void *arg);
@@ -635,14 +646,15 @@ fail:;
 }
 
 /* Start the attempt at p->attempt, or answer SERVFAIL when every server
- * has been tried. */
-static void pending_try(struct pending *p)
+ * has been tried; now_ns is the caller's clock read. */
+static void pending_try(struct pending *p, uint64_t now_ns)
 {
     if (p->attempt >= p->server_count) {
         log_debug("forward: every upstream failed: SERVFAIL");
-        pending_finish(p, NULL, 0);
+        pending_finish(p, NULL, 0, now_ns);
         return;
     }
+    p->attempt_started_ns = now_ns;
     if (attempt_start_udp(p) < 0)
         attempt_failed_now(p);
 }
@@ -693,7 +705,8 @@ static size_t answer_now(struct forward *fw, const uint8_t *packet, struct answe
     return relay_error(response, &client, rcode, edns_payload(fw));
 }
 
-static struct pending *pending_new(struct forward *fw, const struct cache_key *key, uint32_t hash)
+static struct pending *pending_new(struct forward *fw, const struct cache_key *key, uint32_t hash,
+                                   uint64_t now_ns)
 {
     const struct image *img = fw->image;
     const struct image_upstream *first;
@@ -710,7 +723,7 @@ static struct pending *pending_new(struct forward *fw, const struct cache_key *k
     p->cache_generation = fw->cache != NULL ? cache_generation(fw->cache) : 0;
     p->server_count = count < FORWARD_SERVERS_MAX ? (unsigned)count : FORWARD_SERVERS_MAX;
     memcpy(p->servers, first, p->server_count * sizeof(*first));
-    upstream_health_order(&fw->health, p->servers, p->server_count, p->order, monotonic_now_ms());
+    upstream_health_order(&fw->health, p->servers, p->server_count, p->order, now_ns / 1000000u);
     p->timeout_ms = img->settings->upstream_timeout_ms != 0 ? img->settings->upstream_timeout_ms
                                                             : FORWARD_DEFAULT_TIMEOUT_MS;
     p->fd = -1;
@@ -748,7 +761,8 @@ size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_in
         stats_add(&fw->stats->inflight_overflow, 1);
         return answer_now(fw, packet, info, WIRE_RCODE_SERVFAIL, response);
     }
-    struct pending *p = pending_new(fw, &key, hash);
+    uint64_t now_ns = monotonic_now_ns();
+    struct pending *p = pending_new(fw, &key, hash, now_ns);
     if (p == NULL)
         return answer_now(fw, packet, info, WIRE_RCODE_SERVFAIL, response);
     if (pending_add_waiter(p, packet, q, reply) < 0) {
@@ -759,7 +773,7 @@ size_t forward_start(struct forward *fw, const uint8_t *packet, struct answer_in
     if (joined != NULL)
         table_remove(fw, joined);
     table_insert(fw, p);
-    pending_try(p);
+    pending_try(p, now_ns);
     return 0;
 }
 

@@ -48,6 +48,7 @@ struct forward_answer {
     bool truncated;
     const uint8_t *message;
     size_t len;
+    uint64_t sent_ns; /* monotonic_now_ns() as it goes out (read once for every waiting client) */
 };
 
 /* Called once per waiting client when its answer is ready. */

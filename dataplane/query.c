@@ -102,6 +102,7 @@ static void query_forwarded(void *arg, const struct reply *reply,
                              answer->rcode, answer->source,    answer->truncated};
     query_account(path, reply, &r);
     reply_send(reply, answer->message, answer->len);
+    query_count_sent(path, reply->received_ns, answer->sent_ns, 1);
 }
 
 /* A UDP answer about to go to a client outside allow_recursion, under

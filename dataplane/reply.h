@@ -41,7 +41,9 @@ struct reply {
      * destination of a UDP answer. */
     struct sockaddr_storage client;
     socklen_t client_len;
-    uint64_t received_ns; /* monotonic_now_ns() at receipt, for the query log; 0 when not logging */
+    /* monotonic_now_ns() when the query's batch (UDP) or octets (TCP)
+     * arrived: for the answer latency histogram and the query log. */
+    uint64_t received_ns;
     /* The transport's own, read only by its send function. */
     union {
         struct {

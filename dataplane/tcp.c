@@ -200,13 +200,14 @@ static bool tcp_write_room(struct tcp_conn *conn, size_t len)
 }
 
 /* Answer every complete query in the read buffer while the write buffer
- * has room for the longest answer. */
-static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now)
+ * has room for the longest answer. Returns how many were answered now
+ * (into the write buffer), forwarded ones not counted. */
+static unsigned tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now)
 {
     struct query_path *query = &conn->server->query;
     size_t pos = 0;
     bool answered = false;
-    conn->reply.received_ns = query_receipt_ns(query);
+    unsigned answered_now = 0;
 
     conn->backlogged = false;
     conn->waiting = false;
@@ -247,6 +248,7 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
         out[0] = (uint8_t)(len >> 8);
         out[1] = (uint8_t)len;
         conn->write_end += 2 + len;
+        answered_now++;
     }
 
     if (conn->closing) {
@@ -259,6 +261,7 @@ static void tcp_answer_buffered(struct tcp_conn *conn, const struct timeval *now
     }
     if (answered)
         tcp_reset_deadline(conn, now);
+    return answered_now;
 }
 
 /* Move queued forwarded answers into the write buffer, in order, while
@@ -313,11 +316,18 @@ static int tcp_flush(struct tcp_conn *conn, const struct timeval *now)
  * when the connection is gone. */
 static int tcp_serve(struct tcp_conn *conn, const struct timeval *now)
 {
+    unsigned answered = 0;
     do {
-        tcp_answer_buffered(conn, now);
+        answered += tcp_answer_buffered(conn, now);
         if (tcp_flush(conn, now) < 0)
-            return -1;
+            return -1; /* gone: nothing was sent */
     } while (conn->backlogged && conn->write_start == conn->write_end && conn->queued == NULL);
+    /* Timed once for all of them: from the read that brought them to
+     * their answers handed to the kernel (or left in the write buffer of a
+     * client that does not read them yet). */
+    if (answered > 0)
+        query_count_sent(&conn->server->query, conn->reply.received_ns, monotonic_now_ns(),
+                         answered);
     return 0;
 }
 
@@ -403,8 +413,11 @@ static void tcp_on_read(evutil_socket_t fd, short what, void *arg)
         }
         if (got == 0)
             conn->eof = true; /* RFC 7766 §6.2.4: still answer what arrived */
-        if (got > 0)
+        if (got > 0) {
             conn->read_len += (size_t)got;
+            /* The queries this completes count as received now. */
+            conn->reply.received_ns = monotonic_now_ns();
+        }
         if (tcp_serve(conn, &now) < 0) {
             tcp_close(conn);
             return;

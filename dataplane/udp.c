@@ -187,9 +187,11 @@ static void udp_send_slot_fill(struct udp_batch *batch, unsigned slot, struct re
     out->msg_controllen = control_len;
 }
 
-static void udp_send_batch(struct udp_listener *listener, struct udp_batch *batch, unsigned count)
+/* Send the batch's count answers; returns how many the kernel took. */
+static unsigned udp_send_batch(struct udp_listener *listener, struct udp_batch *batch,
+                               unsigned count)
 {
-    unsigned done = 0;
+    unsigned done = 0, skipped = 0;
     while (done < count) {
         int sent = sendmmsg(listener->fd, batch->send_headers + done, count - done, MSG_DONTWAIT);
         if (sent > 0) {
@@ -203,22 +205,23 @@ static void udp_send_batch(struct udp_listener *listener, struct udp_batch *batc
              * blocking the loop for; the clients will retry. */
             log_debug("udp: dropping %u answers: %s", count - done,
                       sent == 0 ? "nothing sent" : strerror(errno));
-            return;
+            break;
         }
         /* sendmmsg fails only when its first message fails (a destination
          * the kernel refuses, say): skip that one and send the rest. */
         log_debug("udp: send failed: %s", strerror(errno));
         done++;
+        skipped++;
     }
+    return done - skipped;
 }
 
-/* Answer one batch from recvmmsg; returns how many answers went into
- * the send slots. */
+/* Answer one batch from recvmmsg, received at received_ns; returns how
+ * many answers went into the send slots. */
 static unsigned udp_batch_answer(struct udp_listener *listener, struct udp_batch *batch,
-                                 int received)
+                                 int received, uint64_t received_ns)
 {
     struct server *server = listener->server;
-    uint64_t received_ns = query_receipt_ns(&server->query);
     unsigned answers = 0;
     for (int i = 0; i < received; i++) {
         struct msghdr *in = &batch->receive_headers[i].msg_hdr;
@@ -257,9 +260,13 @@ static void udp_on_readable(evutil_socket_t fd, short what, void *arg)
                 log_debug("udp: receive failed: %s", strerror(errno));
             return;
         }
-        unsigned answers = udp_batch_answer(listener, batch, received);
-        if (answers > 0)
-            udp_send_batch(listener, batch, answers);
+        /* Two clock reads per batch, none per query: every answer of the
+         * batch is timed from its arrival to the sendmmsg that took it. */
+        uint64_t received_ns = monotonic_now_ns();
+        unsigned answers = udp_batch_answer(listener, batch, received, received_ns);
+        unsigned sent = answers > 0 ? udp_send_batch(listener, batch, answers) : 0;
+        if (sent > 0)
+            query_count_sent(&listener->server->query, received_ns, monotonic_now_ns(), sent);
 
         /* A short batch means the socket is drained. */
         if (received < UDP_BATCH)

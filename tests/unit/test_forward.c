@@ -18,6 +18,7 @@
 #include "answer.h"
 #include "cache.h"
 #include "forward.h"
+#include "monotonic.h"
 #include "reply.h"
 #include "stats.h"
 #include "upstream_fixture.h"
@@ -57,6 +58,7 @@ struct recorded {
     uint16_t qtype;
     uint8_t qname[WIRE_NAME_MAX];
     size_t qname_len;
+    uint64_t sent_ns;
 };
 
 struct fixture {
@@ -84,6 +86,7 @@ static void record_answer(void *arg, const struct reply *reply, const struct for
     r->qtype = a->qtype;
     memcpy(r->qname, a->qname, a->qname_len);
     r->qname_len = a->qname_len;
+    r->sent_ns = a->sent_ns;
 }
 
 /* The transports' send functions are never called by forward.c: a reply
@@ -482,6 +485,55 @@ static void test_a_silent_upstream_times_out_and_the_next_one_answers(void **sta
     fixture_free(f);
 }
 
+static uint64_t upstream_latency_count(const struct fixture *f)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++)
+        n += stats_get(&f->stats->latency[STATS_LATENCY_UPSTREAM].buckets[i]);
+    return n;
+}
+
+static void test_the_upstream_round_trip_is_timed_from_the_attempt_that_answered(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    struct fake_upstream silent;
+    fake_upstream_open(&silent);
+    image_fixture_compile(&f->image, TWO_UPSTREAMS_CONFIG, (unsigned)silent.port,
+                          (unsigned)f->upstream.port);
+    fixture_forward(f);
+    struct asking *a = ask(f, 1, "www.example.org", 40072, ANSWER_UDP);
+    uint64_t started_ns = monotonic_now_ns();
+    forward_and_wait(f, a);
+    uint8_t ignored[512];
+    assert_true(fake_upstream_receive(&silent, ignored, sizeof ignored, 1000) > 0);
+    uint8_t query[512], answer[512];
+    size_t len = 0;
+    for (int i = 0; i < 100 && len == 0; i++) {
+        fixture_run_for(f->base, 10);
+        len = fake_upstream_receive(&f->upstream, query, sizeof query, 0);
+    }
+    assert_true(len > 0);
+    /* The second upstream takes 30 ms: its round trip, not the 200 ms the
+     * first one wasted, is what the histogram gets. */
+    usleep(30000);
+    fake_upstream_send(&f->upstream, answer, fixture_answer(query, len, 0, 300, 2, answer));
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    uint64_t whole_ns = monotonic_now_ns() - started_ns;
+
+    assert_int_equal(upstream_latency_count(f), 1);
+    uint64_t rtt_ns = stats_get(&f->stats->latency[STATS_LATENCY_UPSTREAM].sum_ns);
+    assert_true(rtt_ns >= 30000000u);
+    assert_true(rtt_ns + 150000000u <= whole_ns); /* the timed-out attempt is not in it */
+    assert_true(stats_get(&f->stats->latency[STATS_LATENCY_UPSTREAM]
+                               .buckets[stats_latency_bucket(rtt_ns / 1000 + 1)]) == 1);
+    /* The client's answer carries the time it went out. */
+    assert_true(f->answers[0].sent_ns >= started_ns + 150000000u + rtt_ns);
+    fake_upstream_close(&silent);
+    free(a);
+    fixture_free(f);
+}
+
 static void test_every_upstream_failing_gives_servfail(void **state)
 {
     (void)state;
@@ -618,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_each_of_two_workers_takes_half_of_max_inflight),
         cmocka_unit_test(test_an_answer_with_another_id_is_ignored),
         cmocka_unit_test(test_a_silent_upstream_times_out_and_the_next_one_answers),
+        cmocka_unit_test(test_the_upstream_round_trip_is_timed_from_the_attempt_that_answered),
         cmocka_unit_test(test_every_upstream_failing_gives_servfail),
         cmocka_unit_test(test_an_upstream_that_refuses_is_left_without_waiting),
         cmocka_unit_test(test_a_truncated_answer_is_asked_again_over_tcp),

@@ -430,8 +430,7 @@ static void test_each_answer_is_logged_once_now_or_later(void **state)
     (void)state;
     struct fixture *f = fixture_new(true);
     struct reply local = reply_from("127.0.0.1", 50010, ANSWER_UDP);
-    local.received_ns = query_receipt_ns(&f->path);
-    assert_true(local.received_ns != 0);
+    local.received_ns = monotonic_now_ns();
     assert_int_equal(handle(f, &local, 1, "www.x.test"), QUERY_ANSWERED);
     struct reply forwarded = reply_from("127.0.0.1", 50011, ANSWER_UDP);
     assert_int_equal(handle(f, &forwarded, 2, "www.example.org"), QUERY_FORWARDED);
@@ -454,12 +453,110 @@ static void test_each_answer_is_logged_once_now_or_later(void **state)
     fixture_free(f);
 }
 
-static void test_without_log_queries_nothing_is_logged_nor_timed(void **state)
+static void test_without_log_queries_nothing_is_logged(void **state)
 {
     (void)state;
     struct fixture *f = fixture_new(false);
     assert_false(query_logging(&f->path));
-    assert_int_equal(query_receipt_ns(&f->path), 0);
+    fixture_free(f);
+}
+
+/* ---- latency ---- */
+
+static uint64_t latency_count(const struct fixture *f, enum stats_latency_kind kind)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++)
+        n += stats_get(&f->stats->latency[kind].buckets[i]);
+    return n;
+}
+
+/* The bucket holding kind's one observation; fails unless there is exactly one. */
+static unsigned latency_only_bucket(const struct fixture *f, enum stats_latency_kind kind)
+{
+    assert_int_equal(latency_count(f, kind), 1);
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++)
+        if (stats_get(&f->stats->latency[kind].buckets[i]) == 1)
+            return i;
+    fail();
+    return 0;
+}
+
+static void test_a_batch_of_answers_is_timed_once_for_all_of_them(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    /* 32 answers received at 1 s and sent 100 us later: bucket le 128 us. */
+    query_count_sent(&f->path, 1000000000u, 1000100000u, 32);
+    struct stats_latency *h = &f->stats->latency[STATS_LATENCY_ANSWER];
+    assert_int_equal(stats_get(&h->buckets[stats_latency_bucket(100)]), 32);
+    assert_int_equal(stats_latency_bound_us(stats_latency_bucket(100)), 128);
+    assert_int_equal(latency_count(f, STATS_LATENCY_ANSWER), 32);
+    assert_int_equal(stats_get(&h->sum_ns), 32u * 100000u);
+    assert_int_equal(latency_count(f, STATS_LATENCY_UPSTREAM), 0);
+    fixture_free(f);
+}
+
+static void test_a_clock_that_went_back_counts_as_no_time(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    query_count_sent(&f->path, 2000, 1000, 1);
+    assert_int_equal(stats_get(&f->stats->latency[STATS_LATENCY_ANSWER].buckets[0]), 1);
+    assert_int_equal(stats_get(&f->stats->latency[STATS_LATENCY_ANSWER].sum_ns), 0);
+    fixture_free(f);
+}
+
+static void test_a_forwarded_answer_is_timed_from_receipt_and_its_upstream_round_trip(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50020, ANSWER_UDP);
+    reply.received_ns = monotonic_now_ns();
+    assert_int_equal(handle(f, &reply, 0x0505, "slow.example.org"), QUERY_FORWARDED);
+    assert_int_equal(latency_count(f, STATS_LATENCY_ANSWER), 0); /* not yet: when it goes */
+
+    /* The upstream answers 40 ms after it was asked. */
+    uint8_t query[512], answer[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    usleep(40000);
+    fake_upstream_send(&f->upstream, answer, fixture_answer(query, len, 0, 300, 9, answer));
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+    uint64_t took_ns = monotonic_now_ns() - reply.received_ns;
+
+    /* Both at least 40 ms (in the bucket up to 64 ms or above), the
+     * client's no shorter than the upstream's, neither longer than the
+     * whole exchange. */
+    unsigned upstream = latency_only_bucket(f, STATS_LATENCY_UPSTREAM);
+    unsigned answered = latency_only_bucket(f, STATS_LATENCY_ANSWER);
+    assert_true(upstream >= stats_latency_bucket(40000));
+    assert_true(answered >= upstream);
+    assert_true(answered <= stats_latency_bucket(took_ns / 1000 + 1));
+    uint64_t upstream_ns = stats_get(&f->stats->latency[STATS_LATENCY_UPSTREAM].sum_ns);
+    uint64_t answer_ns = stats_get(&f->stats->latency[STATS_LATENCY_ANSWER].sum_ns);
+    assert_true(upstream_ns >= 40000000u);
+    assert_true(answer_ns >= upstream_ns && answer_ns <= took_ns);
+    fixture_free(f);
+}
+
+static void test_a_servfail_after_every_upstream_failed_is_timed_but_no_round_trip(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(false);
+    struct reply reply = reply_from("127.0.0.1", 50021, ANSWER_UDP);
+    reply.received_ns = monotonic_now_ns();
+    assert_int_equal(handle(f, &reply, 1, "broken.example.org"), QUERY_FORWARDED);
+    uint8_t query[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    wire_put16(query + 2, WIRE_FLAG_QR | WIRE_FLAG_RD);
+    wire_put16(query + 6, 1); /* an answer record that is not there: the server failed */
+    fake_upstream_send(&f->upstream, query, len);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+    assert_int_equal(wire_get16(f->sent.message + 2) & 0xF, WIRE_RCODE_SERVFAIL);
+    assert_int_equal(latency_count(f, STATS_LATENCY_ANSWER), 1);
+    assert_int_equal(latency_count(f, STATS_LATENCY_UPSTREAM), 0);
     fixture_free(f);
 }
 
@@ -481,7 +578,11 @@ int main(void)
         cmocka_unit_test(test_rate_limiting_spares_tcp_and_clients_that_may_recurse),
         cmocka_unit_test(test_without_rrl_ratelimit_nothing_is_limited),
         cmocka_unit_test(test_each_answer_is_logged_once_now_or_later),
-        cmocka_unit_test(test_without_log_queries_nothing_is_logged_nor_timed),
+        cmocka_unit_test(test_without_log_queries_nothing_is_logged),
+        cmocka_unit_test(test_a_batch_of_answers_is_timed_once_for_all_of_them),
+        cmocka_unit_test(test_a_clock_that_went_back_counts_as_no_time),
+        cmocka_unit_test(test_a_forwarded_answer_is_timed_from_receipt_and_its_upstream_round_trip),
+        cmocka_unit_test(test_a_servfail_after_every_upstream_failed_is_timed_but_no_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
