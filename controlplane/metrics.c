@@ -193,6 +193,80 @@ static struct json_object *json_workers(const struct stats_totals *t)
     return array;
 }
 
+/* One latency histogram as Prometheus shows it, in microseconds: the
+ * count, the sum, and under "le_us" the cumulative count at each bucket's
+ * bound ("16" ... "1048576", then "+Inf", which is the count). */
+static struct json_object *json_histogram(const struct stats_latency_totals *h)
+{
+    struct json_object *object = json_object_new_object();
+    struct json_object *le = json_object_new_object();
+    if (object == NULL || le == NULL)
+        goto fail;
+    uint64_t cumulative = 0;
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++) {
+        cumulative += h->buckets[i];
+        char bound[24] = "+Inf";
+        if (i < STATS_LATENCY_BUCKETS - 1)
+            snprintf(bound, sizeof(bound), "%" PRIu64, stats_latency_bound_us(i));
+        if (json_put_u64(le, bound, cumulative) != 0)
+            goto fail;
+    }
+    if (json_put_u64(object, "count", cumulative) != 0 ||
+        json_put_u64(object, "sum_us", h->sum_ns / 1000u) != 0)
+        goto fail;
+    if (json_put(object, "le_us", le) != 0) {
+        json_object_put(object); /* json_put put le */
+        return NULL;
+    }
+    return object;
+fail:
+    json_object_put(le);
+    json_object_put(object);
+    return NULL;
+}
+
+/* {"answer": histogram, "upstream": histogram} */
+static struct json_object *json_latencies(const struct stats_latency_totals *h)
+{
+    struct json_object *object = json_object_new_object();
+    if (object == NULL)
+        return NULL;
+    for (unsigned k = 0; k < STATS_LATENCIES; k++) {
+        if (json_put(object, stats_latency_name((enum stats_latency_kind)k),
+                     json_histogram(&h[k])) != 0) {
+            json_object_put(object);
+            return NULL;
+        }
+    }
+    return object;
+}
+
+/* The histograms summed over the workers, and under "workers" each
+ * worker's, worker 0 first. */
+static struct json_object *json_latency(const struct stats_totals *t)
+{
+    struct json_object *object = json_latencies(t->latency);
+    struct json_object *workers = json_object_new_array();
+    if (object == NULL || workers == NULL)
+        goto fail;
+    for (uint32_t w = 0; w < t->workers && w < STATS_WORKERS_MAX; w++) {
+        struct json_object *one = json_latencies(t->worker_latency[w]);
+        if (one == NULL || json_object_array_add(workers, one) != 0) {
+            json_object_put(one);
+            goto fail;
+        }
+    }
+    if (json_put(object, "workers", workers) != 0) {
+        workers = NULL; /* json_put put it */
+        goto fail;
+    }
+    return object;
+fail:
+    json_object_put(workers);
+    json_object_put(object);
+    return NULL;
+}
+
 static struct json_object *json_dataplane(const struct metrics_snapshot *m)
 {
     struct json_object *object = json_object_new_object();
@@ -237,6 +311,7 @@ struct json_object *metrics_to_json(const struct metrics_snapshot *m)
         json_put(root, "rrl", json_rrl(t)) != 0 ||
         json_put(root, "queries", json_queries(t)) != 0 ||
         json_put(root, "worker_queries", json_workers(t)) != 0 ||
+        json_put(root, "latency", json_latency(t)) != 0 ||
         json_put(root, "rcodes", json_counts(t->rcodes, STATS_RCODES, rcode_label)) != 0 ||
         json_put(root, "answers", json_counts(t->sources, STATS_SOURCES, source_label)) != 0 ||
         json_put(root, "qtypes", json_counts(t->qtypes, STATS_QTYPES, qtype_label)) != 0 ||
@@ -308,6 +383,67 @@ static void prom_single(FILE *out, const char *name, const char *type, const cha
     prom_sample(out, name, value);
 }
 
+/* Nanoseconds as seconds, exactly: no double in between. */
+static void prom_seconds(FILE *out, uint64_t ns)
+{
+    fprintf(out, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+}
+
+/* One histogram's samples: name_bucket{[worker="w",]le="..."} cumulative,
+ * the +Inf one being the count, then name_sum (seconds) and name_count. */
+static void prom_histogram_samples(FILE *out, const char *name, const char *worker,
+                                   const struct stats_latency_totals *h)
+{
+    char labels[32] = "", own[32] = ""; /* before le=, and of _sum and _count */
+    if (worker != NULL) {
+        snprintf(labels, sizeof(labels), "worker=\"%s\",", worker);
+        snprintf(own, sizeof(own), "{worker=\"%s\"}", worker);
+    }
+    uint64_t cumulative = 0;
+    for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++) {
+        cumulative += h->buckets[i];
+        fprintf(out, "%s_bucket{%sle=\"", name, labels);
+        if (i < STATS_LATENCY_BUCKETS - 1) {
+            uint64_t us = stats_latency_bound_us(i);
+            fprintf(out, "%" PRIu64 ".%06" PRIu64, us / 1000000u, us % 1000000u);
+        } else {
+            fputs("+Inf", out);
+        }
+        fprintf(out, "\"} %" PRIu64 "\n", cumulative);
+    }
+    fprintf(out, "%s_sum%s ", name, own);
+    prom_seconds(out, h->sum_ns);
+    fprintf(out, "\n%s_count%s %" PRIu64 "\n", name, own, cumulative);
+}
+
+static const char *const worker_labels[STATS_WORKERS_MAX] = {
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"};
+
+/* What each histogram times, for its HELP line. */
+static const char *const latency_help[STATS_LATENCIES] = {
+    [STATS_LATENCY_ANSWER] = "Seconds from a query received to its answer sent (UDP: per "
+                             "recvmmsg batch; forwarded queries included)",
+    [STATS_LATENCY_UPSTREAM] = "Seconds from a forwarded query sent to an upstream server to its "
+                               "answer received (a TCP retry included)",
+};
+
+/* nanodns_KIND_duration_seconds summed over the workers, and
+ * nanodns_worker_KIND_duration_seconds{worker} for each worker, as
+ * nanodns_queries_total and nanodns_worker_queries_total. */
+static void prom_latency(FILE *out, const struct stats_totals *t, enum stats_latency_kind kind)
+{
+    char name[96], help[256];
+    snprintf(name, sizeof(name), "nanodns_%s_duration_seconds", stats_latency_name(kind));
+    snprintf(help, sizeof(help), "%s.", latency_help[kind]);
+    prom_header(out, name, "histogram", help);
+    prom_histogram_samples(out, name, NULL, &t->latency[kind]);
+    snprintf(name, sizeof(name), "nanodns_worker_%s_duration_seconds", stats_latency_name(kind));
+    snprintf(help, sizeof(help), "%s, by data-plane worker (server.workers).", latency_help[kind]);
+    prom_header(out, name, "histogram", help);
+    for (uint32_t w = 0; w < t->workers && w < STATS_WORKERS_MAX; w++)
+        prom_histogram_samples(out, name, worker_labels[w], &t->worker_latency[w][kind]);
+}
+
 char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
 {
     const struct stats_totals *t = &m->totals;
@@ -319,13 +455,13 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
 
     prom_family(out, "nanodns_queries_total", "counter", "DNS queries received, by transport.",
                 "transport", t->queries, STATS_TRANSPORTS, transport_label);
-    static const char *const worker_labels[STATS_WORKERS_MAX] = {
-        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"};
     prom_header(out, "nanodns_worker_queries_total", "counter",
                 "DNS queries received, by data-plane worker (server.workers).");
     for (uint32_t i = 0; i < t->workers && i < STATS_WORKERS_MAX; i++)
         prom_labelled(out, "nanodns_worker_queries_total", "worker", worker_labels[i],
                       t->worker_queries[i]);
+    for (unsigned k = 0; k < STATS_LATENCIES; k++)
+        prom_latency(out, t, (enum stats_latency_kind)k);
     prom_family(out, "nanodns_responses_total", "counter", "DNS responses sent, by rcode.", "rcode",
                 t->rcodes, STATS_RCODES, rcode_label);
     prom_family(out, "nanodns_answers_total", "counter",

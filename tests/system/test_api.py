@@ -345,12 +345,16 @@ LABEL_VALUES = {
     "rcode": None,
     "zone": {"x.test", "y.test"},
     "worker": {str(i) for i in range(16)},  # server.workers is at most 16
+    # the latency histograms' bounds: 16 us doubling to 2^20 us, in seconds
+    "le": {"%d.%06d" % divmod(16 << i, 1000000) for i in range(17)} | {"+Inf"},
 }
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 def parse_prometheus(text):
     """{name: {"help": str, "type": str, "samples": [(labels dict, float)]}}.
-    Fails on any line that is not HELP, TYPE or a sample."""
+    Fails on any line that is not HELP, TYPE or a sample. A histogram's
+    name_bucket, name_sum and name_count samples count as its family's."""
     families = {}
     assert text.endswith("\n")
     for line in text.splitlines():
@@ -360,17 +364,22 @@ def parse_prometheus(text):
             families.setdefault(name, {"samples": []})["help"] = help_text
         elif line.startswith("# TYPE "):
             name, _, kind = line[len("# TYPE "):].partition(" ")
-            assert kind in ("counter", "gauge"), line
+            assert kind in ("counter", "gauge", "histogram"), line
             families.setdefault(name, {"samples": []})["type"] = kind
         else:
             match = SAMPLE.match(line)
             assert match, "not a sample line: %r" % line
-            name = match.group("name")
-            assert name in families and "type" in families[name] and "help" in families[name], (
+            name = family = match.group("name")
+            for suffix in HISTOGRAM_SUFFIXES:
+                base = name[: -len(suffix)]
+                if name.endswith(suffix) and families.get(base, {}).get("type") == "histogram":
+                    family = base
+            known = families.get(family, {})
+            assert "type" in known and "help" in known, (
                 "sample before its HELP and TYPE: %r" % line
             )
             labels = dict(LABEL.findall(match.group("labels") or ""))
-            families[name]["samples"].append((labels, float(match.group("value"))))
+            known["samples"].append((labels, float(match.group("value"))))
     return families
 
 
@@ -421,10 +430,16 @@ def test_prometheus_names_the_promised_metrics(node):
         "nanodns_uptime_seconds", "nanodns_config_valid", "nanodns_dataplane_up",
         "nanodns_zone_serial",
     ]
+    histograms = [
+        "nanodns_answer_duration_seconds", "nanodns_upstream_duration_seconds",
+        "nanodns_worker_answer_duration_seconds", "nanodns_worker_upstream_duration_seconds",
+    ]
     for name in counters:
         assert families[name]["type"] == "counter", name
     for name in gauges:
         assert families[name]["type"] == "gauge", name
+    for name in histograms:
+        assert families[name]["type"] == "histogram", name
 
 
 def test_prometheus_labels_come_from_small_fixed_sets(node):

@@ -65,6 +65,27 @@ static struct metrics_snapshot snapshot(void)
     m.totals.upstream_tcp_retries = 2;
     m.totals.inflight_overflow = 6;
     m.totals.querylog_dropped = 8;
+    /* Two workers' histograms (per bucket, not cumulative), and their sum
+     * as stats_sum makes it. */
+    m.totals.workers = 2;
+    m.totals.worker_queries[0] = 60;
+    m.totals.worker_queries[1] = 45;
+    struct stats_latency_totals(*w)[STATS_LATENCIES] = m.totals.worker_latency;
+    w[0][STATS_LATENCY_ANSWER].buckets[0] = 50;  /* up to 16 us */
+    w[0][STATS_LATENCY_ANSWER].buckets[2] = 4;   /* up to 64 us */
+    w[0][STATS_LATENCY_ANSWER].buckets[12] = 1;  /* up to 65536 us */
+    w[1][STATS_LATENCY_ANSWER].buckets[1] = 30;  /* up to 32 us */
+    w[1][STATS_LATENCY_ANSWER].buckets[16] = 2;  /* up to 1048576 us */
+    w[1][STATS_LATENCY_ANSWER].buckets[17] = 3;  /* above: +Inf */
+    w[0][STATS_LATENCY_ANSWER].sum_ns = 1500000; /* 1.5 ms */
+    w[1][STATS_LATENCY_ANSWER].sum_ns = 4000000123u;
+    w[0][STATS_LATENCY_UPSTREAM].buckets[12] = 1; /* the forwarded one: 50 ms */
+    w[0][STATS_LATENCY_UPSTREAM].sum_ns = 50000000;
+    for (unsigned k = 0; k < STATS_LATENCIES; k++) {
+        for (unsigned i = 0; i < STATS_LATENCY_BUCKETS; i++)
+            m.totals.latency[k].buckets[i] = w[0][k].buckets[i] + w[1][k].buckets[i];
+        m.totals.latency[k].sum_ns = w[0][k].sum_ns + w[1][k].sum_ns;
+    }
     return m;
 }
 
@@ -117,7 +138,7 @@ static void test_json_has_every_key_of_the_original_and_ours(void **state)
         "uptime_s",  "version",      "checksum",         "serial",  "records", "zones",
         "rewrites",  "config_valid", "last_error",       "cache",   "queries", "rcodes",
         "answers",   "qtypes",       "truncated",        "dropped", "reloads", "reload_failures",
-        "dataplane", "upstream",     "querylog_dropped",
+        "dataplane", "upstream",     "querylog_dropped", "latency",
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_true(json_object_object_get_ex(doc, keys[i], NULL));
@@ -301,6 +322,70 @@ static void test_json_dataplane_has_alive_pid_and_image_version(void **state)
     json_object_put(doc);
 }
 
+/* The cumulative counts of a JSON histogram's "le_us", in order; checks
+ * the bounds are 16 us doubling up to 1048576 us, then "+Inf". */
+static void json_cumulative(struct json_object *histogram, uint64_t *out)
+{
+    struct json_object *le = member(histogram, "le_us");
+    assert_int_equal(json_object_object_length(le), STATS_LATENCY_BUCKETS);
+    unsigned i = 0;
+    json_object_object_foreach(le, key, value)
+    {
+        char want[24] = "+Inf";
+        if (i < STATS_LATENCY_BUCKETS - 1)
+            snprintf(want, sizeof(want), "%llu", 16ull << i);
+        assert_string_equal(key, want);
+        out[i++] = json_object_get_uint64(value);
+    }
+}
+
+static void test_json_latency_buckets_are_cumulative_and_end_in_the_count(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *answer = member(member(doc, "latency"), "answer");
+    uint64_t le[STATS_LATENCY_BUCKETS];
+    json_cumulative(answer, le);
+    assert_int_equal(le[0], 50);
+    assert_int_equal(le[1], 80);
+    assert_int_equal(le[2], 84);
+    assert_int_equal(le[11], 84);
+    assert_int_equal(le[12], 85);
+    assert_int_equal(le[16], 87);
+    assert_int_equal(le[17], 90); /* +Inf */
+    for (unsigned i = 1; i < STATS_LATENCY_BUCKETS; i++)
+        assert_true(le[i] >= le[i - 1]);
+    assert_int_equal(member_u64(answer, "count"), 90);
+    assert_int_equal(member_u64(answer, "sum_us"), 4001500);
+    struct json_object *upstream = member(member(doc, "latency"), "upstream");
+    assert_int_equal(member_u64(upstream, "count"), 1);
+    assert_int_equal(member_u64(upstream, "sum_us"), 50000);
+    json_object_put(doc);
+}
+
+static void test_json_latency_shows_each_worker(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *workers = member(member(doc, "latency"), "workers");
+    assert_int_equal(json_object_array_length(workers), 2);
+    struct json_object *first = json_object_array_get_idx(workers, 0);
+    struct json_object *second = json_object_array_get_idx(workers, 1);
+    assert_int_equal(member_u64(member(first, "answer"), "count"), 55);
+    assert_int_equal(member_u64(member(second, "answer"), "count"), 35);
+    assert_int_equal(member_u64(member(first, "upstream"), "count"), 1);
+    assert_int_equal(member_u64(member(second, "upstream"), "count"), 0);
+    uint64_t le[STATS_LATENCY_BUCKETS];
+    json_cumulative(member(second, "answer"), le);
+    assert_int_equal(le[0], 0);
+    assert_int_equal(le[1], 30);
+    assert_int_equal(le[16], 32);
+    assert_int_equal(le[17], 35);
+    json_object_put(doc);
+}
+
 /* -- Prometheus ------------------------------------------------------------ */
 
 struct prometheus {
@@ -428,6 +513,24 @@ static void test_prometheus_sample_lines_are_name_labels_value(void **state)
     render_free(&p);
 }
 
+/* The metric family of a sample: its name, or for a histogram's
+ * name_bucket, name_sum and name_count, name. */
+static void family_name(const struct prometheus *p, const char *line, char *name, size_t size)
+{
+    sample_name(line, name, size);
+    static const char *const suffixes[] = {"_bucket", "_sum", "_count"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        size_t n = strlen(name), k = strlen(suffixes[i]);
+        if (n <= k || strcmp(name + n - k, suffixes[i]) != 0)
+            continue;
+        char base[160];
+        snprintf(base, sizeof(base), "%.*s", (int)(n - k), name);
+        const char *type = type_of(p, base);
+        if (type != NULL && strcmp(type, "histogram") == 0)
+            snprintf(name, size, "%s", base);
+    }
+}
+
 static void test_prometheus_every_metric_has_help_and_type_before_its_samples(void **state)
 {
     (void)state;
@@ -437,7 +540,7 @@ static void test_prometheus_every_metric_has_help_and_type_before_its_samples(vo
         if (p.lines[i][0] == '#')
             continue;
         char name[160], help[200], type[200];
-        sample_name(p.lines[i], name, sizeof(name));
+        family_name(&p, p.lines[i], name, sizeof(name));
         snprintf(help, sizeof(help), "# HELP %s ", name);
         snprintf(type, sizeof(type), "# TYPE %s ", name);
         bool seen_help = false, seen_type = false;
@@ -466,9 +569,11 @@ static void test_prometheus_counters_end_in_total_and_gauges_do_not(void **state
         bool total = n > 6 && strcmp(name + n - 6, "_total") == 0;
         if (strcmp(type, "counter") == 0)
             assert_true(total);
+        else if (strcmp(type, "histogram") == 0)
+            assert_string_equal(name + n - 8, "_seconds"); /* in the base unit */
         else
             assert_string_equal(type, "gauge");
-        if (strcmp(type, "gauge") == 0)
+        if (strcmp(type, "counter") != 0)
             assert_false(total);
     }
     assert_true(types >= 20);
@@ -503,6 +608,155 @@ static void test_prometheus_names_every_metric_the_api_promises(void **state)
         assert_non_null(type_of(&p, gauges[i]));
         assert_string_equal(type_of(&p, gauges[i]), "gauge");
     }
+    static const char *const histograms[] = {
+        "nanodns_answer_duration_seconds",
+        "nanodns_upstream_duration_seconds",
+        "nanodns_worker_answer_duration_seconds",
+        "nanodns_worker_upstream_duration_seconds",
+    };
+    for (size_t i = 0; i < sizeof(histograms) / sizeof(histograms[0]); i++) {
+        assert_non_null(type_of(&p, histograms[i]));
+        assert_string_equal(type_of(&p, histograms[i]), "histogram");
+    }
+    render_free(&p);
+}
+
+/* A histogram's samples as a scraper reads them: the bucket bounds and
+ * cumulative counts in order, _sum and _count; labels_prefix is what
+ * comes before le= ("" or "worker=\"1\","). Fails on anything else. */
+struct scraped {
+    double le[STATS_LATENCY_BUCKETS + 1];
+    uint64_t bucket[STATS_LATENCY_BUCKETS + 1];
+    size_t buckets;
+    char sum[64];
+    uint64_t count;
+    bool has_sum, has_count;
+};
+
+static struct scraped scrape(const struct prometheus *p, const char *name, const char *labels)
+{
+    struct scraped s = {0};
+    char bucket[200], sum[200], count[200];
+    snprintf(bucket, sizeof(bucket), "%s_bucket{%sle=\"", name, labels);
+    char braces[64] = "";
+    if (labels[0] != '\0')
+        snprintf(braces, sizeof(braces), "{%.*s}", (int)strlen(labels) - 1, labels);
+    snprintf(sum, sizeof(sum), "%s_sum%s ", name, braces);
+    snprintf(count, sizeof(count), "%s_count%s ", name, braces);
+    for (size_t i = 0; i < p->count; i++) {
+        const char *line = p->lines[i];
+        if (strncmp(line, bucket, strlen(bucket)) == 0) {
+            assert_true(s.buckets <= STATS_LATENCY_BUCKETS);
+            const char *le = line + strlen(bucket);
+            char *end;
+            s.le[s.buckets] = strncmp(le, "+Inf\"", 5) == 0 ? 1e300 : strtod(le, &end);
+            const char *value = strstr(le, "\"} ");
+            assert_non_null(value);
+            s.bucket[s.buckets++] = strtoull(value + 3, &end, 10);
+            assert_int_equal(*end, '\0');
+        } else if (strncmp(line, sum, strlen(sum)) == 0) {
+            snprintf(s.sum, sizeof(s.sum), "%s", line + strlen(sum));
+            s.has_sum = true;
+        } else if (strncmp(line, count, strlen(count)) == 0) {
+            char *end;
+            s.count = strtoull(line + strlen(count), &end, 10);
+            assert_int_equal(*end, '\0');
+            s.has_count = true;
+        }
+    }
+    return s;
+}
+
+/* What every histogram must be: bounds rising to +Inf, counts cumulative,
+ * +Inf equal to _count, and _count the sum of the per-bucket counts. */
+static void assert_valid_histogram(const struct scraped *s, const struct stats_latency_totals *h)
+{
+    assert_int_equal(s->buckets, STATS_LATENCY_BUCKETS);
+    assert_true(s->has_sum && s->has_count);
+    uint64_t increments = 0;
+    for (size_t i = 0; i < s->buckets; i++) {
+        if (i > 0) {
+            assert_true(s->le[i] > s->le[i - 1]);
+            assert_true(s->bucket[i] >= s->bucket[i - 1]);
+        }
+        increments += h->buckets[i];
+        assert_int_equal(s->bucket[i], increments);
+    }
+    assert_true(s->le[s->buckets - 1] == 1e300);
+    assert_int_equal(s->bucket[s->buckets - 1], s->count);
+    assert_int_equal(s->count, increments);
+}
+
+static void test_prometheus_histograms_are_cumulative_with_inf_equal_to_count(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    struct scraped answer = scrape(&p, "nanodns_answer_duration_seconds", "");
+    assert_valid_histogram(&answer, &m.totals.latency[STATS_LATENCY_ANSWER]);
+    assert_int_equal(answer.count, 90);
+    assert_string_equal(answer.sum, "4.001500123");
+    struct scraped upstream = scrape(&p, "nanodns_upstream_duration_seconds", "");
+    assert_valid_histogram(&upstream, &m.totals.latency[STATS_LATENCY_UPSTREAM]);
+    assert_int_equal(upstream.count, 1);
+    assert_string_equal(upstream.sum, "0.050000000");
+    render_free(&p);
+}
+
+static void test_prometheus_bucket_bounds_are_powers_of_two_microseconds(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_answer_duration_seconds_bucket{le=\"0.000016\"} 50"));
+    assert_true(has_line(&p, "nanodns_answer_duration_seconds_bucket{le=\"0.000032\"} 80"));
+    assert_true(has_line(&p, "nanodns_answer_duration_seconds_bucket{le=\"0.065536\"} 85"));
+    assert_true(has_line(&p, "nanodns_answer_duration_seconds_bucket{le=\"1.048576\"} 87"));
+    assert_true(has_line(&p, "nanodns_answer_duration_seconds_bucket{le=\"+Inf\"} 90"));
+    struct scraped answer = scrape(&p, "nanodns_answer_duration_seconds", "");
+    for (size_t i = 0; i + 1 < answer.buckets; i++)
+        assert_true(answer.le[i] == (double)(16u << i) / 1e6);
+    render_free(&p);
+}
+
+static void test_prometheus_each_worker_has_its_histograms(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    static const char *const labels[] = {"worker=\"0\",", "worker=\"1\","};
+    for (unsigned w = 0; w < 2; w++) {
+        for (unsigned k = 0; k < STATS_LATENCIES; k++) {
+            char name[96];
+            snprintf(name, sizeof(name), "nanodns_worker_%s_duration_seconds",
+                     stats_latency_name((enum stats_latency_kind)k));
+            struct scraped s = scrape(&p, name, labels[w]);
+            assert_valid_histogram(&s, &m.totals.worker_latency[w][k]);
+        }
+    }
+    assert_true(has_line(&p, "nanodns_worker_answer_duration_seconds_count{worker=\"0\"} 55"));
+    assert_true(has_line(&p, "nanodns_worker_answer_duration_seconds_sum{worker=\"1\"} "
+                             "4.000000123"));
+    assert_true(has_line(&p, "nanodns_worker_upstream_duration_seconds_count{worker=\"1\"} 0"));
+    /* Summed over the workers: no worker label. */
+    assert_int_equal(samples_of(&p, "nanodns_answer_duration_seconds_bucket"),
+                     STATS_LATENCY_BUCKETS);
+    assert_int_equal(samples_of(&p, "nanodns_worker_answer_duration_seconds_bucket"),
+                     2 * STATS_LATENCY_BUCKETS);
+    render_free(&p);
+}
+
+static void test_prometheus_histograms_of_a_fresh_data_plane_are_zero(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    memset(m.totals.latency, 0, sizeof(m.totals.latency));
+    memset(m.totals.worker_latency, 0, sizeof(m.totals.worker_latency));
+    struct prometheus p = render(&m);
+    struct scraped s = scrape(&p, "nanodns_upstream_duration_seconds", "");
+    assert_valid_histogram(&s, &m.totals.latency[STATS_LATENCY_UPSTREAM]);
+    assert_int_equal(s.count, 0);
+    assert_string_equal(s.sum, "0.000000000");
     render_free(&p);
 }
 
@@ -690,11 +944,17 @@ int main(void)
         cmocka_unit_test(test_json_last_error_is_null_when_there_is_none),
         cmocka_unit_test(test_json_invalid_config_shows_its_error),
         cmocka_unit_test(test_json_dataplane_has_alive_pid_and_image_version),
+        cmocka_unit_test(test_json_latency_buckets_are_cumulative_and_end_in_the_count),
+        cmocka_unit_test(test_json_latency_shows_each_worker),
         cmocka_unit_test(test_privilege_separation_is_reported_in_json_and_prometheus),
         cmocka_unit_test(test_prometheus_sample_lines_are_name_labels_value),
         cmocka_unit_test(test_prometheus_every_metric_has_help_and_type_before_its_samples),
         cmocka_unit_test(test_prometheus_counters_end_in_total_and_gauges_do_not),
         cmocka_unit_test(test_prometheus_names_every_metric_the_api_promises),
+        cmocka_unit_test(test_prometheus_histograms_are_cumulative_with_inf_equal_to_count),
+        cmocka_unit_test(test_prometheus_bucket_bounds_are_powers_of_two_microseconds),
+        cmocka_unit_test(test_prometheus_each_worker_has_its_histograms),
+        cmocka_unit_test(test_prometheus_histograms_of_a_fresh_data_plane_are_zero),
         cmocka_unit_test(test_prometheus_queries_are_labelled_by_transport),
         cmocka_unit_test(test_prometheus_every_rcode_has_a_sample_zeros_included),
         cmocka_unit_test(test_prometheus_answers_and_qtypes_use_fixed_label_sets),
