@@ -11,7 +11,8 @@ ratios to NSD, to Knot and to the faster of the two.
 With --startup it measures instead how each server starts on the same data:
 time to the first correct answer, peak memory of all its processes, and the
 time a one-record reload takes to be answered; with --startup-blocklist N,
-NanoDNS's start on a list of N blocked names.
+NanoDNS's start on a list of N blocked names. With --blocklist N, the dnsperf
+runs also run NanoDNS with a blocklist of N names loaded, as NanoDNS+list.
 
 Uses the Python standard library and the dnsperf, nsd, knotd, knotc, dig and
 taskset commands (dnspython too, if installed, for --startup's probes; dig
@@ -151,7 +152,8 @@ def nanodns_server(workers=1):
     return server
 
 
-def write_nanodns_config(path, size, workers=1, override=None):
+def write_nanodns_config(path, size, workers=1, override=None, blocklist=None):
+    """blocklist: the path of a domains list the config also loads (--blocklist)."""
     records = [{"name": NS_NAME, "type": "A", "value": NS_ADDR, "ttl": TTL}]
     for name, rtype, value, prio in records_of(size, override):
         rec = {"name": name, "type": rtype, "value": value, "ttl": TTL}
@@ -170,6 +172,8 @@ def write_nanodns_config(path, size, workers=1, override=None):
         "records": records,
         "rewrites": [],
     }
+    if blocklist:
+        config["blocklists"] = [{"path": blocklist, "format": "domains"}]
     with open(path, "w") as f:
         json.dump(config, f, indent=1)
 
@@ -274,26 +278,33 @@ zone:
         )
 
 
-def write_queries(path, size, count, seed):
+def write_queries(path, size, count, seed, blocked=0.0, listed=0):
     """count query lines: 10% NXDOMAIN, 10% wildcard hits, 80% generated names.
 
     A and CNAME names are asked for type A (a CNAME answer then carries the
     chased A record, as a stub resolver would ask), the others for their own
-    type.
+    type. blocked (--blocked-share, 0 to 1): that share of the lines, drawn
+    apart, is replaced by an A query for a name one label below one of the
+    listed names blocked_name(0 .. listed - 1); the other lines stay those of
+    the file without it.
     """
     rng = random.Random(seed)
+    pick = random.Random(seed + 2)
     qtype = {"a": "A", "aaaa": "AAAA", "mx": "MX", "txt": "TXT", "cname": "A"}
     with open(path, "w") as f:
         for _ in range(count):
             r = rng.random()
             if r < 0.10:
-                f.write(f"nx{rng.randrange(10**9)}.{ZONE} A\n")
+                line = f"nx{rng.randrange(10**9)}.{ZONE} A\n"
             elif r < 0.20:
                 t = "AAAA" if rng.random() < 0.25 else "A"
-                f.write(f"w{rng.randrange(10**9)}.{WILD_PARENT} {t}\n")
+                line = f"w{rng.randrange(10**9)}.{WILD_PARENT} {t}\n"
             else:
                 i = rng.randrange(size)
-                f.write(f"{name_of(i)} {qtype[KINDS[i % 5]]}\n")
+                line = f"{name_of(i)} {qtype[KINDS[i % 5]]}\n"
+            if blocked and pick.random() < blocked:
+                line = f"x{pick.randrange(10**9)}.{blocked_name(pick.randrange(listed))} A\n"
+            f.write(line)
 
 
 # --------------------------------------------------------------------------
@@ -763,7 +774,7 @@ def measure(args, server, queryfile):
     perf["foreign_load"] = max(0.0, foreign / wall) if wall > 0 else 0.0
     server.runs.append(perf)
     print(
-        f"  {server.name:8} run {n}: {perf['qps']:>9,.0f} qps  {perf['us_per_query']:5.2f} us/query  "
+        f"  {server.name:12} run {n}: {perf['qps']:>9,.0f} qps  {perf['us_per_query']:5.2f} us/query  "
         f"server {100 * perf['cpu_util']:3.0f}% cpu  dnsperf {100 * perf['client_util']:3.0f}% cpu  "
         f"lost {perf['lost']}  udp drops {perf['udp_drops']}  "
         f"other load {100 * perf['foreign_load']:.0f}%",
@@ -910,8 +921,8 @@ def finish(server):
     alive = [p for p in server.cpu_pids + server.others if os.path.exists(f"/proc/{p}")]
     if server.answering not in alive:
         raise RuntimeError(f"{server.name} answering process is gone")
-    if server.name == "NanoDNS" and find_dataplane(server.proc.pid) != server.answering:
-        raise RuntimeError("the NanoDNS data plane was restarted during the runs")
+    if server.name.startswith("NanoDNS") and find_dataplane(server.proc.pid) != server.answering:
+        raise RuntimeError(f"the {server.name} data plane was restarted during the runs")
     answering = vm_hwm_kib(server.answering)
     other = sum(vm_hwm_kib(p) for p in alive if p != server.answering)
     server.rss = {"answering": answering, "other": other, "total": answering + other}
@@ -1284,9 +1295,17 @@ def print_startup_run(name, rundir, fig):
 
 
 def blocked_name(i):
-    """Listed name i of --startup-blocklist, 22 to 30 characters as in real
-    lists, under 97,873 different parents."""
+    """Listed name i of --startup-blocklist and --blocklist, 22 to 30
+    characters as in real lists, under 97,873 different parents; none is
+    bench.test or above or below a name of it."""
     return f"ad{i}.srv{i % 1009}.block{i % 97}.test"
+
+
+def write_blocklist(path, count, fmt="domains"):
+    """blocked_name(0 .. count - 1) as a domains or a hosts list."""
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(f"0.0.0.0 {blocked_name(i)}\n" if fmt == "hosts" else f"{blocked_name(i)}\n")
 
 
 def blocklist_data(bd, count, workers):
@@ -1314,9 +1333,7 @@ def blocklist_data(bd, count, workers):
                        expect(allowed, "A", rdata=[ALLOW_ADDR])]}
     for fmt in ("domains", "hosts"):
         listfile = os.path.join(bd, f"list.{fmt}")
-        with open(listfile, "w") as f:
-            for i in range(count):
-                f.write(f"0.0.0.0 {blocked_name(i)}\n" if fmt == "hosts" else f"{blocked_name(i)}\n")
+        write_blocklist(listfile, count, fmt)
         config = {
             "server": nanodns_server(workers),
             "zones": {zone: {"soa": dict(SOA, mname=ns, rname=f"hostmaster.{zone}"), "ns": [ns]}},
@@ -1475,41 +1492,46 @@ def best_reference(sums):
 
 
 def ratio_columns(sums, best=None):
-    """(header, reference name) of NanoDNS's ratios: to NSD, to Knot, to the
-    best of the two (if given and both ran), to the baseline."""
+    """(header, name, reference name) of the ratios: NanoDNS's to NSD, to
+    Knot, to the best of the two (if given and both ran), to the baseline;
+    NanoDNS+list's to NanoDNS (--blocklist)."""
     if not sums.get("NanoDNS"):
         return []
-    ratios = [(f"NanoDNS/{n}", n) for n in ("NSD", "Knot") if sums.get(n)]
+    ratios = [(f"NanoDNS/{n}", "NanoDNS", n) for n in ("NSD", "Knot") if sums.get(n)]
     if best and len(ratios) == 2:
-        ratios.append(("NanoDNS/best", best))
+        ratios.append(("NanoDNS/best", "NanoDNS", best))
     if sums.get(BASELINE):
-        ratios.append(("NanoDNS/base", BASELINE))
+        ratios.append(("NanoDNS/base", "NanoDNS", BASELINE))
+    if sums.get(LISTED):
+        ratios.append((f"{LISTED}/NanoDNS", LISTED, "NanoDNS"))
     return ratios
 
 
 def print_columns(rows, sums, names, ratios):
     """rows of (label, format, value or None): a column per name (n/a where
-    sums has None), then NanoDNS's value divided by each ratio's reference's."""
-    nano = sums.get("NanoDNS")
+    sums has None), then each ratio's server's value divided by its
+    reference's."""
     w0 = max(len(r[0]) for r in rows)
     widths = [max(12, len(n)) for n in names]
+    rwidths = [max(12, len(h)) for h, _, _ in ratios]
     print(f"{'':{w0}}" + "".join(f"  {n:>{w}}" for n, w in zip(names, widths))
-          + "".join(f"  {h:>12}" for h, _ in ratios))
+          + "".join(f"  {h:>{w}}" for (h, _, _), w in zip(ratios, rwidths)))
     for label, fmt, val in rows:
         line = f"{label:{w0}}" + "".join(
             f"  {fmt(sums[n]) if sums[n] is not None else 'n/a':>{w}}" for n, w in zip(names, widths))
-        for _, ref in ratios:
+        for (_, num, ref), w in zip(ratios, rwidths):
             r = ""
-            if val and val(sums[ref]) and val(nano) is not None:
-                r = f"{val(nano) / val(sums[ref]):.2f}"
-            line += f"  {r:>12}"
+            if val and val(sums[ref]) and val(sums[num]) is not None:
+                r = f"{val(sums[num]) / val(sums[ref]):.2f}"
+            line += f"  {r:>{w}}"
         print(line.rstrip())
 
 
-def print_table(size, servers, answers_line):
-    """One column per server that ran, then NanoDNS's ratios to the others."""
+def print_table(size, servers, answers_line, list_note=None):
+    """One column per server that ran, then NanoDNS's ratios to the others
+    (and NanoDNS+list's to NanoDNS); list_note says what --blocklist loaded."""
     sums = {srv.name: summary(srv) for srv in servers}
-    names = [n for n in ("NSD", "Knot", BASELINE, "NanoDNS") if n in sums]
+    names = [n for n in ("NSD", "Knot", BASELINE, "NanoDNS", LISTED) if n in sums]
     nano = sums.get("NanoDNS")
     best = best_reference(sums)
     ratios = ratio_columns(sums, best)
@@ -1575,11 +1597,21 @@ def print_table(size, servers, answers_line):
             line += (f"; NanoDNS/best = {r:.2f} (NanoDNS uses {100 * abs(r - 1):.0f}% {more} "
                      f"server CPU per answered query)")
         print(line)
+    if list_note:
+        print(list_note)
+    listed = sums.get(LISTED)
+    if nano and listed and nano["us_per_query"]:
+        r = listed["us_per_query"] / nano["us_per_query"]
+        more = "more" if r > 1 else "less"
+        print(f"{LISTED}/NanoDNS = {r:.2f} (with the list loaded, NanoDNS uses "
+              f"{100 * abs(r - 1):.0f}% {more} server CPU per answered query)")
 
 
 SERVERS = ("nsd", "knot", "nanodns")
 # --baseline: another NanoDNS build in the same run, say main before a change.
 BASELINE = "NanoDNS-base"
+# --blocklist N: NanoDNS (this build) again, with a blocklist of N names.
+LISTED = "NanoDNS+list"
 
 
 def server_list(text):
@@ -1592,10 +1624,13 @@ def server_list(text):
 
 
 def compare_servers(queries, servers):
-    """(status, text): NanoDNS against each reference, else Knot against NSD."""
+    """(status, text): NanoDNS against each reference, else Knot against NSD;
+    NanoDNS+list against NanoDNS."""
     by = {srv.name: srv for srv in servers}
     if "NanoDNS" in by:
         pairs = [(by[n], by["NanoDNS"]) for n in ("NSD", "Knot") if n in by]
+        if LISTED in by:
+            pairs.append((by["NanoDNS"], by[LISTED]))
     elif "NSD" in by and "Knot" in by:
         pairs = [(by["NSD"], by["Knot"])]
     else:
@@ -1623,25 +1658,71 @@ def compare_servers(queries, servers):
     return status, "\n".join(lines)
 
 
+def check_blocked(servers, count):
+    """(status, text): each of servers (the NanoDNS with --blocklist's list)
+    answers NXDOMAIN for the first listed name and for a name below the last
+    one: the list is loaded, to its end (outside every zone, with nothing to
+    forward to, those names get REFUSED otherwise)."""
+    qs = [(blocked_name(0), "A"), (f"x.{blocked_name(count - 1)}", "A")]
+    status, lines = 0, []
+    for srv in servers:
+        got = [parse_dig(dig(srv.port, q, t))[0] for q, t in qs]
+        if got != ["NXDOMAIN"] * len(qs):
+            status = 1
+            lines.append(f"BLOCKLIST NOT APPLIED ({srv.name}): " + ", ".join(
+                f"{q} {t} {rcode}" for (q, t), rcode in zip(qs, got)) + " (NXDOMAIN expected)")
+        else:
+            lines.append(f"blocklist ({srv.name}): NXDOMAIN for "
+                         + " and ".join(f"{q} {t}" for q, t in qs))
+    return status, "\n".join(lines)
+
+
 def bench_sizes(args, run, workdir):
     """The dnsperf benchmark: for each size, start every server, compare
     their answers, run dnsperf against them, print the table. Returns the
-    exit status (1 if answers differ)."""
+    exit status (1 if answers differ).
+
+    --blocklist N: the list is written once; NanoDNS+list (or, with
+    --baseline, both NanoDNS builds) loads it, and with --blocked-share gets a
+    query file of its own, the others' with that share of lines replaced."""
     status = 0
+    listed, list_note = [], None
+    if args.blocklist and "nanodns" in run:
+        listed = [BASELINE, "NanoDNS"] if args.baseline else [LISTED]
+        blockfile = os.path.join(workdir, "blocklist.domains")
+        write_blocklist(blockfile, args.blocklist)
+        list_note = (f"{' and '.join(listed)}: a domains blocklist of {args.blocklist:,} names "
+                     f"(ad<i>.srv<i mod 1009>.block<i mod 97>.test; none in {ZONE})")
+        if args.blocked_share:
+            list_note += (f"; {args.blocked_share:g}% of their query lines replaced by "
+                          f"x<n>.<listed name> A (NXDOMAIN, blocked)")
+        else:
+            list_note += "; the same query file (no query is blocked)"
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"\n--- {size:,} names", flush=True)
         sd = os.path.join(workdir, f"size{size}")
         os.makedirs(sd)
         queryfile = os.path.join(sd, "queries.txt")
         write_queries(queryfile, size, args.queries, args.seed)
+        queryfiles = {}
+        if listed and args.blocked_share:
+            blockedfile = os.path.join(sd, "queries-blocked.txt")
+            write_queries(blockedfile, size, args.queries, args.seed, args.blocked_share / 100,
+                          args.blocklist)
+            queryfiles = {n: blockedfile for n in listed}
         queries = sample_queries(size, args.seed)
         # One zone file, served as is by NSD and by Knot.
         zonefile = os.path.join(sd, f"{ZONE}.zone")
         if "nsd" in run or "knot" in run:
             write_nsd_zone(zonefile, size)
         config = os.path.join(sd, "nanodns.json")
+        configs = {}
         if "nanodns" in run:
             write_nanodns_config(config, size, args.workers)
+            configs = {n: config for n in (BASELINE, "NanoDNS")}
+        if listed:
+            configs.update({n: os.path.join(sd, "nanodns-list.json") for n in listed})
+            write_nanodns_config(configs[listed[0]], size, args.workers, blocklist=blockfile)
         servers = []
         answers_line = None
         try:
@@ -1650,21 +1731,28 @@ def bench_sizes(args, run, workdir):
             if "knot" in run:
                 servers.append(start_knot(args, sd, zonefile))
             if "nanodns" in run and args.baseline:
-                servers.append(start_nanodns(args, sd, config, args.baseline, BASELINE))
+                servers.append(start_nanodns(args, sd, configs[BASELINE], args.baseline, BASELINE))
             if "nanodns" in run:
-                servers.append(start_nanodns(args, sd, config))
+                servers.append(start_nanodns(args, sd, configs["NanoDNS"]))
+            if LISTED in listed:
+                servers.append(start_nanodns(args, sd, configs[LISTED], name=LISTED))
             differ, answers_line = compare_servers(queries, servers)
             status = max(status, differ)
+            if listed:
+                differ, blocked_line = check_blocked([s for s in servers if s.name in listed],
+                                                     args.blocklist)
+                status = max(status, differ)
+                answers_line = "\n".join(filter(None, (answers_line, blocked_line)))
             if answers_line:
                 print(answers_line, flush=True)
             for _, srv in interleaved(servers, args.runs):
-                measure(args, srv, queryfile)
+                measure(args, srv, queryfiles.get(srv.name, queryfile))
             for srv in servers:
                 finish(srv)
         finally:
             for srv in servers:
                 stop(srv.proc)
-        print_table(size, servers, answers_line)
+        print_table(size, servers, answers_line, list_note)
     return status
 
 
@@ -1703,6 +1791,14 @@ def main():
     ap.add_argument("--baseline", metavar="BUILD_DIR",
                     help="also run the NanoDNS of another build (main before a change, say) in "
                          "the same run, as NanoDNS-base, with a NanoDNS/base ratio")
+    ap.add_argument("--blocklist", type=int, metavar="N",
+                    help="also run NanoDNS with a domains blocklist of N generated names (none in "
+                         "the zone) loaded, as NanoDNS+list, with a NanoDNS+list/NanoDNS ratio; "
+                         "with --baseline, both NanoDNS builds load it instead")
+    ap.add_argument("--blocked-share", type=float, default=0, metavar="P",
+                    help="with --blocklist: P%% of the query lines sent to the NanoDNS with the "
+                         "list are names below listed names (blocked: NXDOMAIN); the other "
+                         "servers get the file without them (default: %(default)g)")
     ap.add_argument("--startup", action="store_true",
                     help="instead of dnsperf runs: time from start to the first right answer for "
                          "the last generated record, peak memory of all the server's processes, "
@@ -1729,6 +1825,11 @@ def main():
     startup = args.startup or args.startup_blocklist is not None
     if args.startup_blocklist is not None and args.startup_blocklist < 2:
         sys.exit("--startup-blocklist: at least 2 names")
+    if args.blocklist is not None and (startup or args.blocklist < 1):
+        sys.exit("--blocklist: at least 1 name, and for the dnsperf runs only (not with "
+                 "--startup or --startup-blocklist)")
+    if not 0 <= args.blocked_share <= 100 or (args.blocked_share and not args.blocklist):
+        sys.exit("--blocked-share: a percentage from 0 to 100, with --blocklist")
     for tool in ("dig", "taskset") if startup else ("dnsperf", "dig", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"missing {tool}: apt-get install -y dnsperf bind9-dnsutils util-linux")
@@ -1757,6 +1858,8 @@ def main():
         sys.exit("no server left to benchmark")
     if args.startup_blocklist is not None and "nanodns" not in run:
         sys.exit("--startup-blocklist runs NanoDNS only, which is not run")
+    if args.blocklist and "nanodns" not in run:
+        sys.exit("--blocklist is for NanoDNS, which is not run")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(1))
