@@ -135,6 +135,12 @@ struct config_forward_zone {
     size_t upstream_count;
 };
 
+/* The highest config_version: 2^53 - 1, the largest integer every JSON
+ * parser reads exactly (RFC 8259 §6). A typo far above the versions in
+ * use would leave no room for the changes after it, on every node the
+ * config reaches (sync.h refuses a step above 2^20 as well). */
+#define CONFIG_VERSION_MAX ((UINT64_C(1) << 53) - 1)
+
 struct config_server {
     char *host;      /* "0.0.0.0" */
     uint16_t port;   /* 53 */

@@ -470,12 +470,6 @@ static const struct server_setting *setting_find(const char *key)
     return NULL;
 }
 
-/* The highest config_version: 2^53 - 1, the largest integer every JSON
- * parser reads exactly (RFC 8259 §6). A typo far above the versions in
- * use would leave no room for the changes after it, on every node the
- * config reaches (sync.h refuses a step above 2^20 as well). */
-#define CONFIG_VERSION_MAX ((UINT64_C(1) << 53) - 1)
-
 static void check_version_bound(struct loader *ld)
 {
     uint64_t version = ld->cfg->server.config_version;
