@@ -144,11 +144,16 @@ done:
     return rc;
 }
 
+void config_checksum_of_hash(const unsigned char sha256[32], char out[CONFIG_CHECKSUM_LEN + 1])
+{
+    sodium_bin2hex(out, CONFIG_CHECKSUM_LEN + 1, sha256, CONFIG_CHECKSUM_LEN / 2);
+}
+
 void config_checksum(const void *data, size_t len, char out[CONFIG_CHECKSUM_LEN + 1])
 {
     unsigned char hash[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(hash, data, len);
-    sodium_bin2hex(out, CONFIG_CHECKSUM_LEN + 1, hash, CONFIG_CHECKSUM_LEN / 2);
+    config_checksum_of_hash(hash, out);
 }
 
 /* ---- the digest ---- */

@@ -22,6 +22,9 @@ int config_text_set_version(const char *text, size_t len, uint64_t version, char
  * config's checksum. */
 void config_checksum(const void *data, size_t len, char out[CONFIG_CHECKSUM_LEN + 1]);
 
+/* The same from the SHA-256 of the data, when the caller has it. */
+void config_checksum_of_hash(const unsigned char sha256[32], char out[CONFIG_CHECKSUM_LEN + 1]);
+
 struct json_object;
 
 #define CONFIG_DIGEST_SIZE 32

@@ -177,7 +177,8 @@ static void log_level_follow(const struct config *cfg)
     log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
 }
 
-void node_install(struct node *node, char *text, size_t len, struct config *cfg)
+void node_install(struct node *node, char *text, size_t len, const uint8_t *hash,
+                  struct config *cfg)
 {
     text_release(node);
     config_free(&node->config);
@@ -186,8 +187,12 @@ void node_install(struct node *node, char *text, size_t len, struct config *cfg)
     node->config = *cfg;
     memset(cfg, 0, sizeof(*cfg));
     node->version = node->config.server.config_version;
-    config_checksum(text, len, node->checksum);
-    envelope_config_hash(text, len, node->config_hash);
+    if (hash != NULL)
+        memcpy(node->config_hash, hash, sizeof(node->config_hash));
+    else
+        envelope_config_hash(text, len, node->config_hash);
+    /* The original's checksum is the start of the same SHA-256. */
+    config_checksum_of_hash(node->config_hash, node->checksum);
 }
 
 void node_failure_clear(struct node *node)
@@ -301,6 +306,7 @@ int node_candidate_compile(struct node *node, struct node_candidate *c, const ch
         node_candidate_free(c);
         return -1;
     }
+    envelope_config_hash(c->text, c->len, c->hash);
     return 0;
 }
 
@@ -308,7 +314,7 @@ int node_commit(struct node *node, struct node_candidate *c, struct message_list
 {
     char err[1024];
     struct version_floor next = {.version = c->cfg.server.config_version};
-    envelope_config_hash(c->text, c->len, next.hash);
+    memcpy(next.hash, c->hash, sizeof(next.hash));
     bool same = version_floor_is(&node->floor, next.version, next.hash);
     if (!same && !version_floor_admits(&node->floor, next.version, next.hash)) {
         /* The callers never get here (a reload goes past the floor, a
@@ -333,7 +339,7 @@ int node_commit(struct node *node, struct node_candidate *c, struct message_list
                           c->cfg.server.port != node->config.server.port;
     bool mgmt_changed = strcmp(c->cfg.server.mgmt_host, node->config.server.mgmt_host) != 0 ||
                         c->cfg.server.mgmt_port != node->config.server.mgmt_port;
-    node_install(node, new_text, c->len, &c->cfg);
+    node_install(node, new_text, c->len, c->hash, &c->cfg);
     text_map_saved(node);
     node_candidate_free(c);
     node->reloads++;
@@ -350,7 +356,8 @@ int node_commit(struct node *node, struct node_candidate *c, struct message_list
     return 0;
 }
 
-int node_file_write(struct node *node, const char *text, size_t len, char *err, size_t err_len)
+int node_file_write(struct node *node, const char *text, size_t len, const uint8_t *hash,
+                    char *err, size_t err_len)
 {
     char target[PATH_MAX];
     struct stat st;
@@ -364,7 +371,12 @@ int node_file_write(struct node *node, const char *text, size_t len, char *err, 
         chown(target, st.st_uid, st.st_gid) < 0)
         log_warning("cannot give %s back to uid %ld gid %ld: %s", target, (long)st.st_uid,
                     (long)st.st_gid, strerror(errno));
-    node_file_hash_set(node, text, len);
+    if (hash != NULL) {
+        memcpy(node->file_hash, hash, sizeof(node->file_hash));
+        node->file_hash_known = true;
+    } else {
+        node_file_hash_set(node, text, len);
+    }
     return 0;
 }
 
@@ -510,7 +522,7 @@ static int reload_commit(struct node *node, char *text, size_t len, struct node_
                          struct message_list *errors)
 {
     char err[1024];
-    if (node_file_write(node, c->text, c->len, err, sizeof(err)) < 0) {
+    if (node_file_write(node, c->text, c->len, c->hash, err, sizeof(err)) < 0) {
         /* A read-only file (a mounted ConfigMap, say) still reloads: the
          * version lives on in memory and in the state directory, and the
          * next reload goes past it all the same. */

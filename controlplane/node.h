@@ -179,6 +179,7 @@ double node_uptime(const struct node *node);
 struct node_candidate {
     char *text;
     size_t len;
+    uint8_t hash[ENVELOPE_HASH_SIZE]; /* SHA-256 of text, from node_candidate_compile on */
     struct config cfg;
     uint8_t *image;
     size_t image_len;
@@ -189,8 +190,8 @@ void node_candidate_free(struct node_candidate *c);
  * server.sync_key is resolved against its folder); NULL on the defaults. */
 const char *node_file_path(const struct node *node);
 
-/* Apply the command line's overrides to a validated candidate and compile
- * its image. On failure the candidate is freed and errors say why (name:
+/* Apply the command line's overrides to a validated candidate (its text
+ * and config set) and compile its image; its hash with it. On failure the candidate is freed and errors say why (name:
  * the config's origin, for the message). */
 int node_candidate_compile(struct node *node, struct node_candidate *c, const char *name,
                            struct message_list *errors);
@@ -206,8 +207,11 @@ int node_commit(struct node *node, struct node_candidate *c, struct message_list
 
 /* Replace the operator's file with text, keeping its mode and owner (a
  * symbolic link is followed: its target is replaced). On success it is
- * what the hot-reload poll knows. -1 with why in err. */
-int node_file_write(struct node *node, const char *text, size_t len, char *err, size_t err_len);
+ * what the hot-reload poll knows. hash: text's SHA-256 when the caller
+ * has it (a large config is not hashed again), else NULL. -1 with why in
+ * err. */
+int node_file_write(struct node *node, const char *text, size_t len, const uint8_t *hash,
+                    char *err, size_t err_len);
 
 /* The file validates again: config_invalid and last_error are cleared. */
 void node_failure_clear(struct node *node);

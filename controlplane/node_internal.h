@@ -9,8 +9,10 @@
 #include "node.h"
 
 /* The config in force becomes text/cfg (both taken over): its version,
- * checksum and hash with it. */
-void node_install(struct node *node, char *text, size_t len, struct config *cfg);
+ * checksum and hash with it (hash: text's SHA-256 when the caller has
+ * it, else NULL). */
+void node_install(struct node *node, char *text, size_t len, const uint8_t *hash,
+                  struct config *cfg);
 
 /* The command line's overrides applied to cfg: 0, or -1 out of memory. */
 int node_overrides_apply(struct config *cfg, const struct node_overrides *ov);

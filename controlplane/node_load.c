@@ -96,7 +96,7 @@ static int initial_fall_back(struct node *node, const struct config_diags *diags
     struct config cfg;
     if (node->config_path[0] == '\0' || saved_config_load(node, &saved_text, &saved_len, &cfg) < 0)
         return -1;
-    node_install(node, saved_text, saved_len, &cfg);
+    node_install(node, saved_text, saved_len, NULL, &cfg);
     log_error("CONFIG FILE IS INVALID: serving the last good config (version %" PRIu64 ") from %s",
               node->version, node->saved_config_path);
     struct message_list m = {0};
@@ -131,7 +131,7 @@ static bool initial_newer_saved(struct node *node, const struct config *file_cfg
         free(saved_text);
         return false;
     }
-    node_install(node, saved_text, saved_len, &cfg);
+    node_install(node, saved_text, saved_len, NULL, &cfg);
     log_warning("%s is at version %" PRIu64 ", older than the version %" PRIu64
                 " last in force: serving that one from %s; copy it into the file before the "
                 "next reload",
@@ -166,7 +166,8 @@ static int initial_config(struct node *node, const char **source)
             free(text);
             return 0;
         }
-        node_install(node, text, len, &cfg);
+        /* initial_read hashed the file's bytes for the hot-reload poll */
+        node_install(node, text, len, node->file_hash_known ? node->file_hash : NULL, &cfg);
         return 0;
     }
     free(text);

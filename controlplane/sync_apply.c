@@ -45,8 +45,6 @@ static int apply_prepare(struct node *node, const char *bytes, size_t len, uint6
         node_candidate_free(c);
         return -1;
     }
-    if (node_candidate_compile(node, c, name, errors) < 0)
-        return -1;
     c->text = malloc(len + 1);
     if (c->text == NULL) {
         message_list_add(errors, "out of memory");
@@ -56,7 +54,7 @@ static int apply_prepare(struct node *node, const char *bytes, size_t len, uint6
     memcpy(c->text, bytes, len);
     c->text[len] = '\0';
     c->len = len;
-    return 0;
+    return node_candidate_compile(node, c, name, errors);
 }
 
 /* The operator's file holds something other than the config in force (an
@@ -95,12 +93,12 @@ static void apply_keep_aside(struct node *node, const char *text, size_t len)
     free(current);
 }
 
-/* The operator's file gets the peer's bytes. */
-static void apply_write_file(struct node *node, const char *text, size_t len)
+/* The operator's file gets the peer's bytes (hash: their SHA-256). */
+static void apply_write_file(struct node *node, const char *text, size_t len, const uint8_t *hash)
 {
     apply_keep_aside(node, text, len);
     char err[1024];
-    if (node_file_write(node, text, len, err, sizeof(err)) == 0) {
+    if (node_file_write(node, text, len, hash, err, sizeof(err)) == 0) {
         node_failure_clear(node);
     } else {
         /* Served all the same, from memory and the state directory; the
@@ -135,7 +133,7 @@ int sync_apply(struct node *node, const char *bytes, size_t len, uint64_t versio
     } else {
         node_notify_reloading(node);
         if (node->config_path[0] != '\0')
-            apply_write_file(node, c.text, c.len);
+            apply_write_file(node, c.text, c.len, c.hash);
         else
             node->config_invalid = false;
         if (node_commit(node, &c, &m) < 0)

@@ -23,6 +23,7 @@
 
 #include "atomic_file.h"
 #include "config.h"
+#include "config_edit.h"
 #include "image.h"
 #include "log.h"
 #include "envelope.h"
@@ -364,6 +365,37 @@ static void test_the_text_in_force_is_the_saved_file_mapped(void **state)
     assert_int_equal(node_reload(&f->node, NULL), 0);
     assert_non_null(strstr(f->node.config_text, "10.0.0.80"));
     free(saved);
+    free(edited);
+    free(text);
+}
+
+/* The hash and checksum in force are those of the text in force, after
+ * the start and after a reload (computed once, passed along). */
+static void assert_hashes_of_text_in_force(const struct node *node)
+{
+    uint8_t hash[ENVELOPE_HASH_SIZE];
+    envelope_config_hash(node->config_text, node->config_len, hash);
+    assert_memory_equal(node->config_hash, hash, ENVELOPE_HASH_SIZE);
+    char checksum[CONFIG_CHECKSUM_LEN + 1];
+    config_checksum(node->config_text, node->config_len, checksum);
+    assert_string_equal(node->checksum, checksum);
+}
+
+static void test_the_hash_and_checksum_follow_the_text_in_force(void **state)
+{
+    struct fixture *f = *state;
+    char *text = config_text(3, "10.0.0.80");
+    node_start(f, text);
+    assert_hashes_of_text_in_force(&f->node);
+    char *edited = config_text(3, "10.0.0.81");
+    file_put(f->config_path, edited);
+    assert_int_equal(node_reload(&f->node, NULL), 0);
+    assert_int_equal(f->node.version, 4);
+    assert_hashes_of_text_in_force(&f->node);
+    /* What was written back is what the hot-reload poll knows. */
+    char *now = file_get(f->config_path);
+    assert_true(node_file_unchanged(&f->node, now, strlen(now)));
+    free(now);
     free(edited);
     free(text);
 }
@@ -833,6 +865,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_the_text_in_force_is_the_saved_file_mapped, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_the_hash_and_checksum_follow_the_text_in_force,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_changed_file_is_written_back_with_its_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_the_version_goes_past_a_bump_in_the_file, setup,
