@@ -64,9 +64,11 @@ static int cluster_judge(struct json_object *answer)
 }
 
 static const struct command COMMANDS[] = {
-    {"status", "GET", "/metrics", status_judge, print_status},
-    {"reload", "POST", "/reload", reload_judge, print_reload},
-    {"cluster", "GET", "/cluster", cluster_judge, print_cluster},
+    {"status", "GET", "/metrics", status_judge, print_status, 5.0},
+    /* The node answers once the file is validated, compiled and published:
+     * seconds for a config of a million names, more on a slow disk. */
+    {"reload", "POST", "/reload", reload_judge, print_reload, 60.0},
+    {"cluster", "GET", "/cluster", cluster_judge, print_cluster, 5.0},
 };
 
 const struct command *command_find(const char *name)

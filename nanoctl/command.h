@@ -18,6 +18,8 @@ struct command {
     int (*judge)(struct json_object *answer);
     /* The answer for people; node is where it came from. */
     void (*print)(struct json_object *answer, const char *node);
+    /* How long to wait without --timeout. */
+    double default_timeout_s;
 };
 
 /* The command called name, or NULL. */

@@ -33,7 +33,6 @@
 #include "envelope.h"
 #include "target.h"
 
-#define DEFAULT_TIMEOUT_S 5.0
 #define MAX_TIMEOUT_S 3600.0
 
 static const char usage_text[] =
@@ -68,7 +67,7 @@ static const char usage_text[] =
     "                          server.peers): a signed reload is good on that node\n"
     "                          only; default: the public key of the signing key\n"
     "  -j, --json              print the API's JSON answer, with \"schema_version\": 1\n"
-    "  -t, --timeout SECONDS   give up after SECONDS (default 5)\n"
+    "  -t, --timeout SECONDS   give up after SECONDS (default 5; 60 for reload)\n"
     "  -v, --verbose           say on stderr which node is used and why (which\n"
     "                          config, which places were skipped), and the key\n"
     "  -h, --help              show this help and exit\n"
@@ -99,7 +98,7 @@ static int options_parse(int argc, char **argv, struct options *o)
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {"verbose", no_argument, NULL, 'v'},      {NULL, 0, NULL, 0},
     };
-    *o = (struct options){.timeout_s = DEFAULT_TIMEOUT_S};
+    *o = (struct options){.timeout_s = 0}; /* 0: the command's default */
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:s:S:k:jt:hVv", options, NULL)) != -1) {
@@ -218,7 +217,8 @@ int main(int argc, char **argv)
     rc = node_choose(&o, cmd, &target, key_path, sizeof(key_path));
     if (rc >= 0)
         return rc;
-    int timeout_ms = (int)(o.timeout_s * 1000 + 0.999); /* at least 1 ms */
+    double timeout_s = o.timeout_s > 0 ? o.timeout_s : cmd->default_timeout_s;
+    int timeout_ms = (int)(timeout_s * 1000 + 0.999); /* at least 1 ms */
     return command_run(cmd, &target, o.json, timeout_ms, key_path, o.key != NULL,
                        o.has_target_key ? o.target_key : NULL, o.verbose);
 }

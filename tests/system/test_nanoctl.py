@@ -79,9 +79,10 @@ class FakeNode:
         class Handler(http.server.BaseHTTPRequestHandler):
             def answer(self):
                 node.requests.append((self.command, self.path, dict(self.headers)))
-                status, body = node.routes.get(
-                    (self.command, self.path), (404, {"error": "no such endpoint"})
+                status, body, delay = node.routes.get(
+                    (self.command, self.path), (404, {"error": "no such endpoint"}, 0)
                 )
+                time.sleep(delay)  # a node busy with a large config
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -119,8 +120,8 @@ class FakeNode:
             return self.host  # the socket's path
         return ("[%s]:%d" if ":" in self.host else "%s:%d") % (self.host, self.port)
 
-    def route(self, method, path, status, body):
-        self.routes[(method, path)] = (status, body)
+    def route(self, method, path, status, body, delay=0):
+        self.routes[(method, path)] = (status, body, delay)
 
     def close(self):
         self.server.shutdown()
@@ -818,6 +819,21 @@ def test_reload_over_the_socket_is_unsigned(local_fake):
     headers = local_fake.requests[0][2]
     assert not any(h.lower().startswith(("x-nanodns-", "x-requested-by")) for h in headers)
     assert "reload goes over the control socket, unsigned" in proc.stderr
+
+
+def test_reload_waits_past_the_five_seconds_other_commands_wait(local_fake):
+    # A reload is answered once the config is validated, compiled and
+    # published: seconds for a large one. status gives up at 5 s.
+    local_fake.route("POST", "/reload", 200, RELOADED, delay=5.5)
+    local_fake.route("GET", "/metrics", 200, METRICS, delay=5.5)
+    proc = nanoctl("-S", local_fake.address, "reload")
+    assert proc.returncode == OK, proc.stderr
+    assert proc.stdout == "reloaded: version 8, 13 records\n"
+    start = time.monotonic()
+    proc = nanoctl("-S", local_fake.address, "status")
+    assert proc.returncode == UNREACHABLE
+    assert "timed out" in proc.stderr
+    assert time.monotonic() - start < 5.5
 
 
 @pytest.mark.parametrize("option", ["--key", "--target-key"])
