@@ -454,6 +454,18 @@ static void test_an_answer_with_another_id_is_ignored(void **state)
 
 /* ---- failures ---- */
 
+/* The query the second upstream gets once the first one's 200 ms are up
+ * (the loop runs meanwhile); 0 when none comes within a second. */
+static size_t upstream_query_after_the_silent_one(struct fixture *f, uint8_t *query, size_t cap)
+{
+    size_t len = 0;
+    for (int i = 0; i < 100 && len == 0; i++) {
+        fixture_run_for(f->base, 10);
+        len = fake_upstream_receive(&f->upstream, query, cap, 0);
+    }
+    return len;
+}
+
 static void test_a_silent_upstream_times_out_and_the_next_one_answers(void **state)
 {
     (void)state;
@@ -468,13 +480,8 @@ static void test_a_silent_upstream_times_out_and_the_next_one_answers(void **sta
 
     uint8_t ignored[512];
     assert_true(fake_upstream_receive(&silent, ignored, sizeof ignored, 1000) > 0);
-    /* The second upstream is asked once the first one's 200 ms are up. */
     uint8_t query[512], answer[512];
-    size_t len = 0;
-    for (int i = 0; i < 100 && len == 0; i++) {
-        fixture_run_for(f->base, 10);
-        len = fake_upstream_receive(&f->upstream, query, sizeof query, 0);
-    }
+    size_t len = upstream_query_after_the_silent_one(f, query, sizeof query);
     assert_true(len > 0);
     fake_upstream_send(&f->upstream, answer, fixture_answer(query, len, 0, 300, 2, answer));
     assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
@@ -508,11 +515,7 @@ static void test_the_upstream_round_trip_is_timed_from_the_attempt_that_answered
     uint8_t ignored[512];
     assert_true(fake_upstream_receive(&silent, ignored, sizeof ignored, 1000) > 0);
     uint8_t query[512], answer[512];
-    size_t len = 0;
-    for (int i = 0; i < 100 && len == 0; i++) {
-        fixture_run_for(f->base, 10);
-        len = fake_upstream_receive(&f->upstream, query, sizeof query, 0);
-    }
+    size_t len = upstream_query_after_the_silent_one(f, query, sizeof query);
     assert_true(len > 0);
     /* The second upstream takes 30 ms: its round trip, not the 200 ms the
      * first one wasted, is what the histogram gets. */
