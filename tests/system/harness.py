@@ -437,6 +437,17 @@ def tcp_frame(wire):
     return struct.pack("!H", len(wire)) + wire
 
 
+def ask_pipelined(server, qname, qtype, ids):
+    """Queries for qname/qtype with these IDs sent together on one TCP
+    connection (RFC 7766 §6.2.1.1), then as many answers read, parsed."""
+    with server.tcp_connect() as s:
+        for qid in ids:
+            q = dns.message.make_query(qname, qtype)
+            q.id = qid
+            s.sendall(tcp_frame(q.to_wire()))
+        return [dns.message.from_wire(tcp_read_message(s)) for _ in ids]
+
+
 # -- raw header access (independent of any parser) ---------------------------
 
 

@@ -183,14 +183,8 @@ def test_tcp_is_answered_with_two_workers(two):
     for _ in range(3):
         r = server.ask("www.w.test", "A", proto="tcp")
         assert texts(rrset(r.answer, "www.w.test", "A")) == ["10.0.0.80"]
-    # Pipelined on one connection (RFC 7766 §6.2.1.1).
-    with server.tcp_connect() as s:
-        for qid in (1, 2, 3):
-            q = dns.message.make_query("www.w.test", "A")
-            q.id = qid
-            s.sendall(harness.tcp_frame(q.to_wire()))
-        ids = sorted(dns.message.from_wire(harness.tcp_read_message(s)).id for _ in range(3))
-    assert ids == [1, 2, 3]
+    answers = harness.ask_pipelined(server, "www.w.test", "A", (1, 2, 3))
+    assert sorted(r.id for r in answers) == [1, 2, 3]
 
 
 def test_a_reload_reaches_every_worker(two, public_tmp):
