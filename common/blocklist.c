@@ -22,6 +22,19 @@ int blocklist_format_parse(const char *text, enum blocklist_format *out)
     return 0;
 }
 
+const char *blocklist_format_name(enum blocklist_format format)
+{
+    switch (format) {
+    case BLOCKLIST_HOSTS:
+        return "hosts";
+    case BLOCKLIST_ADBLOCK:
+        return "adblock";
+    case BLOCKLIST_DOMAINS:
+    default:
+        return "domains";
+    }
+}
+
 void blocklist_parser_init(struct blocklist_parser *p, enum blocklist_format format,
                            const struct blocklist_sink *sink)
 {

@@ -16,6 +16,9 @@ enum blocklist_format {
 /* "domains", "hosts", "adblock" (any case). Returns 0, or -1 for another word. */
 int blocklist_format_parse(const char *text, enum blocklist_format *out);
 
+/* "domains", "hosts" or "adblock": the word blocklist_format_parse takes. */
+const char *blocklist_format_name(enum blocklist_format format);
+
 /* Where a parser puts what it reads. entry gets each name in wire form,
  * case as written; allow is true for an adblock exception ("@@||name^").
  * An entry that returns < 0 (out of memory) stops the parse. skipped gets

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "blocklist.h"
 #include "cidr.h"
 #include "config_edit.h"
 #include "wire.h"
@@ -119,11 +120,20 @@ struct config_list_entry {
     bool allow;
 };
 
+/* Line numbers of skipped lines a list keeps (and its warning names). */
+#define CONFIG_LIST_SKIPPED_SHOWN 5
+
 /* A "blocklists" entry: the file as read at load time. */
 struct config_blocklist {
-    char *path;     /* resolved against the config file's folder */
+    char *path; /* resolved against the config file's folder */
+    enum blocklist_format format;
     size_t entries; /* names and exceptions it gave */
     size_t skipped; /* lines that are not a name */
+    /* The first min(skipped, CONFIG_LIST_SKIPPED_SHOWN) of them, 1-based. */
+    unsigned long skipped_lines[CONFIG_LIST_SKIPPED_SHOWN];
+    /* BLAKE2b (crypto_generichash) of the file's bytes as read: what the
+     * hot-reload poll compares the file with. */
+    uint8_t digest[CONFIG_DIGEST_SIZE];
 };
 
 /* server.forward_zones: names at or below name go to these servers. */
@@ -212,6 +222,9 @@ struct config {
      * same but for layout and server.config_version (a reload of such a
      * file changes nothing). */
     uint8_t digest[CONFIG_DIGEST_SIZE];
+    /* config_blocklists_digest of this config: the blocking in force on
+     * this node, for /health and /cluster. */
+    uint8_t blocklist_digest[CONFIG_DIGEST_SIZE];
 };
 
 /* Parse and validate a config held in memory. All findings go to diags
@@ -241,6 +254,35 @@ int config_load_file(const char *path, struct config *cfg, struct config_diags *
 int config_load_management(const char *path, struct config *cfg, struct config_diags *diags);
 
 void config_free(struct config *cfg);
+
+/* ---- blocklist files (config_blocklists.c) ---- */
+
+/* The node's blocklist digest: BLAKE2b over each list's format and
+ * content digest, in order, then the allowlist (names in lower case). Not
+ * the paths: two nodes whose files hold the same lists agree wherever the
+ * files are. config_load_* fill cfg->blocklist_digest with it. */
+void config_blocklists_digest(const struct config *cfg, uint8_t out[CONFIG_DIGEST_SIZE]);
+
+/* The BLAKE2b of the file at path, opened as the loader opens a list
+ * (regular files only, without blocking). Returns 0, or -1 with why in
+ * err ("cannot open the list file \"PATH\": No such file or directory"). */
+int config_blocklist_file_digest(const char *path, uint8_t out[CONFIG_DIGEST_SIZE], char *err,
+                                 size_t err_len);
+
+/* What config_blocklists_recheck finds in the list files now. */
+enum config_lists_state {
+    CONFIG_LISTS_UNREADABLE = -1, /* one cannot be read (err says which and why) */
+    CONFIG_LISTS_SAME = 0,        /* each holds the bytes it held at load time */
+    CONFIG_LISTS_CHANGED = 1,     /* one at least holds other bytes */
+};
+
+/* Read every list file cfg names again and compare it with what was
+ * loaded. now (may be NULL) gets a digest of the files' digests, in order,
+ * so a caller can tell one change from the next; it is set unless the
+ * result is CONFIG_LISTS_UNREADABLE. err may be NULL. */
+enum config_lists_state config_blocklists_recheck(const struct config *cfg,
+                                                  uint8_t now[CONFIG_DIGEST_SIZE], char *err,
+                                                  size_t err_len);
 
 /* The example config `nanodns init` writes: the original's example, with
  * the management API on loopback and an address for its MX target. */

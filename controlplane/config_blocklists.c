@@ -1,6 +1,7 @@
 /* The top-level "blocklists" (list files, node-local, read line by line
  * with common/blocklist.c: memory for the names they give, never for the
- * file) and "allowlist" (names no list or rewrite blocks). */
+ * file) and "allowlist" (names no list or rewrite blocks); the digests of
+ * the lists in force and the hot-reload poll's second reading of them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -15,13 +16,15 @@
 #include "config_loader.h"
 
 /* Line numbers a warning names before "...". */
-#define SKIPPED_SHOWN 5
+#define SKIPPED_SHOWN CONFIG_LIST_SKIPPED_SHOWN
+
+/* The read size of config_blocklist_file_digest. */
+#define DIGEST_CHUNK 65536
 
 /* One list file being read. */
 struct list_read {
     struct loader *ld;
     struct config_blocklist *list;
-    unsigned long shown[SKIPPED_SHOWN];
 };
 
 static int list_entry_add(void *context, const uint8_t *name, size_t len, bool allow)
@@ -50,7 +53,7 @@ static void list_line_skipped(void *context, unsigned long line)
 {
     struct list_read *r = context;
     if (r->list->skipped < SKIPPED_SHOWN)
-        r->shown[r->list->skipped] = line;
+        r->list->skipped_lines[r->list->skipped] = line;
     r->list->skipped++;
 }
 
@@ -69,16 +72,13 @@ static char *list_path_resolve(const struct loader *ld, const char *path, size_t
     return out;
 }
 
-/* The file at list->path into cfg->list_entries, its bytes into hash.
- * Reported at the current path ("blocklists[i].path"). */
-static void list_file_read(struct loader *ld, struct config_blocklist *list,
-                           enum blocklist_format format, const char *as_written,
-                           crypto_generichash_state *hash)
+/* The list file at path for reading, or NULL with the reason in *why
+ * (an errno; EINVAL: not a regular file). Regular files only, opened
+ * without blocking: a FIFO or a device (/dev/zero: one endless line) would
+ * hang or fill the load, and the hot-reload poll that reads it again. */
+static FILE *list_file_open(const char *path, int *why)
 {
-    char q[QUOTE_CAP];
-    /* Regular files only, opened without blocking: a FIFO or a device
-     * (/dev/zero: one endless line) would hang or fill the load. */
-    int fd = open(list->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     int saved = fd < 0 ? errno : fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
     FILE *f = saved == 0 ? fdopen(fd, "r") : NULL;
@@ -87,27 +87,51 @@ static void list_file_read(struct loader *ld, struct config_blocklist *list,
             saved = errno;
         if (fd >= 0)
             close(fd);
-        loader_report(ld, CONFIG_ERROR, false, "cannot open the list file %s: %s",
-                      quote_text(q, list->path, strlen(list->path)),
-                      saved == EINVAL ? "not a regular file" : strerror(saved));
+    }
+    *why = saved;
+    return f;
+}
+
+/* "cannot open the list file "PATH": WHY", as the loader and the poll say it. */
+static void list_open_message(char *out, size_t out_len, const char *path, int why)
+{
+    char q[QUOTE_CAP];
+    snprintf(out, out_len, "cannot open the list file %s: %s", quote_text(q, path, strlen(path)),
+             why == EINVAL ? "not a regular file" : strerror(why));
+}
+
+/* The file at list->path into cfg->list_entries, the digest of its bytes
+ * into list->digest. Reported at the current path ("blocklists[i].path"). */
+static void list_file_read(struct loader *ld, struct config_blocklist *list, const char *as_written)
+{
+    char q[QUOTE_CAP];
+    int why;
+    FILE *f = list_file_open(list->path, &why);
+    if (!f) {
+        char message[sizeof(((struct config_diag *)0)->message)];
+        list_open_message(message, sizeof(message), list->path, why);
+        loader_report(ld, CONFIG_ERROR, false, "%s", message);
         return;
     }
     struct list_read r = {.ld = ld, .list = list};
     struct blocklist_sink sink = {&r, list_entry_add, list_line_skipped};
     struct blocklist_parser parser;
-    blocklist_parser_init(&parser, format, &sink);
+    blocklist_parser_init(&parser, list->format, &sink);
+    crypto_generichash_state content;
+    crypto_generichash_init(&content, NULL, 0, CONFIG_DIGEST_SIZE);
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     int rc = 0;
     errno = 0;
     while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
-        crypto_generichash_update(hash, (const unsigned char *)line, (size_t)n);
+        crypto_generichash_update(&content, (const unsigned char *)line, (size_t)n);
         rc = blocklist_parse_line(&parser, line, (size_t)n);
     }
     int read_errno = rc == 0 && ferror(f) ? errno : 0;
     free(line);
     fclose(f);
+    crypto_generichash_final(&content, list->digest, CONFIG_DIGEST_SIZE);
     if (rc < 0) {
         loader_out_of_memory(ld);
         return;
@@ -122,7 +146,7 @@ static void list_file_read(struct loader *ld, struct config_blocklist *list,
         size_t at = 0, shown = list->skipped < SKIPPED_SHOWN ? list->skipped : SKIPPED_SHOWN;
         for (size_t i = 0; i < shown && at < sizeof(lines); i++)
             at += (size_t)snprintf(lines + at, sizeof(lines) - at, "%s%lu", i ? ", " : "",
-                                   r.shown[i]);
+                                   list->skipped_lines[i]);
         loader_report(ld, CONFIG_WARNING, false, "%s: %zu line%s skipped, not a name (line%s %s%s)",
                       as_written, list->skipped, list->skipped == 1 ? "" : "s",
                       shown == 1 ? "" : "s", lines, list->skipped > shown ? ", ..." : "");
@@ -162,15 +186,17 @@ static void blocklist_load(struct loader *ld, struct json_object *obj, size_t in
         loader_report(ld, CONFIG_ERROR, false, "an empty path names no list file");
     if (rc == 1 && ld->diags->errors == errors) {
         struct config_blocklist *list = &cfg->blocklists[cfg->blocklist_count];
-        *list = (struct config_blocklist){list_path_resolve(ld, s, n), 0, 0};
+        *list = (struct config_blocklist){.path = list_path_resolve(ld, s, n), .format = format};
         if (!list->path) {
             loader_out_of_memory(ld);
         } else {
             cfg->blocklist_count++;
+            list_file_read(ld, list, quote_text(q, s, n));
+            /* Where, how and what: an edit of any of them is a new config. */
             crypto_generichash_update(hash, (const unsigned char *)list->path,
                                       strlen(list->path) + 1);
             crypto_generichash_update(hash, (const unsigned char *)&format, sizeof(format));
-            list_file_read(ld, list, format, quote_text(q, s, n), hash);
+            crypto_generichash_update(hash, list->digest, CONFIG_DIGEST_SIZE);
         }
     }
     loader_pop(ld);
@@ -239,4 +265,100 @@ void config_allowlist_load(struct loader *ld, struct json_object *allowlist)
         }
         loader_pop(ld);
     }
+}
+
+/* ---- digests (config.h) ---- */
+
+static void digest_count(crypto_generichash_state *st, uint64_t n)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(n >> (8 * i));
+    crypto_generichash_update(st, le, sizeof(le));
+}
+
+void config_blocklists_digest(const struct config *cfg, uint8_t out[CONFIG_DIGEST_SIZE])
+{
+    static const char context[] = "nanodns-blocklists-v1";
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, CONFIG_DIGEST_SIZE);
+    crypto_generichash_update(&st, (const unsigned char *)context, sizeof(context));
+    digest_count(&st, cfg->blocklist_count);
+    for (size_t i = 0; i < cfg->blocklist_count; i++) {
+        uint8_t format = (uint8_t)cfg->blocklists[i].format;
+        crypto_generichash_update(&st, &format, 1);
+        crypto_generichash_update(&st, cfg->blocklists[i].digest, CONFIG_DIGEST_SIZE);
+    }
+    digest_count(&st, cfg->allowlist_count);
+    for (size_t i = 0; i < cfg->allowlist_count; i++) {
+        const struct config_rewrite *a = &cfg->allowlist[i];
+        /* Names compare without regard to case: so do the digests. Length
+         * octets are below 64, never an upper-case letter. */
+        uint8_t entry[2 + WIRE_NAME_MAX];
+        entry[0] = a->below;
+        entry[1] = a->name_len;
+        for (size_t j = 0; j < a->name_len; j++) {
+            uint8_t c = a->name[j];
+            entry[2 + j] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+        }
+        crypto_generichash_update(&st, entry, 2 + (size_t)a->name_len);
+    }
+    crypto_generichash_final(&st, out, CONFIG_DIGEST_SIZE);
+}
+
+int config_blocklist_file_digest(const char *path, uint8_t out[CONFIG_DIGEST_SIZE], char *err,
+                                 size_t err_len)
+{
+    int why;
+    FILE *f = list_file_open(path, &why);
+    if (!f) {
+        if (err != NULL)
+            list_open_message(err, err_len, path, why);
+        return -1;
+    }
+    unsigned char *chunk = malloc(DIGEST_CHUNK);
+    if (chunk == NULL) {
+        fclose(f);
+        if (err != NULL)
+            snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, CONFIG_DIGEST_SIZE);
+    size_t n;
+    while ((n = fread(chunk, 1, DIGEST_CHUNK, f)) > 0)
+        crypto_generichash_update(&st, chunk, n);
+    int read_errno = ferror(f) ? errno : 0;
+    free(chunk);
+    fclose(f);
+    if (read_errno != 0) {
+        if (err != NULL) {
+            char q[QUOTE_CAP];
+            snprintf(err, err_len, "cannot read the list file %s: %s",
+                     quote_text(q, path, strlen(path)), strerror(read_errno));
+        }
+        return -1;
+    }
+    crypto_generichash_final(&st, out, CONFIG_DIGEST_SIZE);
+    return 0;
+}
+
+enum config_lists_state config_blocklists_recheck(const struct config *cfg,
+                                                  uint8_t now[CONFIG_DIGEST_SIZE], char *err,
+                                                  size_t err_len)
+{
+    crypto_generichash_state all;
+    crypto_generichash_init(&all, NULL, 0, CONFIG_DIGEST_SIZE);
+    enum config_lists_state state = CONFIG_LISTS_SAME;
+    for (size_t i = 0; i < cfg->blocklist_count; i++) {
+        uint8_t digest[CONFIG_DIGEST_SIZE];
+        if (config_blocklist_file_digest(cfg->blocklists[i].path, digest, err, err_len) < 0)
+            return CONFIG_LISTS_UNREADABLE;
+        crypto_generichash_update(&all, digest, sizeof(digest));
+        if (memcmp(digest, cfg->blocklists[i].digest, sizeof(digest)) != 0)
+            state = CONFIG_LISTS_CHANGED;
+    }
+    if (now != NULL)
+        crypto_generichash_final(&all, now, CONFIG_DIGEST_SIZE);
+    return state;
 }

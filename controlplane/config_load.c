@@ -354,6 +354,7 @@ int config_load_buffer_at(const char *text, size_t len, const char *config_path,
                 crypto_generichash_update(&st, ld.lists_digest, CONFIG_DIGEST_SIZE);
                 crypto_generichash_final(&st, cfg->digest, CONFIG_DIGEST_SIZE);
             }
+            config_blocklists_digest(cfg, cfg->blocklist_digest);
         }
     }
     json_object_put(root);

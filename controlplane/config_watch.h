@@ -1,5 +1,5 @@
-/* Hot reload: the operator's file polled every 5 s (as the original) while server.hot_reload asks.
- * Borrows the node and the event base, which outlive it; runs on that one loop. */
+/* Hot reload: the operator's file and the list files it names polled every 5 s (as the original)
+ * while server.hot_reload asks. Borrows the node and the event base, which outlive it; one loop. */
 #ifndef NANODNS_CONFIG_WATCH_H
 #define NANODNS_CONFIG_WATCH_H
 

@@ -550,10 +550,12 @@ int node_reload_text(struct node *node, char *text, size_t len, struct node_relo
     /* The very bytes in force say nothing new, without parsing them again:
      * validating a large config takes seconds, and this is every reload of
      * an untouched file (nanoctl reload, SIGHUP, a peer's push written back).
-     * Not with blocklists: their files may have changed under the same text. */
+     * With blocklists, only when every list file still holds the bytes
+     * loaded (a hash of each, not a parse): one edited, or one that cannot
+     * be read, goes through the whole load, which reads or refuses it. */
     bool same_bytes = node->config_text != NULL && len == node->config_len &&
-                      node->config.blocklist_count == 0 &&
-                      memcmp(text, node->config_text, len) == 0;
+                      memcmp(text, node->config_text, len) == 0 &&
+                      config_blocklists_recheck(&node->config, NULL, NULL, 0) == CONFIG_LISTS_SAME;
     int prepared = same_bytes ? 1 : candidate_prepare_settled(node, &text, &len, &c, &m);
     if (prepared < 0) {
         node_file_hash_set(node, text, len); /* the poll reports it no more */

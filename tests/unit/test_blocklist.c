@@ -72,6 +72,19 @@ static void test_format_names_are_parsed_in_any_case(void **state)
     assert_int_equal(blocklist_format_parse("dnsmasq", &f), -1);
 }
 
+static void test_format_names_are_the_words_parsed(void **state)
+{
+    (void)state;
+    static const enum blocklist_format formats[] = {BLOCKLIST_DOMAINS, BLOCKLIST_HOSTS,
+                                                    BLOCKLIST_ADBLOCK};
+    assert_string_equal(blocklist_format_name(BLOCKLIST_HOSTS), "hosts");
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        enum blocklist_format f;
+        assert_int_equal(blocklist_format_parse(blocklist_format_name(formats[i]), &f), 0);
+        assert_int_equal(f, formats[i]);
+    }
+}
+
 static void test_domains_one_name_a_line_case_kept_trailing_dot_accepted(void **state)
 {
     (void)state;
@@ -246,6 +259,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_names_are_parsed_in_any_case),
+        cmocka_unit_test(test_format_names_are_the_words_parsed),
         cmocka_unit_test(test_domains_one_name_a_line_case_kept_trailing_dot_accepted),
         cmocka_unit_test(test_domains_comments_whole_line_and_trailing),
         cmocka_unit_test(test_domains_bad_lines_are_skipped_with_their_numbers),

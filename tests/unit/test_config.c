@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <sodium.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1049,6 +1050,146 @@ static void test_unknown_list_format_is_an_error(void **state)
     static const char json[] = "{\"blocklists\": [{\"path\": \"/dev/null\", \"format\": \"x\"}]}";
     assert_int_equal(load(f, json), -1);
     assert_finding(f, "blocklists[0].format", CONFIG_ERROR, "list format \"x\" is not");
+}
+
+static void list_put(const char *list, const char *text)
+{
+    FILE *out = fopen(list, "w");
+    assert_non_null(out);
+    fputs(text, out);
+    assert_int_equal(fclose(out), 0);
+}
+
+static void test_a_list_keeps_its_format_and_first_skipped_line_numbers(void **state)
+{
+    struct fixture *f = *state;
+    char dir[32], path[96], list[96];
+    static const char json[] = "{\"blocklists\": [{\"path\": \"lists/ads.txt\", "
+                               "\"format\": \"hosts\"}]}\n";
+    list_files_write(dir, path, list, json, "0.0.0.0 a.example\nx\n0.0.0.0 b..example\n");
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    list_files_remove(dir, path, list);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->cfg.blocklists[0].format, BLOCKLIST_HOSTS);
+    assert_int_equal(f->cfg.blocklists[0].skipped, 2);
+    assert_int_equal(f->cfg.blocklists[0].skipped_lines[0], 2);
+    assert_int_equal(f->cfg.blocklists[0].skipped_lines[1], 3);
+}
+
+static void test_a_list_digest_is_the_blake2b_of_its_bytes(void **state)
+{
+    struct fixture *f = *state;
+    char dir[32], path[96], list[96];
+    static const char text[] = "ads.example\n# comment\nno name\n";
+    list_files_write(dir, path, list, LIST_JSON, text);
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    uint8_t from_file[CONFIG_DIGEST_SIZE];
+    char err[256];
+    assert_int_equal(config_blocklist_file_digest(list, from_file, err, sizeof(err)), 0);
+    list_files_remove(dir, path, list);
+    assert_int_equal(rc, 0);
+    uint8_t want[CONFIG_DIGEST_SIZE];
+    crypto_generichash(want, sizeof(want), (const unsigned char *)text, strlen(text), NULL, 0);
+    assert_memory_equal(f->cfg.blocklists[0].digest, want, CONFIG_DIGEST_SIZE);
+    assert_memory_equal(from_file, want, CONFIG_DIGEST_SIZE);
+}
+
+/* The list's digest and the node's: loaded from text, then again with
+ * one byte of the list changed. */
+static void digests_of_list(struct fixture *f, const char *json, const char *list_text,
+                            uint8_t list_digest[CONFIG_DIGEST_SIZE],
+                            uint8_t node_digest[CONFIG_DIGEST_SIZE])
+{
+    char dir[32], path[96], list[96];
+    list_files_write(dir, path, list, json, list_text);
+    int rc = config_load_file(path, &f->cfg, &f->diags);
+    list_files_remove(dir, path, list);
+    assert_int_equal(rc, 0);
+    memcpy(list_digest, f->cfg.blocklists[0].digest, CONFIG_DIGEST_SIZE);
+    memcpy(node_digest, f->cfg.blocklist_digest, CONFIG_DIGEST_SIZE);
+    config_free(&f->cfg);
+}
+
+static void test_one_byte_of_a_list_changes_its_digest_and_the_nodes(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t list_a[CONFIG_DIGEST_SIZE], node_a[CONFIG_DIGEST_SIZE];
+    uint8_t list_b[CONFIG_DIGEST_SIZE], node_b[CONFIG_DIGEST_SIZE];
+    digests_of_list(f, LIST_JSON, "ads.example\ntracker.example\n", list_a, node_a);
+    digests_of_list(f, LIST_JSON, "ads.example\ntracker.exampla\n", list_b, node_b);
+    assert_memory_not_equal(list_a, list_b, CONFIG_DIGEST_SIZE);
+    assert_memory_not_equal(node_a, node_b, CONFIG_DIGEST_SIZE);
+    /* A comment is a byte of the list too: the digest is of what was read. */
+    digests_of_list(f, LIST_JSON, "ads.example\ntracker.example\n#\n", list_b, node_b);
+    assert_memory_not_equal(list_a, list_b, CONFIG_DIGEST_SIZE);
+}
+
+/* Two nodes each read their own copy, in another folder: the same lists
+ * are the same digest. */
+static void test_the_same_lists_in_other_folders_give_the_same_node_digest(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t list_a[CONFIG_DIGEST_SIZE], node_a[CONFIG_DIGEST_SIZE];
+    uint8_t list_b[CONFIG_DIGEST_SIZE], node_b[CONFIG_DIGEST_SIZE];
+    digests_of_list(f, LIST_JSON, "ads.example\n", list_a, node_a);
+    digests_of_list(f, LIST_JSON, "ads.example\n", list_b, node_b);
+    assert_memory_equal(list_a, list_b, CONFIG_DIGEST_SIZE);
+    assert_memory_equal(node_a, node_b, CONFIG_DIGEST_SIZE);
+}
+
+static void test_the_node_digest_covers_the_format_and_the_allowlist(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t list[CONFIG_DIGEST_SIZE], plain[CONFIG_DIGEST_SIZE], other[CONFIG_DIGEST_SIZE];
+    digests_of_list(f, LIST_JSON, "ads.example\n", list, plain);
+    digests_of_list(f, "{\"blocklists\": [{\"path\": \"lists/ads.txt\", \"format\": \"adblock\"}]}",
+                    "ads.example\n", list, other);
+    assert_memory_not_equal(plain, other, CONFIG_DIGEST_SIZE);
+    digests_of_list(f,
+                    "{\"blocklists\": [{\"path\": \"lists/ads.txt\"}], "
+                    "\"allowlist\": [\"ok.ads.example\"]}",
+                    "ads.example\n", list, other);
+    assert_memory_not_equal(plain, other, CONFIG_DIGEST_SIZE);
+    /* Names compare without regard to case. */
+    uint8_t upper[CONFIG_DIGEST_SIZE];
+    digests_of_list(f,
+                    "{\"blocklists\": [{\"path\": \"lists/ads.txt\"}], "
+                    "\"allowlist\": [\"OK.Ads.example\"]}",
+                    "ads.example\n", list, upper);
+    assert_memory_equal(other, upper, CONFIG_DIGEST_SIZE);
+}
+
+static void test_recheck_tells_lists_as_loaded_edited_and_unreadable(void **state)
+{
+    struct fixture *f = *state;
+    char dir[32], path[96], list[96], err[512];
+    uint8_t first[CONFIG_DIGEST_SIZE], now[CONFIG_DIGEST_SIZE];
+    list_files_write(dir, path, list, LIST_JSON, "ads.example\n");
+    assert_int_equal(config_load_file(path, &f->cfg, &f->diags), 0);
+    assert_int_equal(config_blocklists_recheck(&f->cfg, first, err, sizeof(err)),
+                     CONFIG_LISTS_SAME);
+    list_put(list, "ads.example\nmore.example\n");
+    assert_int_equal(config_blocklists_recheck(&f->cfg, now, err, sizeof(err)),
+                     CONFIG_LISTS_CHANGED);
+    assert_memory_not_equal(first, now, CONFIG_DIGEST_SIZE);
+    /* Put back as it was: the same again. */
+    list_put(list, "ads.example\n");
+    assert_int_equal(config_blocklists_recheck(&f->cfg, now, NULL, 0), CONFIG_LISTS_SAME);
+    assert_memory_equal(first, now, CONFIG_DIGEST_SIZE);
+    remove(list);
+    assert_int_equal(config_blocklists_recheck(&f->cfg, now, err, sizeof(err)),
+                     CONFIG_LISTS_UNREADABLE);
+    list_files_remove(dir, path, list);
+    assert_non_null(strstr(err, "cannot open the list file"));
+    assert_non_null(strstr(err, "ads.txt"));
+    assert_non_null(strstr(err, "No such file or directory"));
+}
+
+static void test_recheck_without_lists_finds_them_the_same(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    assert_int_equal(config_blocklists_recheck(&f->cfg, NULL, NULL, 0), CONFIG_LISTS_SAME);
 }
 
 static void test_allowlist_names_and_suffixes(void **state)
@@ -2552,6 +2693,13 @@ int main(void)
         T(test_missing_list_file_is_an_error_at_its_path),
         T(test_list_that_is_not_a_regular_file_is_an_error),
         T(test_unknown_list_format_is_an_error),
+        T(test_a_list_keeps_its_format_and_first_skipped_line_numbers),
+        T(test_a_list_digest_is_the_blake2b_of_its_bytes),
+        T(test_one_byte_of_a_list_changes_its_digest_and_the_nodes),
+        T(test_the_same_lists_in_other_folders_give_the_same_node_digest),
+        T(test_the_node_digest_covers_the_format_and_the_allowlist),
+        T(test_recheck_tells_lists_as_loaded_edited_and_unreadable),
+        T(test_recheck_without_lists_finds_them_the_same),
         T(test_allowlist_names_and_suffixes),
         T(test_allowlist_star_elsewhere_is_an_error),
         T(test_block_response_values),
