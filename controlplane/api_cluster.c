@@ -18,6 +18,9 @@
 #include "sync.h"
 #include "sync_identity.h"
 
+/* A blocklist digest travels in /health as a config hash does. */
+_Static_assert(CONFIG_DIGEST_SIZE == ENVELOPE_HASH_SIZE, "a blocklist digest is a 32-octet hash");
+
 /* One peer asked for its /health on behalf of a GET /cluster. */
 struct peer_probe {
     struct cluster_query *query;
@@ -69,6 +72,17 @@ static struct json_object *probe_json(const struct peer_probe *probe, const stru
                   (memcmp(health->hash, node->config_hash, ENVELOPE_HASH_SIZE) == 0 ||
                    sync_peer_same_config(sync, probe->name, health->hash));
     json_object_object_add(entry, "agrees", json_object_new_boolean(agrees));
+    /* Lists are node-local files sync never carries: the same digest says
+     * the peer blocks what we block. null when it did not say (an older
+     * node, or no answer): unknown, not different. */
+    bool lists_known = probe->reachable && health->has_blocklist_digest;
+    bool lists_agree =
+        lists_known && memcmp(health->blocklist_digest, node->config.blocklist_digest,
+                              sizeof(health->blocklist_digest)) == 0;
+    json_object_object_add(entry, "blocklist_digest",
+                           lists_known ? api_hash_json(health->blocklist_digest) : NULL);
+    json_object_object_add(entry, "blocklists_agree",
+                           lists_known ? json_object_new_boolean(lists_agree) : NULL);
     /* Where it runs otherwise than we do (README "Cluster sync"): the
      * node-local settings its last config sent us set differently. */
     bool known;
@@ -127,6 +141,7 @@ static void cluster_finish(struct cluster_query *query)
     json_object_object_add(self, "version", json_object_new_uint64(node->version));
     json_object_object_add(self, "hash", api_hash_json(node->config_hash));
     json_object_object_add(self, "records", json_object_new_uint64(node->config.record_count));
+    json_object_object_add(self, "blocklist_digest", api_hash_json(node->config.blocklist_digest));
     json_object_object_add(body, "self", self);
     for (size_t i = 0; i < query->count; i++)
         json_object_object_add(peers, query->probes[i].name,

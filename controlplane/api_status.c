@@ -38,6 +38,9 @@ void api_handle_health(struct api *api, struct evhttp_request *req)
         json_object_object_add(body, "version", json_object_new_uint64(node->version));
         json_object_object_add(body, "hash", json_object_new_string(hash));
         json_object_object_add(body, "uptime_s", json_uptime(node_uptime(node)));
+        /* Lists are node-local: what peers compare in /cluster. */
+        json_object_object_add(body, "blocklist_digest",
+                               api_hash_json(node->config.blocklist_digest));
         if (!alive) {
             char reason[128];
             dataplane_link_down_reason(api->context.link, reason, sizeof(reason));
@@ -80,6 +83,28 @@ void api_handle_metrics(struct api *api, struct evhttp_request *req)
         /* As compile.c writes it: every published version moves the serial. */
         serials[i].serial = (uint32_t)(cfg->zones[i].soa.serial + node->version);
     }
+    struct metrics_blocklist *lists = NULL;
+    if (cfg->blocklist_count > 0 &&
+        (lists = calloc(cfg->blocklist_count, sizeof(*lists))) == NULL) {
+        free(serials);
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    for (size_t i = 0; i < cfg->blocklist_count; i++) {
+        const struct config_blocklist *b = &cfg->blocklists[i];
+        lists[i] = (struct metrics_blocklist){
+            .path = b->path,
+            .format = blocklist_format_name(b->format),
+            .entries = b->entries,
+            .skipped = b->skipped,
+            .skipped_lines = b->skipped_lines,
+            .skipped_lines_count =
+                b->skipped < CONFIG_LIST_SKIPPED_SHOWN ? b->skipped : CONFIG_LIST_SKIPPED_SHOWN,
+        };
+        sync_hash_hex(b->digest, lists[i].digest);
+    }
+    char blocklist_digest[2 * CONFIG_DIGEST_SIZE + 1];
+    sync_hash_hex(cfg->blocklist_digest, blocklist_digest);
     struct metrics_snapshot m = {
         .uptime_s = node_uptime(node),
         .version = node->version,
@@ -95,6 +120,9 @@ void api_handle_metrics(struct api *api, struct evhttp_request *req)
         .dataplane_alive = dataplane_link_alive(api->context.link),
         .dataplane_image_version = dataplane_link_version(api->context.link),
         .dataplane_privilege_separated = dataplane_link_privilege_separated(api->context.link),
+        .blocklists = lists,
+        .blocklist_count = cfg->blocklist_count,
+        .blocklist_digest = blocklist_digest,
     };
     if (stats != NULL) {
         m.dataplane_pid = stats_get(&stats->pid);
@@ -105,11 +133,13 @@ void api_handle_metrics(struct api *api, struct evhttp_request *req)
     if (!metrics_accept_prefers_text(accept)) {
         api_reply_json(req, HTTP_OK, metrics_to_json(&m));
         free(serials);
+        free(lists);
         return;
     }
     size_t len = 0;
     char *text = metrics_to_prometheus(&m, &len);
     free(serials);
+    free(lists);
     struct evbuffer *out = evbuffer_new();
     if (text == NULL || out == NULL || evbuffer_add(out, text, len) != 0) {
         free(text);

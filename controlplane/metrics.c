@@ -281,6 +281,51 @@ static struct json_object *json_dataplane(const struct metrics_snapshot *m)
     return object;
 }
 
+/* The first line numbers a list skipped. */
+static struct json_object *json_line_numbers(const struct metrics_blocklist *b)
+{
+    struct json_object *array = json_object_new_array();
+    for (size_t i = 0; array != NULL && i < b->skipped_lines_count; i++) {
+        struct json_object *n = json_object_new_uint64(b->skipped_lines[i]);
+        if (n == NULL || json_object_array_add(array, n) != 0) {
+            json_object_put(n);
+            json_object_put(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+
+/* [{"path", "format", "entries", "skipped", "skipped_lines", "digest"}]. */
+static struct json_object *json_blocklists(const struct metrics_snapshot *m)
+{
+    struct json_object *array = json_object_new_array();
+    if (array == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->blocklist_count; i++) {
+        const struct metrics_blocklist *b = &m->blocklists[i];
+        struct json_object *list = json_object_new_object();
+        struct json_object *lines = json_line_numbers(b);
+        /* json_put takes a reference whether it succeeds or not: lines
+         * gets one for it, and ours is put below. */
+        bool ok = list != NULL && lines != NULL &&
+                  json_put(list, "path", json_object_new_string(b->path)) == 0 &&
+                  json_put(list, "format", json_object_new_string(b->format)) == 0 &&
+                  json_put_u64(list, "entries", b->entries) == 0 &&
+                  json_put_u64(list, "skipped", b->skipped) == 0 &&
+                  json_put(list, "skipped_lines", json_object_get(lines)) == 0 &&
+                  json_put(list, "digest", json_object_new_string(b->digest)) == 0 &&
+                  json_object_array_add(array, list) == 0;
+        json_object_put(lines);
+        if (!ok) {
+            json_object_put(list);
+            json_object_put(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+
 struct json_object *metrics_to_json(const struct metrics_snapshot *m)
 {
     const struct stats_totals *t = &m->totals;
@@ -322,7 +367,11 @@ struct json_object *metrics_to_json(const struct metrics_snapshot *m)
         json_put_u64(root, "reload_failures", m->reload_failures) != 0 ||
         json_put(root, "dataplane", json_dataplane(m)) != 0 ||
         json_put(root, "dataplane_privilege_separated",
-                 json_object_new_boolean(m->dataplane_privilege_separated)) != 0)
+                 json_object_new_boolean(m->dataplane_privilege_separated)) != 0 ||
+        json_put(root, "blocklists", json_blocklists(m)) != 0)
+        goto fail;
+    if (m->blocklist_digest != NULL &&
+        json_put(root, "blocklist_digest", json_object_new_string(m->blocklist_digest)) != 0)
         goto fail;
     return root;
 fail:
@@ -444,6 +493,27 @@ static void prom_latency(FILE *out, const struct stats_totals *t, enum stats_lat
         prom_histogram_samples(out, name, worker_labels[w], &t->worker_latency[w][kind]);
 }
 
+/* One gauge per list file, labelled by its path. A file listed twice is
+ * one series (the sum of its entries): two samples with one label set
+ * would make the whole scrape fail. */
+static void prom_blocklists(FILE *out, const struct metrics_snapshot *m, const char *name,
+                            const char *help, bool skipped)
+{
+    prom_header(out, name, "gauge", help);
+    for (size_t i = 0; i < m->blocklist_count; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(m->blocklists[j].path, m->blocklists[i].path) == 0;
+        if (seen)
+            continue;
+        uint64_t value = 0;
+        for (size_t j = i; j < m->blocklist_count; j++)
+            if (strcmp(m->blocklists[j].path, m->blocklists[i].path) == 0)
+                value += skipped ? m->blocklists[j].skipped : m->blocklists[j].entries;
+        prom_labelled(out, name, "list", m->blocklists[i].path, value);
+    }
+}
+
 char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
 {
     const struct stats_totals *t = &m->totals;
@@ -464,6 +534,7 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
         prom_latency(out, t, (enum stats_latency_kind)k);
     prom_family(out, "nanodns_responses_total", "counter", "DNS responses sent, by rcode.", "rcode",
                 t->rcodes, STATS_RCODES, rcode_label);
+    /* source="blocked": the answers blocklists and rewrites gave. */
     prom_family(out, "nanodns_answers_total", "counter",
                 "DNS answers by how they came about (local data, blocked, refused, error, "
                 "cache, upstream).",
@@ -527,6 +598,11 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
     prom_single(out, "nanodns_dataplane_image_version", "gauge",
                 "config_version of the image the data plane serves (0: none yet).",
                 m->dataplane_image_version);
+    prom_blocklists(out, m, "nanodns_blocklist_entries",
+                    "Names (and adblock exceptions) each blocklist file gave at the last load.",
+                    false);
+    prom_blocklists(out, m, "nanodns_blocklist_skipped_lines",
+                    "Lines of each blocklist file skipped at the last load: not a name.", true);
     prom_header(out, "nanodns_zone_serial", "gauge",
                 "SOA serial served for each zone (configured serial + config_version).");
     for (size_t i = 0; i < m->zone_count; i++)

@@ -20,6 +20,17 @@ struct metrics_zone_serial {
     uint32_t serial;
 };
 
+/* A blocklist file of the config in force, as it was read at load time. */
+struct metrics_blocklist {
+    const char *path;                   /* resolved against the config file's folder */
+    const char *format;                 /* "domains", "hosts" or "adblock" */
+    uint64_t entries;                   /* names and exceptions it gave */
+    uint64_t skipped;                   /* lines that are not a name */
+    const unsigned long *skipped_lines; /* the first few of them (1-based) */
+    size_t skipped_lines_count;
+    char digest[65]; /* 64 hex digits of the BLAKE2b of its bytes */
+};
+
 struct metrics_snapshot {
     double uptime_s;
     uint64_t version;     /* config_version in force */
@@ -38,6 +49,11 @@ struct metrics_snapshot {
      * read the node's key or write the config. false when it shares our
      * user, or is not running. */
     bool dataplane_privilege_separated;
+    /* The lists in force, in config order, and the node's blocklist digest
+     * (64 hex digits; NULL leaves it out). */
+    const struct metrics_blocklist *blocklists;
+    size_t blocklist_count;
+    const char *blocklist_digest;
 };
 
 /* The cache hit rate in percent, rounded to one decimal (97.5), as the

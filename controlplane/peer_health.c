@@ -29,7 +29,7 @@ void peer_health_parse(const char *body, size_t len, struct peer_health *out)
     struct json_object *health = json_parse_bounded(body, len);
     if (health == NULL)
         return;
-    struct json_object *status = NULL, *version = NULL, *hash = NULL;
+    struct json_object *status = NULL, *version = NULL, *hash = NULL, *lists = NULL;
     if (json_object_object_get_ex(health, "status", &status) &&
         json_object_is_type(status, json_type_string))
         snprintf(out->status, sizeof(out->status), "%s", json_object_get_string(status));
@@ -42,5 +42,9 @@ void peer_health_parse(const char *body, size_t len, struct peer_health *out)
         json_object_is_type(hash, json_type_string) &&
         sync_hash_parse(json_object_get_string(hash), out->hash) == 0)
         out->has_hash = true;
+    if (json_object_object_get_ex(health, "blocklist_digest", &lists) &&
+        json_object_is_type(lists, json_type_string) &&
+        sync_hash_parse(json_object_get_string(lists), out->blocklist_digest) == 0)
+        out->has_blocklist_digest = true;
     json_object_put(health);
 }

@@ -143,7 +143,8 @@ def test_health_is_ok_with_version_and_uptime(node):
     assert body["status"] == "ok"
     assert body["version"] == 1
     assert isinstance(body["uptime_s"], float) and body["uptime_s"] >= 0
-    assert set(body) == {"status", "version", "hash", "uptime_s"}
+    assert set(body) == {"status", "version", "hash", "uptime_s", "blocklist_digest"}
+    assert re.fullmatch(r"[0-9a-f]{64}", body["blocklist_digest"])
 
 
 def test_health_hash_is_the_sha256_of_the_config_served(node):
@@ -905,6 +906,7 @@ def self_entry(api):
         "version": 1,
         "hash": health["hash"],
         "records": 3,
+        "blocklist_digest": health["blocklist_digest"],
     }
 
 
@@ -931,8 +933,13 @@ def test_cluster_reports_a_live_peer_and_a_dead_one(start_server):
     assert body["peers"][live]["status"] == "ok"
     assert body["peers"][live]["version"] == 5
     assert body["peers"][live]["hash"] == peer_api.get("/health")[1]["hash"]
+    # Neither has a list: the same (empty) blocking, the same digest.
+    assert body["peers"][live]["blocklist_digest"] == peer_api.get("/health")[1]["blocklist_digest"]
+    assert body["peers"][live]["blocklists_agree"] is True
     assert body["peers"][dead]["reachable"] is False
     assert body["peers"][dead]["status"] != "ok"
+    assert body["peers"][dead]["blocklist_digest"] is None
+    assert body["peers"][dead]["blocklists_agree"] is None
     for entry in body["peers"].values():
         # Plain "host:port" peers: shown, never trusted, never synced with.
         assert entry["trusted"] is False

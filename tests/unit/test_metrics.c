@@ -23,6 +23,17 @@ static const struct metrics_zone_serial SERIALS[] = {
     {"x.test", 8},
 };
 
+static const unsigned long ADS_SKIPPED[] = {2, 4};
+
+#define ADS_DIGEST "f9d2a22631f77e8549adaca9341b83e1ed4fe6243ec28766be236ca8f416233d"
+#define HOSTS_DIGEST "44b7bdfcf418e312b45fa84a949ccacab7087661d8c2c5ab586c9ed4f9ca0137"
+#define NODE_LISTS_DIGEST "ab93ca717d093d413a24752df981ce83e9f1c6ef031abcce98a95b2acd130388"
+
+static const struct metrics_blocklist BLOCKLISTS[] = {
+    {"/etc/nanodns/lists/ads.txt", "domains", 1200, 2, ADS_SKIPPED, 2, ADS_DIGEST},
+    {"/etc/nanodns/lists/hosts", "hosts", 35, 0, NULL, 0, HOSTS_DIGEST},
+};
+
 /* A snapshot with a distinct figure in every field, so a figure in the
  * wrong place shows. */
 static struct metrics_snapshot snapshot(void)
@@ -42,6 +53,9 @@ static struct metrics_snapshot snapshot(void)
         .dataplane_alive = true,
         .dataplane_pid = 4242,
         .dataplane_image_version = 7,
+        .blocklists = BLOCKLISTS,
+        .blocklist_count = 2,
+        .blocklist_digest = NODE_LISTS_DIGEST,
     };
     m.totals.queries[STATS_UDP] = 100;
     m.totals.queries[STATS_TCP] = 5;
@@ -269,6 +283,52 @@ static void test_json_answers_are_keyed_by_source(void **state)
     assert_int_equal(member_u64(answers, "error"), 0);
     assert_int_equal(member_u64(answers, "cache"), 0);
     assert_int_equal(member_u64(answers, "upstream"), 0);
+    json_object_put(doc);
+}
+
+static void test_json_blocklists_give_path_format_entries_skipped_and_digest(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    struct json_object *lists = member(doc, "blocklists");
+    assert_true(json_object_is_type(lists, json_type_array));
+    assert_int_equal(json_object_array_length(lists), 2);
+    struct json_object *ads = json_object_array_get_idx(lists, 0);
+    assert_int_equal(json_object_object_length(ads), 6);
+    assert_string_equal(json_object_get_string(member(ads, "path")), "/etc/nanodns/lists/ads.txt");
+    assert_string_equal(json_object_get_string(member(ads, "format")), "domains");
+    assert_int_equal(member_u64(ads, "entries"), 1200);
+    assert_int_equal(member_u64(ads, "skipped"), 2);
+    assert_string_equal(
+        json_object_to_json_string_ext(member(ads, "skipped_lines"), JSON_C_TO_STRING_PLAIN),
+        "[2,4]");
+    assert_string_equal(json_object_get_string(member(ads, "digest")), ADS_DIGEST);
+    struct json_object *hosts = json_object_array_get_idx(lists, 1);
+    assert_string_equal(json_object_get_string(member(hosts, "format")), "hosts");
+    assert_int_equal(member_u64(hosts, "skipped"), 0);
+    assert_int_equal(json_object_array_length(member(hosts, "skipped_lines")), 0);
+    assert_string_equal(json_object_get_string(member(hosts, "digest")), HOSTS_DIGEST);
+    json_object_put(doc);
+}
+
+static void test_json_has_the_node_blocklist_digest(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    assert_string_equal(json_object_get_string(member(doc, "blocklist_digest")), NODE_LISTS_DIGEST);
+    json_object_put(doc);
+}
+
+static void test_json_without_lists_has_an_empty_blocklists_array(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.blocklists = NULL;
+    m.blocklist_count = 0;
+    struct json_object *doc = metrics_to_json(&m);
+    assert_int_equal(json_object_array_length(member(doc, "blocklists")), 0);
     json_object_put(doc);
 }
 
@@ -596,9 +656,11 @@ static void test_prometheus_names_every_metric_the_api_promises(void **state)
         "nanodns_inflight_overflow_total", "nanodns_querylog_dropped_total",
     };
     static const char *const gauges[] = {
-        "nanodns_cache_entries", "nanodns_config_version", "nanodns_records",
-        "nanodns_zones",         "nanodns_uptime_seconds", "nanodns_config_valid",
-        "nanodns_dataplane_up",  "nanodns_zone_serial",
+        "nanodns_cache_entries",     "nanodns_config_version",
+        "nanodns_records",           "nanodns_zones",
+        "nanodns_uptime_seconds",    "nanodns_config_valid",
+        "nanodns_dataplane_up",      "nanodns_zone_serial",
+        "nanodns_blocklist_entries", "nanodns_blocklist_skipped_lines",
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         assert_non_null(type_of(&p, counters[i]));
@@ -861,6 +923,86 @@ static void test_prometheus_label_values_are_escaped(void **state)
     render_free(&p);
 }
 
+static void test_prometheus_blocklist_gauges_are_labelled_by_list(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_string_equal(type_of(&p, "nanodns_blocklist_entries"), "gauge");
+    assert_string_equal(type_of(&p, "nanodns_blocklist_skipped_lines"), "gauge");
+    assert_true(
+        has_line(&p, "nanodns_blocklist_entries{list=\"/etc/nanodns/lists/ads.txt\"} 1200"));
+    assert_true(has_line(&p, "nanodns_blocklist_entries{list=\"/etc/nanodns/lists/hosts\"} 35"));
+    assert_true(
+        has_line(&p, "nanodns_blocklist_skipped_lines{list=\"/etc/nanodns/lists/ads.txt\"} 2"));
+    assert_true(
+        has_line(&p, "nanodns_blocklist_skipped_lines{list=\"/etc/nanodns/lists/hosts\"} 0"));
+    assert_int_equal(samples_of(&p, "nanodns_blocklist_entries"), 2);
+    assert_int_equal(samples_of(&p, "nanodns_blocklist_skipped_lines"), 2);
+    render_free(&p);
+}
+
+static void test_prometheus_blocklist_paths_are_escaped(void **state)
+{
+    (void)state;
+    static const struct metrics_blocklist odd[] = {
+        {"lists/a\"b\\c\nd", "domains", 3, 1, NULL, 0, ADS_DIGEST},
+    };
+    struct metrics_snapshot m = snapshot();
+    m.blocklists = odd;
+    m.blocklist_count = 1;
+    struct prometheus p = render(&m);
+    assert_true(has_line(&p, "nanodns_blocklist_entries{list=\"lists/a\\\"b\\\\c\\nd\"} 3"));
+    assert_true(has_line(&p, "nanodns_blocklist_skipped_lines{list=\"lists/a\\\"b\\\\c\\nd\"} 1"));
+    render_free(&p);
+}
+
+/* Two samples with one label set would fail the whole scrape. */
+static void test_prometheus_a_file_listed_twice_is_one_series(void **state)
+{
+    (void)state;
+    static const struct metrics_blocklist twice[] = {
+        {"lists/ads.txt", "domains", 10, 1, NULL, 0, ADS_DIGEST},
+        {"lists/other.txt", "domains", 5, 0, NULL, 0, HOSTS_DIGEST},
+        {"lists/ads.txt", "adblock", 7, 2, NULL, 0, ADS_DIGEST},
+    };
+    struct metrics_snapshot m = snapshot();
+    m.blocklists = twice;
+    m.blocklist_count = 3;
+    struct prometheus p = render(&m);
+    assert_int_equal(samples_of(&p, "nanodns_blocklist_entries"), 2);
+    assert_true(has_line(&p, "nanodns_blocklist_entries{list=\"lists/ads.txt\"} 17"));
+    assert_true(has_line(&p, "nanodns_blocklist_skipped_lines{list=\"lists/ads.txt\"} 3"));
+    assert_true(has_line(&p, "nanodns_blocklist_entries{list=\"lists/other.txt\"} 5"));
+    render_free(&p);
+}
+
+static void test_prometheus_without_lists_keeps_help_and_type(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    m.blocklists = NULL;
+    m.blocklist_count = 0;
+    struct prometheus p = render(&m);
+    assert_non_null(type_of(&p, "nanodns_blocklist_entries"));
+    assert_int_equal(samples_of(&p, "nanodns_blocklist_entries"), 0);
+    assert_int_equal(samples_of(&p, "nanodns_blocklist_skipped_lines"), 0);
+    render_free(&p);
+}
+
+/* Blocked answers are nanodns_answers_total{source="blocked"}, a counter:
+ * no second metric counts them. */
+static void test_prometheus_blocked_answers_are_a_counter_by_source(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct prometheus p = render(&m);
+    assert_string_equal(type_of(&p, "nanodns_answers_total"), "counter");
+    assert_true(has_line(&p, "nanodns_answers_total{source=\"blocked\"} 6"));
+    assert_null(type_of(&p, "nanodns_blocked_total"));
+    render_free(&p);
+}
+
 static void test_prometheus_without_zones_keeps_help_and_type(void **state)
 {
     (void)state;
@@ -940,6 +1082,9 @@ int main(void)
         cmocka_unit_test(test_json_queries_total_is_the_sum_of_transports),
         cmocka_unit_test(test_json_rcodes_are_keyed_by_name_and_all_present),
         cmocka_unit_test(test_json_answers_are_keyed_by_source),
+        cmocka_unit_test(test_json_blocklists_give_path_format_entries_skipped_and_digest),
+        cmocka_unit_test(test_json_has_the_node_blocklist_digest),
+        cmocka_unit_test(test_json_without_lists_has_an_empty_blocklists_array),
         cmocka_unit_test(test_json_qtypes_are_keyed_by_type_name),
         cmocka_unit_test(test_json_last_error_is_null_when_there_is_none),
         cmocka_unit_test(test_json_invalid_config_shows_its_error),
@@ -962,6 +1107,11 @@ int main(void)
         cmocka_unit_test(test_prometheus_booleans_are_one_or_zero),
         cmocka_unit_test(test_prometheus_zone_serial_is_labelled_by_zone),
         cmocka_unit_test(test_prometheus_label_values_are_escaped),
+        cmocka_unit_test(test_prometheus_blocklist_gauges_are_labelled_by_list),
+        cmocka_unit_test(test_prometheus_blocklist_paths_are_escaped),
+        cmocka_unit_test(test_prometheus_a_file_listed_twice_is_one_series),
+        cmocka_unit_test(test_prometheus_without_lists_keeps_help_and_type),
+        cmocka_unit_test(test_prometheus_blocked_answers_are_a_counter_by_source),
         cmocka_unit_test(test_prometheus_without_zones_keeps_help_and_type),
         cmocka_unit_test(test_accept_absent_or_wildcard_keeps_json),
         cmocka_unit_test(test_accept_text_plain_gets_prometheus),

@@ -35,6 +35,42 @@ static void test_a_nodes_answer_gives_status_version_and_hash(void **state)
     assert_int_equal(h.hash[31], 0xff);
 }
 
+#define LISTS_HEX "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+static void test_a_nodes_answer_gives_its_blocklist_digest(void **state)
+{
+    (void)state;
+    struct peer_health h;
+    parse("{\"status\":\"ok\",\"version\":42,\"hash\":\"" HASH_HEX
+          "\",\"blocklist_digest\":\"" LISTS_HEX "\"}",
+          &h);
+    assert_true(h.has_blocklist_digest);
+    assert_int_equal(h.blocklist_digest[0], 0xff);
+    assert_int_equal(h.blocklist_digest[31], 0x00);
+    assert_true(h.has_hash);
+}
+
+/* An older node says nothing of its lists: unknown, not different. */
+static void test_an_older_node_has_no_blocklist_digest(void **state)
+{
+    (void)state;
+    struct peer_health h;
+    parse("{\"status\":\"ok\",\"version\":42,\"hash\":\"" HASH_HEX "\"}", &h);
+    assert_false(h.has_blocklist_digest);
+}
+
+static void test_a_blocklist_digest_that_is_not_64_hex_digits_is_left_out(void **state)
+{
+    (void)state;
+    struct peer_health h;
+    parse("{\"status\":\"ok\",\"blocklist_digest\":\"ffee\"}", &h);
+    assert_false(h.has_blocklist_digest);
+    parse("{\"status\":\"ok\",\"blocklist_digest\":null}", &h);
+    assert_false(h.has_blocklist_digest);
+    parse("{\"status\":\"ok\",\"blocklist_digest\":\"" LISTS_HEX "0\"}", &h);
+    assert_false(h.has_blocklist_digest);
+}
+
 static void test_an_unavailable_node_still_gives_its_version(void **state)
 {
     (void)state;
@@ -148,6 +184,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_nodes_answer_gives_status_version_and_hash),
+        cmocka_unit_test(test_a_nodes_answer_gives_its_blocklist_digest),
+        cmocka_unit_test(test_an_older_node_has_no_blocklist_digest),
+        cmocka_unit_test(test_a_blocklist_digest_that_is_not_64_hex_digits_is_left_out),
         cmocka_unit_test(test_an_unavailable_node_still_gives_its_version),
         cmocka_unit_test(test_a_node_without_sync_has_no_hash),
         cmocka_unit_test(test_a_hash_that_is_not_64_hex_digits_is_left_out),
