@@ -229,11 +229,14 @@ enum cluster_column {
     COLUMN_TRUSTED,
     COLUMN_LAST_SYNC,
     COLUMN_AGREES,
+    COLUMN_BLOCKLISTS,
+    COLUMN_LISTS_AGREE,
     COLUMN_COUNT,
 };
 
 static const char *const cluster_headings[COLUMN_COUNT] = {
-    "NODE", "REACHABLE", "STATUS", "VERSION", "HASH", "TRUSTED", "LAST SYNC", "AGREES",
+    "NODE",    "REACHABLE", "STATUS", "VERSION",    "HASH",
+    "TRUSTED", "LAST SYNC", "AGREES", "BLOCKLISTS", "LISTS AGREE",
 };
 
 /* Enough of a config hash to tell two apart at a glance. */
@@ -276,7 +279,18 @@ static void cell_last_sync(struct cluster_row *row, struct json_object *peer, ti
     }
 }
 
-/* What self and a peer share: status, version and hash. */
+/* The first HASH_SHOWN hex digits of member's key, or "-". */
+static void cell_hash(struct cluster_row *row, enum cluster_column column,
+                      struct json_object *member, const char *key)
+{
+    const char *hash = reply_string(member, key);
+    if (hash != NULL && hash[0] != '\0')
+        snprintf(row->cells[column], sizeof(row->cells[column]), "%.*s", HASH_SHOWN, hash);
+    else
+        cell_set(row, column, "-");
+}
+
+/* What self and a peer share: status, version, hash and blocklist digest. */
 static void cluster_row_fill(struct cluster_row *row, struct json_object *member)
 {
     uint64_t n;
@@ -288,18 +302,28 @@ static void cluster_row_fill(struct cluster_row *row, struct json_object *member
     } else {
         cell_set(row, COLUMN_VERSION, "-");
     }
-    const char *hash = reply_string(member, "hash");
-    if (hash != NULL && hash[0] != '\0')
-        snprintf(row->cells[COLUMN_HASH], sizeof(row->cells[COLUMN_HASH]), "%.*s", HASH_SHOWN,
-                 hash);
-    else
-        cell_set(row, COLUMN_HASH, "-");
+    cell_hash(row, COLUMN_HASH, member, "hash");
+    cell_hash(row, COLUMN_BLOCKLISTS, member, "blocklist_digest");
 }
 
 /* How the peers compare with this node. */
 struct cluster_counts {
     size_t agree, unreachable, differ, unknown;
 };
+
+/* One peer counted by a boolean of its entry (1, 0, -1 when it did not
+ * say). */
+static void cluster_count(struct cluster_counts *counts, struct json_object *peer, int agrees)
+{
+    if (reply_bool(peer, "reachable") != 1)
+        counts->unreachable++;
+    else if (agrees == 1)
+        counts->agree++;
+    else if (agrees == 0)
+        counts->differ++;
+    else
+        counts->unknown++;
+}
 
 /* Row 0 is this node: it answered, and trust, syncs and agreement are
  * about its peers, not about itself. */
@@ -313,10 +337,25 @@ static void cluster_self_row(struct cluster_row *row, struct json_object *self, 
     cell_set(row, COLUMN_TRUSTED, "-");
     cell_set(row, COLUMN_LAST_SYNC, "-");
     cell_set(row, COLUMN_AGREES, "-");
+    cell_set(row, COLUMN_LISTS_AGREE, "-");
+}
+
+/* blocklists_agree: yes, NO, "unknown" for null (the peer sent no digest:
+ * an older node, or no answer), "-" when this node did not say. */
+static void cell_lists_agree(struct cluster_row *row, struct json_object *peer)
+{
+    struct json_object *value;
+    if (peer == NULL || !json_object_object_get_ex(peer, "blocklists_agree", &value))
+        cell_set(row, COLUMN_LISTS_AGREE, "-");
+    else if (value == NULL)
+        cell_set(row, COLUMN_LISTS_AGREE, "unknown");
+    else
+        cell_bool(row, COLUMN_LISTS_AGREE, peer, "blocklists_agree", "NO");
 }
 
 static void cluster_peer_row(struct cluster_row *row, const char *name, struct json_object *peer,
-                             time_t now, struct cluster_counts *counts)
+                             time_t now, struct cluster_counts *counts,
+                             struct cluster_counts *lists)
 {
     cell_set(row, COLUMN_NODE, name);
     cell_bool(row, COLUMN_REACHABLE, peer, "reachable", "NO");
@@ -324,15 +363,9 @@ static void cluster_peer_row(struct cluster_row *row, const char *name, struct j
     cell_bool(row, COLUMN_TRUSTED, peer, "trusted", "no");
     cell_last_sync(row, peer, now);
     cell_bool(row, COLUMN_AGREES, peer, "agrees", "NO");
-    int agrees = reply_bool(peer, "agrees");
-    if (reply_bool(peer, "reachable") != 1)
-        counts->unreachable++;
-    else if (agrees == 1)
-        counts->agree++;
-    else if (agrees == 0)
-        counts->differ++;
-    else
-        counts->unknown++;
+    cell_lists_agree(row, peer);
+    cluster_count(counts, peer, reply_bool(peer, "agrees"));
+    cluster_count(lists, peer, reply_bool(peer, "blocklists_agree"));
 }
 
 /* The headings and n rows, each column as wide as its widest cell. */
@@ -356,11 +389,12 @@ static void cluster_table_print(const struct cluster_row *rows, size_t n)
     }
 }
 
-/* "2 of 3 peers agree with this node (1 unreachable)". */
-static void cluster_summary_print(size_t peers, const struct cluster_counts *counts)
+/* "2 of 3 peers agree with this node (1 unreachable)", after prefix. */
+static void cluster_summary_print(const char *prefix, size_t peers,
+                                  const struct cluster_counts *counts)
 {
-    printf("%zu of %zu peer%s agree%s with this node", counts->agree, peers, peers == 1 ? "" : "s",
-           peers == 1 ? "s" : "");
+    printf("%s%zu of %zu peer%s agree%s with this node", prefix, counts->agree, peers,
+           peers == 1 ? "" : "s", peers == 1 ? "s" : "");
     const char *sep = " (";
     if (counts->unreachable > 0) {
         printf("%s%zu unreachable", sep, counts->unreachable);
@@ -390,16 +424,20 @@ void print_cluster(struct json_object *answer, const char *node)
     cluster_self_row(&rows[0], self, node);
     time_t now = time(NULL);
     size_t n = 1;
-    struct cluster_counts counts = {0};
+    struct cluster_counts counts = {0}, lists = {0};
     if (peers != NULL) {
         json_object_object_foreach(peers, name, peer)
         {
-            cluster_peer_row(&rows[n++], name, peer, now, &counts);
+            cluster_peer_row(&rows[n++], name, peer, now, &counts, &lists);
         }
     }
     cluster_table_print(rows, n);
     if (n > 1)
-        cluster_summary_print(n - 1, &counts);
+        cluster_summary_print("", n - 1, &counts);
+    /* Blocklists are node-local (sync never carries the files): a line of
+     * their own, from a node that reports them. */
+    if (n > 1 && reply_string(self, "blocklist_digest") != NULL)
+        cluster_summary_print("blocklists: ", n - 1, &lists);
     free(rows);
 }
 

@@ -395,7 +395,10 @@ def test_reload_forbidden_prints_the_reason_the_node_gives(fake):
 
 HASH = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 OTHER_HASH = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
-COLUMNS = ["NODE", "REACHABLE", "STATUS", "VERSION", "HASH", "TRUSTED", "LAST SYNC", "AGREES"]
+COLUMNS = [
+    "NODE", "REACHABLE", "STATUS", "VERSION", "HASH", "TRUSTED", "LAST SYNC", "AGREES",
+    "BLOCKLISTS", "LISTS AGREE",
+]
 
 CLUSTER = {
     "self": {
@@ -446,7 +449,7 @@ def cluster_table(out):
     bounds = starts + [None]
     rows = []
     for line in lines[1:]:
-        if re.match(r"\d+ of \d+ peers? agrees? with this node", line):
+        if re.match(r"(blocklists: )?\d+ of \d+ peers? agrees? with this node", line):
             break
         cells = [line[bounds[i] : bounds[i + 1]].strip() for i in range(len(COLUMNS))]
         rows.append(dict(zip(COLUMNS, cells)))
@@ -486,6 +489,8 @@ def test_cluster_shows_a_peer_in_agreement(fake):
         "TRUSTED": "yes",
         "LAST SYNC": "never",
         "AGREES": "yes",
+        "BLOCKLISTS": "-",
+        "LISTS AGREE": "-",
     }
 
 
@@ -501,6 +506,8 @@ def test_cluster_shows_this_node_without_trust_sync_or_agreement(fake):
         "TRUSTED": "-",
         "LAST SYNC": "-",
         "AGREES": "-",
+        "BLOCKLISTS": "-",
+        "LISTS AGREE": "-",
     }
 
 
@@ -558,6 +565,55 @@ def test_cluster_of_peers_that_all_agree_exits_0(fake):
     assert proc.returncode == OK
     assert proc.stderr == ""
     assert proc.stdout.splitlines()[-1] == "2 of 2 peers agree with this node"
+
+
+LISTS = "ab93ca717d093d413a24752df981ce83e9f1c6ef031abcce98a95b2acd130388"
+OTHER_LISTS = "44b7bdfcf418e312b45fa84a949ccacab7087661d8c2c5ab586c9ed4f9ca0137"
+
+
+def cluster_with_lists(**peer_changes):
+    """CLUSTER as a node with blocklist digests answers it: every member's
+    digest LISTS and agreeing, but for the changes."""
+    answer = cluster()
+    answer["self"]["blocklist_digest"] = LISTS
+    for peer in answer["peers"].values():
+        peer.update({"blocklist_digest": LISTS, "blocklists_agree": True})
+    for name, changes in peer_changes.items():
+        answer["peers"]["10.0.0.%s:9053" % name[1:]].update(changes)
+    return answer
+
+
+def test_cluster_shows_each_members_blocklist_digest_and_whether_it_agrees(fake):
+    fake.route("GET", "/cluster", 200, cluster_with_lists())
+    proc = nanoctl("-s", fake.address, "cluster")
+    table = cluster_table(proc.stdout)
+    assert table[0]["BLOCKLISTS"] == LISTS[:16] and table[0]["LISTS AGREE"] == "-"
+    row = peer_row(proc.stdout, "10.0.0.2:9053")
+    assert (row["BLOCKLISTS"], row["LISTS AGREE"]) == (LISTS[:16], "yes")
+    assert proc.stdout.splitlines()[-2:] == [
+        "2 of 2 peers agree with this node",
+        "blocklists: 2 of 2 peers agree with this node",
+    ]
+
+
+def test_cluster_shows_lists_that_differ_and_still_exits_0(fake):
+    answer = cluster_with_lists(p3={"blocklist_digest": OTHER_LISTS, "blocklists_agree": False})
+    fake.route("GET", "/cluster", 200, answer)
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == OK, proc.stdout + proc.stderr
+    row = peer_row(proc.stdout, "10.0.0.3:9053")
+    assert (row["BLOCKLISTS"], row["LISTS AGREE"], row["AGREES"]) == (OTHER_LISTS[:16], "NO", "yes")
+    assert proc.stdout.splitlines()[-1] == "blocklists: 1 of 2 peers agree with this node (1 differs)"
+
+
+def test_cluster_shows_a_peer_that_sent_no_blocklist_digest_as_unknown(fake):
+    answer = cluster_with_lists(p2={"blocklist_digest": None, "blocklists_agree": None})
+    fake.route("GET", "/cluster", 200, answer)
+    proc = nanoctl("-s", fake.address, "cluster")
+    assert proc.returncode == OK, proc.stdout + proc.stderr
+    row = peer_row(proc.stdout, "10.0.0.2:9053")
+    assert (row["BLOCKLISTS"], row["LISTS AGREE"]) == ("-", "unknown")
+    assert proc.stdout.splitlines()[-1] == "blocklists: 1 of 2 peers agree with this node (1 unknown)"
 
 
 def test_cluster_exits_1_when_a_peer_does_not_agree(fake):
