@@ -20,7 +20,8 @@
 #endif
 
 #define IMAGE_MAGIC "NDNSIMG" /* 8 octets with the NUL */
-#define IMAGE_FORMAT_VERSION 3
+/* 4: settings.serve_stale (a reserved word before). */
+#define IMAGE_FORMAT_VERSION 4
 #define IMAGE_NONE 0xFFFFFFFFu /* "no index" in any u32 reference */
 #define IMAGE_FILE_NAME "zone.img"
 
@@ -87,7 +88,9 @@ struct image_settings {
     uint32_t rrl_slip;            /* every Nth answer over the rate goes out truncated */
     uint32_t workers;             /* event loops; 0 = one per CPU the data plane may use */
     uint32_t block_response;      /* IMAGE_BLOCK_*: how a blocked name is answered */
-    uint32_t reserved[5];
+    uint32_t serve_stale;         /* seconds past expiry a cached answer may be served
+                                     when every upstream fails (RFC 8767); 0 = off */
+    uint32_t reserved[4];
 };
 
 #define IMAGE_BLOCK_NXDOMAIN 0 /* NXDOMAIN, the zone's SOA when inside one */

@@ -68,6 +68,7 @@ static struct image_settings settings_from_config(const struct config *cfg)
         .rrl_ratelimit = server->rrl_ratelimit,
         .rrl_slip = server->rrl_slip,
         .workers = server->workers,
+        .serve_stale = server->serve_stale,
         .block_response = server->block_response == CONFIG_BLOCK_NULL      ? IMAGE_BLOCK_NULL
                           : server->block_response == CONFIG_BLOCK_REFUSED ? IMAGE_BLOCK_REFUSED
                                                                            : IMAGE_BLOCK_NXDOMAIN,

@@ -151,6 +151,10 @@ struct config_forward_zone {
  * config reaches (sync.h refuses a step above 2^20 as well). */
 #define CONFIG_VERSION_MAX ((UINT64_C(1) << 53) - 1)
 
+/* server.serve_stale (seconds): RFC 8767 §5 suggests one to three days. */
+#define CONFIG_SERVE_STALE_DEFAULT 86400
+#define CONFIG_SERVE_STALE_MAX 604800
+
 struct config_server {
     char *host;      /* "0.0.0.0" */
     uint16_t port;   /* 53 */
@@ -198,6 +202,8 @@ struct config_server {
     uint32_t workers;       /* 1..STATS_WORKERS_MAX event loops in the data plane; 0 (absent):
                                one per CPU the data plane may use (dataplane/workers.h) */
     enum config_block_response block_response; /* CONFIG_BLOCK_NXDOMAIN */
+    uint32_t serve_stale; /* 86400 (seconds): an expired cached answer this young is served
+                             when every upstream fails (RFC 8767); 0 = off */
 };
 
 struct config {

@@ -40,7 +40,8 @@ const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "rrl_ratelimit",
                                           "rrl_slip",
                                           "workers",
-                                          "block_response"};
+                                          "block_response",
+                                          "serve_stale"};
 
 const char *const CONFIG_PEER_KEYS[] = {"address", "public_key"};
 

@@ -124,6 +124,7 @@ int config_server_defaults(struct loader *ld, struct config_server *s)
     s->rrl_ratelimit = 0;
     s->rrl_slip = 2;
     s->workers = 0; /* absent: one a CPU (workers.h) */
+    s->serve_stale = CONFIG_SERVE_STALE_DEFAULT;
     s->allow_recursion = calloc(CIDR_DEFAULT_RECURSION_COUNT, sizeof(*s->allow_recursion));
     if (!s->allow_recursion) {
         loader_out_of_memory(ld);
@@ -202,7 +203,7 @@ static void check_nothing_forwarded(struct loader *ld, struct json_object *serve
 {
     static const char *const forwarding_keys[] = {
         "upstream_timeout", "upstream_port", "max_inflight", "allow_recursion",
-        "cache_enabled",    "cache_ttl",     "cache_size"};
+        "cache_enabled",    "cache_ttl",     "cache_size",   "serve_stale"};
     struct json_object *v;
     if (!json_object_object_get_ex(server, "upstream", &v) ||
         json_object_get_type(v) != json_type_array || json_object_array_length(v) != 0)
@@ -429,6 +430,8 @@ static const struct server_setting SERVER_SETTINGS[] = {
     /* The stats file has a counter slot per worker, STATS_WORKERS_MAX of them. */
     NUMBER("workers", "worker count", 1, STATS_WORKERS_MAX, workers),
     OWN("block_response", load_block_response),
+    /* RFC 8767 §5 suggests one to three days; a week is plenty. */
+    NUMBER("serve_stale", "serve-stale window", 0, CONFIG_SERVE_STALE_MAX, serve_stale),
 };
 
 _Static_assert(COUNT(SERVER_SETTINGS) == COUNT(CONFIG_SERVER_KEYS),

@@ -108,6 +108,12 @@ void config_print_summary(const struct config *cfg, FILE *out)
     /* Only when set: without it the summary stays the original's. */
     if (cfg->server.workers != 0)
         fprintf(out, "  Workers : %" PRIu32 "\n", cfg->server.workers);
+    /* Likewise only when it is not the default. */
+    if (cfg->server.serve_stale == 0)
+        fprintf(out, "  Stale   : off (default %u s)\n", CONFIG_SERVE_STALE_DEFAULT);
+    else if (cfg->server.serve_stale != CONFIG_SERVE_STALE_DEFAULT)
+        fprintf(out, "  Stale   : %" PRIu32 " s (default %u s)\n", cfg->server.serve_stale,
+                CONFIG_SERVE_STALE_DEFAULT);
     /* The serial served is the configured one plus config_version, modulo
      * 2^32 (RFC 1982 serial arithmetic wraps there): every published
      * config_version bump is a new serial to caches and secondaries. */

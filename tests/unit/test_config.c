@@ -252,6 +252,7 @@ static void test_empty_object_gives_the_defaults(void **state)
     assert_int_equal(s->edns_payload, 1232);
     assert_int_equal(s->tcp_idle_timeout, 10);
     assert_int_equal(s->tcp_max_connections, 256);
+    assert_int_equal(s->serve_stale, 86400);
     assert_int_equal(f->cfg.record_count, 0);
     /* forwarding */
     assert_int_equal(s->upstreams[0].family, 4);
@@ -1529,6 +1530,66 @@ static void test_max_inflight_range(void **state)
                      "in-flight limit 0 is out of range (1..1000000)");
 }
 
+static void test_serve_stale_defaults_to_a_day(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    assert_int_equal(f->cfg.server.serve_stale, 86400);
+}
+
+static void test_serve_stale_0_turns_it_off(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 0}}"), 0);
+    assert_int_equal(f->diags.count, 0);
+    assert_int_equal(f->cfg.server.serve_stale, 0);
+}
+
+static void test_serve_stale_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 604800}}"), 0);
+    assert_int_equal(f->cfg.server.serve_stale, 604800);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 604801}}"), -1);
+    assert_one_error(f, "server.serve_stale", 1, 28,
+                     "serve-stale window 604801 is out of range (0..604800)");
+}
+
+static void test_serve_stale_below_0_is_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": -1}}"), -1);
+    assert_one_error(f, "server.serve_stale", 1, 28,
+                     "serve-stale window -1 is out of range (0..604800)");
+}
+
+static void test_serve_stale_must_be_an_integer(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": \"1d\"}}"), -1);
+    assert_one_error(f, "server.serve_stale", 1, 28, "expected an integer, got a string");
+}
+
+static void test_summary_shows_serve_stale_only_when_not_the_default(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    char *text = summary_of(f);
+    assert_null(strstr(text, "Stale"));
+    free(text);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 0}}"), 0);
+    text = summary_of(f);
+    assert_non_null(strstr(text, "  Stale   : off (default 86400 s)\n"));
+    free(text);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 3600}}"), 0);
+    text = summary_of(f);
+    assert_non_null(strstr(text, "  Stale   : 3600 s (default 86400 s)\n"));
+    free(text);
+}
+
 static void test_max_inflight_above_a_million_is_out_of_range(void **state)
 {
     struct fixture *f = *state;
@@ -1719,6 +1780,23 @@ static void test_compiled_image_has_the_default_cache_and_log_settings(void **st
     assert_int_equal(img.settings->log_format, IMAGE_LOG_TEXT);
     assert_int_equal(img.settings->recursion_acl_count, CIDR_DEFAULT_RECURSION_COUNT);
     assert_int_equal(img.settings->query_acl_count, 0);
+    assert_int_equal(img.settings->serve_stale, 86400);
+    free(buf);
+}
+
+static void test_compiled_image_carries_serve_stale(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 0}}"), 0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->serve_stale, 0);
+    free(buf);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"serve_stale\": 3600}}"), 0);
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->serve_stale, 3600);
     free(buf);
 }
 
@@ -2728,6 +2806,12 @@ int main(void)
         T(test_forward_zone_names_differ_only_in_case),
         T(test_forward_zone_declared_twice_is_a_duplicate_key),
         T(test_max_inflight_range),
+        T(test_serve_stale_defaults_to_a_day),
+        T(test_serve_stale_0_turns_it_off),
+        T(test_serve_stale_range),
+        T(test_serve_stale_below_0_is_out_of_range),
+        T(test_serve_stale_must_be_an_integer),
+        T(test_summary_shows_serve_stale_only_when_not_the_default),
         T(test_max_inflight_above_a_million_is_out_of_range),
         T(test_allow_recursion_replaces_the_default),
         T(test_empty_allow_recursion_lets_nobody_recurse),
@@ -2743,6 +2827,7 @@ int main(void)
         T(test_unknown_key_suggests_the_new_server_keys),
         T(test_compiled_image_carries_the_forwarding_settings),
         T(test_compiled_image_has_the_default_cache_and_log_settings),
+        T(test_compiled_image_carries_serve_stale),
         T(test_upstream_timeout_under_a_millisecond_compiles_to_one),
         T(test_compiled_image_has_upstreams_and_forward_zones),
         T(test_compiled_image_applies_the_access_lists),

@@ -1020,12 +1020,12 @@ static void assert_upstream_is(const struct image_upstream *u, const char *addre
     assert_memory_equal(u->addr, expected.addr, expected.family == 4 ? 4 : 16);
 }
 
-static void test_format_version_is_3(void **state)
+static void test_format_version_is_4(void **state)
 {
     (void)state;
-    assert_int_equal(IMAGE_FORMAT_VERSION, 3);
+    assert_int_equal(IMAGE_FORMAT_VERSION, 4);
     struct fixture *f = small_image();
-    assert_int_equal(f->img.header->format_version, 3);
+    assert_int_equal(f->img.header->format_version, 4);
     assert_int_equal(f->img.header->section_count, IMAGE_SECTION_ACLS);
     fixture_free(f);
 }
@@ -2151,7 +2151,7 @@ int main(void)
         cmocka_unit_test(test_list_entries_and_allowlist_flags_are_merged_per_name),
         cmocka_unit_test(test_block_response_round_trips_in_the_settings),
         cmocka_unit_test(test_image_without_rewrites_finds_none),
-        cmocka_unit_test(test_format_version_is_3),
+        cmocka_unit_test(test_format_version_is_4),
         cmocka_unit_test(test_default_upstreams_come_first_in_order),
         cmocka_unit_test(test_forward_zone_points_at_its_own_servers_after_the_defaults),
         cmocka_unit_test(test_forward_zone_name_is_stored_lowercase),
