@@ -41,6 +41,7 @@ struct cache {
     size_t bucket_mask;
     size_t max_entries;
     uint32_t ttl_cap;
+    uint64_t stale_ms; /* expired entries are kept this long for cache_lookup_stale */
     struct cache_entry *lru_head, *lru_tail; /* head: most recently used */
     struct cache_stats stats;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
@@ -132,12 +133,13 @@ void cache_flush(struct cache *cache)
     pthread_mutex_unlock(&cache->lock);
 }
 
-int cache_configure(struct cache *cache, size_t max_entries, uint32_t ttl_cap)
+int cache_configure(struct cache *cache, size_t max_entries, uint32_t ttl_cap, uint32_t serve_stale)
 {
     pthread_mutex_lock(&cache->lock);
     cache_drop_all(cache);
     cache->generation++;
     int rc = cache_size(cache, max_entries, ttl_cap);
+    cache->stale_ms = (uint64_t)serve_stale * 1000;
     cache_observe(cache);
     pthread_mutex_unlock(&cache->lock);
     return rc;
@@ -450,41 +452,59 @@ int cache_store(struct cache *cache, const struct cache_key *key, const uint8_t 
     return rc;
 }
 
-static size_t cache_lookup_locked(struct cache *cache, const struct cache_key *key, uint64_t now_ms,
-                                  uint8_t *out, size_t cap)
+/* The entry for key, if it may still be served at now_ms: fresh, or (with
+ * stale_ok) expired less than stale_ms ago. An entry past that is dropped;
+ * an expired one within it is kept for cache_lookup_stale. */
+static struct cache_entry *entry_find(struct cache *cache, const struct cache_key *key,
+                                      uint64_t now_ms, bool stale_ok)
 {
-    if (cache->max_entries == 0 || !key_valid(key)) {
-        cache->stats.misses++;
-        return 0;
-    }
+    if (cache->max_entries == 0 || !key_valid(key))
+        return NULL;
     uint64_t hash = key_hash(cache, key);
     struct cache_entry *e = *bucket_of(cache, hash);
     while (e != NULL && !entry_matches(e, hash, key))
         e = e->hash_next;
-    if (e == NULL) {
-        cache->stats.misses++;
-        return 0;
-    }
-    if (now_ms >= e->expires_ms) {
+    if (e == NULL || now_ms < e->expires_ms)
+        return e;
+    if (now_ms - e->expires_ms >= cache->stale_ms) {
         entry_remove(cache, e);
-        cache->stats.misses++;
-        return 0;
+        return NULL;
     }
-    if (e->len > cap) {
-        cache->stats.misses++;
-        return 0;
-    }
+    return stale_ok ? e : NULL;
+}
+
+/* Copy e's response into out: every TTL (but the OPT's) counted down by
+ * the whole seconds it has been kept, or, stale, set to stale_ttl. Marks
+ * it most recently used. */
+static size_t entry_copy_out(struct cache *cache, struct cache_entry *e, uint64_t now_ms,
+                             uint8_t *out, bool stale, uint32_t stale_ttl)
+{
     uint64_t elapsed = now_ms > e->stored_ms ? (now_ms - e->stored_ms) / 1000 : 0;
     memcpy(out, entry_response(e), e->len);
     for (size_t i = 0; i < e->ttl_count; i++) {
         uint8_t *p = out + e->ttl_offsets[i];
         uint32_t ttl = wire_get32(p);
-        wire_put32(p, ttl > elapsed ? (uint32_t)(ttl - elapsed) : 0);
+        if (stale)
+            ttl = stale_ttl;
+        else
+            ttl = ttl > elapsed ? (uint32_t)(ttl - elapsed) : 0;
+        wire_put32(p, ttl);
     }
     lru_unlink(cache, e);
     lru_push_front(cache, e);
-    cache->stats.hits++;
     return e->len;
+}
+
+static size_t cache_lookup_locked(struct cache *cache, const struct cache_key *key, uint64_t now_ms,
+                                  uint8_t *out, size_t cap)
+{
+    struct cache_entry *e = entry_find(cache, key, now_ms, false);
+    if (e == NULL || e->len > cap) {
+        cache->stats.misses++;
+        return 0;
+    }
+    cache->stats.hits++;
+    return entry_copy_out(cache, e, now_ms, out, false, 0);
 }
 
 size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t now_ms, uint8_t *out,
@@ -493,6 +513,25 @@ size_t cache_lookup(struct cache *cache, const struct cache_key *key, uint64_t n
     pthread_mutex_lock(&cache->lock);
     size_t len = cache_lookup_locked(cache, key, now_ms, out, cap);
     cache_observe(cache);
+    pthread_mutex_unlock(&cache->lock);
+    return len;
+}
+
+size_t cache_lookup_stale(struct cache *cache, const struct cache_key *key, uint64_t now_ms,
+                          uint8_t *out, size_t cap, bool *stale)
+{
+    pthread_mutex_lock(&cache->lock);
+    size_t len = 0;
+    *stale = false;
+    uint64_t entries = cache->stats.entries;
+    struct cache_entry *e = entry_find(cache, key, now_ms, true);
+    if (e != NULL && e->len <= cap) {
+        *stale = now_ms >= e->expires_ms;
+        uint32_t stale_ttl = CACHE_STALE_TTL < cache->ttl_cap ? CACHE_STALE_TTL : cache->ttl_cap;
+        len = entry_copy_out(cache, e, now_ms, out, *stale, stale_ttl);
+    }
+    if (cache->stats.entries != entries)
+        cache_observe(cache); /* an entry past its window went */
     pthread_mutex_unlock(&cache->lock);
     return len;
 }

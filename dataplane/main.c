@@ -136,12 +136,13 @@ static void apply_log_level(struct dataplane *dp)
 }
 
 /* The cache as the image says: cache_size answers with TTLs capped at
- * cache_ttl; none when it turns caching off. Flushed either way. */
+ * cache_ttl, expired ones kept serve_stale seconds for RFC 8767; none when
+ * it turns caching off. Flushed either way. */
 static void cache_follow_image(struct dataplane *dp)
 {
     const struct image_settings *settings = image_watch_served(&dp->image)->settings;
     uint32_t size = settings->cache_enabled != 0 ? settings->cache_size : 0;
-    if (cache_configure(dp->cache, size, settings->cache_ttl) < 0)
+    if (cache_configure(dp->cache, size, settings->cache_ttl, settings->serve_stale) < 0)
         log_warning("out of memory for a cache of %u entries: forwarding without a cache", size);
 }
 

@@ -1,5 +1,6 @@
 /* cache: what is kept and for how long (RFC 1035 §3.2.1, RFC 2308 §5), TTLs
- * counted down when served, LRU eviction at capacity, and the counters.
+ * counted down when served, LRU eviction at capacity, the counters, and
+ * expired entries kept for serving stale (RFC 8767).
  * Responses are built by hand below; nothing here depends on an upstream. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -680,6 +681,211 @@ static void test_many_entries_stay_findable_and_bounded(void **state)
     cache_free(c);
 }
 
+/* ---- serving stale (RFC 8767) ---- */
+
+#define STALE_WINDOW 60 /* serve_stale, seconds */
+
+/* A cache of 16 entries, TTLs capped at ttl_cap, expired entries kept
+ * STALE_WINDOW seconds. */
+static struct cache *stale_cache(uint32_t ttl_cap)
+{
+    struct cache *c = cache_new(16, ttl_cap);
+    assert_non_null(c);
+    assert_int_equal(cache_configure(c, 16, ttl_cap, STALE_WINDOW), 0);
+    return c;
+}
+
+static void test_an_expired_entry_is_a_miss_but_kept_within_the_stale_window(void **state)
+{
+    (void)state;
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_simple(&m, "www.example.lan", 10, 1);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    /* Expired: the query goes upstream first (a miss), the entry stays. */
+    assert_false(cached(c, &key, T0 + 10000));
+    assert_int_equal(stats_of(c).misses, 1);
+    assert_int_equal(stats_of(c).entries, 1);
+    cache_free(c);
+}
+
+static void test_an_expired_entry_within_the_window_is_found_stale_with_ttl_30(void **state)
+{
+    (void)state;
+    struct msg m;
+    msg_begin(&m, 0, "www.example.lan", WIRE_TYPE_A);
+    size_t answer_ttl = msg_a(&m, ANSWER, 10, 1);
+    size_t glue_ttl = msg_rr(&m, ADDITIONAL, "ns.example.lan", WIRE_TYPE_A, 900,
+                             (const uint8_t[]){192, 0, 2, 53}, 4);
+    size_t opt_ttl = msg_opt(&m, 0, WIRE_EDNS_DO);
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, CACHE_KEY_DO);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    uint8_t out[1024];
+    bool stale = false;
+    size_t len = cache_lookup_stale(c, &key, T0 + 10000 + 59999, out, sizeof(out), &stale);
+    assert_int_equal(len, m.len);
+    assert_true(stale);
+    assert_int_equal(wire_get32(out + answer_ttl), CACHE_STALE_TTL);
+    assert_int_equal(wire_get32(out + glue_ttl), CACHE_STALE_TTL);
+    assert_int_equal(wire_get32(out + opt_ttl), WIRE_EDNS_DO); /* not a TTL */
+    /* the answer record, as stored */
+    assert_int_equal(out[7], 1);
+    assert_int_equal(CACHE_STALE_TTL, 30);
+    cache_free(c);
+}
+
+static void test_an_entry_expired_beyond_the_stale_window_is_gone(void **state)
+{
+    (void)state;
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_simple(&m, "www.example.lan", 10, 1);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    uint8_t out[1024];
+    bool stale = true;
+    assert_int_equal(cache_lookup_stale(c, &key, T0 + 10000 + 60000, out, sizeof(out), &stale), 0);
+    assert_false(stale);
+    assert_int_equal(stats_of(c).entries, 0);
+    cache_free(c);
+}
+
+static void test_a_fresh_entry_found_by_the_stale_lookup_is_counted_down_not_stale(void **state)
+{
+    (void)state;
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_begin(&m, 0, "www.example.lan", WIRE_TYPE_A);
+    size_t ttl_at = msg_a(&m, ANSWER, 300, 1);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    uint8_t out[1024];
+    bool stale = true;
+    assert_int_equal(cache_lookup_stale(c, &key, T0 + 5000, out, sizeof(out), &stale), m.len);
+    assert_false(stale);
+    assert_int_equal(wire_get32(out + ttl_at), 295);
+    cache_free(c);
+}
+
+static void test_without_serve_stale_an_expired_entry_is_dropped(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new(16, 86400); /* serve_stale 0 */
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_simple(&m, "www.example.lan", 10, 1);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    uint8_t out[1024];
+    bool stale = true;
+    assert_int_equal(cache_lookup_stale(c, &key, T0 + 10000, out, sizeof(out), &stale), 0);
+    assert_false(stale);
+    assert_int_equal(stats_of(c).entries, 0);
+    cache_free(c);
+}
+
+static void test_the_stale_ttl_is_capped_by_ttl_cap(void **state)
+{
+    (void)state;
+    struct cache *c = stale_cache(10);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_begin(&m, 0, "www.example.lan", WIRE_TYPE_A);
+    size_t ttl_at = msg_a(&m, ANSWER, 3600, 1);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    uint8_t out[1024];
+    bool stale = false;
+    assert_int_equal(cache_lookup_stale(c, &key, T0 + 20000, out, sizeof(out), &stale), m.len);
+    assert_true(stale);
+    assert_int_equal(wire_get32(out + ttl_at), 10);
+    cache_free(c);
+}
+
+static void test_a_negative_answer_is_served_stale_too(void **state)
+{
+    (void)state;
+    struct msg m;
+    msg_begin(&m, WIRE_RCODE_NXDOMAIN, "nope.example.lan", WIRE_TYPE_A);
+    size_t soa_ttl = msg_soa(&m, 3600, 5);
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("nope.example.lan", WIRE_TYPE_A, 0);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+
+    uint8_t out[1024];
+    bool stale = false;
+    assert_false(cached(c, &key, T0 + 5000));
+    assert_int_equal(cache_lookup_stale(c, &key, T0 + 5000, out, sizeof(out), &stale), m.len);
+    assert_true(stale);
+    assert_int_equal(out[3] & 0xF, WIRE_RCODE_NXDOMAIN);
+    assert_int_equal(wire_get32(out + soa_ttl), CACHE_STALE_TTL);
+    cache_free(c);
+}
+
+static void test_a_fresh_answer_replaces_a_stale_entry(void **state)
+{
+    (void)state;
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg old, fresh;
+    msg_simple(&old, "www.example.lan", 10, 1);
+    msg_simple(&fresh, "www.example.lan", 300, 2);
+    assert_int_equal(cache_store(c, &key, old.buf, old.len, T0), 0);
+    assert_false(cached(c, &key, T0 + 20000));
+    assert_int_equal(cache_store(c, &key, fresh.buf, fresh.len, T0 + 20000), 0);
+
+    uint8_t out[1024];
+    assert_int_equal(cache_lookup(c, &key, T0 + 20000, out, sizeof(out)), fresh.len);
+    assert_memory_equal(out, fresh.buf, fresh.len);
+    assert_int_equal(stats_of(c).entries, 1);
+    cache_free(c);
+}
+
+static void test_stale_entries_are_evicted_by_lru_pressure(void **state)
+{
+    (void)state;
+    struct cache *c = cache_new(2, 86400);
+    assert_int_equal(cache_configure(c, 2, 86400, STALE_WINDOW), 0);
+    const char *names[] = {"a.example.lan", "b.example.lan", "c.example.lan"};
+    struct cache_key keys[3];
+    struct msg m;
+    for (int i = 0; i < 3; i++) {
+        keys[i] = key_for(names[i], WIRE_TYPE_A, 0);
+        msg_simple(&m, names[i], 10, (uint8_t)i);
+        assert_int_equal(cache_store(c, &keys[i], m.buf, m.len, T0 + (uint64_t)i * 1000), 0);
+    }
+    assert_int_equal(stats_of(c).evictions, 1);
+    uint8_t out[1024];
+    bool stale;
+    assert_int_equal(cache_lookup_stale(c, &keys[0], T0 + 20000, out, sizeof(out), &stale), 0);
+    assert_int_not_equal(cache_lookup_stale(c, &keys[1], T0 + 20000, out, sizeof(out), &stale), 0);
+    assert_true(stale);
+    cache_free(c);
+}
+
+static void test_configure_sets_the_stale_window_and_flushes(void **state)
+{
+    (void)state;
+    struct cache *c = stale_cache(86400);
+    struct cache_key key = key_for("www.example.lan", WIRE_TYPE_A, 0);
+    struct msg m;
+    msg_simple(&m, "www.example.lan", 10, 1);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+    assert_int_equal(cache_configure(c, 16, 86400, 0), 0); /* serve_stale 0: off */
+    assert_int_equal(stats_of(c).entries, 0);
+    assert_int_equal(cache_store(c, &key, m.buf, m.len, T0), 0);
+    uint8_t out[1024];
+    bool stale;
+    assert_int_equal(cache_lookup_stale(c, &key, T0 + 10000, out, sizeof(out), &stale), 0);
+    cache_free(c);
+}
+
 /* ---- one cache for every worker ---- */
 
 static void test_an_answer_asked_before_a_flush_is_not_kept_after_it(void **state)
@@ -706,7 +912,7 @@ static void test_configure_flushes_and_takes_new_limits(void **state)
     struct msg m;
     char name[64];
     uint64_t before = cache_generation(c);
-    assert_int_equal(cache_configure(c, 2, 60), 0);
+    assert_int_equal(cache_configure(c, 2, 60, 0), 0);
     assert_int_not_equal(cache_generation(c), before);
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof(name), "h%d.example.lan", i);
@@ -722,7 +928,7 @@ static void test_configure_flushes_and_takes_new_limits(void **state)
     assert_true(cached(c, &last, T0 + 59000));
     assert_false(cached(c, &last, T0 + 60000));
 
-    assert_int_equal(cache_configure(c, 0, 60), 0); /* turned off */
+    assert_int_equal(cache_configure(c, 0, 60, 0), 0); /* turned off */
     assert_int_equal(stats_of(c).entries, 0);
     struct cache_key key = key_for("h9.example.lan", WIRE_TYPE_A, 0);
     msg_simple(&m, "h9.example.lan", 300, 9);
@@ -844,6 +1050,16 @@ int main(void)
         cmocka_unit_test(test_lookup_into_a_too_small_buffer_is_a_miss),
         cmocka_unit_test(test_zero_capacity_stores_nothing),
         cmocka_unit_test(test_many_entries_stay_findable_and_bounded),
+        cmocka_unit_test(test_an_expired_entry_is_a_miss_but_kept_within_the_stale_window),
+        cmocka_unit_test(test_an_expired_entry_within_the_window_is_found_stale_with_ttl_30),
+        cmocka_unit_test(test_an_entry_expired_beyond_the_stale_window_is_gone),
+        cmocka_unit_test(test_a_fresh_entry_found_by_the_stale_lookup_is_counted_down_not_stale),
+        cmocka_unit_test(test_without_serve_stale_an_expired_entry_is_dropped),
+        cmocka_unit_test(test_the_stale_ttl_is_capped_by_ttl_cap),
+        cmocka_unit_test(test_a_negative_answer_is_served_stale_too),
+        cmocka_unit_test(test_a_fresh_answer_replaces_a_stale_entry),
+        cmocka_unit_test(test_stale_entries_are_evicted_by_lru_pressure),
+        cmocka_unit_test(test_configure_sets_the_stale_window_and_flushes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
