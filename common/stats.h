@@ -102,7 +102,10 @@ struct stats_worker {
     stats_counter rrl_slipped; /* UDP answers over the rate, sent truncated */
     /* latency histograms, by enum stats_latency_kind (stats_latency_record) */
     struct stats_latency latency[STATS_LATENCIES];
-    stats_counter reserved[38];
+    /* answers served from an expired cache entry after every upstream
+     * failed (RFC 8767, server.serve_stale); counted in sources[cache] too */
+    stats_counter stale_answers;
+    stats_counter reserved[37];
 } __attribute__((aligned(64)));
 /* The layout is shared with the control plane: named counters take
  * reserved slots, the size stays (or STATS_LAYOUT_VERSION moves). */
@@ -222,6 +225,7 @@ struct stats_totals {
     uint64_t querylog_dropped;
     uint64_t tcp_evicted, tcp_refused;
     uint64_t rrl_dropped, rrl_slipped;
+    uint64_t stale_answers;
     /* Worker by worker: how many there are, and the queries each got. */
     uint32_t workers;
     uint64_t worker_queries[STATS_WORKERS_MAX];

@@ -104,7 +104,8 @@ static struct json_object *json_cache(const struct stats_totals *t)
         json_put_u64(object, "misses", t->cache_misses) != 0 ||
         json_put(object, "hit_rate",
                  json_one_decimal(metrics_hit_rate(t->cache_hits, t->cache_misses))) != 0 ||
-        json_put_u64(object, "evictions", t->cache_evictions) != 0) {
+        json_put_u64(object, "evictions", t->cache_evictions) != 0 ||
+        json_put_u64(object, "stale_answers", t->stale_answers) != 0) {
         json_object_put(object);
         return NULL;
     }
@@ -552,6 +553,10 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
                 "Forwarding cache entries evicted to make room.", t->cache_evictions);
     prom_single(out, "nanodns_cache_entries", "gauge", "Entries in the forwarding cache.",
                 t->cache_entries);
+    prom_single(out, "nanodns_stale_answers_total", "counter",
+                "Answers served from expired cache entries because every upstream failed "
+                "(serve_stale, RFC 8767).",
+                t->stale_answers);
     prom_single(out, "nanodns_upstream_queries_total", "counter",
                 "Queries sent to upstream servers over UDP.", t->upstream_queries);
     prom_single(out, "nanodns_upstream_timeouts_total", "counter",

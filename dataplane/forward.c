@@ -81,6 +81,7 @@ struct forward {
      * only looked up and filled, while the image says caching is on. */
     bool cache_shared;
     uint32_t cache_size, cache_ttl; /* this shard's: cache_size split over the workers */
+    uint32_t cache_stale;           /* its serve_stale */
     /* The workers of the data plane, each with a struct forward of its
      * own: max_inflight and cache_size are split between them
      * (forward_set_workers). */
@@ -102,6 +103,7 @@ struct forward {
 
     uint8_t receive[TCP_MESSAGE_MAX + 1]; /* UDP answers land here */
     uint8_t answer[ANSWER_BUFFER_SIZE];   /* one client's answer at a time */
+    uint8_t stale[ANSWER_BUFFER_SIZE];    /* a stale cached answer, while its clients get it */
 };
 
 static uint16_t edns_payload(const struct forward *fw)
@@ -167,11 +169,13 @@ void forward_image_changed(struct forward *fw, const struct image *img)
         forward_cache_drop(fw);
     } else if (fw->cache != NULL && fw->cache_size == size &&
                fw->cache_ttl == settings->cache_ttl) {
-        cache_flush(fw->cache);
+        /* A flush, with the new serve_stale (the table stays). */
+        cache_configure(fw->cache, size, settings->cache_ttl, settings->serve_stale);
     } else {
         forward_cache_drop(fw);
         fw->cache = cache_new(size, settings->cache_ttl);
-        if (fw->cache == NULL)
+        if (fw->cache == NULL ||
+            cache_configure(fw->cache, size, settings->cache_ttl, settings->serve_stale) < 0)
             log_warning("out of memory for a cache of %u entries: forwarding without a cache",
                         size);
         fw->cache_size = size;
@@ -228,6 +232,25 @@ size_t forward_from_cache(struct forward *fw, const uint8_t *packet,
     info->rcode = result.rcode;
     info->truncated = result.truncated;
     return len;
+}
+
+/* RFC 8767 §5: resolution failed for key (no upstream answered, or the one
+ * that did said SERVFAIL, response[0..len)): an answer the cache still
+ * holds, expired less than serve_stale seconds ago (or refreshed by
+ * another query meanwhile), copied into fw->stale; *stale says whether it
+ * expired. Its length; 0 when there is none, or serve_stale is 0. */
+static size_t forward_from_stale(struct forward *fw, const struct cache_key *key,
+                                 const uint8_t *response, size_t len, uint64_t now_ms, bool *stale)
+{
+    *stale = false;
+    bool failed = response == NULL || (len >= WIRE_HEADER_SIZE &&
+                                       (wire_get16(response + 2) & 0xF) == WIRE_RCODE_SERVFAIL);
+    if (!failed || fw->image->settings->serve_stale == 0 || forward_cache(fw) == NULL)
+        return 0;
+    size_t stale_len =
+        cache_lookup_stale(fw->cache, key, now_ms, fw->stale, sizeof(fw->stale), stale);
+    forward_cache_publish_stats(fw);
+    return stale_len;
 }
 
 /* ---- upstream servers ------------------------------------------------------ */
@@ -367,8 +390,10 @@ static void pending_destroy(struct pending *p)
 }
 
 /* Answer every waiting client: with response (the upstream's, checked)
- * or, when it is NULL, with SERVFAIL, at now_ns (the clock read that
- * brought it: the answers' send time). Ends the query. */
+ * or, when it is NULL (every upstream failed), with SERVFAIL, at now_ns
+ * (the clock read that brought it: the answers' send time); either way a
+ * stale cached answer instead when resolution failed and serve_stale
+ * allows (forward_from_stale). Ends the query. */
 static void pending_finish(struct pending *p, const uint8_t *response, size_t len, uint64_t now_ns)
 {
     struct forward *fw = p->fw;
@@ -381,18 +406,32 @@ static void pending_finish(struct pending *p, const uint8_t *response, size_t le
             log_debug("forward: out of memory for a cache entry");
         forward_cache_publish_stats(fw);
     }
+    /* What the clients get: the upstream's answer, or, when resolution
+     * failed, a stale one from the cache (RFC 8767), or SERVFAIL. */
+    const uint8_t *from = response;
+    size_t from_len = len;
+    enum answer_source from_source = ANSWER_SOURCE_UPSTREAM;
+    bool stale = false;
+    size_t stale_len = forward_from_stale(fw, &p->key, response, len, now_ns / 1000000u, &stale);
+    if (stale_len != 0) {
+        from = fw->stale;
+        from_len = stale_len;
+        from_source = ANSWER_SOURCE_CACHE;
+    }
     uint16_t payload = edns_payload(fw);
     for (unsigned i = 0; i < p->waiter_count; i++) {
         struct waiter *w = &p->waiters[i];
         struct relay_result result = {WIRE_RCODE_SERVFAIL, false};
         enum answer_source source = ANSWER_SOURCE_ERROR;
         size_t answer_len = 0;
-        if (response != NULL) {
-            memcpy(fw->answer, response, len);
-            answer_len = relay_answer(fw->answer, len, sizeof(fw->answer), &w->client,
+        if (from != NULL) {
+            memcpy(fw->answer, from, from_len);
+            answer_len = relay_answer(fw->answer, from_len, sizeof(fw->answer), &w->client,
                                       relay_size_limit(&w->client, w->reply.transport, payload),
                                       payload, &result);
-            source = ANSWER_SOURCE_UPSTREAM;
+            source = from_source;
+            if (answer_len != 0 && stale)
+                stats_add(&fw->stats->stale_answers, 1);
         }
         if (answer_len == 0) {
             answer_len = relay_error(fw->answer, &w->client, WIRE_RCODE_SERVFAIL, payload);
@@ -650,7 +689,7 @@ fail:;
 static void pending_try(struct pending *p, uint64_t now_ns)
 {
     if (p->attempt >= p->server_count) {
-        log_debug("forward: every upstream failed: SERVFAIL");
+        log_debug("forward: every upstream failed");
         pending_finish(p, NULL, 0, now_ns);
         return;
     }

@@ -5,7 +5,9 @@
  * upstream query; its answer goes through the cache to every waiting
  * client, later, through the answered callback given to forward_new
  * (query.c's), with the client's struct reply: forwarding never sends an
- * answer and never names a transport.
+ * answer and never names a transport. When every upstream fails (or
+ * answers SERVFAIL), an expired cached answer within the image's
+ * serve_stale goes instead, with TTL 30 (RFC 8767).
  *
  * Ownership: struct forward owns the cache, every upstream socket and
  * timer, and a copy of every waiting client's reply. It keeps no pointer
@@ -43,8 +45,10 @@ struct forward_answer {
     const uint8_t *qname; /* lowercase wire form */
     size_t qname_len;
     uint16_t qtype;
-    uint16_t rcode;            /* extended */
-    enum answer_source source; /* ANSWER_SOURCE_UPSTREAM; ANSWER_SOURCE_ERROR for our SERVFAIL */
+    uint16_t rcode; /* extended */
+    /* ANSWER_SOURCE_UPSTREAM; ANSWER_SOURCE_CACHE for a stale answer (RFC 8767) when
+     * resolution failed; ANSWER_SOURCE_ERROR for our SERVFAIL */
+    enum answer_source source;
     bool truncated;
     const uint8_t *message;
     size_t len;

@@ -3,7 +3,8 @@
  * that the tests answer by hand, and answers come back through the
  * answered callback, which records them. Covers the answer arriving later,
  * shared queries in flight, the cache, RFC 5452 matching, failover,
- * SERVFAIL, the TCP retry and the in-flight limit. */
+ * SERVFAIL, serving stale (RFC 8767), the TCP retry and the in-flight
+ * limit. */
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "cache.h"
 #include "forward.h"
 #include "monotonic.h"
+#include "relay.h"
 #include "reply.h"
 #include "stats.h"
 #include "upstream_fixture.h"
@@ -569,6 +571,173 @@ static void test_an_upstream_that_refuses_is_left_without_waiting(void **state)
     fixture_free(f);
 }
 
+/* ---- serving stale (RFC 8767) ---- */
+
+/* An answer to a's question (A 192.0.2.last_octet, TTL ttl) in cache, as
+ * if it had arrived age_ms ago. */
+static void cache_aged_answer(struct cache *cache, const struct asking *a, uint32_t ttl,
+                              uint8_t last_octet, uint64_t age_ms)
+{
+    struct cache_key key;
+    relay_key_init(&key, &a->info.query);
+    uint8_t answer[512];
+    size_t len = fixture_answer(a->packet, a->len, 0, ttl, last_octet, answer);
+    assert_int_equal(cache_store(cache, &key, answer, len, monotonic_now_ms() - age_ms), 0);
+}
+
+/* The TTL of the first answer record of msg (fixture_answer's layout). */
+static uint32_t first_answer_ttl(const uint8_t *msg, size_t len)
+{
+    size_t pos = WIRE_HEADER_SIZE, name_len;
+    assert_true(wire_get16(msg + 6) > 0);
+    assert_int_equal(wire_name_parse(msg, len, &pos, NULL, &name_len), 0);
+    pos += 4;
+    assert_int_equal(wire_name_parse(msg, len, &pos, NULL, &name_len), 0);
+    assert_true(pos + 8 <= len);
+    return wire_get32(msg + pos + 4);
+}
+
+/* A shared cache keeping expired answers serve_stale seconds (as the data
+ * plane configures it from the image), used by f. */
+static struct cache *share_stale_cache(struct fixture *f, uint32_t serve_stale)
+{
+    struct cache *shared = cache_new(100, 3600);
+    assert_non_null(shared);
+    assert_int_equal(cache_configure(shared, 100, 3600, serve_stale), 0);
+    forward_share_cache(f->fw, shared);
+    return shared;
+}
+
+static void test_every_upstream_failing_serves_a_stale_answer_and_counts_it(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("0.1", ""); /* the upstream never answers */
+    struct cache *shared = share_stale_cache(f, 86400);
+    struct asking *a = ask(f, 0x5656, "www.example.org", 40101, ANSWER_UDP);
+    cache_aged_answer(shared, a, 1, 7, 10000); /* expired 9 s ago */
+
+    forward_and_wait(f, a); /* expired: a miss, and upstream first */
+    uint8_t query[512];
+    assert_true(fake_upstream_receive(&f->upstream, query, sizeof query, 1000) > 0);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    struct recorded *r = &f->answers[0];
+    assert_int_equal(r->source, ANSWER_SOURCE_CACHE);
+    assert_int_equal(r->rcode, WIRE_RCODE_NOERROR);
+    assert_int_equal(wire_get16(r->message), 0x5656);
+    assert_int_equal(fixture_answer_last_octet(r->message, r->len), 7);
+    assert_int_equal(first_answer_ttl(r->message, r->len), CACHE_STALE_TTL);
+    assert_int_equal(stats_get(&f->stats->stale_answers), 1);
+    assert_int_equal(stats_get(&f->stats->upstream_timeouts), 1);
+    free(a);
+    fixture_free(f);
+    cache_free(shared);
+}
+
+static void test_an_upstream_servfail_is_replaced_by_a_stale_answer(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("2", "");
+    struct cache *shared = share_stale_cache(f, 86400);
+    struct asking *a = ask(f, 0x5757, "www.example.org", 40102, ANSWER_UDP);
+    cache_aged_answer(shared, a, 1, 8, 10000);
+    forward_and_wait(f, a);
+
+    uint8_t query[512], answer[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    size_t answer_len = fixture_answer(query, len, WIRE_FLAG_TC, 0, 0, answer); /* no records */
+    wire_put16(answer + 2,
+               (uint16_t)((wire_get16(answer + 2) & ~WIRE_FLAG_TC) | WIRE_RCODE_SERVFAIL));
+    fake_upstream_send(&f->upstream, answer, answer_len);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    struct recorded *r = &f->answers[0];
+    assert_int_equal(r->source, ANSWER_SOURCE_CACHE);
+    assert_int_equal(r->rcode, WIRE_RCODE_NOERROR);
+    assert_int_equal(fixture_answer_last_octet(r->message, r->len), 8);
+    assert_int_equal(stats_get(&f->stats->stale_answers), 1);
+    free(a);
+    fixture_free(f);
+    cache_free(shared);
+}
+
+static void test_with_serve_stale_0_every_upstream_failing_gives_servfail(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("0.1", ", \"serve_stale\": 0");
+    assert_int_equal(f->image.img.settings->serve_stale, 0);
+    struct cache *shared = share_stale_cache(f, 0);
+    struct asking *a = ask(f, 0x5858, "www.example.org", 40103, ANSWER_UDP);
+    cache_aged_answer(shared, a, 1, 7, 10000);
+
+    forward_and_wait(f, a);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    struct recorded *r = &f->answers[0];
+    assert_int_equal(r->rcode, WIRE_RCODE_SERVFAIL);
+    assert_int_equal(r->source, ANSWER_SOURCE_ERROR);
+    assert_int_equal(stats_get(&f->stats->stale_answers), 0);
+    struct cache_stats cs;
+    cache_get_stats(shared, &cs);
+    assert_int_equal(cs.entries, 0); /* dropped at expiry, as before */
+    free(a);
+    fixture_free(f);
+    cache_free(shared);
+}
+
+static void test_a_stale_name_goes_upstream_first_and_the_fresh_answer_replaces_it(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("2", "");
+    struct cache *shared = share_stale_cache(f, 86400);
+    struct asking *a = ask(f, 1, "www.example.org", 40104, ANSWER_UDP);
+    cache_aged_answer(shared, a, 1, 7, 10000);
+
+    forward_and_wait(f, a);
+    upstream_answers(f, 0, 9); /* the upstream is back, with a new address */
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    assert_int_equal(f->answers[0].source, ANSWER_SOURCE_UPSTREAM);
+    assert_int_equal(fixture_answer_last_octet(f->answers[0].message, f->answers[0].len), 9);
+
+    struct asking *b = ask(f, 2, "www.example.org", 40105, ANSWER_UDP);
+    size_t len = forward_from_cache(f->fw, b->packet, ANSWER_UDP, &b->info, b->response);
+    assert_true(len > 0);
+    assert_int_equal(fixture_answer_last_octet(b->response, len), 9);
+    assert_int_equal(stats_get(&f->stats->stale_answers), 0);
+    free(a);
+    free(b);
+    fixture_free(f);
+    cache_free(shared);
+}
+
+/* Its own cache takes serve_stale from the image: an answer it kept
+ * itself, expired (a 1 s TTL, waited out), is served when the upstream
+ * goes silent. */
+static void test_an_answer_forwarding_kept_itself_is_served_stale_after_expiry(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_one_upstream("0.2", "");
+    struct asking *a = ask(f, 1, "www.example.org", 40106, ANSWER_UDP);
+    forward_and_wait(f, a);
+    uint8_t query[512], answer[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    fake_upstream_send(&f->upstream, answer, fixture_answer(query, len, 0, 1, 5, answer));
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    fixture_run_for(f->base, 1100); /* the TTL runs out */
+
+    struct asking *b = ask(f, 0x5959, "www.example.org", 40107, ANSWER_UDP);
+    forward_and_wait(f, b); /* a miss: expired */
+    assert_true(fixture_run_until(f->base, &f->answer_count, 2, 2000));
+    struct recorded *r = &f->answers[1];
+    assert_int_equal(r->source, ANSWER_SOURCE_CACHE);
+    assert_int_equal(wire_get16(r->message), 0x5959);
+    assert_int_equal(fixture_answer_last_octet(r->message, r->len), 5);
+    assert_int_equal(first_answer_ttl(r->message, r->len), CACHE_STALE_TTL);
+    assert_int_equal(stats_get(&f->stats->stale_answers), 1);
+    free(a);
+    free(b);
+    fixture_free(f);
+}
+
 /* ---- TCP ---- */
 
 static void test_a_truncated_answer_is_asked_again_over_tcp(void **state)
@@ -676,6 +845,11 @@ int main(void)
         cmocka_unit_test(test_the_upstream_round_trip_is_timed_from_the_attempt_that_answered),
         cmocka_unit_test(test_every_upstream_failing_gives_servfail),
         cmocka_unit_test(test_an_upstream_that_refuses_is_left_without_waiting),
+        cmocka_unit_test(test_every_upstream_failing_serves_a_stale_answer_and_counts_it),
+        cmocka_unit_test(test_an_upstream_servfail_is_replaced_by_a_stale_answer),
+        cmocka_unit_test(test_with_serve_stale_0_every_upstream_failing_gives_servfail),
+        cmocka_unit_test(test_a_stale_name_goes_upstream_first_and_the_fresh_answer_replaces_it),
+        cmocka_unit_test(test_an_answer_forwarding_kept_itself_is_served_stale_after_expiry),
         cmocka_unit_test(test_a_truncated_answer_is_asked_again_over_tcp),
         cmocka_unit_test(test_past_max_inflight_a_query_gets_servfail_at_once),
         cmocka_unit_test(test_past_the_socket_budget_a_query_gets_servfail_at_once),

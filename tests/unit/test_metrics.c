@@ -74,6 +74,7 @@ static struct metrics_snapshot snapshot(void)
     m.totals.cache_misses = 1;
     m.totals.cache_entries = 17;
     m.totals.cache_evictions = 3;
+    m.totals.stale_answers = 11;
     m.totals.upstream_queries = 21;
     m.totals.upstream_timeouts = 4;
     m.totals.upstream_tcp_retries = 2;
@@ -207,6 +208,15 @@ static void test_json_cache_has_size_hits_misses_and_hit_rate(void **state)
     assert_int_equal(member_u64(cache, "hits"), 39);
     assert_int_equal(member_u64(cache, "misses"), 1);
     assert_string_equal(json_object_to_json_string(member(cache, "hit_rate")), "97.5");
+    json_object_put(doc);
+}
+
+static void test_json_cache_counts_stale_answers(void **state)
+{
+    (void)state;
+    struct metrics_snapshot m = snapshot();
+    struct json_object *doc = metrics_to_json(&m);
+    assert_int_equal(member_u64(member(doc, "cache"), "stale_answers"), 11);
     json_object_put(doc);
 }
 
@@ -654,6 +664,7 @@ static void test_prometheus_names_every_metric_the_api_promises(void **state)
         "nanodns_reload_failures_total",   "nanodns_upstream_queries_total",
         "nanodns_upstream_timeouts_total", "nanodns_upstream_tcp_retries_total",
         "nanodns_inflight_overflow_total", "nanodns_querylog_dropped_total",
+        "nanodns_stale_answers_total",
     };
     static const char *const gauges[] = {
         "nanodns_cache_entries",     "nanodns_config_version",
@@ -869,6 +880,7 @@ static void test_prometheus_single_figures(void **state)
     assert_true(has_line(&p, "nanodns_cache_misses_total 1"));
     assert_true(has_line(&p, "nanodns_cache_evictions_total 3"));
     assert_true(has_line(&p, "nanodns_cache_entries 17"));
+    assert_true(has_line(&p, "nanodns_stale_answers_total 11"));
     assert_true(has_line(&p, "nanodns_upstream_queries_total 21"));
     assert_true(has_line(&p, "nanodns_upstream_timeouts_total 4"));
     assert_true(has_line(&p, "nanodns_upstream_tcp_retries_total 2"));
@@ -1076,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_json_uptime_is_written_with_one_decimal),
         cmocka_unit_test(test_json_serial_maps_each_zone_to_its_served_serial),
         cmocka_unit_test(test_json_cache_has_size_hits_misses_and_hit_rate),
+        cmocka_unit_test(test_json_cache_counts_stale_answers),
         cmocka_unit_test(test_json_upstream_has_queries_timeouts_tcp_retries_and_overflow),
         cmocka_unit_test(test_json_querylog_dropped_is_a_top_level_count),
         cmocka_unit_test(test_json_hit_rate_is_zero_without_lookups),

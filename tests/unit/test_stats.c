@@ -407,6 +407,7 @@ static void test_sum_adds_every_worker(void **state)
         stats_add(&s->cache_misses, 6);
         stats_set(&s->cache_entries, 100);
         stats_add(&s->cache_evictions, 7);
+        stats_add(&s->stale_answers, w);
     }
 
     struct stats_totals t;
@@ -423,6 +424,7 @@ static void test_sum_adds_every_worker(void **state)
     assert_int_equal(t.cache_misses, 18);
     assert_int_equal(t.cache_entries, 300);
     assert_int_equal(t.cache_evictions, 21);
+    assert_int_equal(t.stale_answers, 3);
     stats_close(stats);
 }
 
