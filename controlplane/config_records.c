@@ -55,6 +55,56 @@ static bool load_type(struct loader *ld, struct json_object *obj, struct config_
     return good;
 }
 
+/* The optional keys of a record, as bits: which a record has is found in
+ * one walk over its members, and only those are looked up (most records
+ * have none of them; a lookup of an absent key costs a hash each). */
+enum {
+    FIELD_TTL = 1u << 0,
+    FIELD_PRIORITY = 1u << 1,
+    FIELD_WEIGHT = 1u << 2,
+    FIELD_PORT = 1u << 3,
+    FIELD_FLAGS = 1u << 4,
+    FIELD_WILDCARD = 1u << 5,
+    FIELD_COMMENT = 1u << 6,
+    FIELD_TAG = 1u << 7,
+};
+
+static unsigned field_if(const char *key, const char *name, unsigned bit)
+{
+    return strcmp(key, name) == 0 ? bit : 0;
+}
+
+/* The bit of an optional key, or 0; by its first letter, so that a
+ * record's name, type and value cost one comparison at most. */
+static unsigned optional_field_bit(const char *key)
+{
+    switch (key[0]) {
+    case 't':
+        return field_if(key, "ttl", FIELD_TTL) | field_if(key, "tag", FIELD_TAG);
+    case 'p':
+        return field_if(key, "priority", FIELD_PRIORITY) | field_if(key, "port", FIELD_PORT);
+    case 'w':
+        return field_if(key, "weight", FIELD_WEIGHT) | field_if(key, "wildcard", FIELD_WILDCARD);
+    case 'f':
+        return field_if(key, "flags", FIELD_FLAGS);
+    case 'c':
+        return field_if(key, "comment", FIELD_COMMENT);
+    default:
+        return 0;
+    }
+}
+
+static unsigned optional_fields_present(struct json_object *obj)
+{
+    unsigned present = 0;
+    json_object_object_foreach(obj, key, value)
+    {
+        (void)value;
+        present |= optional_field_bit(key);
+    }
+    return present;
+}
+
 /* The keys besides name, type and value. Keys that do not apply to the
  * type are checked but ignored, as the original ignores them; an SRV
  * record needs "port", a CAA record "tag". */
@@ -64,18 +114,29 @@ static void load_fields(struct loader *ld, struct json_object *obj, bool have_ty
     const char *s;
     size_t n;
     char q[QUOTE_CAP];
+    unsigned present = optional_fields_present(obj);
     r->ttl = 300;
-    loader_read_u32(ld, obj, "ttl", "TTL", 0, TTL_MAX, &r->ttl);
+    if (present & FIELD_TTL)
+        loader_read_u32(ld, obj, "ttl", "TTL", 0, TTL_MAX, &r->ttl);
     f->priority = 10;
-    loader_read_u16(ld, obj, "priority", "priority", 0, 65535, &f->priority);
-    loader_read_u16(ld, obj, "weight", "weight", 0, 65535, &f->weight);
-    bool has_port = loader_read_u16(ld, obj, "port", "port", 0, 65535, &f->port) != 0;
-    loader_read_u16(ld, obj, "flags", "CAA flags", 0, 255, &f->flags);
-    loader_read_bool(ld, obj, "wildcard", &r->wildcard);
-    int rc = loader_read_string_pushed(ld, obj, "comment", false, &s, &n);
+    if (present & FIELD_PRIORITY)
+        loader_read_u16(ld, obj, "priority", "priority", 0, 65535, &f->priority);
+    if (present & FIELD_WEIGHT)
+        loader_read_u16(ld, obj, "weight", "weight", 0, 65535, &f->weight);
+    bool has_port =
+        (present & FIELD_PORT) && loader_read_u16(ld, obj, "port", "port", 0, 65535, &f->port) != 0;
+    if (present & FIELD_FLAGS)
+        loader_read_u16(ld, obj, "flags", "CAA flags", 0, 255, &f->flags);
+    if (present & FIELD_WILDCARD)
+        loader_read_bool(ld, obj, "wildcard", &r->wildcard);
+    int rc = 0;
+    if (present & FIELD_COMMENT)
+        rc = loader_read_string_pushed(ld, obj, "comment", false, &s, &n);
     if (rc != 0)
         loader_pop(ld);
-    rc = loader_read_string_pushed(ld, obj, "tag", false, &f->tag, &f->tag_len);
+    rc = 0;
+    if (present & FIELD_TAG)
+        rc = loader_read_string_pushed(ld, obj, "tag", false, &f->tag, &f->tag_len);
     if (rc == 1 && r->type == WIRE_TYPE_CAA && !rdata_caa_tag_valid(f->tag, f->tag_len))
         loader_report(ld, CONFIG_ERROR, false,
                       "CAA tag %s must be 1 to 15 letters and digits, such as \"issue\", "
