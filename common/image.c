@@ -348,7 +348,11 @@ static bool settings_valid(const struct image *img)
     if (st->upstream_count > img->upstream_total ||
         (uint64_t)st->recursion_acl_count + st->query_acl_count != img->acl_count ||
         st->cache_enabled > 1 || st->log_queries > 1 || st->log_format > IMAGE_LOG_JSON ||
-        st->block_response > IMAGE_BLOCK_REFUSED)
+        st->block_response > IMAGE_BLOCK_REFUSED || st->domain_needed > 1)
+        return false;
+    if (st->search_domain_len > WIRE_NAME_MAX ||
+        (st->search_domain_len > 0 &&
+         !name_valid(img, st->search_domain_offset, (uint16_t)st->search_domain_len)))
         return false;
     for (uint32_t i = 0; i < img->upstream_total; i++)
         if (!image_upstream_valid(&img->upstreams[i]))
@@ -401,7 +405,8 @@ static bool nodes_valid(const struct image *img)
         const struct image_node *n = &img->nodes[i];
         if (!name_valid(img, n->name_offset, n->name_len) ||
             (uint64_t)n->rrset_first + n->rrset_count + n->wildcard_count > img->rrset_count ||
-            (n->zone != IMAGE_NONE && n->zone >= img->zone_count))
+            (n->zone != IMAGE_NONE && n->zone >= img->zone_count) ||
+            (n->flags & ~IMAGE_NODE_FLAGS) != 0)
             return false;
     }
     return true;
@@ -424,7 +429,7 @@ static bool zones_valid(const struct image *img)
         const struct image_zone *z = &img->zones[i];
         if (z->apex_node >= img->node_count || z->soa_rrset >= img->rrset_count ||
             img->rrsets[z->soa_rrset].type != WIRE_TYPE_SOA ||
-            img->rrsets[z->soa_rrset].rr_count != 1)
+            img->rrsets[z->soa_rrset].rr_count != 1 || (z->flags & ~IMAGE_ZONE_FLAGS) != 0)
             return false;
     }
     return true;

@@ -21,7 +21,8 @@
 
 #define IMAGE_MAGIC "NDNSIMG" /* 8 octets with the NUL */
 /* 4: settings.serve_stale (a reserved word before). */
-#define IMAGE_FORMAT_VERSION 4
+/* 5: zone and node flags, settings.domain_needed and search_domain */
+#define IMAGE_FORMAT_VERSION 5
 #define IMAGE_NONE 0xFFFFFFFFu /* "no index" in any u32 reference */
 #define IMAGE_FILE_NAME "zone.img"
 
@@ -90,7 +91,13 @@ struct image_settings {
     uint32_t block_response;      /* IMAGE_BLOCK_*: how a blocked name is answered */
     uint32_t serve_stale;         /* seconds past expiry a cached answer may be served
                                      when every upstream fails (RFC 8767); 0 = off */
-    uint32_t reserved[4];
+    uint32_t domain_needed;       /* 0 or 1: single-label names are never forwarded */
+    /* server.search_domain, lowercase wire form in NAMES; length 0: none.
+     * A single-label name without data of its own is answered from
+     * <name>.<search_domain> (dnsmasq's expand-hosts). */
+    uint32_t search_domain_offset;
+    uint32_t search_domain_len;
+    uint32_t reserved[1];
 };
 
 #define IMAGE_BLOCK_NXDOMAIN 0 /* NXDOMAIN, the zone's SOA when inside one */
@@ -98,14 +105,25 @@ struct image_settings {
 #define IMAGE_BLOCK_REFUSED 2  /* REFUSED */
 #define IMAGE_BLOCK_NULL_TTL 10
 
+/* A locally served zone (RFC 6303, RFC 6761 localhost, home.arpa): the
+ * compiler made it, with a synthesized SOA and NS, because the config
+ * serves nothing at or above it. A server.forward_zones entry below its
+ * apex still gets the names it covers that hold no data of ours. */
+#define IMAGE_ZONE_LOCAL 0x0001
+#define IMAGE_ZONE_FLAGS 0x0001
+
 struct image_zone {
     uint32_t apex_node;
     uint32_t soa_rrset;
     uint32_t negative_ttl; /* RFC 2308 §3: min(SOA TTL, SOA minimum) */
-    uint32_t reserved;
+    uint32_t flags;        /* IMAGE_ZONE_* */
 };
 
 #define IMAGE_NODE_WILDCARD 0x0001 /* wildcard RRsets follow the node's own */
+/* Every RRset of the node was made by the compiler, none configured: */
+#define IMAGE_NODE_SYNTHESIZED 0x0002 /* a locally served zone's (SOA, NS, localhost's A/AAAA) */
+#define IMAGE_NODE_AUTO_PTR 0x0004    /* an automatic PTR (server.auto_ptr) */
+#define IMAGE_NODE_FLAGS 0x0007
 
 /* A name we hold data for, a zone apex, or an empty non-terminal: inside a
  * zone, or outside every zone between a name and the parent of an RFC 4592
@@ -211,6 +229,9 @@ struct image_input_rr {
     bool wildcard; /* also answers one label below owner */
     const uint8_t *rdata;
     uint16_t rdata_len;
+    /* IMAGE_NODE_SYNTHESIZED or IMAGE_NODE_AUTO_PTR when the compiler
+     * made this RR; a node gets a flag when all its RRs have it. */
+    uint16_t node_flags;
 };
 
 struct image_input_rewrite {
@@ -242,7 +263,12 @@ struct image_input {
     size_t query_acl_count;
     const uint8_t *const *zone_apexes; /* wire form; each needs an SOA among rrs */
     const uint8_t *zone_apex_lens;
+    const uint8_t *zone_flags; /* IMAGE_ZONE_* per zone; NULL: none */
     size_t zone_count;
+    /* server.search_domain in wire form (any case); len 0: none. The
+     * settings' search_domain_* fields are set from it. */
+    const uint8_t *search_domain;
+    uint8_t search_domain_len;
     const struct image_input_rr *rrs;
     size_t rr_count;
     const struct image_input_rewrite *rewrites;

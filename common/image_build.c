@@ -475,6 +475,17 @@ static int build_rrsets(struct builder *b)
                                           .zone = m->nodes[i].zone,
                                           .rrset_first = 0};
 
+    /* A node is marked synthesized or automatic only when all its RRs
+     * are: one configured RR makes it the operator's. */
+    const uint16_t seen = 0x8000; /* not a node flag: only while this runs */
+    for (size_t i = 0; i < in->rr_count; i++) {
+        uint16_t made = in->rrs[i].node_flags & (IMAGE_NODE_SYNTHESIZED | IMAGE_NODE_AUTO_PTR);
+        struct image_node *node = &b->nodes[b->rrs[i].node];
+        node->flags = (node->flags & seen) ? node->flags & (made | seen) : made | seen;
+    }
+    for (size_t i = 0; i < m->count; i++)
+        b->nodes[i].flags &= (uint16_t)~seen;
+
     qsort_r(b->rrs, in->rr_count, sizeof *b->rrs, build_rr_compare, (void *)in);
     /* At most one RRset per RR, and each RR's RDATA with its length. */
     size_t rdata_octets = 0;
@@ -531,9 +542,11 @@ static int build_zones(struct builder *b)
         size_t soa_len = soa->rdata_len - 2;
         uint32_t minimum = soa_len >= 4 ? wire_get32(soa_rdata + soa_len - 4) : 0;
         /* RFC 2308 §3: min(SOA TTL, SOA minimum) */
-        b->zones[z] = (struct image_zone){.apex_node = apex,
-                                          .soa_rrset = (uint32_t)(soa - all),
-                                          .negative_ttl = soa->ttl < minimum ? soa->ttl : minimum};
+        b->zones[z] =
+            (struct image_zone){.apex_node = apex,
+                                .soa_rrset = (uint32_t)(soa - all),
+                                .negative_ttl = soa->ttl < minimum ? soa->ttl : minimum,
+                                .flags = in->zone_flags ? in->zone_flags[z] & IMAGE_ZONE_FLAGS : 0};
     }
     return 0;
 }
@@ -656,6 +669,24 @@ static int build_access_lists(struct builder *b)
     b->settings.upstream_count = (uint32_t)in->upstream_count;
     b->settings.recursion_acl_count = (uint32_t)in->recursion_acl_count;
     b->settings.query_acl_count = (uint32_t)in->query_acl_count;
+    return 0;
+}
+
+/* server.search_domain, lowercase, after the other names in NAMES. */
+static int build_search_domain(struct builder *b)
+{
+    const struct image_input *in = b->in;
+    b->settings.search_domain_offset = 0;
+    b->settings.search_domain_len = 0;
+    if (in->search_domain_len == 0)
+        return 0;
+    uint8_t lower[WIRE_NAME_MAX];
+    memcpy(lower, in->search_domain, in->search_domain_len);
+    wire_name_lower(lower, in->search_domain_len);
+    b->settings.search_domain_offset = (uint32_t)b->map.names.len;
+    b->settings.search_domain_len = in->search_domain_len;
+    if (growbuf_append(&b->map.names, lower, in->search_domain_len) < 0)
+        return build_oom(b);
     return 0;
 }
 
@@ -793,8 +824,8 @@ static int build_layout(struct builder *b, uint8_t **out, size_t *out_len)
 
 /* In order: each step builds on the ones before it. */
 static int (*const BUILD_STEPS[])(struct builder *) = {
-    build_names,    build_tree,       build_rrsets,       build_zones,
-    build_rewrites, build_forwarding, build_access_lists, build_indexes,
+    build_names,      build_tree,         build_rrsets,        build_zones,   build_rewrites,
+    build_forwarding, build_access_lists, build_search_domain, build_indexes,
 };
 
 int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, char *err,
@@ -806,6 +837,8 @@ int image_build(const struct image_input *in, uint8_t **out, size_t *out_len, ch
         return error_set(err, err_len, "too many records");
     if (build_forwarding_check(in, err, err_len) < 0)
         return -1;
+    if (in->search_domain_len > 0 && !wire_name_valid(in->search_domain, in->search_domain_len))
+        return error_set(err, err_len, "the search domain is not a valid name");
     struct builder b = {.in = in, .err = err, .err_len = err_len};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof BUILD_STEPS / sizeof BUILD_STEPS[0]; i++)

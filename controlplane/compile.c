@@ -1,11 +1,14 @@
 /* Config → zone image: records as they are, plus each zone's SOA and NS,
+ * the locally served zones (local_zones.c) and automatic PTRs (auto_ptr.c),
  * and the server settings the data plane forwards, caches and logs by. */
 #include "compile.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "auto_ptr.h"
 #include "image.h"
+#include "local_zones.h"
 #include "log.h"
 
 /* The original format has no TTL for a zone's own SOA and NS records. */
@@ -69,6 +72,7 @@ static struct image_settings settings_from_config(const struct config *cfg)
         .rrl_slip = server->rrl_slip,
         .workers = server->workers,
         .serve_stale = server->serve_stale,
+        .domain_needed = server->domain_needed,
         .block_response = server->block_response == CONFIG_BLOCK_NULL      ? IMAGE_BLOCK_NULL
                           : server->block_response == CONFIG_BLOCK_REFUSED ? IMAGE_BLOCK_REFUSED
                                                                            : IMAGE_BLOCK_NXDOMAIN,
@@ -78,7 +82,16 @@ static struct image_settings settings_from_config(const struct config *cfg)
 int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, char *err,
                    size_t err_len)
 {
-    size_t rr_count = cfg->record_count;
+    struct auto_ptrs ptrs;
+    if (auto_ptr_compile(cfg, &ptrs, err, err_len) < 0)
+        return -1;
+    struct local_zones *local = calloc(1, sizeof *local);
+    if (local)
+        local_zones_compile(cfg, local);
+    size_t local_zone_count = local ? local->zone_count : 0;
+    size_t zone_total = cfg->zone_count + local_zone_count;
+
+    size_t rr_count = cfg->record_count + ptrs.count + (local ? local->rr_count : 0);
     for (size_t i = 0; i < cfg->record_count; i++)
         rr_count += cfg->records[i].wildcard;
     for (size_t z = 0; z < cfg->zone_count; z++)
@@ -86,8 +99,9 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
 
     struct image_input_rr *rrs = calloc(rr_count ? rr_count : 1, sizeof *rrs);
     uint8_t(*soas)[2 * WIRE_NAME_MAX + 20] = calloc(cfg->zone_count + 1, sizeof *soas);
-    const uint8_t **apexes = calloc(cfg->zone_count + 1, sizeof *apexes);
-    uint8_t *apex_lens = calloc(cfg->zone_count + 1, 1);
+    const uint8_t **apexes = calloc(zone_total + 1, sizeof *apexes);
+    uint8_t *apex_lens = calloc(zone_total + 1, 1);
+    uint8_t *zone_flags = calloc(zone_total + 1, 1);
     size_t rewrite_total = cfg->rewrite_count + cfg->list_entry_count + cfg->allowlist_count;
     struct image_input_rewrite *rewrites = calloc(rewrite_total + 1, sizeof *rewrites);
     const struct config_server *server = &cfg->server;
@@ -98,7 +112,8 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
         upstream_total += server->forward_zones[i].upstream_count;
     struct image_upstream *upstreams = calloc(upstream_total + 1, sizeof *upstreams);
     int rc = -1;
-    if (!rrs || !soas || !apexes || !apex_lens || !rewrites || !forward_zones || !upstreams) {
+    if (!local || !rrs || !soas || !apexes || !apex_lens || !zone_flags || !rewrites ||
+        !forward_zones || !upstreams) {
         snprintf(err, err_len, "out of memory");
         goto out;
     }
@@ -107,11 +122,11 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
     for (size_t i = 0; i < cfg->record_count; i++) {
         const struct config_record *r = &cfg->records[i];
         /* The original's wildcard record is a record of its own name too. */
-        rrs[n++] = (struct image_input_rr){r->owner, r->owner_len, r->type,     r->ttl,
-                                           false,    r->rdata,     r->rdata_len};
+        rrs[n++] = (struct image_input_rr){r->owner, r->owner_len, r->type,      r->ttl,
+                                           false,    r->rdata,     r->rdata_len, 0};
         if (r->wildcard)
-            rrs[n++] = (struct image_input_rr){r->owner, r->owner_len, r->type,     r->ttl,
-                                               true,     r->rdata,     r->rdata_len};
+            rrs[n++] = (struct image_input_rr){r->owner, r->owner_len, r->type,      r->ttl,
+                                               true,     r->rdata,     r->rdata_len, 0};
     }
     for (size_t z = 0; z < cfg->zone_count; z++) {
         const struct config_zone *zone = &cfg->zones[z];
@@ -120,12 +135,22 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
         size_t len = soa_rdata(zone, cfg->server.config_version, soas[z]);
         rrs[n++] =
             (struct image_input_rr){zone->apex, zone->apex_len, WIRE_TYPE_SOA, ZONE_RECORD_TTL,
-                                    false,      soas[z],        (uint16_t)len};
+                                    false,      soas[z],        (uint16_t)len, 0};
         for (size_t k = 0; k < zone->ns_count; k++)
-            rrs[n++] =
-                (struct image_input_rr){zone->apex, zone->apex_len, WIRE_TYPE_NS,   ZONE_RECORD_TTL,
-                                        false,      zone->ns[k],    zone->ns_len[k]};
+            rrs[n++] = (struct image_input_rr){
+                zone->apex, zone->apex_len, WIRE_TYPE_NS,    ZONE_RECORD_TTL,
+                false,      zone->ns[k],    zone->ns_len[k], 0};
     }
+    /* The locally served zones after ours, and the automatic PTRs. */
+    for (size_t z = 0; z < local_zone_count; z++) {
+        apexes[cfg->zone_count + z] = local->apex[z];
+        apex_lens[cfg->zone_count + z] = local->apex_len[z];
+        zone_flags[cfg->zone_count + z] = IMAGE_ZONE_LOCAL;
+    }
+    for (size_t i = 0; i < local->rr_count; i++)
+        rrs[n++] = local->rrs[i];
+    for (size_t i = 0; i < ptrs.count; i++)
+        rrs[n++] = ptrs.rrs[i];
     for (size_t i = 0; i < cfg->rewrite_count; i++)
         rewrites[i] = (struct image_input_rewrite){cfg->rewrites[i].name, cfg->rewrites[i].name_len,
                                                    cfg->rewrites[i].below, 0};
@@ -167,7 +192,10 @@ int compile_config(const struct config *cfg, uint8_t **out, size_t *out_len, cha
         .query_acl_count = server->allow_query_count,
         .zone_apexes = apexes,
         .zone_apex_lens = apex_lens,
-        .zone_count = cfg->zone_count,
+        .zone_flags = zone_flags,
+        .zone_count = zone_total,
+        .search_domain = server->search_domain,
+        .search_domain_len = server->search_domain_len,
         .rrs = rrs,
         .rr_count = n,
         .rewrites = rewrites,
@@ -179,6 +207,9 @@ out:
     free(soas);
     free(apexes);
     free(apex_lens);
+    free(zone_flags);
+    free(local);
+    auto_ptr_free(&ptrs);
     free(rewrites);
     free(forward_zones);
     free(upstreams);

@@ -204,6 +204,15 @@ struct config_server {
     enum config_block_response block_response; /* CONFIG_BLOCK_NXDOMAIN */
     uint32_t serve_stale; /* 86400 (seconds): an expired cached answer this young is served
                              when every upstream fails (RFC 8767); 0 = off */
+    /* true: the RFC 6303 zones, home.arpa, localhost, invalid and test
+     * are answered here (compile_local.c) unless a zone of ours or a
+     * forward zone is at or above them. */
+    bool local_zones;
+    bool domain_needed; /* true: names of one label are never forwarded */
+    /* "" (len 0): none; else a bare name is answered from name.<search_domain> */
+    uint8_t search_domain[WIRE_NAME_MAX]; /* wire form, case as written */
+    uint8_t search_domain_len;
+    bool auto_ptr; /* true: PTRs for the addresses of our A and AAAA records */
 };
 
 struct config {

@@ -41,7 +41,11 @@ const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "rrl_slip",
                                           "workers",
                                           "block_response",
-                                          "serve_stale"};
+                                          "serve_stale",
+                                          "local_zones",
+                                          "domain_needed",
+                                          "search_domain",
+                                          "auto_ptr"};
 
 const char *const CONFIG_PEER_KEYS[] = {"address", "public_key"};
 

@@ -125,6 +125,10 @@ int config_server_defaults(struct loader *ld, struct config_server *s)
     s->rrl_slip = 2;
     s->workers = 0; /* absent: one a CPU (workers.h) */
     s->serve_stale = CONFIG_SERVE_STALE_DEFAULT;
+    s->local_zones = true;
+    s->domain_needed = true;
+    s->search_domain_len = 0;
+    s->auto_ptr = true;
     s->allow_recursion = calloc(CIDR_DEFAULT_RECURSION_COUNT, sizeof(*s->allow_recursion));
     if (!s->allow_recursion) {
         loader_out_of_memory(ld);
@@ -374,6 +378,30 @@ static void load_block_response(struct loader *ld, struct json_object *server)
         loader_pop(ld);
 }
 
+/* server.search_domain: a name of at least one label, in wire form. */
+static void load_search_domain(struct loader *ld, struct json_object *server)
+{
+    struct config_server *s = &ld->cfg->server;
+    const char *text;
+    size_t text_len;
+    int rc = loader_read_string_pushed(ld, server, "search_domain", true, &text, &text_len);
+    if (rc == 1) {
+        uint8_t name[WIRE_NAME_MAX], len = 0;
+        if (loader_name_from_text(ld, text, name, &len, false) == 0) {
+            if (len <= 1) {
+                loader_report(ld, CONFIG_ERROR, false,
+                              "the search domain needs at least one label, as \"internal.lan\"; "
+                              "leave the key out for none");
+            } else {
+                memcpy(s->search_domain, name, len);
+                s->search_domain_len = len;
+            }
+        }
+    }
+    if (rc != 0)
+        loader_pop(ld);
+}
+
 /* ---- the table ---- */
 
 /* How one member of "server" is read: an integer in [min, max] (what names
@@ -432,6 +460,10 @@ static const struct server_setting SERVER_SETTINGS[] = {
     OWN("block_response", load_block_response),
     /* RFC 8767 §5 suggests one to three days; a week is plenty. */
     NUMBER("serve_stale", "serve-stale window", 0, CONFIG_SERVE_STALE_MAX, serve_stale),
+    FLAG("local_zones", local_zones),
+    FLAG("domain_needed", domain_needed),
+    OWN("search_domain", load_search_domain),
+    FLAG("auto_ptr", auto_ptr),
 };
 
 _Static_assert(COUNT(SERVER_SETTINGS) == COUNT(CONFIG_SERVER_KEYS),

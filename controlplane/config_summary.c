@@ -114,6 +114,23 @@ void config_print_summary(const struct config *cfg, FILE *out)
     else if (cfg->server.serve_stale != CONFIG_SERVE_STALE_DEFAULT)
         fprintf(out, "  Stale   : %" PRIu32 " s (default %u s)\n", cfg->server.serve_stale,
                 CONFIG_SERVE_STALE_DEFAULT);
+    /* The locally served names (server.local_zones, domain_needed,
+     * search_domain, auto_ptr): each only when it is not the default,
+     * which the line names. */
+    const struct config_server *server = &cfg->server;
+    if (!server->local_zones)
+        fputs("  Local zones  : off (default on: RFC 6303 zones, localhost, invalid, test, "
+              "home.arpa)\n",
+              out);
+    if (!server->domain_needed)
+        fputs("  Domain needed: off (default on: names of one label are not forwarded)\n", out);
+    char domain[WIRE_NAME_MAX * 4 + 1];
+    if (server->search_domain_len > 0 &&
+        wire_name_to_text(server->search_domain, server->search_domain_len, domain,
+                          sizeof(domain)) >= 0)
+        fprintf(out, "  Search domain: %s (default none)\n", domain);
+    if (!server->auto_ptr)
+        fputs("  Auto PTR     : off (default on: PTRs for our A and AAAA records)\n", out);
     /* The serial served is the configured one plus config_version, modulo
      * 2^32 (RFC 1982 serial arithmetic wraps there): every published
      * config_version bump is a new serial to caches and secondaries. */

@@ -9,6 +9,7 @@
 
 #include "config_loader.h"
 #include "image.h" /* image_name_hash: the name hash the set uses, nothing of the format */
+#include "local_zones.h"
 #include "rdata.h"
 
 /* Findings of one kind listed one by one; the first past them says how
@@ -286,12 +287,18 @@ void config_check_outside_zones(struct loader *ld, const struct zone_ref *zones)
     size_t count = 0, first_unlisted = 0;
     struct name_view v;
     unsigned apex_k;
+    /* A record in a locally served zone (server.local_zones) is in a zone
+     * of the image: its negative answers carry that zone's SOA. */
+    struct local_zones *local = calloc(1, sizeof *local);
+    if (local)
+        local_zones_compile(cfg, local);
     for (size_t p = 0; p < cfg->record_count; p++) {
         const struct config_record *r = &cfg->records[p];
         if (!ld->record_ok[p])
             continue;
         name_view_init(&v, r->owner, r->owner_len);
-        if (zone_enclosing(zones, cfg->zone_count, &v, &apex_k))
+        if (zone_enclosing(zones, cfg->zone_count, &v, &apex_k) ||
+            (local && local_zones_cover(local, r->owner, r->owner_len)))
             continue;
         if (count++ == LISTED_MAX)
             first_unlisted = p;
@@ -312,4 +319,5 @@ void config_check_outside_zones(struct loader *ld, const struct zone_ref *zones)
             "%zu more records from here on are outside every zone (answered anyway, as "
             "the original does; only the first %d are listed)",
             count - LISTED_MAX, LISTED_MAX);
+    free(local);
 }

@@ -526,6 +526,83 @@ static size_t response_finish(struct response *r, const struct image *img,
     return r->len;
 }
 
+/* Is the name at or below a server.forward_zones entry? */
+static bool forward_zone_covers(const struct image *img, const struct lookup_name *ln)
+{
+    if (img->forward_zone_count == 0)
+        return false;
+    for (unsigned k = 0; k < ln->labels; k++) {
+        size_t start = ln->starts[k];
+        if (image_find_forward_zone(img, ln->name + start, ln->len - start, ln->hashes[k]))
+            return true;
+    }
+    return false;
+}
+
+/* A name of one label as server.search_domain expands it ("printer" →
+ * "printer.internal.lan"); false without a search domain or when the
+ * result would be too long a name. */
+static bool search_domain_expand(const struct image *img, const struct lookup_name *ln,
+                                 struct lookup_name *out)
+{
+    size_t suffix_len = img->settings->search_domain_len;
+    if (suffix_len == 0 || ln->len - 1 + suffix_len > WIRE_NAME_MAX)
+        return false;
+    uint8_t name[WIRE_NAME_MAX];
+    memcpy(name, ln->name, ln->len - 1); /* the label, without the root */
+    memcpy(name + ln->len - 1, img->names + img->settings->search_domain_offset, suffix_len);
+    lookup_name_init(out, name, ln->len - 1 + suffix_len);
+    return true;
+}
+
+/* How a name answer_from_image looked up is answered: from our data (or
+ * a locally served zone's), forwarded, or NXDOMAIN as a name of one label
+ * that is never forwarded. */
+enum route { ROUTE_RECORDS, ROUTE_FORWARD, ROUTE_SINGLE_LABEL_NXDOMAIN };
+
+/* DESIGN.md's order past the rewrite rules: our zones and records
+ * (automatic PTRs among them), server.search_domain for a bare name, the
+ * locally served zones, forwarding. *ln and *found may become the
+ * search domain's name and its lookup. */
+static enum route route_name(const struct image *img, const struct answer_info *info,
+                             struct lookup_name *ln, struct lookup *found)
+{
+    if (found->kind == LOOKUP_OUTSIDE && ln->labels == 1) {
+        /* dnsmasq's expand-hosts: the data of printer.<search_domain>
+         * answers "printer", under the name asked. */
+        struct lookup_name expanded;
+        struct lookup expanded_found;
+        if (search_domain_expand(img, ln, &expanded)) {
+            lookup(img, &expanded, &expanded_found);
+            if (expanded_found.kind == LOOKUP_DATA || expanded_found.kind == LOOKUP_EMPTY) {
+                *ln = expanded;
+                *found = expanded_found;
+                return ROUTE_RECORDS;
+            }
+        }
+        /* dnsmasq's domain-needed: a bare name means nothing upstream;
+         * only a forward zone naming it explicitly gets it. */
+        if (img->settings->domain_needed && !forward_zone_covers(img, ln))
+            return ROUTE_SINGLE_LABEL_NXDOMAIN;
+    }
+    bool local_zone =
+        found->zone != IMAGE_NONE && (img->zones[found->zone].flags & IMAGE_ZONE_LOCAL) != 0;
+    if (local_zone) {
+        /* RFC 6303 zones are answered here, except where a forward zone
+         * below their apex sends names to a server that knows them (an
+         * internal reverse DNS server); what we hold ourselves wins. */
+        bool our_data =
+            found->kind == LOOKUP_DATA && (found->node->flags & IMAGE_NODE_SYNTHESIZED) == 0;
+        if (!our_data && info->recursion && forward_zone_covers(img, ln))
+            return ROUTE_FORWARD;
+        return ROUTE_RECORDS;
+    }
+    /* Not ours; names inside our zones never get here. */
+    if (found->kind == LOOKUP_OUTSIDE && info->recursion && forwardable(img, &info->query))
+        return ROUTE_FORWARD;
+    return ROUTE_RECORDS;
+}
+
 /* A well-formed query from a client allowed to ask: blocked, ours,
  * forwarded (nothing written, source ANSWER_SOURCE_FORWARD) or refused. */
 static size_t answer_from_image(const struct image *img, const uint8_t *packet,
@@ -547,12 +624,25 @@ static size_t answer_from_image(const struct image *img, const uint8_t *packet,
     }
     struct lookup found;
     lookup(img, &ln, &found);
-    if (found.kind == LOOKUP_OUTSIDE && info->recursion && forwardable(img, q)) {
-        /* Not ours; names inside our zones never get here. */
+    switch (route_name(img, info, &ln, &found)) {
+    case ROUTE_FORWARD:
         info->rcode = WIRE_RCODE_NOERROR;
         info->source = ANSWER_SOURCE_FORWARD;
         return 0;
+    case ROUTE_SINGLE_LABEL_NXDOMAIN:
+        /* No zone of ours holds it: no SOA to show, not authoritative. */
+        response_start(&r, packet, q);
+        o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_LOCAL, false};
+        return response_finish(&r, img, q, &o, 0, info);
+    case ROUTE_RECORDS:
+        break;
     }
+    /* An automatic PTR outside every zone we serve (locally served ones
+     * included) is answered as dnsmasq answers from its hosts file, but
+     * without claiming authority for a zone we do not hold. */
+    if (found.kind == LOOKUP_DATA && found.zone == IMAGE_NONE &&
+        (found.node->flags & IMAGE_NODE_AUTO_PTR) != 0)
+        o.authoritative = false;
     response_start(&r, packet, q);
     int rc = write_records(&r, img, packet, q, transport, &ln, &found, &o);
     return response_finish(&r, img, q, &o, rc, info);

@@ -1,7 +1,9 @@
 /* Answering one query from the zone image, in the order of DESIGN.md:
- * allow_query, rewrite (block) rules, our zones and records, then either
- * "forward it" (the client may recurse and some upstream serves the name)
- * or REFUSED. Writes the response into a caller-owned buffer; allocates
+ * allow_query, rewrite (block) rules, our zones and records (automatic
+ * PTRs and server.search_domain included), the locally served zones
+ * (RFC 6303, localhost) and single-label names (server.domain_needed),
+ * then either "forward it" (the client may recurse and some upstream
+ * serves the name) or REFUSED. Writes the response into a caller-owned buffer; allocates
  * nothing and makes no system call. */
 #ifndef NANODNS_ANSWER_H
 #define NANODNS_ANSWER_H

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "image.h"
+#include "image_fixture.h"
 
 /* ---- fixtures -------------------------------------------------------- */
 
@@ -93,6 +94,14 @@ static struct rdata rdata_mx(uint16_t priority, const char *target)
     return r;
 }
 
+/* RDATA that is one name: NS, CNAME, PTR. */
+static struct rdata rdata_name(const char *target)
+{
+    struct rdata r = {.len = 0};
+    rdata_put_name(&r, target);
+    return r;
+}
+
 /* TXT RDATA of one character-string (RFC 1035 §3.3.14). */
 static struct rdata rdata_txt(const char *text)
 {
@@ -155,7 +164,7 @@ static void fixture_rr(struct fixture *f, const char *owner, uint16_t type, uint
     f->rdatas[i] = rdata;
     f->rrs[i] =
         (struct image_input_rr){f->owners[i].wire, (uint8_t)f->owners[i].len, type, ttl, wildcard,
-                                f->rdatas[i].data, f->rdatas[i].len};
+                                f->rdatas[i].data, f->rdatas[i].len,          0};
 }
 
 /* A zone with its SOA record (TTL soa_ttl). */
@@ -1020,12 +1029,12 @@ static void assert_upstream_is(const struct image_upstream *u, const char *addre
     assert_memory_equal(u->addr, expected.addr, expected.family == 4 ? 4 : 16);
 }
 
-static void test_format_version_is_4(void **state)
+static void test_format_version_is_5(void **state)
 {
     (void)state;
-    assert_int_equal(IMAGE_FORMAT_VERSION, 4);
+    assert_int_equal(IMAGE_FORMAT_VERSION, 5);
     struct fixture *f = small_image();
-    assert_int_equal(f->img.header->format_version, 4);
+    assert_int_equal(f->img.header->format_version, 5);
     assert_int_equal(f->img.header->section_count, IMAGE_SECTION_ACLS);
     fixture_free(f);
 }
@@ -1935,6 +1944,191 @@ static void test_unknown_block_response_is_refused(void **state)
     assert_damage_refused(damage_settings_block_response);
 }
 
+static void damage_zone_unknown_flag(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_zone *zone = in_copy(buf, img, &img->zones[0]);
+    zone->flags = IMAGE_ZONE_FLAGS + 1;
+}
+
+static void damage_node_unknown_flag(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_node *node = in_copy(buf, img, &img->nodes[0]);
+    node->flags = IMAGE_NODE_FLAGS + 1;
+}
+
+static void damage_settings_domain_needed(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->domain_needed = 2;
+}
+
+static void damage_settings_search_domain_past_names(uint8_t *buf, size_t len,
+                                                     const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->search_domain_offset = img->names_size - 1;
+    s->search_domain_len = 5;
+}
+
+static void test_unknown_zone_flag_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_zone_unknown_flag);
+}
+
+static void test_unknown_node_flag_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_node_unknown_flag);
+}
+
+static void test_domain_needed_other_than_0_or_1_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_domain_needed);
+}
+
+static void test_search_domain_outside_names_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_search_domain_past_names);
+}
+
+/* ---- locally served zones, automatic PTRs, the search domain ---- */
+
+static void test_zone_flags_are_kept(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_zone(f, "10.in-addr.arpa", 10800, 10800);
+    struct image_input in = fixture_input(f);
+    static const uint8_t zone_flags[2] = {0, IMAGE_ZONE_LOCAL};
+    in.zone_flags = zone_flags;
+    char err[256] = "";
+    assert_int_equal(image_build(&in, &f->buf, &f->len, err, sizeof err), 0);
+    assert_int_equal(image_open(&f->img, f->buf, f->len, err, sizeof err), 0);
+    assert_int_equal(f->img.zones[node_of(&f->img, "x.test")->zone].flags, 0);
+    assert_int_equal(f->img.zones[node_of(&f->img, "10.in-addr.arpa")->zone].flags,
+                     IMAGE_ZONE_LOCAL);
+    fixture_free(f);
+}
+
+static void test_node_is_marked_only_when_all_its_rrs_are_made(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    fixture_rr(f, "9.0.0.10.in-addr.arpa", WIRE_TYPE_PTR, 300, false, rdata_name("www.x.test"));
+    f->rrs[f->rr_count - 1].node_flags = IMAGE_NODE_AUTO_PTR;
+    fixture_rr(f, "8.0.0.10.in-addr.arpa", WIRE_TYPE_PTR, 300, false, rdata_name("www.x.test"));
+    f->rrs[f->rr_count - 1].node_flags = IMAGE_NODE_AUTO_PTR;
+    fixture_rr(f, "8.0.0.10.in-addr.arpa", WIRE_TYPE_TXT, 300, false, rdata_txt("configured"));
+    fixture_build(f);
+    assert_int_equal(node_of(&f->img, "9.0.0.10.in-addr.arpa")->flags, IMAGE_NODE_AUTO_PTR);
+    assert_int_equal(node_of(&f->img, "8.0.0.10.in-addr.arpa")->flags, 0);
+    assert_int_equal(node_of(&f->img, "x.test")->flags, 0);
+    fixture_free(f);
+}
+
+static void test_search_domain_is_stored_lowercase(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_zone(f, "x.test", 3600, 300);
+    struct name domain = name_of("Internal.LAN");
+    struct image_input in = fixture_input(f);
+    in.search_domain = domain.wire;
+    in.search_domain_len = (uint8_t)domain.len;
+    char err[256] = "";
+    assert_int_equal(image_build(&in, &f->buf, &f->len, err, sizeof err), 0);
+    assert_int_equal(image_open(&f->img, f->buf, f->len, err, sizeof err), 0);
+    struct name lower = name_of("internal.lan");
+    assert_int_equal(f->img.settings->search_domain_len, lower.len);
+    assert_memory_equal(f->img.names + f->img.settings->search_domain_offset, lower.wire,
+                        lower.len);
+    fixture_free(f);
+}
+
+/* The compiler (compile.c) puts the locally served zones and the
+ * automatic PTRs into the image as zones and nodes of their own. */
+static const char LOCAL_NAMES_CONFIG[] =
+    "{\"server\": {\"upstream\": [], \"mgmt_port\": 0, "
+    "\"hot_reload\": false, \"forward_zones\": {\"16.172.in-addr.arpa\": [\"192.0.2.1\"]}},"
+    " \"zones\": {\"168.192.in-addr.arpa\": {\"ns\": [\"ns1.x.lan\"]}},"
+    " \"records\": ["
+    "  {\"name\": \"a.x.lan\", \"type\": \"A\", \"value\": \"10.0.0.9\"},"
+    "  {\"name\": \"b.x.lan\", \"type\": \"A\", \"value\": \"10.0.0.9\"},"
+    "  {\"name\": \"c.x.lan\", \"type\": \"AAAA\", \"value\": \"2001:db8::1\"}]}";
+
+static void test_compiled_local_zones_are_zones_marked_local(void **state)
+{
+    (void)state;
+    struct image_fixture f;
+    image_fixture_open(&f, LOCAL_NAMES_CONFIG);
+    /* 101 locally served zones, less the one a forward zone covers and
+     * the one we serve, plus ours */
+    assert_int_equal(f.img.zone_count, 101 - 2 + 1);
+    const char *local[] = {"10.in-addr.arpa", "31.172.in-addr.arpa",     "localhost", "test",
+                           "home.arpa",       "8.b.d.0.1.0.0.2.ip6.arpa"};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+        const struct image_node *apex = node_of(&f.img, local[i]);
+        assert_non_null(apex);
+        assert_true(apex->flags & IMAGE_NODE_SYNTHESIZED);
+        assert_int_equal(f.img.zones[apex->zone].flags, IMAGE_ZONE_LOCAL);
+        assert_non_null(image_node_rrset(&f.img, apex, WIRE_TYPE_SOA, false));
+        assert_non_null(image_node_rrset(&f.img, apex, WIRE_TYPE_NS, false));
+    }
+    const struct image_node *ours = node_of(&f.img, "168.192.in-addr.arpa");
+    assert_int_equal(f.img.zones[ours->zone].flags, 0);
+    assert_null(node_of(&f.img, "16.172.in-addr.arpa"));
+    assert_non_null(node_of(&f.img, "*.localhost"));
+    image_fixture_free(&f);
+}
+
+static void test_compiled_auto_ptrs_are_nodes_of_their_own(void **state)
+{
+    (void)state;
+    struct image_fixture f;
+    image_fixture_open(&f, LOCAL_NAMES_CONFIG);
+    const struct image_node *v4 = node_of(&f.img, "9.0.0.10.in-addr.arpa");
+    assert_non_null(v4);
+    assert_int_equal(v4->flags, IMAGE_NODE_AUTO_PTR);
+    const struct image_rrset *ptr = image_node_rrset(&f.img, v4, WIRE_TYPE_PTR, false);
+    assert_non_null(ptr);
+    assert_int_equal(ptr->rr_count, 1); /* the first of the two names */
+    uint32_t pos = ptr->rdata_offset;
+    uint16_t rdlength;
+    const uint8_t *rdata = image_rr_next(&f.img, &pos, &rdlength);
+    struct name first = name_of("a.x.lan");
+    assert_int_equal(rdlength, first.len);
+    assert_memory_equal(rdata, first.wire, first.len);
+    const struct image_node *v6 =
+        node_of(&f.img, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+    assert_non_null(v6);
+    assert_int_equal(v6->flags, IMAGE_NODE_AUTO_PTR);
+    assert_int_equal(f.img.zones[v6->zone].flags, IMAGE_ZONE_LOCAL);
+    image_fixture_free(&f);
+}
+
+static void test_compiled_without_local_zones_or_auto_ptr_has_neither(void **state)
+{
+    (void)state;
+    struct image_fixture f;
+    image_fixture_open(&f, "{\"server\": {\"upstream\": [], \"mgmt_port\": 0, "
+                           "\"local_zones\": false, \"auto_ptr\": false},"
+                           " \"records\": [{\"name\": \"a.x.lan\", \"type\": \"A\", "
+                           "\"value\": \"10.0.0.9\"}]}");
+    assert_int_equal(f.img.zone_count, 0);
+    assert_null(node_of(&f.img, "9.0.0.10.in-addr.arpa"));
+    assert_null(node_of(&f.img, "localhost"));
+    image_fixture_free(&f);
+}
+
 static void test_name_in_rdata_running_past_it_is_refused(void **state)
 {
     (void)state;
@@ -2151,7 +2345,7 @@ int main(void)
         cmocka_unit_test(test_list_entries_and_allowlist_flags_are_merged_per_name),
         cmocka_unit_test(test_block_response_round_trips_in_the_settings),
         cmocka_unit_test(test_image_without_rewrites_finds_none),
-        cmocka_unit_test(test_format_version_is_4),
+        cmocka_unit_test(test_format_version_is_5),
         cmocka_unit_test(test_default_upstreams_come_first_in_order),
         cmocka_unit_test(test_forward_zone_points_at_its_own_servers_after_the_defaults),
         cmocka_unit_test(test_forward_zone_name_is_stored_lowercase),
@@ -2197,6 +2391,16 @@ int main(void)
         cmocka_unit_test(test_rewrite_with_an_unknown_flag_is_refused),
         cmocka_unit_test(test_rewrite_without_a_flag_is_refused),
         cmocka_unit_test(test_unknown_block_response_is_refused),
+        cmocka_unit_test(test_unknown_zone_flag_is_refused),
+        cmocka_unit_test(test_unknown_node_flag_is_refused),
+        cmocka_unit_test(test_domain_needed_other_than_0_or_1_is_refused),
+        cmocka_unit_test(test_search_domain_outside_names_is_refused),
+        cmocka_unit_test(test_zone_flags_are_kept),
+        cmocka_unit_test(test_node_is_marked_only_when_all_its_rrs_are_made),
+        cmocka_unit_test(test_search_domain_is_stored_lowercase),
+        cmocka_unit_test(test_compiled_local_zones_are_zones_marked_local),
+        cmocka_unit_test(test_compiled_auto_ptrs_are_nodes_of_their_own),
+        cmocka_unit_test(test_compiled_without_local_zones_or_auto_ptr_has_neither),
         cmocka_unit_test(test_name_in_rdata_running_past_it_is_refused),
         cmocka_unit_test(test_forward_zone_range_outside_the_upstreams_is_refused),
         cmocka_unit_test(test_forward_zone_first_upstream_outside_the_upstreams_is_refused),
