@@ -31,7 +31,8 @@
 /* clang-format off */
 static const char *const SEED_CONFIGS[] = {
     JSON({
-        "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "config_version": 3},
+        "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "config_version": 3,
+                   "search_domain": "x.test"},
         "zones": {
             "x.test": {
                 "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,

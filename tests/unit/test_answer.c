@@ -148,6 +148,69 @@ static const char FORWARD_ZONE_ONLY_CONFIG[] = JSON({
     "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}]
 });
 
+/* A zone whose parent is neither ours nor locally served. */
+static const char PARENT_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false},
+    "zones": {"x.corp.example": {"ns": ["ns1.x.corp.example"]}},
+    "records": [{"name": "ns1.x.corp.example", "type": "A", "value": "10.0.0.53"}]
+});
+
+/* Locally served zones, single-label names, the search domain and
+ * automatic PTRs. 10.0.0.0/8 may recurse. 168.192.in-addr.arpa is a zone
+ * of ours; a forward zone sits below 10.in-addr.arpa, another at
+ * 16.172.in-addr.arpa. */
+static const char LOCAL_CONFIG[] = JSON({
+    "server": {"upstream": ["192.0.2.53"], "mgmt_port": 0, "hot_reload": false,
+               "log_queries": false, "allow_recursion": ["10.0.0.0/8"],
+               "forward_zones": {"1.10.in-addr.arpa": ["192.0.2.1"],
+                                 "16.172.in-addr.arpa": ["192.0.2.2"],
+                                 "lab": ["192.0.2.3"]},
+               "search_domain": "internal.lan"},
+    "zones": {
+        "internal.lan": {
+            "soa": {"mname": "ns1.internal.lan", "rname": "hostmaster.internal.lan",
+                    "serial": 1, "refresh": 3600, "retry": 900, "expire": 604800,
+                    "minimum": 300},
+            "ns": ["ns1.internal.lan"]
+        },
+        "168.192.in-addr.arpa": {
+            "soa": {"mname": "ns1.internal.lan", "rname": "hostmaster.internal.lan",
+                    "serial": 1, "refresh": 3600, "retry": 900, "expire": 604800,
+                    "minimum": 300},
+            "ns": ["ns1.internal.lan"]
+        }
+    },
+    "records": [
+        {"name": "ns1.internal.lan", "type": "A", "value": "10.0.0.53"},
+        {"name": "printer.internal.lan", "type": "A", "value": "10.0.0.9", "ttl": 120},
+        {"name": "alias.internal.lan", "type": "CNAME", "value": "printer.internal.lan"},
+        {"name": "web.internal.lan", "type": "A", "value": "10.0.0.80"},
+        {"name": "www2.internal.lan", "type": "A", "value": "10.0.0.80"},
+        {"name": "v6.internal.lan", "type": "AAAA", "value": "fd00::1"},
+        {"name": "explicit.internal.lan", "type": "A", "value": "10.0.0.7"},
+        {"name": "7.0.0.10.in-addr.arpa", "type": "PTR", "value": "other.internal.lan"},
+        {"name": "public.internal.lan", "type": "A", "value": "198.18.0.5"},
+        {"name": "lan.internal.lan", "type": "A", "value": "192.168.1.10"},
+        {"name": "wild.internal.lan", "type": "A", "value": "10.0.0.99", "wildcard": true},
+        {"name": "files.home.arpa", "type": "A", "value": "10.0.0.60"},
+        {"name": "nas", "type": "A", "value": "10.0.0.61"},
+        {"name": "host.1.10.in-addr.arpa", "type": "TXT", "value": "ours"}
+    ]
+});
+
+/* Each of the settings off. */
+static const char NO_LOCAL_ZONES_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "local_zones": false}
+});
+static const char NO_DOMAIN_NEEDED_CONFIG[] = JSON({
+    "server": {"upstream": ["192.0.2.53"], "mgmt_port": 0, "hot_reload": false,
+               "domain_needed": false}
+});
+static const char NO_AUTO_PTR_CONFIG[] = JSON({
+    "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "auto_ptr": false},
+    "records": [{"name": "h.internal.lan", "type": "A", "value": "10.0.0.9"}]
+});
+
 /* RFC 4592 wildcards: owners whose first label is "*". */
 static const char STAR_CONFIG[] = JSON({
     "server": {"upstream": [], "mgmt_port": 0, "hot_reload": false, "log_queries": false},
@@ -241,6 +304,12 @@ static int main_setup(void **state)
 static int acl_setup(void **state)
 {
     *state = served_open(ACL_CONFIG);
+    return 0;
+}
+
+static int local_setup(void **state)
+{
+    *state = served_open(LOCAL_CONFIG);
     return 0;
 }
 
@@ -1442,10 +1511,15 @@ static void test_name_outside_every_zone_is_refused(void **state)
 
 static void test_parent_of_a_zone_is_refused(void **state)
 {
-    struct msg *m = ask(image_of(state), "test", WIRE_TYPE_A);
+    (void)state;
+    /* "test", the parent of x.test, is a locally served zone (section 12):
+     * a zone under a name that is none shows the rule. */
+    struct image_fixture *s = served_open(PARENT_CONFIG);
+    struct msg *m = ask(&s->img, "corp.example", WIRE_TYPE_A);
     assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
     assert_false(m->flags & WIRE_FLAG_AA);
     msg_free(m);
+    served_close(s);
 }
 
 static void test_record_outside_every_zone_is_answered(void **state)
@@ -2210,6 +2284,363 @@ static void test_hundred_thousand_suffix_rules_block_below_each_suffix(void **st
     free(rules);
 }
 
+/* ==== 12. locally served zones (RFC 6303, RFC 6761) ======================== */
+
+/* The synthesized SOA of RFC 6303 §3 for zone, alone in authority. */
+static void assert_local_soa(const struct msg *m, const char *zone)
+{
+    const struct msg_rr *soa = assert_soa_authority(m, zone, 10800);
+    assert_string_equal(target_text(soa), zone); /* MNAME: the zone itself */
+    size_t rname_at = soa->rdata_at;
+    size_t len = 0;
+    uint8_t name[WIRE_NAME_MAX];
+    assert_int_equal(wire_name_parse(m->wire, m->len, &rname_at, name, &len), 0); /* MNAME */
+    assert_int_equal(wire_name_parse(m->wire, m->len, &rname_at, name, &len), 0); /* RNAME */
+    assert_string_equal(text_of(name, len), "nobody.invalid");
+    const uint8_t *numbers = m->wire + soa->after_names;
+    assert_int_equal(wire_get32(numbers), 1);
+    assert_int_equal(wire_get32(numbers + 4), 3600);
+    assert_int_equal(wire_get32(numbers + 8), 1200);
+    assert_int_equal(wire_get32(numbers + 12), 604800);
+    assert_int_equal(wire_get32(numbers + 16), 10800);
+}
+
+static void test_each_local_zone_family_is_nxdomain_with_its_soa_and_aa(void **state)
+{
+    static const struct {
+        const char *name, *zone;
+    } cases[] = {
+        {"5.4.3.10.in-addr.arpa", "10.in-addr.arpa"},
+        {"1.0.20.172.in-addr.arpa", "20.172.in-addr.arpa"},
+        {"1.0.31.172.in-addr.arpa", "31.172.in-addr.arpa"},
+        {"9.9.64.100.in-addr.arpa", "64.100.in-addr.arpa"},
+        {"9.9.127.100.in-addr.arpa", "127.100.in-addr.arpa"},
+        {"1.1.254.169.in-addr.arpa", "254.169.in-addr.arpa"},
+        {"1.0.0.127.in-addr.arpa", "127.in-addr.arpa"},
+        {"1.0.0.0.in-addr.arpa", "0.in-addr.arpa"},
+        {"1.2.0.192.in-addr.arpa", "2.0.192.in-addr.arpa"},
+        {"1.100.51.198.in-addr.arpa", "100.51.198.in-addr.arpa"},
+        {"1.113.0.203.in-addr.arpa", "113.0.203.in-addr.arpa"},
+        {"x.255.255.255.255.in-addr.arpa", "255.255.255.255.in-addr.arpa"},
+        {"x.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+         "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"},
+        {"x.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+         "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"},
+        {"2.c.d.f.ip6.arpa", "d.f.ip6.arpa"},
+        {"0.8.e.f.ip6.arpa", "8.e.f.ip6.arpa"},
+        {"0.9.e.f.ip6.arpa", "9.e.f.ip6.arpa"},
+        {"0.a.e.f.ip6.arpa", "a.e.f.ip6.arpa"},
+        {"0.b.e.f.ip6.arpa", "b.e.f.ip6.arpa"},
+        {"1.8.b.d.0.1.0.0.2.ip6.arpa", "8.b.d.0.1.0.0.2.ip6.arpa"},
+        {"router.home.arpa", "home.arpa"},
+        {"anything.invalid", "invalid"},
+        {"some.name.test", "test"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct msg *m = ask(image_of(state), cases[i].name, WIRE_TYPE_PTR);
+        assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+        assert_true(m->flags & WIRE_FLAG_AA);
+        assert_int_equal(m->counts[ANSWER], 0);
+        assert_local_soa(m, cases[i].zone);
+        msg_free(m);
+    }
+}
+
+static void test_local_zone_apex_has_its_soa_and_ns(void **state)
+{
+    struct msg *m = ask(image_of(state), "10.in-addr.arpa", WIRE_TYPE_NS);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(count_of(m, ANSWER, WIRE_TYPE_NS), 1);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "10.in-addr.arpa");
+    msg_free(m);
+    m = ask(image_of(state), "10.in-addr.arpa", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_local_soa(m, "10.in-addr.arpa");
+    msg_free(m);
+}
+
+static void test_local_zones_are_answered_for_a_recursing_client_not_forwarded(void **state)
+{
+    struct asked a =
+        ask_from(image_of(state), RECURSING_CLIENT, "9.9.9.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NXDOMAIN);
+    assert_true(a.msg->flags & WIRE_FLAG_AA);
+    assert_int_equal(a.info.source, ANSWER_SOURCE_LOCAL);
+    msg_free(a.msg);
+    a = ask_from(image_of(state), RECURSING_CLIENT, "x.test", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NXDOMAIN);
+    msg_free(a.msg);
+}
+
+static void test_localhost_is_the_loopback_addresses(void **state)
+{
+    struct msg *m = ask(image_of(state), "localhost", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "127.0.0.1");
+    msg_free(m);
+    m = ask(image_of(state), "LocalHost", WIRE_TYPE_AAAA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "::1");
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "LocalHost");
+    msg_free(m);
+}
+
+static void test_names_below_localhost_are_the_loopback_addresses(void **state)
+{
+    struct msg *m = ask(image_of(state), "a.b.localhost", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(owner_text(rr_at(m, ANSWER, 0)), "a.b.localhost");
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "127.0.0.1");
+    msg_free(m);
+    m = ask(image_of(state), "app.localhost", WIRE_TYPE_AAAA);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "::1");
+    msg_free(m);
+}
+
+static void test_localhost_other_types_are_nodata(void **state)
+{
+    struct msg *m = ask(image_of(state), "localhost", WIRE_TYPE_MX);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_local_soa(m, "localhost");
+    msg_free(m);
+    m = ask(image_of(state), "x.localhost", WIRE_TYPE_TXT);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_local_soa(m, "localhost");
+    msg_free(m);
+}
+
+static void test_our_records_in_a_local_zone_win(void **state)
+{
+    struct msg *m = ask(image_of(state), "files.home.arpa", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.60");
+    msg_free(m);
+    m = ask(image_of(state), "files.home.arpa", WIRE_TYPE_MX);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_local_soa(m, "home.arpa");
+    msg_free(m);
+}
+
+static void test_our_zone_replaces_the_local_zone(void **state)
+{
+    struct msg *m = ask(image_of(state), "9.9.168.192.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    const struct msg_rr *soa = assert_soa_authority(m, "168.192.in-addr.arpa", 300);
+    assert_string_equal(target_text(soa), "ns1.internal.lan");
+    msg_free(m);
+}
+
+static void test_forward_zone_below_a_local_zone_is_forwarded(void **state)
+{
+    struct asked a =
+        ask_from(image_of(state), RECURSING_CLIENT, "5.9.1.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+    /* the rest of the local zone stays here */
+    a = ask_from(image_of(state), RECURSING_CLIENT, "5.9.2.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NXDOMAIN);
+    msg_free(a.msg);
+    /* our data under the forward zone is still ours */
+    a = ask_from(image_of(state), RECURSING_CLIENT, "host.1.10.in-addr.arpa", WIRE_TYPE_TXT);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(a.msg->counts[ANSWER], 1);
+    msg_free(a.msg);
+}
+
+static void test_forward_zone_at_a_local_zone_replaces_it(void **state)
+{
+    struct asked a =
+        ask_from(image_of(state), RECURSING_CLIENT, "1.2.16.172.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+    /* not a zone here any more: a client that may not recurse is refused */
+    struct msg *m = ask(image_of(state), "1.2.16.172.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+}
+
+static void test_without_local_zones_their_names_are_not_ours(void **state)
+{
+    (void)state;
+    struct image_fixture f;
+    image_fixture_open(&f, NO_LOCAL_ZONES_CONFIG);
+    struct msg *m = ask(&f.img, "foo.test", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+    m = ask(&f.img, "app.localhost", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_REFUSED);
+    msg_free(m);
+    image_fixture_free(&f);
+}
+
+/* ==== 13. names of one label: domain_needed and search_domain ============== */
+
+static void test_single_label_name_is_nxdomain_not_forwarded(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "printer2", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    assert_int_equal(rcode(a.msg), WIRE_RCODE_NXDOMAIN);
+    assert_false(a.msg->flags & WIRE_FLAG_AA);
+    assert_int_equal(a.msg->counts[ANSWER] + a.msg->counts[AUTHORITY], 0);
+    msg_free(a.msg);
+}
+
+static void test_single_label_name_of_ours_is_answered(void **state)
+{
+    struct msg *m = ask(image_of(state), "nas", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_string_equal(address_text(m, rr_at(m, ANSWER, 0)), "10.0.0.61");
+    msg_free(m);
+}
+
+static void test_single_label_name_under_a_forward_zone_is_forwarded(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "lab", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+}
+
+static void test_without_domain_needed_single_labels_are_forwarded(void **state)
+{
+    (void)state;
+    struct image_fixture f;
+    image_fixture_open(&f, NO_DOMAIN_NEEDED_CONFIG);
+
+    struct asked a = ask_from(&f.img, RECURSING_CLIENT, "printer2", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_FORWARD);
+    image_fixture_free(&f);
+}
+
+static void test_search_domain_answers_a_bare_name_under_the_name_asked(void **state)
+{
+    struct asked a = ask_from(image_of(state), RECURSING_CLIENT, "Printer", WIRE_TYPE_A);
+    assert_int_equal(a.action, ANSWER_SEND);
+    struct msg *m = a.msg;
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    const struct msg_rr *rr = rr_at(m, ANSWER, 0);
+    assert_string_equal(owner_text(rr), "Printer"); /* the question's name and case */
+    assert_int_equal(wire_get16(m->wire + rr->owner_at), 0xC000 | WIRE_HEADER_SIZE);
+    assert_int_equal(rr->ttl, 120);
+    assert_string_equal(address_text(m, rr), "10.0.0.9");
+    msg_free(m);
+}
+
+static void test_search_domain_returns_a_cname_as_it_is(void **state)
+{
+    struct msg *m = ask(image_of(state), "alias", WIRE_TYPE_A);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 2);
+    const struct msg_rr *cname = rr_at(m, ANSWER, 0);
+    assert_int_equal(cname->type, WIRE_TYPE_CNAME);
+    assert_string_equal(owner_text(cname), "alias");
+    assert_string_equal(target_text(cname), "printer.internal.lan");
+    const struct msg_rr *a = rr_at(m, ANSWER, 1);
+    assert_string_equal(owner_text(a), "printer.internal.lan");
+    assert_string_equal(address_text(m, a), "10.0.0.9");
+    msg_free(m);
+}
+
+static void test_search_domain_nodata_keeps_the_name(void **state)
+{
+    struct msg *m = ask(image_of(state), "printer", WIRE_TYPE_AAAA);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_int_equal(m->counts[ANSWER], 0);
+    assert_soa_authority(m, "internal.lan", 300);
+    msg_free(m);
+}
+
+/* ==== 14. automatic PTRs ================================================== */
+
+static void test_auto_ptr_answers_an_ipv4_address_of_ours(void **state)
+{
+    struct msg *m = ask(image_of(state), "9.0.0.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA); /* in the locally served 10.in-addr.arpa */
+    assert_int_equal(m->counts[ANSWER], 1);
+    const struct msg_rr *ptr = rr_at(m, ANSWER, 0);
+    assert_int_equal(ptr->type, WIRE_TYPE_PTR);
+    assert_string_equal(target_text(ptr), "printer.internal.lan");
+    assert_int_equal(ptr->ttl, 120); /* the A record's */
+    msg_free(m);
+}
+
+static void test_auto_ptr_answers_an_ipv6_address_of_ours(void **state)
+{
+    struct msg *m = ask(image_of(state),
+                        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
+                        WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "v6.internal.lan");
+    msg_free(m);
+}
+
+static void test_explicit_ptr_wins_over_auto_ptr(void **state)
+{
+    struct msg *m = ask(image_of(state), "7.0.0.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "other.internal.lan");
+    msg_free(m);
+}
+
+static void test_auto_ptr_names_the_first_record_of_a_shared_address(void **state)
+{
+    struct msg *m = ask(image_of(state), "80.0.0.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(m->counts[ANSWER], 1);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "web.internal.lan");
+    msg_free(m);
+}
+
+static void test_auto_ptr_in_our_zone_is_authoritative(void **state)
+{
+    struct msg *m = ask(image_of(state), "10.1.168.192.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_true(m->flags & WIRE_FLAG_AA);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "lan.internal.lan");
+    msg_free(m);
+}
+
+static void test_auto_ptr_outside_every_zone_is_not_authoritative(void **state)
+{
+    struct msg *m = ask(image_of(state), "5.0.18.198.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NOERROR);
+    assert_false(m->flags & WIRE_FLAG_AA);
+    assert_string_equal(target_text(rr_at(m, ANSWER, 0)), "public.internal.lan");
+    msg_free(m);
+}
+
+static void test_wildcard_records_give_no_ptr(void **state)
+{
+    struct msg *m = ask(image_of(state), "99.0.0.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    msg_free(m);
+}
+
+static void test_without_auto_ptr_there_is_none(void **state)
+{
+    (void)state;
+    struct image_fixture f;
+    image_fixture_open(&f, NO_AUTO_PTR_CONFIG);
+
+    struct msg *m = ask(&f.img, "9.0.0.10.in-addr.arpa", WIRE_TYPE_PTR);
+    assert_int_equal(rcode(m), WIRE_RCODE_NXDOMAIN);
+    msg_free(m);
+    image_fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest main_tests[] = {
@@ -2341,6 +2772,34 @@ int main(void)
         cmocka_unit_test(test_not_a_query_is_dropped_for_every_client),
         cmocka_unit_test(test_with_only_forward_zones_names_outside_them_are_refused),
     };
+    const struct CMUnitTest local_tests[] = {
+        cmocka_unit_test(test_each_local_zone_family_is_nxdomain_with_its_soa_and_aa),
+        cmocka_unit_test(test_local_zone_apex_has_its_soa_and_ns),
+        cmocka_unit_test(test_local_zones_are_answered_for_a_recursing_client_not_forwarded),
+        cmocka_unit_test(test_localhost_is_the_loopback_addresses),
+        cmocka_unit_test(test_names_below_localhost_are_the_loopback_addresses),
+        cmocka_unit_test(test_localhost_other_types_are_nodata),
+        cmocka_unit_test(test_our_records_in_a_local_zone_win),
+        cmocka_unit_test(test_our_zone_replaces_the_local_zone),
+        cmocka_unit_test(test_forward_zone_below_a_local_zone_is_forwarded),
+        cmocka_unit_test(test_forward_zone_at_a_local_zone_replaces_it),
+        cmocka_unit_test(test_without_local_zones_their_names_are_not_ours),
+        cmocka_unit_test(test_single_label_name_is_nxdomain_not_forwarded),
+        cmocka_unit_test(test_single_label_name_of_ours_is_answered),
+        cmocka_unit_test(test_single_label_name_under_a_forward_zone_is_forwarded),
+        cmocka_unit_test(test_without_domain_needed_single_labels_are_forwarded),
+        cmocka_unit_test(test_search_domain_answers_a_bare_name_under_the_name_asked),
+        cmocka_unit_test(test_search_domain_returns_a_cname_as_it_is),
+        cmocka_unit_test(test_search_domain_nodata_keeps_the_name),
+        cmocka_unit_test(test_auto_ptr_answers_an_ipv4_address_of_ours),
+        cmocka_unit_test(test_auto_ptr_answers_an_ipv6_address_of_ours),
+        cmocka_unit_test(test_explicit_ptr_wins_over_auto_ptr),
+        cmocka_unit_test(test_auto_ptr_names_the_first_record_of_a_shared_address),
+        cmocka_unit_test(test_auto_ptr_in_our_zone_is_authoritative),
+        cmocka_unit_test(test_auto_ptr_outside_every_zone_is_not_authoritative),
+        cmocka_unit_test(test_wildcard_records_give_no_ptr),
+        cmocka_unit_test(test_without_auto_ptr_there_is_none),
+    };
     const struct CMUnitTest no_upstream_tests[] = {
         cmocka_unit_test(test_without_upstreams_other_names_are_refused_for_loopback_too),
     };
@@ -2349,6 +2808,8 @@ int main(void)
                                           acl_setup, served_teardown);
     failed += cmocka_run_group_tests_name("answer: no upstream", no_upstream_tests, main_setup,
                                           served_teardown);
+    failed += cmocka_run_group_tests_name("answer: locally served zones, bare names, PTRs",
+                                          local_tests, local_setup, served_teardown);
     failed += cmocka_run_group_tests_name("answer: RFC 4592 wildcards", star_tests, star_setup,
                                           served_teardown);
     failed +=

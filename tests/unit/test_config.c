@@ -1219,6 +1219,119 @@ static void test_block_response_values(void **state)
     assert_finding(f, "server.block_response", CONFIG_ERROR, "block response \"0.0.0.0\" is not");
 }
 
+/* ---- locally served zones, bare names, automatic PTRs ---- */
+
+static void test_local_name_settings_default_on_without_search_domain(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    assert_true(f->cfg.server.local_zones);
+    assert_true(f->cfg.server.domain_needed);
+    assert_true(f->cfg.server.auto_ptr);
+    assert_int_equal(f->cfg.server.search_domain_len, 0);
+}
+
+static void test_local_name_settings_are_read(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"local_zones\": false, \"domain_needed\": false, "
+                             "\"auto_ptr\": false, \"search_domain\": \"Internal.LAN.\"}}"),
+                     0);
+    assert_false(f->cfg.server.local_zones);
+    assert_false(f->cfg.server.domain_needed);
+    assert_false(f->cfg.server.auto_ptr);
+    static const uint8_t wire[] = "\10Internal\3LAN";
+    assert_int_equal(f->cfg.server.search_domain_len, sizeof wire);
+    assert_memory_equal(f->cfg.server.search_domain, wire, sizeof wire);
+}
+
+static void test_local_zones_must_be_a_boolean(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"local_zones\": \"yes\"}}"), -1);
+    assert_diag(f, "server.local_zones", CONFIG_ERROR, 1, 28,
+                "expected a boolean (true or false), got a string");
+}
+
+static void test_domain_needed_and_auto_ptr_must_be_booleans(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\n  \"domain_needed\": 1,\n  \"auto_ptr\": null}}"),
+                     -1);
+    assert_diag(f, "server.domain_needed", CONFIG_ERROR, 2, 20,
+                "expected a boolean (true or false), got an integer");
+    assert_diag(f, "server.auto_ptr", CONFIG_ERROR, 3, 15,
+                "expected a boolean (true or false), got null");
+}
+
+static void test_search_domain_must_be_a_name(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"search_domain\": \"a..lan\"}}"), -1);
+    const struct config_diag *d = diag_at(f, "server.search_domain");
+    assert_int_equal(d->line, 1);
+    assert_int_equal(d->column, 30);
+    assert_int_equal(d->severity, CONFIG_ERROR);
+}
+
+static void test_search_domain_must_not_be_the_root(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"search_domain\": \".\"}}"), -1);
+    assert_diag(f, "server.search_domain", CONFIG_ERROR, 1, 30,
+                "the search domain needs at least one label, as \"internal.lan\"; leave the key "
+                "out for none");
+}
+
+static void test_search_domain_must_be_a_string(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"search_domain\": [\"lan\"]}}"), -1);
+    assert_finding(f, "server.search_domain", CONFIG_ERROR, "expected a string");
+}
+
+static void test_summary_names_local_name_settings_off_their_defaults(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"local_zones\": false, \"domain_needed\": false, "
+                             "\"auto_ptr\": false, \"search_domain\": \"internal.lan\"}}"),
+                     0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    config_print_summary(&f->cfg, out);
+    fclose(out);
+    assert_non_null(strstr(text, "  Local zones  : off (default on: "));
+    assert_non_null(strstr(text, "  Domain needed: off (default on: "));
+    assert_non_null(strstr(text, "  Search domain: internal.lan (default none)\n"));
+    assert_non_null(strstr(text, "  Auto PTR     : off (default on: "));
+    free(text);
+}
+
+static void test_record_in_a_locally_served_zone_is_not_outside_every_zone(void **state)
+{
+    struct fixture *f = *state;
+    const char *json = "{\"records\": [{\"name\": \"nas.home.arpa\", \"type\": \"A\", "
+                       "\"value\": \"10.0.0.5\"}]}";
+    assert_int_equal(load(f, json), 0);
+    assert_int_equal(f->diags.warnings, 0);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"local_zones\": false}, \"records\": "
+                             "[{\"name\": \"nas.home.arpa\", \"type\": \"A\", "
+                             "\"value\": \"10.0.0.5\"}]}"),
+                     0);
+    assert_finding(f, "records[0].name", CONFIG_WARNING, "\"nas.home.arpa\" is outside every zone");
+}
+
+static void test_local_name_keys_have_suggestions(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"local_zone\": true}}"), -1);
+    assert_finding(f, "server.local_zone", CONFIG_ERROR,
+                   "unknown key \"local_zone\" (did you mean \"local_zones\"?)");
+}
+
 /* ---- config_load_management: what nanoctl reads ---- */
 
 /* text written to DIR/nanodns.json in a new directory; path gets its name.
@@ -2781,6 +2894,16 @@ int main(void)
         T(test_allowlist_names_and_suffixes),
         T(test_allowlist_star_elsewhere_is_an_error),
         T(test_block_response_values),
+        T(test_local_name_settings_default_on_without_search_domain),
+        T(test_local_name_settings_are_read),
+        T(test_local_zones_must_be_a_boolean),
+        T(test_domain_needed_and_auto_ptr_must_be_booleans),
+        T(test_search_domain_must_be_a_name),
+        T(test_search_domain_must_not_be_the_root),
+        T(test_search_domain_must_be_a_string),
+        T(test_local_name_keys_have_suggestions),
+        T(test_record_in_a_locally_served_zone_is_not_outside_every_zone),
+        T(test_summary_names_local_name_settings_off_their_defaults),
         T(test_empty_sync_key_is_an_error),
         T(test_sync_key_must_be_a_string),
         T(test_management_load_reads_the_api_address_and_the_key_beside_the_file),
