@@ -205,7 +205,7 @@ struct config_server {
     uint32_t serve_stale; /* 86400 (seconds): an expired cached answer this young is served
                              when every upstream fails (RFC 8767); 0 = off */
     /* true: the RFC 6303 zones, home.arpa, localhost, invalid and test
-     * are answered here (compile_local.c) unless a zone of ours or a
+     * are answered here (local_zones.c) unless a zone of ours or a
      * forward zone is at or above them. */
     bool local_zones;
     bool domain_needed; /* true: names of one label are never forwarded */
