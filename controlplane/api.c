@@ -35,6 +35,9 @@
 /* evhttp's own timeout between bytes; it still bounds a client that stops
  * reading our answer (the request deadline covers reading its request). */
 #define API_TIMEOUT_S 10
+/* While a handler has the request: the connection's timeout, out of the
+ * way of any handler (the longest is a reload). */
+#define API_HANDLER_TIMEOUT_S 3600
 
 /* -- helpers --------------------------------------------------------------- */
 
@@ -460,17 +463,22 @@ static struct api_client *client_of(struct api *api, struct evhttp_connection *c
 }
 
 /* Its answer is sent: the connection may carry another request, which
- * has the deadline again. */
+ * has the deadline again, and the client's reads and writes evhttp's
+ * timeout again. */
 static void on_answer_sent(struct evhttp_request *req, void *arg)
 {
     (void)req;
     struct api_client *client = arg;
     client_busy(client, false);
+    evhttp_connection_set_timeout(client->conn, API_TIMEOUT_S);
     deadline_start(client);
     listener_update(client->api);
 }
 
-/* A whole request arrived: no deadline while a handler has it. */
+/* A whole request arrived: no deadline while a handler has it, and no
+ * timeout of evhttp's either: a reload of a large config holds the loop
+ * for longer than API_TIMEOUT_S, and the timeout that expired meanwhile
+ * would close the connection before the answer went out. */
 static void client_request_started(struct api *api, struct evhttp_request *req)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
@@ -478,6 +486,7 @@ static void client_request_started(struct api *api, struct evhttp_request *req)
     if (client == NULL)
         return;
     evtimer_del(client->deadline);
+    evhttp_connection_set_timeout(conn, API_HANDLER_TIMEOUT_S);
     client_busy(client, true);
     evhttp_request_set_on_complete_cb(req, on_answer_sent, client);
     listener_update(api);
