@@ -344,6 +344,7 @@ struct outcome {
     uint16_t rcode;
     enum answer_source source;
     bool authoritative;
+    bool cname_out; /* the chain left our data (answer_info.cname_out) */
 };
 
 /* The transport's size limit: 512, or the EDNS size the client offered
@@ -379,12 +380,12 @@ static int write_blocked(struct response *r, const struct image *img, const stru
                          const uint8_t *packet, const struct wire_query *q, struct outcome *o)
 {
     if (img->settings->block_response == IMAGE_BLOCK_REFUSED) {
-        *o = (struct outcome){WIRE_RCODE_REFUSED, ANSWER_SOURCE_BLOCKED, false};
+        *o = (struct outcome){WIRE_RCODE_REFUSED, ANSWER_SOURCE_BLOCKED, false, false};
         return 0;
     }
     if (img->settings->block_response == IMAGE_BLOCK_NULL) {
         static const uint8_t unspecified[16];
-        *o = (struct outcome){WIRE_RCODE_NOERROR, ANSWER_SOURCE_BLOCKED, false};
+        *o = (struct outcome){WIRE_RCODE_NOERROR, ANSWER_SOURCE_BLOCKED, false, false};
         struct owner owner = {WIRE_HEADER_SIZE, packet + WIRE_HEADER_SIZE, q->qname_len};
         if (q->qtype != WIRE_TYPE_A && q->qtype != WIRE_TYPE_AAAA)
             return 0;
@@ -395,7 +396,7 @@ static int write_blocked(struct response *r, const struct image *img, const stru
         return 0;
     }
     uint32_t zone = zone_from(img, ln, 0);
-    *o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_BLOCKED, zone != IMAGE_NONE};
+    *o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_BLOCKED, zone != IMAGE_NONE, false};
     return write_negative_soa(r, img, zone);
 }
 
@@ -465,9 +466,13 @@ static int write_records(struct response *r, const struct image *img, const uint
         if (link > 0)
             lookup(img, ln, found);
         if (found->kind == LOOKUP_OUTSIDE) {
+            /* A CNAME out of our data ends the chain here; query.c may
+             * chase its target through forwarding. */
             if (link == 0)
-                *o = (struct outcome){WIRE_RCODE_REFUSED, ANSWER_SOURCE_REFUSED, false};
-            return 0; /* a CNAME out of our data ends the chain */
+                *o = (struct outcome){WIRE_RCODE_REFUSED, ANSWER_SOURCE_REFUSED, false, false};
+            else
+                o->cname_out = true;
+            return 0;
         }
         if (found->kind != LOOKUP_DATA) {
             if (found->kind == LOOKUP_NXDOMAIN)
@@ -523,6 +528,7 @@ static size_t response_finish(struct response *r, const struct image *img,
     info->rcode = o->rcode;
     info->source = o->source;
     info->truncated = truncated;
+    info->cname_out = o->cname_out && !truncated;
     return r->len;
 }
 
@@ -613,7 +619,7 @@ static size_t answer_from_image(const struct image *img, const uint8_t *packet,
     struct response r = {.buf = response,
                          .len = q->question_end,
                          .limit = size_limit(img, q, transport) - (q->has_edns ? OPT_RR_SIZE : 0)};
-    struct outcome o = {WIRE_RCODE_NOERROR, ANSWER_SOURCE_LOCAL, true};
+    struct outcome o = {WIRE_RCODE_NOERROR, ANSWER_SOURCE_LOCAL, true, false};
     struct lookup_name ln;
     lookup_name_init(&ln, q->qname_lower, q->qname_len);
 
@@ -632,7 +638,7 @@ static size_t answer_from_image(const struct image *img, const uint8_t *packet,
     case ROUTE_SINGLE_LABEL_NXDOMAIN:
         /* No zone of ours holds it: no SOA to show, not authoritative. */
         response_start(&r, packet, q);
-        o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_LOCAL, false};
+        o = (struct outcome){WIRE_RCODE_NXDOMAIN, ANSWER_SOURCE_LOCAL, false, false};
         return response_finish(&r, img, q, &o, 0, info);
     case ROUTE_RECORDS:
         break;
@@ -665,6 +671,7 @@ enum answer_action answer_query(const struct image *img, const uint8_t *packet, 
     info->source = ANSWER_SOURCE_ERROR;
     info->truncated = 0;
     info->recursion = false;
+    info->cname_out = false;
     *response_len = 0;
     if (verdict == WIRE_QUERY_DROP)
         return ANSWER_DROP;

@@ -44,6 +44,9 @@ struct answer_info {
     /* The client may recurse and forwarding is configured: RA=1 in its
      * answers. */
     bool recursion;
+    /* Our data ended in a CNAME to a name outside it (and the answer, that
+     * CNAME chain, fit): query.c may chase the target through forwarding. */
+    bool cname_out;
     /* The query as parsed. Its question fields (qname_lower, qtype,
      * qclass) are meaningful only when question is true. */
     bool question;

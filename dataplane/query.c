@@ -2,14 +2,22 @@
  * forwarding, and counts and logs what goes out, whichever the transport. */
 #include "query.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <sodium.h>
 
+#include "chase.h"
 #include "forward.h"
 #include "log.h"
 #include "querylog.h"
+#include "relay.h"
 #include "rrl.h"
+
+/* A chased answer's records start in this much and grow to
+ * ANSWER_BUFFER_SIZE when they need it. */
+#define CHASE_BUFFER_INITIAL 2048
 
 /* An answer about to leave, as the counters and the query log see it. */
 struct query_result {
@@ -92,12 +100,232 @@ static inline void query_account(struct query_path *path, const struct reply *re
         query_log(path, reply, r);
 }
 
+/* ---- CNAME chasing ----------------------------------------------------------
+ *
+ * Our data answered with a CNAME chain that leaves it (answer_info's
+ * cname_out), to a client that may recurse, RD=1: the chain's end is asked
+ * as the client would ask it (answer_query: rewrites, our data, local
+ * zones; then the cache and forwarding, coalesced with the same question
+ * from anyone), and its answer appended (chase.h); a chain that comes
+ * back into our data goes on there. Names outside our data are forwarded
+ * only from our data's CNAMEs: the upstreams chase their own. One chase
+ * waits on one forwarded query at a time, as a waiting client whose reply
+ * leads back here (route.chase). */
+
+/* One client's chase: allocated when its chain leaves our data, freed
+ * when its answer goes (or by query_path_destroy). */
+struct query_chase {
+    struct query_chase *prev, *next; /* in path->chases */
+    struct reply reply;              /* the client's */
+    struct relay_client client;      /* its query: ID, flags, EDNS, question */
+    uint8_t qname[WIRE_NAME_MAX];    /* lowercase */
+    size_t qname_len;
+    uint16_t qtype;
+    uint8_t key_flags;             /* the client's DO and CD, for every step (CACHE_KEY_*) */
+    uint8_t target[WIRE_NAME_MAX]; /* the name asked last, lowercase */
+    size_t target_len;
+    bool after_upstream;        /* the last step came through forwarding */
+    enum answer_source source;  /* the last step's not from our data, else LOCAL */
+    struct chase_answer answer; /* its buf: ours, malloc'd */
+};
+
+/* The send function of a chase's own reply: never called, it only marks
+ * the reply (query_forwarded routes such answers to the chase). */
+static void query_chase_send(const struct reply *reply, const uint8_t *answer, size_t len)
+{
+    (void)reply;
+    (void)answer;
+    (void)len;
+}
+
+static void query_chase_free(struct query_path *path, struct query_chase *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        path->chases = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c->answer.buf);
+    free(c);
+}
+
+/* Append a step's message (chase_append), growing the records' buffer
+ * once when they need it. -1: the chase stops here. */
+static int query_chase_append(struct query_chase *c, const uint8_t *msg, size_t len, bool ours,
+                              enum answer_source source)
+{
+    int rc = chase_append(&c->answer, msg, len, ours);
+    if (rc == -2 && c->answer.cap < ANSWER_BUFFER_SIZE) {
+        uint8_t *grown = realloc(c->answer.buf, ANSWER_BUFFER_SIZE);
+        if (grown == NULL)
+            return -1;
+        c->answer.buf = grown;
+        c->answer.cap = ANSWER_BUFFER_SIZE;
+        rc = chase_append(&c->answer, msg, len, ours);
+    }
+    if (rc < 0)
+        return -1;
+    if (source != ANSWER_SOURCE_LOCAL)
+        c->source = source;
+    return 0;
+}
+
+/* Take the chase as far as it goes now. true: a step was forwarded and
+ * the chase waits for it (query_chase_resume); false: its answer is
+ * ready (query_chase_finish). */
+static bool query_chase_run(struct query_path *path, struct query_chase *c)
+{
+    uint8_t *scratch = path->chase_buffer;
+    while (c->answer.steps <= CHASE_STEPS_MAX) {
+        uint8_t target[WIRE_NAME_MAX];
+        size_t target_len;
+        if (!chase_next(&c->answer, c->qname, c->qname_len, c->qtype, target, &target_len))
+            return false;
+        if (target_len == c->target_len && memcmp(target, c->target, target_len) == 0)
+            return false; /* asked already: its answer ended the chain there */
+        memcpy(c->target, target, target_len);
+        c->target_len = target_len;
+
+        struct cache_key key;
+        memset(&key, 0, sizeof(key));
+        memcpy(key.qname, target, target_len);
+        key.qname_len = (uint8_t)target_len;
+        key.qtype = c->qtype;
+        key.qclass = WIRE_CLASS_IN;
+        key.flags = c->key_flags;
+        uint8_t packet[RELAY_QUERY_MAX];
+        size_t packet_len = relay_query_build(packet, c->client.id, &key);
+
+        /* As the client's own query would go: TCP's size, so that only
+         * the whole answer is ever cut (chase_finish). */
+        struct answer_info info;
+        size_t len = 0;
+        enum answer_action action =
+            answer_query(path->image, packet, packet_len, (const struct sockaddr *)&c->reply.client,
+                         ANSWER_TCP, scratch, &len, &info);
+        if (action == ANSWER_DROP)
+            return false;
+        if (action == ANSWER_SEND) {
+            if (info.source == ANSWER_SOURCE_REFUSED || info.source == ANSWER_SOURCE_ERROR)
+                return false; /* nowhere to ask: the chain ends as it is */
+            if (query_chase_append(c, scratch, len, true, info.source) < 0)
+                return false;
+            c->after_upstream = false;
+            continue;
+        }
+        if (c->after_upstream)
+            return false; /* outside our data after an upstream's answer: its to chase */
+        c->after_upstream = true;
+        len = forward_from_cache(path->forward, packet, ANSWER_TCP, &info, scratch);
+        if (len == 0) {
+            struct reply step;
+            memset(&step, 0, sizeof(step));
+            step.send = query_chase_send;
+            step.transport = ANSWER_TCP;
+            memcpy(&step.client, &c->reply.client, sizeof(step.client));
+            step.client_len = c->reply.client_len;
+            step.received_ns = c->reply.received_ns;
+            step.route.chase.chase = c;
+            len = forward_start(path->forward, packet, &info, &step, scratch);
+            if (len == 0)
+                return true;
+        }
+        if (query_chase_append(c, scratch, len, false, info.source) < 0)
+            return false;
+    }
+    return false;
+}
+
+/* The chased answer for its client into out (ANSWER_BUFFER_SIZE octets),
+ * and how it counts. Returns its length. */
+static size_t query_chase_finish(struct query_path *path, const struct query_chase *c, uint8_t *out,
+                                 struct query_result *r)
+{
+    uint16_t payload = (uint16_t)path->image->settings->edns_payload;
+    bool truncated = false;
+    size_t len =
+        chase_finish(&c->answer, &c->client, payload,
+                     relay_size_limit(&c->client, c->reply.transport, payload), out, &truncated);
+    *r = (struct query_result){c->qname,        c->qname_len, c->qtype,
+                               c->answer.rcode, c->source,    truncated};
+    return len;
+}
+
+/* info says our answer, response[0..*response_len), left our data by a
+ * CNAME. QUERY_ANSWERED: response holds the answer, chased as far as it
+ * went now (info's rcode, source and truncated set for it), or ours alone
+ * when the chase could not start; QUERY_FORWARDED: it goes to reply later. */
+static enum query_outcome query_chase_start(struct query_path *path, const uint8_t *packet,
+                                            const struct reply *reply, struct answer_info *info,
+                                            uint8_t *response, size_t *response_len)
+{
+    if (path->chase_buffer == NULL)
+        return QUERY_ANSWERED;
+    struct query_chase *c = calloc(1, sizeof(*c));
+    uint8_t *buf = malloc(CHASE_BUFFER_INITIAL);
+    if (c == NULL || buf == NULL) {
+        free(c);
+        free(buf);
+        return QUERY_ANSWERED;
+    }
+    c->next = path->chases;
+    if (path->chases != NULL)
+        path->chases->prev = c;
+    path->chases = c;
+    c->reply = *reply;
+    relay_client_init(&c->client, &info->query, packet);
+    memcpy(c->qname, info->query.qname_lower, info->query.qname_len);
+    c->qname_len = info->query.qname_len;
+    c->qtype = info->query.qtype;
+    struct cache_key key;
+    relay_key_init(&key, &info->query);
+    c->key_flags = key.flags;
+    c->source = ANSWER_SOURCE_LOCAL;
+    chase_answer_init(&c->answer, buf, CHASE_BUFFER_INITIAL);
+    if (query_chase_append(c, response, *response_len, true, info->source) < 0) {
+        query_chase_free(path, c);
+        return QUERY_ANSWERED;
+    }
+    if (query_chase_run(path, c))
+        return QUERY_FORWARDED; /* counted when it comes: query_chase_resume */
+    if (c->answer.steps > 1) {
+        struct query_result r;
+        *response_len = query_chase_finish(path, c, response, &r);
+        info->rcode = r.rcode;
+        info->source = r.source;
+        info->truncated = r.truncated;
+    }
+    query_chase_free(path, c);
+    return QUERY_ANSWERED;
+}
+
+/* A chase's forwarded step answered: go on, and answer its client once
+ * nothing more is to be asked. */
+static void query_chase_resume(struct query_path *path, struct query_chase *c,
+                               const struct forward_answer *answer)
+{
+    (void)query_chase_append(c, answer->message, answer->len, false, answer->source);
+    if (query_chase_run(path, c))
+        return;
+    struct query_result r;
+    size_t len = query_chase_finish(path, c, path->chase_buffer, &r);
+    query_account(path, &c->reply, &r);
+    reply_send(&c->reply, path->chase_buffer, len);
+    query_count_sent(path, c->reply.received_ns, monotonic_now_ns(), 1);
+    query_chase_free(path, c);
+}
+
 /* forward.c's answered callback: a forwarded query's answer, for one of
- * the clients that waited for it. */
+ * the clients that waited for it (or for a chase, query_chase_resume). */
 static void query_forwarded(void *arg, const struct reply *reply,
                             const struct forward_answer *answer)
 {
     struct query_path *path = arg;
+    if (reply->send == query_chase_send) {
+        query_chase_resume(path, reply->route.chase.chase, answer);
+        return;
+    }
     struct query_result r = {answer->qname, answer->qname_len, answer->qtype,
                              answer->rcode, answer->source,    answer->truncated};
     query_account(path, reply, &r);
@@ -162,6 +390,10 @@ enum query_outcome query_handle(struct query_path *path, const uint8_t *packet, 
                 return QUERY_FORWARDED; /* counted when it comes: query_forwarded */
         }
     }
+    if (action == ANSWER_SEND && info.cname_out && info.recursion &&
+        (info.query.flags & WIRE_FLAG_RD) &&
+        query_chase_start(path, packet, reply, &info, response, response_len) == QUERY_FORWARDED)
+        return QUERY_FORWARDED;
     enum rrl_verdict limited = query_rate_limit(path, reply, &info, response, response_len);
     if (limited == RRL_DROP)
         return QUERY_DROPPED; /* counted as rrl_dropped */
@@ -182,6 +414,10 @@ int query_path_init(struct query_path *path, struct event_base *base, const stru
     path->stats = stats;
     path->querylog = querylog;
     path->forward = forward_new(base, img, stats, query_forwarded, path);
+    path->chases = NULL;
+    path->chase_buffer = malloc(ANSWER_BUFFER_SIZE);
+    if (path->chase_buffer == NULL)
+        log_warning("out of memory for CNAME chasing: CNAMEs out of our data end the answer");
     /* The table is made whatever the image says now: a reload may turn
      * rate limiting on. Without it, nothing is limited (logged). */
     path->rrl = rrl_new(randombytes_random());
@@ -194,6 +430,10 @@ void query_path_destroy(struct query_path *path)
 {
     forward_free(path->forward);
     path->forward = NULL;
+    while (path->chases != NULL)
+        query_chase_free(path, path->chases);
+    free(path->chase_buffer);
+    path->chase_buffer = NULL;
     rrl_free(path->rrl);
     path->rrl = NULL;
 }

@@ -1,10 +1,12 @@
 /* The query path: one query from any transport, handled once: answer from
  * the image, then the cache, then forwarding (RD=1 only: an RD=0 miss is
- * REFUSED), then count and log
+ * REFUSED), a CNAME out of our data chased through the same steps (RD=1,
+ * clients that may recurse), then count and log
  * (DESIGN.md, "Answering"). Transports receive and send; this decides. An
  * answer ready now is written into the transport's own buffer (UDP's batch
  * slot); a forwarded one goes later to its reply's send callback. Nothing
- * is allocated and no system call made for an answer from the image.
+ * is allocated and no system call made for an answer from the image (a
+ * CNAME chase, on its way to forwarding, allocates its state).
  * struct query_path borrows the worker's image, counters and query log and
  * owns the forwarding; loop thread only. */
 #ifndef NANODNS_QUERY_H
@@ -46,6 +48,12 @@ struct query_path {
      * allow_recursion, while the image's rrl_ratelimit is not 0 (rrl.h);
      * owned. */
     struct rrl *rrl;
+    /* CNAME chases waiting for a forwarded answer (query.c), owned: freed
+     * by query_path_destroy with their clients unanswered. */
+    struct query_chase *chases;
+    /* A chase step's message, then the chased answer: ANSWER_BUFFER_SIZE
+     * octets, owned; used within one call, never across events. */
+    uint8_t *chase_buffer;
 };
 
 enum query_outcome {

@@ -24,6 +24,7 @@ union reply_udp_control {
     _Alignas(struct cmsghdr) char buf[REPLY_UDP_CONTROL_SIZE];
 };
 
+struct query_chase;
 struct reply;
 struct tcp_conn;
 
@@ -59,6 +60,12 @@ struct reply {
             struct tcp_conn *conn;
             uint64_t generation;
         } tcp;
+        /* Not a transport's: the query path's own reply for a CNAME
+         * target it resolves through forwarding for a client (query.c);
+         * its send function is never called. */
+        struct {
+            struct query_chase *chase;
+        } chase;
     } route;
 };
 
