@@ -4,7 +4,8 @@ tells it how to behave per name, and reads back every query it received.
 It serves UDP and TCP on one loopback address and port, in threads of the
 test process (dnspython builds the answers). Names it holds records for are
 answered from a small zone dict; other names get NXDOMAIN with an SOA.
-Per-name behaviours (Behaviour): answer late, never answer, truncate over UDP,
+A CNAME answers for every type, as an authoritative server answers (its
+target is not followed). Per-name behaviours (Behaviour): answer late, never answer, truncate over UDP,
 send a spoofed answer (wrong ID, wrong question, wrong source port) before
 or instead of the right one, or answer with a given rcode.
 
@@ -255,6 +256,12 @@ class FakeUpstream:
         with self._cond:
             found = self._zone.get((key, rdtype))
             exists = key in self._names
+            if found is None and rdtype != "CNAME":
+                # RFC 1034 §4.3.2: the alias is the answer for every type
+                # (an authoritative server's, not followed further)
+                cname = self._zone.get((key, "CNAME"))
+                if cname is not None:
+                    found, rdtype = cname, "CNAME"
         if found is not None:
             ttl, values = found
             rrset = dns.rrset.from_text_list(question.name, ttl, "IN", rdtype, values)

@@ -54,6 +54,21 @@ static const char RRL_CONFIG[] = JSON({
     },
     "records": [{"name": "www.x.test", "type": "A", "value": "10.0.0.80"}]
 });
+/* x.test's alias.x.test leaves our data for www.example.org, its
+ * loop.x.test for ext.example.org (which the upstream below points back). */
+static const char CHASE_CONFIG[] = JSON({
+    "server": {"upstream": ["127.0.0.1:%u"], "mgmt_port": 0, "hot_reload": false,
+               "upstream_timeout": 2, "log_queries": %s},
+    "zones": {
+        "x.test": {
+            "soa": {"mname": "ns1.x.test", "rname": "hostmaster.x.test", "serial": 1,
+                    "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300},
+            "ns": ["ns1.x.test"]
+        }
+    },
+    "records": [{"name": "alias.x.test", "type": "CNAME", "value": "www.example.org"},
+                {"name": "loop.x.test", "type": "CNAME", "value": "ext.example.org"}]
+});
 /* clang-format on */
 
 /* What the reply's send callback was given. */
@@ -371,6 +386,171 @@ static void test_an_rd0_query_for_a_name_of_ours_is_answered(void **state)
     fixture_free(f);
 }
 
+/* ---- CNAME chasing ---- */
+
+/* The type of answer record i of msg, or 0; *octet the last octet of the
+ * first A record, when there is one. */
+static uint16_t answer_type_at(const uint8_t *msg, size_t len, unsigned i, int *octet)
+{
+    size_t pos = WIRE_HEADER_SIZE, name_len;
+    uint16_t type = 0;
+    *octet = -1;
+    if (wire_name_parse(msg, len, &pos, NULL, &name_len) < 0)
+        return 0;
+    pos += 4;
+    for (unsigned k = 0; k < wire_get16(msg + 6); k++) {
+        if (wire_name_parse(msg, len, &pos, NULL, &name_len) < 0 || pos + 10 > len)
+            return 0;
+        uint16_t t = wire_get16(msg + pos);
+        size_t rdlength = wire_get16(msg + pos + 8);
+        if (t == WIRE_TYPE_A && *octet < 0 && rdlength == 4)
+            *octet = msg[pos + 13];
+        if (k == i)
+            type = t;
+        pos += 10 + rdlength;
+    }
+    return type;
+}
+
+/* The upstream takes one query, which must be for name (text form
+ * "www.example.org"), and answers it 192.0.2.last_octet. */
+static void upstream_answers_for(struct fixture *f, const char *name, uint8_t last_octet)
+{
+    uint8_t query[512], answer[512], expected[WIRE_NAME_MAX];
+    char err[64];
+    size_t expected_len = 0;
+    assert_int_equal(wire_name_from_text(name, expected, &expected_len, err, sizeof err), 0);
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > WIRE_HEADER_SIZE + expected_len);
+    assert_true(wire_name_equal(query + WIRE_HEADER_SIZE, expected_len, expected, expected_len));
+    fake_upstream_send(&f->upstream, answer,
+                       fixture_answer(query, len, 0, 300, last_octet, answer));
+}
+
+static void test_a_cname_out_of_our_data_is_chased_and_answered_later_counted_once(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(CHASE_CONFIG, false);
+    struct reply reply = reply_from("127.0.0.1", 50030, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 0x0606, "alias.x.test"), QUERY_FORWARDED);
+    assert_int_equal(queries(f, STATS_UDP), 0);
+    upstream_answers_for(f, "www.example.org", 5);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+    const uint8_t *m = f->sent.message;
+    int octet;
+    assert_int_equal(wire_get16(m), 0x0606);
+    assert_int_equal(wire_get16(m + 2) & 0xF, WIRE_RCODE_NOERROR);
+    assert_false(wire_get16(m + 2) & WIRE_FLAG_AA); /* not all of it is ours */
+    assert_true(wire_get16(m + 2) & WIRE_FLAG_RA);
+    assert_int_equal(wire_get16(m + 6), 2);
+    assert_int_equal(answer_type_at(m, f->sent.len, 0, &octet), WIRE_TYPE_CNAME);
+    assert_int_equal(answer_type_at(m, f->sent.len, 1, &octet), WIRE_TYPE_A);
+    assert_int_equal(octet, 5);
+    assert_int_equal(queries(f, STATS_UDP), 1);
+    assert_int_equal(source(f, STATS_SOURCE_UPSTREAM), 1);
+    assert_int_equal(source(f, STATS_SOURCE_LOCAL), 0);
+    fixture_run_for(f->base, 50);
+    assert_int_equal(f->sent.count, 1);
+    assert_int_equal(queries(f, STATS_UDP), 1);
+    fixture_free(f);
+}
+
+static void test_a_chased_target_in_the_cache_is_answered_now(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(CHASE_CONFIG, false);
+    struct reply first = reply_from("127.0.0.1", 50031, ANSWER_UDP);
+    assert_int_equal(handle(f, &first, 1, "alias.x.test"), QUERY_FORWARDED);
+    upstream_answers_for(f, "www.example.org", 6);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+
+    struct reply second = reply_from("127.0.0.1", 50032, ANSWER_TCP);
+    assert_int_equal(handle(f, &second, 0x0707, "alias.x.test"), QUERY_ANSWERED);
+    int octet;
+    assert_int_equal(wire_get16(f->response), 0x0707);
+    assert_int_equal(wire_get16(f->response + 6), 2);
+    assert_int_equal(answer_type_at(f->response, f->response_len, 0, &octet), WIRE_TYPE_CNAME);
+    assert_int_equal(octet, 6);
+    assert_int_equal(source(f, STATS_SOURCE_CACHE), 1);
+    assert_int_equal(queries(f, STATS_TCP), 1);
+    uint8_t nothing[512];
+    assert_int_equal(fake_upstream_receive(&f->upstream, nothing, sizeof nothing, 50), 0);
+    fixture_free(f);
+}
+
+/* Our CNAME alone, AA=1, and nothing sent upstream. */
+static void assert_our_cname_alone(struct fixture *f)
+{
+    int octet;
+    assert_int_equal(wire_get16(f->response + 2) & 0xF, WIRE_RCODE_NOERROR);
+    assert_true(wire_get16(f->response + 2) & WIRE_FLAG_AA);
+    assert_int_equal(wire_get16(f->response + 6), 1);
+    assert_int_equal(answer_type_at(f->response, f->response_len, 0, &octet), WIRE_TYPE_CNAME);
+    assert_int_equal(source(f, STATS_SOURCE_LOCAL), 1);
+    uint8_t nothing[512];
+    assert_int_equal(fake_upstream_receive(&f->upstream, nothing, sizeof nothing, 50), 0);
+}
+
+static void test_an_rd0_query_gets_our_cname_alone(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(CHASE_CONFIG, false);
+    struct reply reply = reply_from("127.0.0.1", 50033, ANSWER_UDP);
+    assert_int_equal(handle_norecurse(f, &reply, 1, "alias.x.test"), QUERY_ANSWERED);
+    assert_our_cname_alone(f);
+    fixture_free(f);
+}
+
+static void test_a_client_that_may_not_recurse_gets_our_cname_alone(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(CHASE_CONFIG, false);
+    struct reply reply = reply_from("192.0.2.99", 50034, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "alias.x.test"), QUERY_ANSWERED);
+    assert_our_cname_alone(f);
+    fixture_free(f);
+}
+
+static void test_a_loop_through_the_upstream_ends_after_one_upstream_query(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(CHASE_CONFIG, false);
+    struct reply reply = reply_from("127.0.0.1", 50035, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "loop.x.test"), QUERY_FORWARDED);
+    /* ext.example.org CNAME loop.x.test, its owner a pointer to the question */
+    uint8_t query[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    size_t question_end = WIRE_HEADER_SIZE + 17 + 4; /* ext.example.org */
+    static const uint8_t record[] = {0xC0, 0x0C, 0,   5,   0, 1,   0, 0,   1,   44,  0,   13, 4,
+                                     'l',  'o',  'o', 'p', 1, 'x', 4, 't', 'e', 's', 't', 0};
+    uint8_t answer[512];
+    memcpy(answer, query, question_end);
+    wire_put16(answer + 2, WIRE_FLAG_QR | WIRE_FLAG_RD | WIRE_FLAG_RA);
+    wire_put16(answer + 6, 1);
+    wire_put16(answer + 10, 0);
+    memcpy(answer + question_end, record, sizeof record);
+    fake_upstream_send(&f->upstream, answer, question_end + sizeof record);
+    assert_true(fixture_run_until(f->base, &f->sent.count, 1, 2000));
+    int octet;
+    assert_int_equal(wire_get16(f->sent.message + 6), 2);
+    assert_int_equal(answer_type_at(f->sent.message, f->sent.len, 1, &octet), WIRE_TYPE_CNAME);
+    uint8_t nothing[512];
+    assert_int_equal(fake_upstream_receive(&f->upstream, nothing, sizeof nothing, 50), 0);
+    assert_int_equal(stats_get(&f->stats->upstream_queries), 1);
+    fixture_free(f);
+}
+
+static void test_a_chase_waiting_for_the_upstream_is_freed_with_the_query_path(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_config(CHASE_CONFIG, false);
+    struct reply reply = reply_from("127.0.0.1", 50036, ANSWER_UDP);
+    assert_int_equal(handle(f, &reply, 1, "alias.x.test"), QUERY_FORWARDED);
+    assert_non_null(f->path.chases);
+    fixture_free(f); /* its client gets nothing; sanitizer builds check the rest */
+}
+
 /* ---- response rate limiting ---- */
 
 static void test_past_the_rate_a_udp_client_outside_recursion_gets_drop_then_tc(void **state)
@@ -574,6 +754,12 @@ int main(void)
         cmocka_unit_test(test_an_rd0_query_for_a_name_not_ours_is_refused_not_forwarded),
         cmocka_unit_test(test_an_rd0_query_is_answered_from_the_cache),
         cmocka_unit_test(test_an_rd0_query_for_a_name_of_ours_is_answered),
+        cmocka_unit_test(test_a_cname_out_of_our_data_is_chased_and_answered_later_counted_once),
+        cmocka_unit_test(test_a_chased_target_in_the_cache_is_answered_now),
+        cmocka_unit_test(test_an_rd0_query_gets_our_cname_alone),
+        cmocka_unit_test(test_a_client_that_may_not_recurse_gets_our_cname_alone),
+        cmocka_unit_test(test_a_loop_through_the_upstream_ends_after_one_upstream_query),
+        cmocka_unit_test(test_a_chase_waiting_for_the_upstream_is_freed_with_the_query_path),
         cmocka_unit_test(test_past_the_rate_a_udp_client_outside_recursion_gets_drop_then_tc),
         cmocka_unit_test(test_rate_limiting_spares_tcp_and_clients_that_may_recurse),
         cmocka_unit_test(test_without_rrl_ratelimit_nothing_is_limited),
