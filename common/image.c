@@ -348,7 +348,8 @@ static bool settings_valid(const struct image *img)
     if (st->upstream_count > img->upstream_total ||
         (uint64_t)st->recursion_acl_count + st->query_acl_count != img->acl_count ||
         st->cache_enabled > 1 || st->log_queries > 1 || st->log_format > IMAGE_LOG_JSON ||
-        st->block_response > IMAGE_BLOCK_REFUSED || st->domain_needed > 1)
+        st->block_response > IMAGE_BLOCK_REFUSED || st->domain_needed > 1 ||
+        st->rebind_protection > 1)
         return false;
     if (st->search_domain_len > WIRE_NAME_MAX ||
         (st->search_domain_len > 0 &&

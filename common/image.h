@@ -97,7 +97,11 @@ struct image_settings {
      * <name>.<search_domain> (dnsmasq's expand-hosts). */
     uint32_t search_domain_offset;
     uint32_t search_domain_len;
-    uint32_t reserved[1];
+    /* 0 or 1 (server.rebind_protection): an upstream answer with a private,
+     * loopback or link-local A/AAAA, for a name no forward zone covers, is
+     * not relayed (relay_rebind_found). The last reserved word before, and
+     * 0 there, so IMAGE_FORMAT_VERSION stays 5: an older image reads "off". */
+    uint32_t rebind_protection;
 };
 
 #define IMAGE_BLOCK_NXDOMAIN 0 /* NXDOMAIN, the zone's SOA when inside one */

@@ -225,6 +225,7 @@ void stats_sum(const struct stats_file *stats, struct stats_totals *out)
         out->rrl_dropped += stats_get(&s->rrl_dropped);
         out->rrl_slipped += stats_get(&s->rrl_slipped);
         out->stale_answers += stats_get(&s->stale_answers);
+        out->rebind_blocked += stats_get(&s->rebind_blocked);
         for (unsigned k = 0; k < STATS_LATENCIES; k++)
             sum_latency(&out->latency[k], &out->worker_latency[w][k], &s->latency[k]);
     }

@@ -105,7 +105,10 @@ struct stats_worker {
     /* answers served from an expired cache entry after every upstream
      * failed (RFC 8767, server.serve_stale); counted in sources[cache] too */
     stats_counter stale_answers;
-    stats_counter reserved[37];
+    /* upstream answers not relayed for a private, loopback or link-local
+     * address (server.rebind_protection); the clients got NODATA */
+    stats_counter rebind_blocked;
+    stats_counter reserved[36];
 } __attribute__((aligned(64)));
 /* The layout is shared with the control plane: named counters take
  * reserved slots, the size stays (or STATS_LAYOUT_VERSION moves). */
@@ -226,6 +229,7 @@ struct stats_totals {
     uint64_t tcp_evicted, tcp_refused;
     uint64_t rrl_dropped, rrl_slipped;
     uint64_t stale_answers;
+    uint64_t rebind_blocked;
     /* Worker by worker: how many there are, and the queries each got. */
     uint32_t workers;
     uint64_t worker_queries[STATS_WORKERS_MAX];

@@ -73,6 +73,7 @@ static struct image_settings settings_from_config(const struct config *cfg)
         .workers = server->workers,
         .serve_stale = server->serve_stale,
         .domain_needed = server->domain_needed,
+        .rebind_protection = server->rebind_protection,
         .block_response = server->block_response == CONFIG_BLOCK_NULL      ? IMAGE_BLOCK_NULL
                           : server->block_response == CONFIG_BLOCK_REFUSED ? IMAGE_BLOCK_REFUSED
                                                                            : IMAGE_BLOCK_NXDOMAIN,

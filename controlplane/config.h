@@ -213,6 +213,10 @@ struct config_server {
     uint8_t search_domain[WIRE_NAME_MAX]; /* wire form, case as written */
     uint8_t search_domain_len;
     bool auto_ptr; /* true: PTRs for the addresses of our A and AAAA records */
+    /* false: true drops upstream answers with private, loopback or
+     * link-local addresses for names outside forward_zones (dnsmasq's
+     * stop-dns-rebind; dataplane/relay.c) */
+    bool rebind_protection;
 };
 
 struct config {

@@ -45,7 +45,8 @@ const char *const CONFIG_SERVER_KEYS[] = {"host",
                                           "local_zones",
                                           "domain_needed",
                                           "search_domain",
-                                          "auto_ptr"};
+                                          "auto_ptr",
+                                          "rebind_protection"};
 
 const char *const CONFIG_PEER_KEYS[] = {"address", "public_key"};
 

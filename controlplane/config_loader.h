@@ -155,7 +155,7 @@ size_t loader_check_object(struct loader *ld, struct json_object *obj, const cha
 
 /* The keys each kind of object may have (config_key_tables lists them). */
 extern const char *const CONFIG_TOP_KEYS[6];
-extern const char *const CONFIG_SERVER_KEYS[34];
+extern const char *const CONFIG_SERVER_KEYS[35];
 extern const char *const CONFIG_PEER_KEYS[2];
 extern const char *const CONFIG_ZONE_KEYS[2];
 extern const char *const CONFIG_SOA_KEYS[7];

@@ -129,6 +129,7 @@ int config_server_defaults(struct loader *ld, struct config_server *s)
     s->domain_needed = true;
     s->search_domain_len = 0;
     s->auto_ptr = true;
+    s->rebind_protection = false; /* an internal name may be meant to be private */
     s->allow_recursion = calloc(CIDR_DEFAULT_RECURSION_COUNT, sizeof(*s->allow_recursion));
     if (!s->allow_recursion) {
         loader_out_of_memory(ld);
@@ -464,6 +465,7 @@ static const struct server_setting SERVER_SETTINGS[] = {
     FLAG("domain_needed", domain_needed),
     OWN("search_domain", load_search_domain),
     FLAG("auto_ptr", auto_ptr),
+    FLAG("rebind_protection", rebind_protection),
 };
 
 _Static_assert(COUNT(SERVER_SETTINGS) == COUNT(CONFIG_SERVER_KEYS),

@@ -131,6 +131,10 @@ void config_print_summary(const struct config *cfg, FILE *out)
         fprintf(out, "  Search domain: %s (default none)\n", domain);
     if (!server->auto_ptr)
         fputs("  Auto PTR     : off (default on: PTRs for our A and AAAA records)\n", out);
+    if (server->rebind_protection)
+        fputs("  Rebind guard : on (default off: upstream answers with private addresses are "
+              "relayed)\n",
+              out);
     /* The serial served is the configured one plus config_version, modulo
      * 2^32 (RFC 1982 serial arithmetic wraps there): every published
      * config_version bump is a new serial to caches and secondaries. */

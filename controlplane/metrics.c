@@ -121,7 +121,8 @@ static struct json_object *json_upstream(const struct stats_totals *t)
     if (json_put_u64(object, "queries", t->upstream_queries) != 0 ||
         json_put_u64(object, "timeouts", t->upstream_timeouts) != 0 ||
         json_put_u64(object, "tcp_retries", t->upstream_tcp_retries) != 0 ||
-        json_put_u64(object, "inflight_overflow", t->inflight_overflow) != 0) {
+        json_put_u64(object, "inflight_overflow", t->inflight_overflow) != 0 ||
+        json_put_u64(object, "rebind_blocked", t->rebind_blocked) != 0) {
         json_object_put(object);
         return NULL;
     }
@@ -567,6 +568,10 @@ char *metrics_to_prometheus(const struct metrics_snapshot *m, size_t *len)
     prom_single(out, "nanodns_inflight_overflow_total", "counter",
                 "Clients answered SERVFAIL because max_inflight upstream queries were out.",
                 t->inflight_overflow);
+    prom_single(out, "nanodns_rebind_blocked_total", "counter",
+                "Upstream answers not relayed for a private, loopback or link-local address "
+                "(rebind_protection).",
+                t->rebind_blocked);
     prom_single(out, "nanodns_tcp_evicted_total", "counter",
                 "Idle TCP connections closed to make room for a new one.", t->tcp_evicted);
     prom_single(out, "nanodns_tcp_refused_total", "counter",

@@ -502,6 +502,26 @@ static int attempt_arm(struct pending *p, short events, event_callback_fn callba
     return event_add(&p->timer, &timeout);
 }
 
+/* server.rebind_protection: does response point a name no forward zone
+ * covers at a private, loopback or link-local address (relay.h)? Our own
+ * data never comes this way: only forwarded names are checked. */
+static bool pending_rebind_blocked(const struct pending *p, const uint8_t *response, size_t len)
+{
+    const struct image *img = p->fw->image;
+    if (!img->settings->rebind_protection ||
+        relay_forward_zone_covers(img, p->key.qname, p->key.qname_len) ||
+        !relay_rebind_found(response, len))
+        return false;
+    /* Debug only: whoever controls a zone could flood a louder log. */
+    char name[WIRE_NAME_MAX * 4 + 1];
+    if (wire_name_to_text(p->key.qname, p->key.qname_len, name, sizeof(name)) < 0)
+        strcpy(name, "?");
+    log_debug("forward: possible DNS rebinding: %s has a private address upstream; not relayed",
+              name);
+    stats_add(&p->fw->stats->rebind_blocked, 1);
+    return true;
+}
+
 /* The upstream's answer: one clock read for the server's health, its
  * round trip and the clients' answers. */
 static void pending_accept(struct pending *p, const uint8_t *response, size_t len)
@@ -511,6 +531,17 @@ static void pending_accept(struct pending *p, const uint8_t *response, size_t le
                            now_ns / 1000000u);
     stats_latency_record(&p->fw->stats->latency[STATS_LATENCY_UPSTREAM],
                          now_ns > p->attempt_started_ns ? now_ns - p->attempt_started_ns : 0, 1);
+    /* A blocked answer becomes NODATA, as dnsmasq's stop-dns-rebind makes
+     * it (NOERROR, every section emptied): the name exists, it just has
+     * no address for us. Without an SOA it is cached neither here (RFC
+     * 2308 §5, cache.c) nor by the client, it is no SERVFAIL that
+     * serve_stale would answer or that would send the client on to its
+     * next resolver, and no NXDOMAIN that would deny the names below. */
+    uint8_t blocked[WIRE_HEADER_SIZE + WIRE_NAME_MAX + 4];
+    if (pending_rebind_blocked(p, response, len)) {
+        len = relay_rebind_answer(blocked, response, len);
+        response = len != 0 ? blocked : NULL;
+    }
     pending_finish(p, response, len, now_ns);
 }
 

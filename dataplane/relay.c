@@ -1,5 +1,6 @@
 /* Relaying upstream answers to clients: RFC 5452 matching, RFC 6891 OPT
- * handling and RFC 2181 §9 truncation over plain buffers (relay.h). */
+ * handling, RFC 2181 §9 truncation and the DNS rebinding check over plain
+ * buffers (relay.h). */
 #include "relay.h"
 
 #include <string.h>
@@ -275,4 +276,83 @@ size_t relay_error(uint8_t *out, const struct relay_client *client, uint16_t rco
     }
     header_counts(out, 0, 0, additional);
     return len;
+}
+
+bool relay_rebind_address(uint16_t type, const uint8_t *rdata, size_t rdlength)
+{
+    static const uint8_t mapped_prefix[12] = {[10] = 0xff, [11] = 0xff};
+    const uint8_t *v4 = NULL;
+    if (type == WIRE_TYPE_A && rdlength == 4) {
+        v4 = rdata;
+    } else if (type == WIRE_TYPE_AAAA && rdlength == 16) {
+        if (memcmp(rdata, mapped_prefix, sizeof(mapped_prefix)) == 0) {
+            v4 = rdata + 12; /* RFC 4291 §2.5.5.2: an IPv4 host's address */
+        } else {
+            bool zero_but_last = true;
+            for (int i = 0; i < 15; i++)
+                zero_but_last = zero_but_last && rdata[i] == 0;
+            return (zero_but_last && rdata[15] <= 1) || /* :: and ::1 (RFC 4291 §2.5.2, §2.5.3) */
+                   (rdata[0] & 0xFE) == 0xFC ||         /* fc00::/7, RFC 4193 */
+                   (rdata[0] == 0xFE && (rdata[1] & 0xC0) == 0x80); /* fe80::/10 */
+        }
+    } else {
+        return false;
+    }
+    return v4[0] == 0 ||                             /* 0/8, "this network" (RFC 1122) */
+           v4[0] == 10 ||                            /* 10/8, RFC 1918 */
+           (v4[0] == 100 && (v4[1] & 0xC0) == 64) || /* 100.64/10, RFC 6598 */
+           v4[0] == 127 ||                           /* 127/8, loopback */
+           (v4[0] == 169 && v4[1] == 254) ||         /* 169.254/16, RFC 3927 */
+           (v4[0] == 172 && (v4[1] & 0xF0) == 16) || /* 172.16/12, RFC 1918 */
+           (v4[0] == 192 && v4[1] == 168);           /* 192.168/16, RFC 1918 */
+}
+
+bool relay_rebind_found(const uint8_t *response, size_t len)
+{
+    struct layout l;
+    if (layout_walk(response, len, &l, false) < 0)
+        return false; /* cannot happen: relay_response_check walked it */
+    size_t pos = l.question_end;
+    for (unsigned i = 0; i < l.counts[0]; i++) {
+        /* the owner: labels up to the root or a pointer (layout_walk saw them) */
+        while (response[pos] != 0 && (response[pos] & 0xC0) == 0)
+            pos += 1u + response[pos];
+        pos += (response[pos] & 0xC0) == 0xC0 ? 2 : 1;
+        uint16_t type = wire_get16(response + pos);
+        size_t rdlength = wire_get16(response + pos + 8);
+        pos += RR_FIXED;
+        if (relay_rebind_address(type, response + pos, rdlength))
+            return true;
+        pos += rdlength;
+    }
+    return false;
+}
+
+bool relay_forward_zone_covers(const struct image *img, const uint8_t *name, size_t len)
+{
+    if (img->forward_zone_count == 0 || len == 0 || len > WIRE_NAME_MAX)
+        return false;
+    uint8_t starts[WIRE_LABELS_MAX + 1];
+    uint32_t hashes[WIRE_LABELS_MAX + 1];
+    unsigned labels = wire_name_labels(name, len, starts);
+    image_name_suffix_hashes(name, len, starts, labels, hashes);
+    for (unsigned k = 0; k < labels; k++)
+        if (image_find_forward_zone(img, name + starts[k], len - starts[k], hashes[k]) != NULL)
+            return true;
+    return false;
+}
+
+size_t relay_rebind_answer(uint8_t *out, const uint8_t *response, size_t len)
+{
+    size_t question_end = WIRE_HEADER_SIZE;
+    size_t name_len;
+    if (wire_name_parse(response, len, &question_end, NULL, &name_len) < 0 ||
+        len - question_end < 4 || question_end + 4 > WIRE_HEADER_SIZE + WIRE_NAME_MAX + 4)
+        return 0; /* cannot happen: relay_response_check parsed it */
+    question_end += 4;
+    memcpy(out, response, question_end);
+    uint16_t flags = wire_get16(out + 2) & ~(WIRE_FLAG_AA | WIRE_FLAG_AD | WIRE_FLAG_TC | 0xF);
+    wire_put16(out + 2, (uint16_t)(flags | WIRE_RCODE_NOERROR));
+    header_counts(out, 0, 0, 0);
+    return question_end;
 }

@@ -90,6 +90,33 @@ struct relay_result {
 size_t relay_answer(uint8_t *buf, size_t len, size_t cap, const struct relay_client *client,
                     size_t limit, uint16_t edns_payload, struct relay_result *result);
 
+/* DNS rebinding protection (server.rebind_protection, as dnsmasq's
+ * stop-dns-rebind): an upstream answer that points a name of the outside
+ * world at our own networks lets a web page reach them under its origin. */
+
+/* Is the address rdata of an A (4 octets) or AAAA (16) private, loopback or
+ * link-local: 0.0.0.0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12,
+ * 192.168/16; ::, ::1, fc00::/7, fe80::/10, and those IPv4 ones mapped
+ * (::ffff:0:0/96)? Any other type or length: false. */
+bool relay_rebind_address(uint16_t type, const uint8_t *rdata, size_t rdlength);
+
+/* Does an answer section record of response[0..len) (checked by
+ * relay_response_check) carry such an address? CNAME targets included:
+ * every A and AAAA of the answer section counts, whatever its owner. */
+bool relay_rebind_found(const uint8_t *response, size_t len);
+
+/* Is the lowercase wire-form name at or below a server.forward_zones entry?
+ * Those answers are exempt: an internal resolver returns private
+ * addresses by design. */
+bool relay_forward_zone_covers(const struct image *img, const uint8_t *name, size_t len);
+
+/* The answer a blocked response[0..len) becomes, in out (room for
+ * WIRE_HEADER_SIZE + WIRE_NAME_MAX + 4): its header and question alone,
+ * NOERROR with no records (NODATA), AA and AD cleared: it is ours, not the
+ * upstream's. relay_answer takes it as it takes any response. Returns the
+ * length. */
+size_t relay_rebind_answer(uint8_t *out, const uint8_t *response, size_t len);
+
 /* An answer of our own for client: header (RA=1), question, and an OPT
  * (with its DO bit) when it sent one: SERVFAIL when the upstreams fail,
  * say. out holds
