@@ -1264,6 +1264,36 @@ static void test_domain_needed_and_auto_ptr_must_be_booleans(void **state)
                 "expected a boolean (true or false), got null");
 }
 
+/* ---- rebinding protection ---- */
+
+static void test_rebind_protection_defaults_off(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    assert_false(f->cfg.server.rebind_protection);
+    char *text = summary_of(f);
+    assert_null(strstr(text, "Rebind"));
+    free(text);
+}
+
+static void test_rebind_protection_is_read_and_summarized(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"rebind_protection\": true}}"), 0);
+    assert_true(f->cfg.server.rebind_protection);
+    char *text = summary_of(f);
+    assert_non_null(strstr(text, "  Rebind guard : on (default off"));
+    free(text);
+}
+
+static void test_rebind_protection_must_be_a_boolean(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{\"server\": {\"rebind_protection\": \"yes\"}}"), -1);
+    assert_diag(f, "server.rebind_protection", CONFIG_ERROR, 1, 34,
+                "expected a boolean (true or false), got a string");
+}
+
 static void test_search_domain_must_be_a_name(void **state)
 {
     struct fixture *f = *state;
@@ -1894,6 +1924,22 @@ static void test_compiled_image_has_the_default_cache_and_log_settings(void **st
     assert_int_equal(img.settings->recursion_acl_count, CIDR_DEFAULT_RECURSION_COUNT);
     assert_int_equal(img.settings->query_acl_count, 0);
     assert_int_equal(img.settings->serve_stale, 86400);
+    free(buf);
+}
+
+static void test_compiled_image_carries_rebind_protection(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(load(f, "{}"), 0);
+    uint8_t *buf;
+    struct image img;
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->rebind_protection, 0);
+    free(buf);
+    config_free(&f->cfg);
+    assert_int_equal(load(f, "{\"server\": {\"rebind_protection\": true}}"), 0);
+    compile_and_open(f, &buf, &img);
+    assert_int_equal(img.settings->rebind_protection, 1);
     free(buf);
 }
 
@@ -2898,6 +2944,9 @@ int main(void)
         T(test_local_name_settings_are_read),
         T(test_local_zones_must_be_a_boolean),
         T(test_domain_needed_and_auto_ptr_must_be_booleans),
+        T(test_rebind_protection_defaults_off),
+        T(test_rebind_protection_is_read_and_summarized),
+        T(test_rebind_protection_must_be_a_boolean),
         T(test_search_domain_must_be_a_name),
         T(test_search_domain_must_not_be_the_root),
         T(test_search_domain_must_be_a_string),
@@ -2951,6 +3000,7 @@ int main(void)
         T(test_compiled_image_carries_the_forwarding_settings),
         T(test_compiled_image_has_the_default_cache_and_log_settings),
         T(test_compiled_image_carries_serve_stale),
+        T(test_compiled_image_carries_rebind_protection),
         T(test_upstream_timeout_under_a_millisecond_compiles_to_one),
         T(test_compiled_image_has_upstreams_and_forward_zones),
         T(test_compiled_image_applies_the_access_lists),

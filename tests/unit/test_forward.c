@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -826,6 +827,135 @@ static void test_freeing_forwarding_drops_the_queries_in_flight(void **state)
     fixture_free(f);
 }
 
+/* ---- rebinding protection (server.rebind_protection) ---- */
+
+/* Forwarding to f->upstream for every name, corp.example included (a
+ * forward zone of its own on the same server), rebind_protection as
+ * given. */
+static struct fixture *fixture_rebind(bool protection)
+{
+    struct fixture *f = fixture_new();
+    char more[160];
+    snprintf(more, sizeof more,
+             ", \"rebind_protection\": %s, \"forward_zones\": {\"corp.example\": "
+             "[\"127.0.0.1:%u\"]}",
+             protection ? "true" : "false", (unsigned)f->upstream.port);
+    image_fixture_compile(&f->image, ONE_UPSTREAM_CONFIG, (unsigned)f->upstream.port, "2", more);
+    fixture_forward(f);
+    return f;
+}
+
+/* The upstream takes one query and answers it with one A record, addr. */
+static void upstream_answers_address(struct fixture *f, const uint8_t addr[4])
+{
+    uint8_t query[512], answer[512];
+    size_t len = fake_upstream_receive(&f->upstream, query, sizeof query, 1000);
+    assert_true(len > 0);
+    size_t answer_len = fixture_answer(query, len, 0, 300, 0, answer);
+    memcpy(answer + answer_len - 4, addr, 4);
+    fake_upstream_send(&f->upstream, answer, answer_len);
+}
+
+static const uint8_t PRIVATE_ADDRESS[4] = {192, 168, 1, 10};
+static const uint8_t PUBLIC_ADDRESS[4] = {93, 184, 216, 34};
+
+static void test_with_rebind_protection_a_private_answer_becomes_nodata_and_is_counted(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_rebind(true);
+    struct asking *a = ask(f, 0x7001, "evil.example", 40201, ANSWER_UDP);
+    forward_and_wait(f, a);
+    upstream_answers_address(f, PRIVATE_ADDRESS);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    struct recorded *r = &f->answers[0];
+    assert_int_equal(wire_get16(r->message), 0x7001);
+    assert_int_equal(r->rcode, WIRE_RCODE_NOERROR);
+    assert_int_equal(wire_get16(r->message + 6), 0); /* no answer record */
+    assert_int_equal(wire_get16(r->message + 8), 0);
+    assert_int_equal(stats_get(&f->stats->rebind_blocked), 1);
+    free(a);
+    fixture_free(f);
+}
+
+static void test_a_blocked_answer_is_not_cached(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_rebind(true);
+    struct asking *a = ask(f, 1, "evil.example", 40202, ANSWER_UDP);
+    forward_and_wait(f, a);
+    upstream_answers_address(f, PRIVATE_ADDRESS);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+
+    struct asking *b = ask(f, 2, "evil.example", 40203, ANSWER_UDP);
+    assert_int_equal(forward_from_cache(f->fw, b->packet, ANSWER_UDP, &b->info, b->response), 0);
+    free(a);
+    free(b);
+    fixture_free(f);
+}
+
+static void test_a_blocked_answer_is_not_replaced_by_a_stale_one(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_rebind(true);
+    struct cache *shared = share_stale_cache(f, 86400);
+    struct asking *a = ask(f, 0x7002, "evil.example", 40204, ANSWER_UDP);
+    cache_aged_answer(shared, a, 1, 7, 10000); /* a public one, expired 9 s ago */
+    forward_and_wait(f, a);
+    upstream_answers_address(f, PRIVATE_ADDRESS);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    struct recorded *r = &f->answers[0];
+    assert_int_equal(r->source, ANSWER_SOURCE_UPSTREAM);
+    assert_int_equal(wire_get16(r->message + 6), 0);
+    assert_int_equal(stats_get(&f->stats->stale_answers), 0);
+    assert_int_equal(stats_get(&f->stats->rebind_blocked), 1);
+    free(a);
+    fixture_free(f);
+    cache_free(shared);
+}
+
+static void test_with_rebind_protection_a_public_answer_is_relayed(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_rebind(true);
+    struct asking *a = ask(f, 0x7003, "good.example", 40205, ANSWER_UDP);
+    forward_and_wait(f, a);
+    upstream_answers_address(f, PUBLIC_ADDRESS);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    assert_int_equal(wire_get16(f->answers[0].message + 6), 1);
+    assert_int_equal(fixture_answer_last_octet(f->answers[0].message, f->answers[0].len), 34);
+    assert_int_equal(stats_get(&f->stats->rebind_blocked), 0);
+    free(a);
+    fixture_free(f);
+}
+
+static void test_a_forward_zone_name_may_have_a_private_answer(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_rebind(true);
+    struct asking *a = ask(f, 0x7004, "host.corp.example", 40206, ANSWER_UDP);
+    forward_and_wait(f, a);
+    upstream_answers_address(f, PRIVATE_ADDRESS);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    assert_int_equal(fixture_answer_last_octet(f->answers[0].message, f->answers[0].len), 10);
+    assert_int_equal(stats_get(&f->stats->rebind_blocked), 0);
+    free(a);
+    fixture_free(f);
+}
+
+static void test_without_rebind_protection_a_private_answer_is_relayed(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_rebind(false);
+    struct asking *a = ask(f, 0x7005, "evil.example", 40207, ANSWER_UDP);
+    forward_and_wait(f, a);
+    upstream_answers_address(f, PRIVATE_ADDRESS);
+    assert_true(fixture_run_until(f->base, &f->answer_count, 1, 2000));
+    assert_int_equal(fixture_answer_last_octet(f->answers[0].message, f->answers[0].len), 10);
+    assert_int_equal(stats_get(&f->stats->rebind_blocked), 0);
+    free(a);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +984,13 @@ int main(void)
         cmocka_unit_test(test_past_max_inflight_a_query_gets_servfail_at_once),
         cmocka_unit_test(test_past_the_socket_budget_a_query_gets_servfail_at_once),
         cmocka_unit_test(test_freeing_forwarding_drops_the_queries_in_flight),
+        cmocka_unit_test(
+            test_with_rebind_protection_a_private_answer_becomes_nodata_and_is_counted),
+        cmocka_unit_test(test_a_blocked_answer_is_not_cached),
+        cmocka_unit_test(test_a_blocked_answer_is_not_replaced_by_a_stale_one),
+        cmocka_unit_test(test_with_rebind_protection_a_public_answer_is_relayed),
+        cmocka_unit_test(test_a_forward_zone_name_may_have_a_private_answer),
+        cmocka_unit_test(test_without_rebind_protection_a_private_answer_is_relayed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1965,6 +1965,13 @@ static void damage_settings_domain_needed(uint8_t *buf, size_t len, const struct
     s->domain_needed = 2;
 }
 
+static void damage_settings_rebind_protection(uint8_t *buf, size_t len, const struct image *img)
+{
+    (void)len;
+    struct image_settings *s = in_copy(buf, img, img->settings);
+    s->rebind_protection = 2;
+}
+
 static void damage_settings_search_domain_past_names(uint8_t *buf, size_t len,
                                                      const struct image *img)
 {
@@ -1990,6 +1997,12 @@ static void test_domain_needed_other_than_0_or_1_is_refused(void **state)
 {
     (void)state;
     assert_damage_refused(damage_settings_domain_needed);
+}
+
+static void test_rebind_protection_other_than_0_or_1_is_refused(void **state)
+{
+    (void)state;
+    assert_damage_refused(damage_settings_rebind_protection);
 }
 
 static void test_search_domain_outside_names_is_refused(void **state)
@@ -2394,6 +2407,7 @@ int main(void)
         cmocka_unit_test(test_unknown_zone_flag_is_refused),
         cmocka_unit_test(test_unknown_node_flag_is_refused),
         cmocka_unit_test(test_domain_needed_other_than_0_or_1_is_refused),
+        cmocka_unit_test(test_rebind_protection_other_than_0_or_1_is_refused),
         cmocka_unit_test(test_search_domain_outside_names_is_refused),
         cmocka_unit_test(test_zone_flags_are_kept),
         cmocka_unit_test(test_node_is_marked_only_when_all_its_rrs_are_made),

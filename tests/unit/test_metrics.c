@@ -75,6 +75,7 @@ static struct metrics_snapshot snapshot(void)
     m.totals.cache_entries = 17;
     m.totals.cache_evictions = 3;
     m.totals.stale_answers = 11;
+    m.totals.rebind_blocked = 12;
     m.totals.upstream_queries = 21;
     m.totals.upstream_timeouts = 4;
     m.totals.upstream_tcp_retries = 2;
@@ -220,17 +221,19 @@ static void test_json_cache_counts_stale_answers(void **state)
     json_object_put(doc);
 }
 
-static void test_json_upstream_has_queries_timeouts_tcp_retries_and_overflow(void **state)
+static void
+test_json_upstream_has_queries_timeouts_tcp_retries_overflow_and_rebind_blocked(void **state)
 {
     (void)state;
     struct metrics_snapshot m = snapshot();
     struct json_object *doc = metrics_to_json(&m);
     struct json_object *upstream = member(doc, "upstream");
-    assert_int_equal(json_object_object_length(upstream), 4);
+    assert_int_equal(json_object_object_length(upstream), 5);
     assert_int_equal(member_u64(upstream, "queries"), 21);
     assert_int_equal(member_u64(upstream, "timeouts"), 4);
     assert_int_equal(member_u64(upstream, "tcp_retries"), 2);
     assert_int_equal(member_u64(upstream, "inflight_overflow"), 6);
+    assert_int_equal(member_u64(upstream, "rebind_blocked"), 12);
     json_object_put(doc);
 }
 
@@ -664,7 +667,7 @@ static void test_prometheus_names_every_metric_the_api_promises(void **state)
         "nanodns_reload_failures_total",   "nanodns_upstream_queries_total",
         "nanodns_upstream_timeouts_total", "nanodns_upstream_tcp_retries_total",
         "nanodns_inflight_overflow_total", "nanodns_querylog_dropped_total",
-        "nanodns_stale_answers_total",
+        "nanodns_stale_answers_total",     "nanodns_rebind_blocked_total",
     };
     static const char *const gauges[] = {
         "nanodns_cache_entries",     "nanodns_config_version",
@@ -881,6 +884,7 @@ static void test_prometheus_single_figures(void **state)
     assert_true(has_line(&p, "nanodns_cache_evictions_total 3"));
     assert_true(has_line(&p, "nanodns_cache_entries 17"));
     assert_true(has_line(&p, "nanodns_stale_answers_total 11"));
+    assert_true(has_line(&p, "nanodns_rebind_blocked_total 12"));
     assert_true(has_line(&p, "nanodns_upstream_queries_total 21"));
     assert_true(has_line(&p, "nanodns_upstream_timeouts_total 4"));
     assert_true(has_line(&p, "nanodns_upstream_tcp_retries_total 2"));
@@ -1089,7 +1093,8 @@ int main(void)
         cmocka_unit_test(test_json_serial_maps_each_zone_to_its_served_serial),
         cmocka_unit_test(test_json_cache_has_size_hits_misses_and_hit_rate),
         cmocka_unit_test(test_json_cache_counts_stale_answers),
-        cmocka_unit_test(test_json_upstream_has_queries_timeouts_tcp_retries_and_overflow),
+        cmocka_unit_test(
+            test_json_upstream_has_queries_timeouts_tcp_retries_overflow_and_rebind_blocked),
         cmocka_unit_test(test_json_querylog_dropped_is_a_top_level_count),
         cmocka_unit_test(test_json_hit_rate_is_zero_without_lookups),
         cmocka_unit_test(test_json_queries_total_is_the_sum_of_transports),

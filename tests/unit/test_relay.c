@@ -739,6 +739,212 @@ static void test_servfail_of_our_own_carries_the_clients_do_bit(void **state)
     }
 }
 
+/* ---- rebinding protection (server.rebind_protection) ---------------------------- */
+
+/* Is text (an IPv4 or IPv6 address) one relay_rebind_address flags, as the
+ * rdata of an A or AAAA? */
+static bool rebind_text(const char *text)
+{
+    uint8_t addr[16];
+    if (inet_pton(AF_INET, text, addr) == 1)
+        return relay_rebind_address(WIRE_TYPE_A, addr, 4);
+    if (inet_pton(AF_INET6, text, addr) != 1)
+        fail_msg("not an address: %s", text);
+    return relay_rebind_address(WIRE_TYPE_AAAA, addr, 16);
+}
+
+static void test_rebind_private_ipv4_ranges_are_detected_at_both_ends(void **state)
+{
+    (void)state;
+    static const char *const inside[] = {
+        "0.0.0.0",     "0.255.255.255",   "10.0.0.0",     "10.255.255.255",
+        "100.64.0.0",  "100.127.255.255", "127.0.0.1",    "127.255.255.255",
+        "169.254.0.0", "169.254.255.255", "172.16.0.0",   "172.31.255.255",
+        "192.168.0.0", "192.168.255.255", "192.168.1.10",
+    };
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++)
+        if (!rebind_text(inside[i]))
+            fail_msg("%s is not detected", inside[i]);
+}
+
+static void test_rebind_public_ipv4_next_to_the_ranges_is_not_detected(void **state)
+{
+    (void)state;
+    static const char *const outside[] = {
+        "1.0.0.0",         "9.255.255.255",   "11.0.0.0",        "100.63.255.255", "100.128.0.0",
+        "126.255.255.255", "128.0.0.0",       "169.253.255.255", "169.255.0.0",    "172.15.255.255",
+        "172.32.0.0",      "192.167.255.255", "192.169.0.0",     "93.184.216.34",  "8.8.8.8",
+    };
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++)
+        if (rebind_text(outside[i]))
+            fail_msg("%s is detected", outside[i]);
+}
+
+static void test_rebind_private_ipv6_ranges_are_detected(void **state)
+{
+    (void)state;
+    static const char *const inside[] = {
+        "::",
+        "::1",
+        "fc00::",
+        "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "fe80::1",
+        "febf::ffff",
+        "::ffff:10.1.2.3",
+        "::ffff:127.0.0.1",
+        "::ffff:192.168.1.10",
+        "::ffff:0.0.0.0",
+    };
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++)
+        if (!rebind_text(inside[i]))
+            fail_msg("%s is not detected", inside[i]);
+}
+
+static void test_rebind_public_ipv6_is_not_detected(void **state)
+{
+    (void)state;
+    static const char *const outside[] = {
+        "::2",
+        "2001:db8::1",
+        "2606:2800:220:1:248:1893:25c8:1946",
+        "fbff::1",
+        "fec0::1",
+        "fe7f::1",
+        "::ffff:93.184.216.34",
+        "::ffff:1:0:0:0", /* not the mapped prefix */
+        "::10.1.2.3",     /* deprecated IPv4-compatible: not mapped */
+    };
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++)
+        if (rebind_text(outside[i]))
+            fail_msg("%s is detected", outside[i]);
+}
+
+static void test_rebind_only_a_and_aaaa_rdata_count(void **state)
+{
+    (void)state;
+    static const uint8_t ten[16] = {10, 0, 0, 1};
+    assert_false(relay_rebind_address(WIRE_TYPE_TXT, ten, 4));
+    assert_false(relay_rebind_address(WIRE_TYPE_A, ten, 5)); /* no address at all */
+    assert_false(relay_rebind_address(WIRE_TYPE_AAAA, ten, 4));
+    assert_true(relay_rebind_address(WIRE_TYPE_A, ten, 4));
+}
+
+/* An A record in the answer section, with address addr. */
+static void build_a_address(struct builder *b, const uint8_t addr[4])
+{
+    build_a(b, 0, 300, 0);
+    memcpy(b->buf + b->len - 4, addr, 4);
+}
+
+static void test_rebind_found_looks_at_every_answer_record(void **state)
+{
+    (void)state;
+    static const uint8_t public[4] = {93, 184, 216, 34}, private[4] = {192, 168, 1, 10};
+    struct builder b;
+    build_start(&b, 1, WIRE_FLAG_QR | WIRE_FLAG_RA, "evil.example", WIRE_TYPE_A);
+    build_a_address(&b, public);
+    build_finish(&b);
+    assert_false(relay_rebind_found(b.buf, b.len));
+
+    build_a_address(&b, private); /* the second one */
+    build_finish(&b);
+    assert_true(relay_rebind_found(b.buf, b.len));
+}
+
+static void test_rebind_found_ignores_the_authority_and_additional_sections(void **state)
+{
+    (void)state;
+    static const uint8_t private[4] = {10, 0, 0, 53};
+    struct builder b;
+    build_start(&b, 1, WIRE_FLAG_QR | WIRE_FLAG_RA, "example.org", WIRE_TYPE_NS);
+    build_a(&b, 2, 300, 1); /* glue, as an additional A */
+    memcpy(b.buf + b.len - 4, private, 4);
+    build_opt(&b, 1232, 0);
+    build_finish(&b);
+    assert_false(relay_rebind_found(b.buf, b.len));
+}
+
+static void test_rebind_found_sees_an_aaaa_behind_a_cname(void **state)
+{
+    (void)state;
+    struct builder b;
+    build_start(&b, 1, WIRE_FLAG_QR | WIRE_FLAG_RA, "www.evil.example", WIRE_TYPE_AAAA);
+    /* www.evil.example CNAME in.evil.example (uncompressed), then its AAAA fe80::1 */
+    uint8_t *p = b.buf + b.len;
+    static const uint8_t target[] = "\002in\004evil\007example";
+    wire_put16(p, 0xC00C);
+    wire_put16(p + 2, WIRE_TYPE_CNAME);
+    wire_put16(p + 4, WIRE_CLASS_IN);
+    wire_put32(p + 6, 300);
+    wire_put16(p + 10, sizeof target);
+    memcpy(p + 12, target, sizeof target);
+    size_t target_at = b.len + 12;
+    b.len += 12 + sizeof target;
+    p = b.buf + b.len;
+    wire_put16(p, (uint16_t)(0xC000 | target_at));
+    wire_put16(p + 2, WIRE_TYPE_AAAA);
+    wire_put16(p + 4, WIRE_CLASS_IN);
+    wire_put32(p + 6, 300);
+    wire_put16(p + 10, 16);
+    memset(p + 12, 0, 16);
+    p[12] = 0xfe;
+    p[13] = 0x80;
+    p[27] = 1;
+    b.len += 28;
+    b.counts[0] = 2;
+    build_finish(&b);
+    assert_true(relay_rebind_found(b.buf, b.len));
+}
+
+static void test_rebind_exemption_covers_forward_zones_and_the_names_below(void **state)
+{
+    (void)state;
+    struct image_fixture *s = served_open(FORWARD_CONFIG);
+    static const char *const covered[] = {"corp.example", "host.corp.example",
+                                          "a.lab.corp.example"};
+    static const char *const outside[] = {"example", "evil.example", "notcorp.example"};
+    uint8_t wire[WIRE_NAME_MAX];
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = name_wire(covered[i], wire);
+        assert_true(relay_forward_zone_covers(&s->img, wire, len));
+        len = name_wire(outside[i], wire);
+        assert_false(relay_forward_zone_covers(&s->img, wire, len));
+    }
+    served_close(s);
+}
+
+static void test_a_blocked_answer_becomes_nodata_for_the_client(void **state)
+{
+    (void)state;
+    struct asking a;
+    asking_init(&a, (struct query){.name = "Evil.Example",
+                                   .type = WIRE_TYPE_A,
+                                   .id = 9,
+                                   .flags = WIRE_FLAG_RD,
+                                   .edns = true,
+                                   .payload = 1232});
+    struct builder b;
+    build_answer(&b, &a, 500, 2, true);
+    wire_put16(b.buf + 2, wire_get16(b.buf + 2) | WIRE_FLAG_AA | WIRE_FLAG_AD);
+    uint8_t out[WIRE_HEADER_SIZE + WIRE_NAME_MAX + 4 + RELAY_OPT_SIZE];
+    size_t len = relay_rebind_answer(out, b.buf, b.len);
+    assert_int_equal(len, WIRE_HEADER_SIZE + a.key.qname_len + 4);
+    uint16_t flags = wire_get16(out + 2);
+    assert_int_equal(flags & 0xF, WIRE_RCODE_NOERROR);
+    assert_false(flags & (WIRE_FLAG_AA | WIRE_FLAG_AD));
+    for (int section = 0; section < 3; section++)
+        assert_int_equal(counts(out, section), 0);
+    /* what the client gets from it: its ID, its question, an OPT, no record */
+    struct relay_result result;
+    len = relay_answer(out, len, sizeof out, &a.client, 1232, 1232, &result);
+    assert_int_equal(len, a.len);
+    assert_int_equal(result.rcode, WIRE_RCODE_NOERROR);
+    assert_int_equal(wire_get16(out), 9);
+    assert_memory_equal(out + WIRE_HEADER_SIZE, a.packet + WIRE_HEADER_SIZE, a.client.question_len);
+    assert_int_equal(counts(out, 0), 0);
+    assert_non_null(final_opt(out, len));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -774,6 +980,16 @@ int main(void)
         cmocka_unit_test(test_size_limit_follows_rfc_6891),
         cmocka_unit_test(test_servfail_of_our_own_echoes_the_question_with_ra),
         cmocka_unit_test(test_servfail_of_our_own_carries_the_clients_do_bit),
+        cmocka_unit_test(test_rebind_private_ipv4_ranges_are_detected_at_both_ends),
+        cmocka_unit_test(test_rebind_public_ipv4_next_to_the_ranges_is_not_detected),
+        cmocka_unit_test(test_rebind_private_ipv6_ranges_are_detected),
+        cmocka_unit_test(test_rebind_public_ipv6_is_not_detected),
+        cmocka_unit_test(test_rebind_only_a_and_aaaa_rdata_count),
+        cmocka_unit_test(test_rebind_found_looks_at_every_answer_record),
+        cmocka_unit_test(test_rebind_found_ignores_the_authority_and_additional_sections),
+        cmocka_unit_test(test_rebind_found_sees_an_aaaa_behind_a_cname),
+        cmocka_unit_test(test_rebind_exemption_covers_forward_zones_and_the_names_below),
+        cmocka_unit_test(test_a_blocked_answer_becomes_nodata_for_the_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -408,6 +408,7 @@ static void test_sum_adds_every_worker(void **state)
         stats_set(&s->cache_entries, 100);
         stats_add(&s->cache_evictions, 7);
         stats_add(&s->stale_answers, w);
+        stats_add(&s->rebind_blocked, 2 * w);
     }
 
     struct stats_totals t;
@@ -425,6 +426,7 @@ static void test_sum_adds_every_worker(void **state)
     assert_int_equal(t.cache_entries, 300);
     assert_int_equal(t.cache_evictions, 21);
     assert_int_equal(t.stale_answers, 3);
+    assert_int_equal(t.rebind_blocked, 6);
     stats_close(stats);
 }
 
