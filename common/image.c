@@ -140,6 +140,17 @@ image_find_forward_zone(const struct image *img, const uint8_t *name, size_t len
                       sizeof(struct image_forward_zone), img->names, name, len, hash);
 }
 
+bool image_forward_zone_covers(const struct image *img, const uint8_t *name, size_t len,
+                               const uint8_t *starts, unsigned labels, const uint32_t *hashes)
+{
+    if (img->forward_zone_count == 0)
+        return false;
+    for (unsigned k = 0; k < labels; k++)
+        if (image_find_forward_zone(img, name + starts[k], len - starts[k], hashes[k]) != NULL)
+            return true;
+    return false;
+}
+
 bool image_recursion_allowed(const struct image *img, const struct sockaddr *client)
 {
     return cidr_list_match(img->acls, img->settings->recursion_acl_count, client);

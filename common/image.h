@@ -340,6 +340,11 @@ const struct image_node *image_find_wildcard(const struct image *img, const uint
 const struct image_forward_zone *
 image_find_forward_zone(const struct image *img, const uint8_t *name, size_t len, uint32_t hash);
 
+/* Is a lowercase name at or below a forward zone entry? starts and
+ * hashes as for image_name_blocked. */
+bool image_forward_zone_covers(const struct image *img, const uint8_t *name, size_t len,
+                               const uint8_t *starts, unsigned labels, const uint32_t *hashes);
+
 /* May this client recurse (allow_recursion) / query at all (allow_query)? */
 bool image_recursion_allowed(const struct image *img, const struct sockaddr *client);
 bool image_query_allowed(const struct image *img, const struct sockaddr *client);

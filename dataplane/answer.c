@@ -535,14 +535,7 @@ static size_t response_finish(struct response *r, const struct image *img,
 /* Is the name at or below a server.forward_zones entry? */
 static bool forward_zone_covers(const struct image *img, const struct lookup_name *ln)
 {
-    if (img->forward_zone_count == 0)
-        return false;
-    for (unsigned k = 0; k < ln->labels; k++) {
-        size_t start = ln->starts[k];
-        if (image_find_forward_zone(img, ln->name + start, ln->len - start, ln->hashes[k]))
-            return true;
-    }
-    return false;
+    return image_forward_zone_covers(img, ln->name, ln->len, ln->starts, ln->labels, ln->hashes);
 }
 
 /* A name of one label as server.search_domain expands it ("printer" →

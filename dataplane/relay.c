@@ -336,10 +336,7 @@ bool relay_forward_zone_covers(const struct image *img, const uint8_t *name, siz
     uint32_t hashes[WIRE_LABELS_MAX + 1];
     unsigned labels = wire_name_labels(name, len, starts);
     image_name_suffix_hashes(name, len, starts, labels, hashes);
-    for (unsigned k = 0; k < labels; k++)
-        if (image_find_forward_zone(img, name + starts[k], len - starts[k], hashes[k]) != NULL)
-            return true;
-    return false;
+    return image_forward_zone_covers(img, name, len, starts, labels, hashes);
 }
 
 size_t relay_rebind_answer(uint8_t *out, const uint8_t *response, size_t len)

@@ -1081,6 +1081,31 @@ static void test_forward_zone_points_at_its_own_servers_after_the_defaults(void 
     fixture_free(f);
 }
 
+static bool forward_zone_covers(const struct image *img, const char *text)
+{
+    struct name n = name_of(text);
+    uint8_t starts[WIRE_LABELS_MAX + 1];
+    uint32_t hashes[WIRE_LABELS_MAX + 1];
+    unsigned labels = wire_name_labels(n.wire, n.len, starts);
+    image_name_suffix_hashes(n.wire, n.len, starts, labels, hashes);
+    return image_forward_zone_covers(img, n.wire, n.len, starts, labels, hashes);
+}
+
+static void test_a_forward_zone_covers_its_name_and_every_name_below_it(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    fixture_forward_zone(f, "corp.test", (const char *const[]){"10.1.1.1", NULL});
+    fixture_build(f);
+    assert_true(forward_zone_covers(&f->img, "corp.test"));
+    assert_true(forward_zone_covers(&f->img, "www.corp.test"));
+    assert_true(forward_zone_covers(&f->img, "a.b.corp.test"));
+    assert_false(forward_zone_covers(&f->img, "test"));
+    assert_false(forward_zone_covers(&f->img, "xcorp.test"));
+    assert_false(forward_zone_covers(&f->img, "corp.example"));
+    fixture_free(f);
+}
+
 static void test_forward_zone_name_is_stored_lowercase(void **state)
 {
     (void)state;
@@ -2361,6 +2386,7 @@ int main(void)
         cmocka_unit_test(test_format_version_is_5),
         cmocka_unit_test(test_default_upstreams_come_first_in_order),
         cmocka_unit_test(test_forward_zone_points_at_its_own_servers_after_the_defaults),
+        cmocka_unit_test(test_a_forward_zone_covers_its_name_and_every_name_below_it),
         cmocka_unit_test(test_forward_zone_name_is_stored_lowercase),
         cmocka_unit_test(test_forward_zone_lookup_is_by_exact_name),
         cmocka_unit_test(test_image_without_forward_zones_finds_none),
