@@ -57,6 +57,23 @@ def free_port(host="127.0.0.1"):
     raise RuntimeError("no free port on " + host)
 
 
+def zone(apex, serial=1, **soa):
+    """A "zones" entry for apex: ns1.<apex> its name server, hostmaster.<apex>
+    its contact, the usual timers (soa overrides any of them)."""
+    fields = {"mname": "ns1." + apex, "rname": "hostmaster." + apex, "serial": serial,
+              "refresh": 3600, "retry": 900, "expire": 604800, "minimum": 300}
+    fields.update(soa)
+    return {"soa": fields, "ns": ["ns1." + apex]}
+
+
+def forwarding_config(upstream, **server):
+    """A config with no data of its own that forwards to upstream (a
+    FakeUpstream), its cache on; server overrides any setting."""
+    settings = dict(upstream=[upstream.address], cache_enabled=True)
+    settings.update(server)
+    return {"server": base_server(**settings), "zones": {}, "records": [], "rewrites": []}
+
+
 def base_server(**overrides):
     """The "server" section the tests use: no forwarding, no API, no reload."""
     server = {

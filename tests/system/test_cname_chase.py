@@ -25,15 +25,6 @@ ALLOWED = "127.0.0.1"
 NOT_ALLOWED = "127.0.0.2"
 CLIENT_TIMEOUT = 4.0
 
-SOA = {
-    "mname": "ns1.internal.lan",
-    "rname": "hostmaster.internal.lan",
-    "serial": 1,
-    "refresh": 3600,
-    "retry": 900,
-    "expire": 604800,
-    "minimum": 300,
-}
 
 
 def cname(name, target):
@@ -48,7 +39,7 @@ def config(fake):
             cache_enabled=True,
             allow_recursion=[ALLOWED + "/32"],
         ),
-        "zones": {"internal.lan": {"soa": dict(SOA), "ns": ["ns1.internal.lan"]}},
+        "zones": {"internal.lan": harness.zone("internal.lan")},
         "records": [
             {"name": "ns1.internal.lan", "type": "A", "value": "10.0.0.53"},
             {"name": "home.internal.lan", "type": "A", "value": "10.0.0.7", "ttl": 120},

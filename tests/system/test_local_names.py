@@ -17,15 +17,6 @@ import harness
 from fakeupstream import FakeUpstream
 from harness import rrset, texts
 
-SOA = {
-    "mname": "ns1.internal.lan",
-    "rname": "hostmaster.internal.lan",
-    "serial": 1,
-    "refresh": 3600,
-    "retry": 900,
-    "expire": 604800,
-    "minimum": 300,
-}
 
 # One name per family of locally served zone, and the zone it falls in.
 LOCAL_NAMES = [
@@ -62,7 +53,7 @@ def config(fake, **server):
             search_domain="internal.lan",
             **server,
         ),
-        "zones": {"internal.lan": {"soa": dict(SOA), "ns": ["ns1.internal.lan"]}},
+        "zones": {"internal.lan": harness.zone("internal.lan")},
         "records": [
             {"name": "ns1.internal.lan", "type": "A", "value": "10.0.0.53"},
             {"name": "printer.internal.lan", "type": "A", "value": "10.0.0.9"},

@@ -24,10 +24,7 @@ METRICS_WAIT = 3.0  # seconds, at most, for a counter to move
 
 
 def config(upstream, **server):
-    settings = dict(upstream=[upstream.address], upstream_timeout=TIMEOUT, cache_enabled=True)
-    settings.update(server)
-    return {"server": harness.base_server(**settings), "zones": {}, "records": [],
-            "rewrites": []}
+    return harness.forwarding_config(upstream, upstream_timeout=TIMEOUT, **server)
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,9 @@ POLL = 0.1  # seconds between asks
 
 
 def config(upstream, **server):
-    settings = dict(upstream=[upstream.address], upstream_timeout=TIMEOUT, cache_enabled=True,
-                    cache_ttl=3600, cache_size=1000)
+    settings = dict(upstream_timeout=TIMEOUT, cache_ttl=3600, cache_size=1000)
     settings.update(server)
-    return {"server": harness.base_server(**settings), "zones": {}, "records": [],
-            "rewrites": []}
+    return harness.forwarding_config(upstream, **settings)
 
 
 @pytest.fixture(scope="module")
