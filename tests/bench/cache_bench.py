@@ -392,6 +392,9 @@ def main():
     ap.add_argument("--only", choices=("nanodns", "unbound"), help="benchmark one forwarder only")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--seed", type=int, default=1, help="random seed for the query file")
+    # bench.measure and run_dnsperf read these options of bench.py's: one
+    # dnsperf thread, no kernel counts.
+    ap.set_defaults(kernel=False, workers=1)
     args = ap.parse_args()
 
     for tool in ("dnsperf", "nsd", "nsd-checkconf", "unbound", "unbound-checkconf", "dig",
