@@ -514,8 +514,9 @@ static void sample_name(const char *line, char *name, size_t size)
 /* The "# TYPE name" line's type, or NULL. */
 static const char *type_of(const struct prometheus *p, const char *name)
 {
-    char prefix[160];
-    snprintf(prefix, sizeof(prefix), "# TYPE %s ", name);
+    char prefix[256];
+    int n = snprintf(prefix, sizeof(prefix), "# TYPE %s ", name);
+    assert_true(n > 0 && (size_t)n < sizeof(prefix));
     for (size_t i = 0; i < p->count; i++)
         if (strncmp(p->lines[i], prefix, strlen(prefix)) == 0)
             return p->lines[i] + strlen(prefix);
