@@ -90,10 +90,14 @@ const struct image_node *image_find_wildcard(const struct image *img, const uint
     size_t star_len = image_wildcard_name(star, name, len);
     if (star_len == 0)
         return NULL;
+    return image_find_node(img, star, star_len, image_wildcard_hash(hash));
+}
+
+uint32_t image_wildcard_hash(uint32_t hash)
+{
     /* image_name_hash runs from the last octet back: two more steps. */
     hash = (hash ^ '*') * HASH_PRIME;
-    hash = (hash ^ 1u) * HASH_PRIME;
-    return image_find_node(img, star, star_len, hash);
+    return (hash ^ 1u) * HASH_PRIME;
 }
 
 bool image_name_blocked(const struct image *img, const uint8_t *name, size_t len,

@@ -320,6 +320,9 @@ void image_unmap(void *map, size_t map_len);
  * (see image_name_suffix_hashes). */
 uint32_t image_name_hash(const uint8_t *name, size_t len);
 
+/* image_name_hash of "*." + a name, from the name's hash. */
+uint32_t image_wildcard_hash(uint32_t hash);
+
 /* For a lowercase name with n labels starting at starts[0..n), fill
  * hashes[i] = image_name_hash(name + starts[i], len - starts[i]). */
 void image_name_suffix_hashes(const uint8_t *name, size_t len, const uint8_t *starts, unsigned n,

@@ -120,12 +120,13 @@ static int build_map_reserve(struct build_map *m, size_t n)
     return build_map_grow(m);
 }
 
-/* Find or add the node for a lowercase name; returns its index or IMAGE_NONE on ENOMEM. */
-static uint32_t build_map_intern(struct build_map *m, const uint8_t *name, size_t len)
+/* Find or add the node for a lowercase name whose image_name_hash is hash;
+ * returns its index or IMAGE_NONE on ENOMEM. */
+static uint32_t build_map_intern_hashed(struct build_map *m, const uint8_t *name, size_t len,
+                                        uint32_t hash)
 {
     if ((m->count + 1) * 2 > m->slot_count && build_map_grow(m) < 0)
         return IMAGE_NONE;
-    uint32_t hash = image_name_hash(name, len);
     size_t slot;
     uint32_t i = build_map_probe(m, name, len, hash, &slot);
     if (i != IMAGE_NONE)
@@ -146,6 +147,11 @@ static uint32_t build_map_intern(struct build_map *m, const uint8_t *name, size_
     return (uint32_t)m->count++;
 }
 
+static uint32_t build_map_intern(struct build_map *m, const uint8_t *name, size_t len)
+{
+    return build_map_intern_hashed(m, name, len, image_name_hash(name, len));
+}
+
 /* The same for a name in any case (it is lowercased on the way in). */
 static uint32_t build_map_intern_any_case(struct build_map *m, const uint8_t *name, size_t len)
 {
@@ -155,10 +161,16 @@ static uint32_t build_map_intern_any_case(struct build_map *m, const uint8_t *na
     return build_map_intern(m, lower, len);
 }
 
-static uint32_t build_map_lookup(const struct build_map *m, const uint8_t *name, size_t len)
+static uint32_t build_map_lookup_hashed(const struct build_map *m, const uint8_t *name, size_t len,
+                                        uint32_t hash)
 {
     size_t slot;
-    return build_map_probe(m, name, len, image_name_hash(name, len), &slot);
+    return build_map_probe(m, name, len, hash, &slot);
+}
+
+static uint32_t build_map_lookup(const struct build_map *m, const uint8_t *name, size_t len)
+{
+    return build_map_lookup_hashed(m, name, len, image_name_hash(name, len));
 }
 
 static void build_map_free(struct build_map *m)
@@ -302,11 +314,16 @@ static int build_names(struct builder *b)
 /* Closest enclosing zone of a lowercase name: the longest suffix that is an apex. */
 static uint32_t build_zone_of(const struct build_map *m, const uint8_t *name, size_t len)
 {
-    uint8_t starts[WIRE_LABELS_MAX];
+    /* Every suffix's hash in one pass from the end (image_name_hash runs
+     * backwards): a reverse name of 34 labels is hashed once, not 34 times. */
+    uint8_t starts[WIRE_LABELS_MAX + 1];
+    uint32_t hashes[WIRE_LABELS_MAX + 1];
     unsigned n = wire_name_labels(name, len, starts);
+    starts[n] = (uint8_t)(len - 1); /* the root */
+    image_name_suffix_hashes(name, len, starts, n + 1, hashes);
     for (unsigned i = 0; i <= n; i++) {
-        size_t s = i < n ? starts[i] : len - 1;
-        uint32_t node = build_map_lookup(m, name + s, len - s);
+        size_t s = starts[i];
+        uint32_t node = build_map_lookup_hashed(m, name + s, len - s, hashes[i]);
         if (node != IMAGE_NONE && m->nodes[node].apex_of != IMAGE_NONE)
             return m->nodes[node].apex_of;
     }
@@ -321,11 +338,13 @@ static int build_empty_non_terminals(struct build_map *m, size_t i)
     if (zone == IMAGE_NONE || m->nodes[i].apex_of == zone)
         return 0;
     uint8_t name[WIRE_NAME_MAX], starts[WIRE_LABELS_MAX];
+    uint32_t hashes[WIRE_LABELS_MAX];
     size_t len = m->nodes[i].name_len;
     memcpy(name, m->names.data + m->nodes[i].name_offset, len);
     unsigned n = wire_name_labels(name, len, starts);
+    image_name_suffix_hashes(name, len, starts, n, hashes);
     for (unsigned k = 1; k < n; k++) {
-        uint32_t node = build_map_intern(m, name + starts[k], len - starts[k]);
+        uint32_t node = build_map_intern_hashed(m, name + starts[k], len - starts[k], hashes[k]);
         if (node == IMAGE_NONE)
             return -1;
         if (m->nodes[node].apex_of == zone)
@@ -357,22 +376,26 @@ static int build_wildcard_enclosers(struct build_map *m, size_t named)
     if (!build_has_wildcard_label(m, named))
         return 0;
     for (size_t i = 0; i < named; i++) {
-        uint8_t name[WIRE_NAME_MAX], starts[WIRE_LABELS_MAX], star[WIRE_NAME_MAX];
+        uint8_t name[WIRE_NAME_MAX], starts[WIRE_LABELS_MAX + 1], star[WIRE_NAME_MAX];
+        uint32_t hashes[WIRE_LABELS_MAX + 1];
         size_t len = m->nodes[i].name_len;
         memcpy(name, m->names.data + m->nodes[i].name_offset, len);
         unsigned n = wire_name_labels(name, len, starts);
+        starts[n] = (uint8_t)(len - 1); /* the root */
+        image_name_suffix_hashes(name, len, starts, n + 1, hashes);
         unsigned top = 0; /* the highest suffix with a "*" child; 0: none */
         for (unsigned k = n; k >= 1 && top == 0; k--) {
-            size_t s = k < n ? starts[k] : len - 1;
+            size_t s = starts[k];
             size_t star_len = image_wildcard_name(star, name + s, len - s);
             /* the name's own "*" label counts: its parent exists as it does */
             if (image_wildcard_owner(name + starts[k - 1], len - starts[k - 1]) ||
-                (star_len && build_map_lookup(m, star, star_len) != IMAGE_NONE))
+                (star_len && build_map_lookup_hashed(m, star, star_len,
+                                                     image_wildcard_hash(hashes[k])) != IMAGE_NONE))
                 top = k;
         }
         for (unsigned k = 1; k <= top; k++) {
-            size_t s = k < n ? starts[k] : len - 1, before = m->count;
-            uint32_t node = build_map_intern(m, name + s, len - s);
+            size_t s = starts[k], before = m->count;
+            uint32_t node = build_map_intern_hashed(m, name + s, len - s, hashes[k]);
             if (node == IMAGE_NONE)
                 return -1;
             if (m->count > before) /* above a child zone's apex, say */

@@ -1081,6 +1081,17 @@ static void test_forward_zone_points_at_its_own_servers_after_the_defaults(void 
     fixture_free(f);
 }
 
+static void test_the_wildcard_hash_is_the_hash_of_the_star_name(void **state)
+{
+    (void)state;
+    struct name parent = name_of("wild.x.test"), star = name_of("*.wild.x.test");
+    assert_int_equal(image_wildcard_hash(image_name_hash(parent.wire, parent.len)),
+                     image_name_hash(star.wire, star.len));
+    struct name root = name_of("."), top = name_of("*");
+    assert_int_equal(image_wildcard_hash(image_name_hash(root.wire, root.len)),
+                     image_name_hash(top.wire, top.len));
+}
+
 static bool forward_zone_covers(const struct image *img, const char *text)
 {
     struct name n = name_of(text);
@@ -2386,6 +2397,7 @@ int main(void)
         cmocka_unit_test(test_format_version_is_5),
         cmocka_unit_test(test_default_upstreams_come_first_in_order),
         cmocka_unit_test(test_forward_zone_points_at_its_own_servers_after_the_defaults),
+        cmocka_unit_test(test_the_wildcard_hash_is_the_hash_of_the_star_name),
         cmocka_unit_test(test_a_forward_zone_covers_its_name_and_every_name_below_it),
         cmocka_unit_test(test_forward_zone_name_is_stored_lowercase),
         cmocka_unit_test(test_forward_zone_lookup_is_by_exact_name),
