@@ -35,20 +35,7 @@ HOT_RELOAD_WAIT = 11.0  # two 5 s polls and a margin: an edit may just miss one
 def config(blocklists, allowlist=None, **server):
     cfg = {
         "server": harness.base_server(**server),
-        "zones": {
-            "x.test": {
-                "soa": {
-                    "mname": "ns1.x.test",
-                    "rname": "hostmaster.x.test",
-                    "serial": 1,
-                    "refresh": 3600,
-                    "retry": 900,
-                    "expire": 604800,
-                    "minimum": 300,
-                },
-                "ns": ["ns1.x.test"],
-            }
-        },
+        "zones": {"x.test": harness.zone("x.test")},
         "records": [
             {"name": "ns1.x.test", "type": "A", "value": "10.0.0.53"},
             {"name": "www.x.test", "type": "A", "value": "10.0.0.80"},
